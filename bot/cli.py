@@ -1,0 +1,202 @@
+"""The `socialdesk` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.settings import Settings, SettingsError
+
+DESCRIPTION = """\
+socialdesk runs a school's staff Social Media Policy inside Slack (and Microsoft Teams):
+draft posts for the school's accounts go to the IT Network Manager for approval.
+
+Settings come from the environment (DATABASE_URL, PORT, SOCIALDESK_CONFIG, SOCIALDESK_POLICY,
+SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL); people, roles and
+accounts from the YAML file SOCIALDESK_CONFIG names (default socialdesk.yaml).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="socialdesk",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the bot (migrates the database first)",
+        description="Run the bot: GET /healthz, POST /slack/events, and Slack Socket Mode "
+        "when SLACK_APP_TOKEN is set. The database schema is migrated first.",
+    )
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 3978)")
+
+    commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date and exit",
+        description="Apply the Alembic migrations to DATABASE_URL and exit.",
+    )
+    commands.add_parser(
+        "check-config",
+        help="validate the settings and the YAML configuration",
+        description="Read the settings and the YAML configuration, report errors, and print "
+        "who holds which role.",
+    )
+
+    audit = commands.add_parser(
+        "audit",
+        help="print the audit log",
+        description="Print the append-only audit log: when, who, what and which object. "
+        "It holds ids, never content.",
+    )
+    audit.add_argument("--since", help="only entries from this date (YYYY-MM-DD, UTC)")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    outbox = commands.add_parser(
+        "outbox",
+        help="show messages not yet delivered",
+        description="List outbox items that are pending, held or failed (without their "
+        "content). --retry sends the failed ones again.",
+    )
+    outbox.add_argument("--retry", action="store_true", help="queue failed items again")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env(os.environ)
+        if args.command == "serve":
+            return _serve(settings, args.port)
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings))
+        if args.command == "check-config":
+            return _check_config(settings)
+        if args.command == "audit":
+            return asyncio.run(_audit(settings, args.since, args.json))
+        if args.command == "outbox":
+            return asyncio.run(_outbox(settings, args.retry))
+    except SettingsError as error:
+        print(f"socialdesk: configuration error: {error}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def _serve(settings: Settings, port: int | None) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.config import load_config
+
+    school = load_config(settings.config_path)
+    app = create_app(settings, school)
+    web.run_app(app, host=settings.host, port=port or settings.port, print=None)
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from bot.store.db import current_revision, make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        print(f"database schema at revision {await current_revision(engine)}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def _check_config(settings: Settings) -> int:
+    from bot.config import load_config
+
+    school = load_config(settings.config_path)
+    print(f"{school.name}: {len(school.accounts)} accounts, {len(school.directory.people)} people")
+    for role, count in school.directory.role_counts().items():
+        print(f"  {role.value}: {count}")
+    print(f"Slack: {'on' if settings.slack else 'off'}")
+    return 0
+
+
+async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> int:
+    from bot.store.db import make_engine, migrate, sessions
+    from bot.store.repos import SqlAuditLog
+
+    since = None
+    if since_text:
+        try:
+            since = datetime.fromisoformat(since_text).replace(tzinfo=UTC)
+        except ValueError:
+            raise SettingsError(
+                f"--since must be a date (YYYY-MM-DD), not {since_text!r}"
+            ) from None
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        async with sessions(engine)() as session:
+            entries = await SqlAuditLog(session).entries(since)
+    finally:
+        await engine.dispose()
+    for entry in entries:
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "id": entry.id,
+                        "at": entry.at.isoformat(),
+                        "actor": entry.actor_key,
+                        "action": entry.action,
+                        "object_type": entry.object_type,
+                        "object_id": entry.object_id,
+                        "detail": dict(entry.detail),
+                    }
+                )
+            )
+        else:
+            detail = " ".join(f"{k}={v}" for k, v in entry.detail.items())
+            print(
+                f"{entry.at:%Y-%m-%d %H:%M:%S}Z  {entry.actor_key}  {entry.action}  "
+                f"{entry.object_type} {entry.object_id}  {detail}".rstrip()
+            )
+    return 0
+
+
+async def _outbox(settings: Settings, retry: bool) -> int:
+    from bot.store.db import make_engine, migrate, sessions
+    from bot.store.outbox import FAILED, HELD, PENDING, Outbox
+
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        outbox = Outbox(sessions(engine))
+        if retry:
+            count = await outbox.requeue_failed(datetime.now(UTC))
+            print(f"{count} failed item(s) queued again")
+        lines = await outbox.lines([PENDING, HELD, FAILED])
+    finally:
+        await engine.dispose()
+    for line in lines:
+        print(
+            f"#{line.id} {line.kind} {line.status} {line.platform or '-'} "
+            f"to={line.recipient_key or '-'} attempts={line.attempts} "
+            f"next={line.next_attempt_at:%Y-%m-%d %H:%M:%S}Z {line.last_error or ''}".rstrip()
+        )
+    if not lines:
+        print("nothing waiting")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The school's configuration file (YAML): the school, its official accounts and its people.
+
+Roles come from here and nowhere else. Errors name the entry and the field at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from bot.core.people import Directory, Identity, Person, Platform, Role
+from bot.core.posts import Account
+from bot.settings import SettingsError
+
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class SchoolConfig:
+    name: str
+    timezone: ZoneInfo
+    policy_contact: str | None
+    policy_path: Path | None
+    accounts: tuple[Account, ...]
+    directory: Directory
+
+
+def load_config(path: Path) -> SchoolConfig:
+    if not path.exists():
+        raise SettingsError(
+            f"SOCIALDESK_CONFIG: the configuration file {str(path)!r} does not exist "
+            "(copy socialdesk.example.yaml to start one)"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path}: not valid YAML: {error}") from error
+    return parse_config(raw, path)
+
+
+def parse_config(raw: Any, path: Path) -> SchoolConfig:
+    where = str(path)
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{where}: expected a mapping with school, accounts and people")
+
+    school = raw.get("school")
+    if not isinstance(school, dict) or not _text(school.get("name")):
+        raise SettingsError(f"{where}: school.name is missing")
+    zone_name = school.get("timezone", "Europe/London")
+    try:
+        zone = ZoneInfo(str(zone_name))
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise SettingsError(f"{where}: school.timezone {zone_name!r} is not a time zone") from error
+
+    policy = raw.get("policy")
+    policy_path = None
+    if policy is not None:
+        if not _text(policy):
+            raise SettingsError(f"{where}: policy must be the path of the policy document")
+        policy_path = (path.parent / str(policy)).resolve()
+
+    return SchoolConfig(
+        name=str(school["name"]).strip(),
+        timezone=zone,
+        policy_contact=_text(school.get("policy_contact")),
+        policy_path=policy_path,
+        accounts=_accounts(raw.get("accounts"), where),
+        directory=_directory(raw.get("people"), where),
+    )
+
+
+def _accounts(raw: Any, where: str) -> tuple[Account, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise SettingsError(f"{where}: accounts must list the school's social media accounts")
+    accounts: list[Account] = []
+    for index, entry in enumerate(raw):
+        if isinstance(entry, str) and entry.strip():
+            accounts.append(Account.named(entry.strip()))
+        elif isinstance(entry, dict) and _text(entry.get("name")):
+            limit = entry.get("max_chars")
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                raise SettingsError(
+                    f"{where}: accounts[{index}].max_chars must be a positive whole number"
+                )
+            accounts.append(Account.named(str(entry["name"]).strip(), limit))
+        else:
+            raise SettingsError(
+                f"{where}: accounts[{index}] must be a name or {{name: ..., max_chars: ...}}"
+            )
+    names = [a.name for a in accounts]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SettingsError(f"{where}: accounts lists {', '.join(duplicates)} twice")
+    return tuple(accounts)
+
+
+def _directory(raw: Any, where: str) -> Directory:
+    if not isinstance(raw, list):
+        raise SettingsError(f"{where}: people must be a list")
+    people: list[Person] = []
+    for index, entry in enumerate(raw):
+        label = f"{where}: people[{index}]"
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{label} must be a mapping")
+        name = _text(entry.get("name"))
+        if name:
+            label += f" ({name})"
+        roles: set[Role] = set()
+        for role in entry.get("roles") or []:
+            try:
+                roles.add(Role(str(role)))
+            except ValueError:
+                known = ", ".join(r.value for r in Role)
+                raise SettingsError(f"{label}: unknown role {role!r} (known: {known})") from None
+        identities: list[Identity] = []
+        slack = _text(entry.get("slack"))
+        if slack is not None:
+            if not SLACK_USER_ID.match(slack):
+                raise SettingsError(f"{label}: slack {slack!r} is not a Slack user id (U...)")
+            identities.append(Identity(Platform.SLACK, slack))
+        teams = _text(entry.get("teams"))
+        if teams is not None:
+            try:
+                teams = str(uuid.UUID(teams))
+            except ValueError:
+                raise SettingsError(
+                    f"{label}: teams {teams!r} is not an AAD object id (a GUID)"
+                ) from None
+            identities.append(Identity(Platform.TEAMS, teams))
+        if not identities:
+            raise SettingsError(f"{label} needs a slack or teams id")
+        key = _text(entry.get("id")) or str(identities[0])
+        people.append(
+            Person(key=key, name=name, identities=tuple(identities), roles=frozenset(roles))
+        )
+    try:
+        directory = Directory(people)
+    except ValueError as error:
+        raise SettingsError(f"{where}: {error}") from error
+    # "Personnel Responsible for Implementing This Policy": the Co-Headteachers delegate the
+    # day-to-day running to the IT Network Manager, who approves every school post.
+    for role, why in (
+        (Role.NETWORK_MANAGER, "approves draft posts"),
+        (Role.CO_HEAD, "approves a Network Manager's own drafts"),
+    ):
+        if not directory.holders(role):
+            raise SettingsError(f"{where}: nobody holds the {role.value} role, which {why}")
+    return directory
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None

@@ -1,0 +1,42 @@
+"""What a handler returns: what the actor sees now, and what others are sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.core.people import Person, Platform
+from bot.core.ui import Form, FormErrors, Message
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """A message for someone, stored before it is sent and delivered at least once.
+
+    `card_key` names the card so that a later outcome can update every copy in place.
+    """
+
+    recipient: Person
+    message: Message
+    card_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchAttachment:
+    """Fetch a file the platform holds, so the bot keeps its own copy."""
+
+    attachment_id: int
+    platform: Platform
+    download_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    reply: Message | None = None
+    form: Form | None = None
+    errors: FormErrors = field(default_factory=FormErrors)
+    notifications: tuple[Notify, ...] = ()
+    fetches: tuple[FetchAttachment, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.errors)

@@ -1,0 +1,95 @@
+"""People, their platform identities and their roles.
+
+Nobody is identified by display name: a person is known by the platform identities the
+school's configuration gives them, and everyone the configuration does not name is staff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Platform(StrEnum):
+    SLACK = "slack"
+    TEAMS = "teams"
+
+
+class Role(StrEnum):
+    NETWORK_MANAGER = "network_manager"
+    CO_HEAD = "co_head"
+    DSL = "dsl"
+    CHAIR_OF_GOVERNORS = "chair_of_governors"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    platform: Platform
+    external_id: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.external_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A member of staff.
+
+    `key` is the stable id stored in the database and the audit log. For a configured
+    person it is their `id:` from the configuration, or else their first platform identity;
+    for anyone else it is the identity they arrived with.
+    """
+
+    key: str
+    name: str | None
+    identities: tuple[Identity, ...]
+    roles: frozenset[Role] = field(default_factory=frozenset)
+
+    def holds(self, role: Role) -> bool:
+        return role in self.roles
+
+    def identity_on(self, platform: Platform) -> Identity | None:
+        return next((i for i in self.identities if i.platform == platform), None)
+
+
+class Directory:
+    """Who is who: resolves platform identities to people and roles to their holders."""
+
+    def __init__(self, people: Iterable[Person]) -> None:
+        self._people: tuple[Person, ...] = tuple(people)
+        self._by_identity: dict[Identity, Person] = {}
+        self._by_key: dict[str, Person] = {}
+        for person in self._people:
+            if person.key in self._by_key:
+                raise ValueError(f"two people share the id {person.key!r}")
+            self._by_key[person.key] = person
+            for identity in person.identities:
+                if identity in self._by_identity:
+                    raise ValueError(f"{identity} is given to more than one person")
+                self._by_identity[identity] = person
+
+    @property
+    def people(self) -> tuple[Person, ...]:
+        return self._people
+
+    def resolve(self, identity: Identity) -> Person:
+        known = self._by_identity.get(identity)
+        if known is not None:
+            return known
+        return Person(key=str(identity), name=None, identities=(identity,))
+
+    def by_key(self, key: str) -> Person | None:
+        known = self._by_key.get(key)
+        if known is not None:
+            return known
+        platform, _, external_id = key.partition(":")
+        if platform in Platform.__members__.values() and external_id:
+            return self.resolve(Identity(Platform(platform), external_id))
+        return None
+
+    def holders(self, role: Role) -> tuple[Person, ...]:
+        return tuple(p for p in self._people if role in p.roles)
+
+    def role_counts(self) -> Mapping[Role, int]:
+        return {role: len(self.holders(role)) for role in Role}

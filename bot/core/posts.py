@@ -1,0 +1,258 @@
+"""Draft posts for the school's own social media accounts: the rules a draft must meet.
+
+Every rule here comes from the school's Social Media Policy; each names its section.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from bot.core.people import Platform
+from bot.core.ui import FormErrors
+
+STAFF_PROTOCOL = "Staff protocol for use of social media"
+PHOTOGRAPHS = "Photographs for use with social media"
+RESPECTING_OTHERS = (
+    "Respecting colleagues, pupils, parents, clients, service providers and stakeholders"
+)
+
+# Slack's plain-text input holds at most 3,000 characters; no school account we know of takes
+# a longer post that a person would write in a chat form.
+DRAFT_MAX_CHARS = 3000
+# Slack's file input takes at most 10 files.
+MAX_ATTACHMENTS = 10
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+ATTACHMENT_TYPES = ("jpg", "jpeg", "png", "gif", "heic", "webp", "mp4", "mov", "pdf")
+
+# Character limits of the platforms' own post boxes, used when the configuration names an
+# account without a limit of its own.
+KNOWN_ACCOUNT_LIMITS = {
+    "x": 280,
+    "twitter": 280,
+    "instagram": 2200,
+    "linkedin": 3000,
+    "facebook": 63206,
+}
+
+TEXT = "text"
+ACCOUNTS = "accounts"
+ATTACHMENTS = "attachments"
+WISHED_DATE = "wished_date"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    max_chars: int | None
+
+    @classmethod
+    def named(cls, name: str, max_chars: int | None = None) -> Account:
+        if max_chars is None:
+            max_chars = KNOWN_ACCOUNT_LIMITS.get(name.strip().lower())
+        return cls(name=name, max_chars=max_chars)
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistItem:
+    name: str
+    label: str
+    statement: str
+    section: str
+    refusal: str
+
+
+# The confirmations every draft carries. Wording is ours; the rules are the policy's.
+CHECKLIST: tuple[ChecklistItem, ...] = (
+    ChecklistItem(
+        name="parental_permission",
+        label="Parents' permission",
+        statement="Permission has been obtained from the parents or carers of every child shown.",
+        section=STAFF_PROTOCOL,
+        refusal=(
+            "The policy needs specific permission from each child's parent or carer before "
+            f"their image or information is used ({STAFF_PROTOCOL}, step 1)."
+        ),
+    ),
+    ChecklistItem(
+        name="no_identifying_information",
+        label="No identifying information",
+        statement=(
+            "No child can be identified: certificates are blank and names on work cannot be "
+            "read, unless extra consent for the name is held."
+        ),
+        section=STAFF_PROTOCOL,
+        refusal=(
+            "A post must not identify a child - no names on certificates or work - unless the "
+            f"school holds additional consent ({STAFF_PROTOCOL}, step 2)."
+        ),
+    ),
+    ChecklistItem(
+        name="appropriate_images",
+        label="Pupils shown appropriately",
+        statement="Pupils are appropriately dressed and nobody is open to ridicule.",
+        section=PHOTOGRAPHS,
+        refusal=(
+            "Pupils must be appropriately dressed and must not be subject to ridicule "
+            f"({PHOTOGRAPHS})."
+        ),
+    ),
+    ChecklistItem(
+        name="do_not_publish_list",
+        label="Do-not-publish list checked",
+        statement=(
+            "Nobody shown is on the school's list of children whose images must not be "
+            "published, and anyone who asked not to be photographed is left out."
+        ),
+        section=PHOTOGRAPHS,
+        refusal=(
+            "Children on the school's do-not-publish list must never appear, and anyone who "
+            f"asked not to be filmed or photographed must be respected ({PHOTOGRAPHS})."
+        ),
+    ),
+    ChecklistItem(
+        name="colleagues_permission",
+        label="Colleagues' written permission",
+        statement="Every colleague shown or named has given written permission.",
+        section=RESPECTING_OTHERS,
+        refusal=(
+            "Nothing about a colleague may be posted without their advance written permission "
+            "(Respecting colleagues, pupils, parents...)."
+        ),
+    ),
+    ChecklistItem(
+        name="school_devices",
+        label="Taken on school devices",
+        statement=(
+            "Photos were taken on school devices, and any copy on a personal device has "
+            "been deleted."
+        ),
+        section=PHOTOGRAPHS,
+        refusal=(
+            "Photos for social media may only be taken on school devices; any copy on another "
+            f"device must be deleted once uploaded ({PHOTOGRAPHS})."
+        ),
+    ),
+    ChecklistItem(
+        name="positive_and_relevant",
+        label="Positive and relevant",
+        statement=(
+            "The post is positive and relevant to the children, staff's good work, the school "
+            "or its achievements, or it is an update or reminder for parents."
+        ),
+        section=STAFF_PROTOCOL,
+        refusal=(
+            "School posts must be positive and relevant, or an update or reminder for "
+            f"parents ({STAFF_PROTOCOL}, steps 3 and 4)."
+        ),
+    ),
+)
+CHECKLIST_BY_NAME = {item.name: item for item in CHECKLIST}
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRef:
+    """A file as the platform offered it; the bot fetches and keeps its own copy."""
+
+    platform: Platform
+    source_id: str
+    name: str
+    mimetype: str
+    size: int
+    download_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftSubmission:
+    """What a person sent from the draft form, before any rule was applied."""
+
+    text: str
+    accounts: tuple[str, ...]
+    confirmed: frozenset[str]
+    wished_date: str | None
+    attachments: tuple[AttachmentRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A draft that meets every rule the form can check."""
+
+    text: str
+    accounts: tuple[str, ...]
+    confirmed: tuple[str, ...]
+    wished_date: date | None
+    attachments: tuple[AttachmentRef, ...]
+
+
+def validate_draft(
+    submission: DraftSubmission, accounts: tuple[Account, ...], today: date
+) -> tuple[Draft | None, FormErrors]:
+    errors: dict[str, str] = {}
+    text = submission.text.strip()
+    known = {account.name: account for account in accounts}
+
+    if not text:
+        errors[TEXT] = "Write the text of the post."
+    elif len(text) > DRAFT_MAX_CHARS:
+        errors[TEXT] = (
+            f"The draft is {len(text):,} characters; the form takes at most {DRAFT_MAX_CHARS:,}."
+        )
+
+    chosen = tuple(dict.fromkeys(submission.accounts))
+    unknown = [name for name in chosen if name not in known]
+    if not chosen:
+        errors[ACCOUNTS] = "Choose at least one of the school's accounts."
+    elif unknown:
+        errors[ACCOUNTS] = f"Not one of the school's accounts: {', '.join(unknown)}."
+    elif TEXT not in errors:
+        too_long = [
+            known[name]
+            for name in chosen
+            if known[name].max_chars is not None and len(text) > (known[name].max_chars or 0)
+        ]
+        if too_long:
+            # Shown on the text, where the fix is made.
+            errors[TEXT] = (
+                "; ".join(
+                    f"{account.name} takes at most {account.max_chars:,} characters"
+                    for account in too_long
+                )
+                + f" - this draft has {len(text):,}."
+            )
+
+    for item in CHECKLIST:
+        if item.name not in submission.confirmed:
+            errors[item.name] = item.refusal
+
+    wished: date | None = None
+    if submission.wished_date:
+        try:
+            wished = date.fromisoformat(submission.wished_date)
+        except ValueError:
+            errors[WISHED_DATE] = "That is not a date; pick one from the calendar."
+        else:
+            if wished < today:
+                errors[WISHED_DATE] = "The publishing date is in the past."
+
+    if len(submission.attachments) > MAX_ATTACHMENTS:
+        errors[ATTACHMENTS] = f"Attach at most {MAX_ATTACHMENTS} files."
+    else:
+        too_big = [a.name for a in submission.attachments if a.size > MAX_ATTACHMENT_BYTES]
+        if too_big:
+            errors[ATTACHMENTS] = (
+                f"Each file may be at most {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB: "
+                f"{', '.join(too_big)} is larger."
+            )
+
+    if errors:
+        return None, FormErrors(errors)
+    return (
+        Draft(
+            text=text,
+            accounts=chosen,
+            confirmed=tuple(item.name for item in CHECKLIST),
+            wished_date=wished,
+            attachments=submission.attachments,
+        ),
+        FormErrors(),
+    )

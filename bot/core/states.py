@@ -1,0 +1,69 @@
+"""State machines shared by every workflow (posts now; reports and requests later)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class IllegalTransition(Exception):
+    def __init__(self, machine: str, current: str, wanted: str) -> None:
+        super().__init__(f"{machine}: cannot go from {current!r} to {wanted!r}")
+        self.current = current
+        self.wanted = wanted
+
+
+@dataclass(frozen=True)
+class StateMachine(Generic[S]):
+    name: str
+    initial: S
+    transitions: Mapping[S, frozenset[S]]
+
+    def allows(self, current: S, wanted: S) -> bool:
+        return wanted in self.transitions.get(current, frozenset())
+
+    def check(self, current: S, wanted: S) -> S:
+        if not self.allows(current, wanted):
+            raise IllegalTransition(self.name, current, wanted)
+        return wanted
+
+    def is_final(self, state: S) -> bool:
+        return not self.transitions.get(state)
+
+
+class PostState(StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"
+    CHANGES_REQUESTED = "changes_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    POSTED = "posted"
+
+
+# "Staff protocol for use of social media", steps 5 and 6: the IT Network Manager confirms a
+# post can go live, and then posts it. A returned draft comes back as a new version.
+POST_MACHINE: StateMachine[PostState] = StateMachine(
+    name="post",
+    initial=PostState.AWAITING_APPROVAL,
+    transitions={
+        PostState.AWAITING_APPROVAL: frozenset(
+            {
+                PostState.APPROVED,
+                PostState.CHANGES_REQUESTED,
+                PostState.REJECTED,
+                PostState.WITHDRAWN,
+            }
+        ),
+        PostState.CHANGES_REQUESTED: frozenset({PostState.AWAITING_APPROVAL, PostState.WITHDRAWN}),
+        PostState.APPROVED: frozenset(
+            {PostState.POSTED, PostState.WITHDRAWN, PostState.AWAITING_APPROVAL}
+        ),
+        PostState.REJECTED: frozenset(),
+        PostState.WITHDRAWN: frozenset(),
+        PostState.POSTED: frozenset(),
+    },
+)

@@ -1,0 +1,179 @@
+"""A small platform-neutral UI model.
+
+Handlers describe what a person should see with these types; the edges render them to
+Block Kit, Adaptive Cards or plain text. Every string here is plain text: renderers escape
+it for their markup, so text typed by a user can never become markup (a ping, a link).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.core.people import Person
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A person shown by reference: the renderer turns it into a platform mention."""
+
+    person: Person
+
+
+Inline = str | Mention
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    parts: tuple[Inline, ...]
+
+    @classmethod
+    def of(cls, *parts: Inline) -> Paragraph:
+        return cls(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Text written by a user, shown as a quotation and never interpreted."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    pairs: tuple[tuple[str, Inline], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BulletList:
+    title: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Small print under a message: references, versions, times."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Divider:
+    pass
+
+
+class ButtonStyle(StrEnum):
+    DEFAULT = "default"
+    PRIMARY = "primary"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    action: str
+    value: str
+    style: ButtonStyle = ButtonStyle.DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
+class Buttons:
+    buttons: tuple[Button, ...]
+
+
+Block = Heading | Paragraph | Quote | Fields | BulletList | Note | Divider | Buttons
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message or card. `summary` is the one-line text notifications and screen readers use."""
+
+    summary: str
+    blocks: tuple[Block, ...]
+
+
+# --- forms -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextInput:
+    name: str
+    label: str
+    multiline: bool = False
+    max_length: int | None = None
+    required: bool = True
+    hint: str | None = None
+    initial: str | None = None
+    placeholder: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MultiChoice:
+    name: str
+    label: str
+    choices: tuple[Choice, ...]
+    required: bool = True
+    hint: str | None = None
+    initial: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A statement the person must tick; `statement` is what they confirm."""
+
+    name: str
+    label: str
+    statement: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DateInput:
+    name: str
+    label: str
+    required: bool = False
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileInput:
+    name: str
+    label: str
+    max_files: int
+    file_types: tuple[str, ...] = ()
+    required: bool = False
+    hint: str | None = None
+
+
+FormInput = TextInput | MultiChoice | Confirmation | DateInput | FileInput
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    form_id: str
+    title: str
+    submit_label: str
+    intro: tuple[Block, ...]
+    inputs: tuple[FormInput, ...]
+    context: str = ""  # opaque to the person; carried back with the submission
+
+
+@dataclass(frozen=True, slots=True)
+class FormErrors:
+    """Refusals shown inside the form, each on the input it concerns."""
+
+    by_input: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_input)

@@ -1,0 +1,22 @@
+"""Use cases, one module per workflow. A handler takes an actor and a typed command and
+returns an Outcome; it never calls a platform SDK, a web framework or the ORM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.clock import Clock, SchoolTime
+from bot.core.people import Directory
+from bot.core.posts import Account
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What every handler may read: the school's configuration and the clock."""
+
+    school_name: str
+    policy_contact: str | None
+    accounts: tuple[Account, ...]
+    directory: Directory
+    clock: Clock
+    school_time: SchoolTime

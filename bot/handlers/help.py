@@ -1,0 +1,77 @@
+"""What the bot says about itself, and its interim answers for /policy and /report.
+
+Until policy questions and concern reports have their own workflows, these point people to
+the routes the policy itself gives, in our own words.
+"""
+
+from __future__ import annotations
+
+from bot.core.ui import BulletList, Message, Note, Paragraph
+from bot.handlers import HandlerContext
+
+PERSONNEL = "Personnel Responsible for Implementing This Policy"
+REPUTATION = "Protecting our business reputation"
+PERSONAL_USE = "Personal Use of Social Media"
+
+
+def help_message(ctx: HandlerContext) -> Message:
+    return Message(
+        summary="What socialdesk does",
+        blocks=(
+            Paragraph.of(
+                f"I run {ctx.school_name}'s Social Media Policy for staff. What you can do:"
+            ),
+            BulletList(
+                "Commands",
+                (
+                    "/post - draft a post for one of the school's accounts and send it to the "
+                    "IT Network Manager for approval",
+                    "/report - how to report disparaging content, a friend request from a pupil "
+                    "or misuse of social media",
+                    "/policy - ask about the policy",
+                ),
+            ),
+        ),
+    )
+
+
+def _contact(ctx: HandlerContext) -> str:
+    if ctx.policy_contact:
+        return f"email {ctx.policy_contact}, marked for the attention of the IT Network Manager"
+    return "ask the IT Network Manager"
+
+
+def policy_reply(ctx: HandlerContext, question: str) -> Message:
+    if not question:
+        return help_message(ctx)
+    return Message(
+        summary="Questions about the policy go to the IT Network Manager",
+        blocks=(
+            Paragraph.of(
+                "I cannot answer policy questions myself yet. The policy asks that questions "
+                f"about its content or how it applies are sent by email: {_contact(ctx)}."
+            ),
+            Note(PERSONNEL),
+        ),
+    )
+
+
+def report_reply(ctx: HandlerContext) -> Message:
+    return Message(
+        summary="How to report a concern",
+        blocks=(
+            Paragraph.of("Reports cannot be made through me yet. Until they can, the policy says:"),
+            BulletList(
+                "Where each concern goes",
+                (
+                    "Content that disparages the school, its staff, pupils, parents or governors: "
+                    f"tell the Co-Headteachers without unreasonable delay ({REPUTATION}).",
+                    "A friend request from a pupil: do not accept it; tell the Network Manager "
+                    f"or the DSL so it can be logged ({PERSONAL_USE}).",
+                    "Any other misuse of social media: tell the IT Network Manager first "
+                    f"({PERSONNEL}).",
+                    "If a child may be at immediate risk, phone the DSL - or the police - now.",
+                ),
+            ),
+        ),
+    )

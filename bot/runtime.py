@@ -1,0 +1,91 @@
+"""Runs handlers inside one transaction and turns their outcomes into stored work.
+
+A handler's writes and the messages its outcome asks for are committed together: a message to
+anyone other than the actor is stored before it is sent, and the delivery worker sends it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import SchoolConfig
+from bot.core.outcome import Outcome
+from bot.core.ports import UnitOfWork
+from bot.core.ui import Message
+from bot.handlers import HandlerContext
+from bot.settings import Settings
+from bot.store import outbox
+from bot.store.repos import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[Message], Mapping[str, Any]]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    school: SchoolConfig
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    context: HandlerContext
+    renderers: Mapping[str, Renderer]
+    wake_delivery: Callable[[], None]
+
+    async def perform(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome:
+        async with self.sessions() as session:
+            try:
+                outcome = await work(SqlUnitOfWork(session))
+                if outcome.refused:
+                    await session.rollback()
+                    return outcome
+                self._store_follow_ups(session, outcome)
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+        if outcome.notifications or outcome.fetches:
+            self.wake_delivery()
+        return outcome
+
+    def _store_follow_ups(self, session: AsyncSession, outcome: Outcome) -> None:
+        now = self.context.clock.now()
+        for notify in outcome.notifications:
+            queued = False
+            for identity in notify.recipient.identities:
+                render = self.renderers.get(identity.platform.value)
+                if render is None:
+                    continue
+                outbox.add_message(
+                    session,
+                    platform=identity.platform.value,
+                    recipient_key=notify.recipient.key,
+                    address=identity.external_id,
+                    card_key=notify.card_key,
+                    payload=render(notify.message),
+                    now=now,
+                )
+                queued = True
+            if not queued:
+                reason = "no identity on a platform this bot serves"
+                log.warning("a message for %s is held: %s", notify.recipient.key, reason)
+                outbox.add_held(
+                    session,
+                    recipient_key=notify.recipient.key,
+                    card_key=notify.card_key,
+                    reason=reason,
+                    now=now,
+                )
+        for fetch in outcome.fetches:
+            outbox.add_fetch(
+                session,
+                platform=fetch.platform.value,
+                attachment_id=fetch.attachment_id,
+                url=fetch.download_url,
+                now=now,
+            )

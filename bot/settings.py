@@ -1,0 +1,115 @@
+"""Settings from the environment, read once at start-up and passed down.
+
+Nothing else in socialdesk reads os.environ. A missing or invalid setting stops start-up with
+a message that names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///socialdesk.db"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+    api_url: str
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    port: int = 3978
+    host: str = "0.0.0.0"  # noqa: S104 - a bot server listens for the platforms
+    config_path: Path = Path("socialdesk.yaml")
+    policy_path: Path | None = None
+    slack: SlackSettings | None = None
+    retry_base_seconds: float = 2.0
+    retry_cap_seconds: float = 300.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        port_text = get("PORT") or "3978"
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise SettingsError(f"PORT must be a port number (1-65535), not {port_text!r}")
+
+        retry_text = get("SOCIALDESK_RETRY_BASE_SECONDS") or "2"
+        try:
+            retry_base = float(retry_text)
+        except ValueError:
+            retry_base = -1.0
+        if not 0 < retry_base <= 3600:
+            raise SettingsError(
+                f"SOCIALDESK_RETRY_BASE_SECONDS must be a number of seconds, not {retry_text!r}"
+            )
+
+        policy = get("SOCIALDESK_POLICY")
+        return cls(
+            database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            port=int(port_text),
+            host=get("HOST") or "0.0.0.0",  # noqa: S104
+            config_path=Path(get("SOCIALDESK_CONFIG") or "socialdesk.yaml"),
+            policy_path=Path(policy) if policy else None,
+            slack=_slack_settings(get),
+            retry_base_seconds=retry_base,
+        )
+
+
+def _slack_settings(get: Callable[[str], str | None]) -> SlackSettings | None:
+    bot_token = get("SLACK_BOT_TOKEN")
+    signing_secret = get("SLACK_SIGNING_SECRET")
+    app_token = get("SLACK_APP_TOKEN")
+    api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not (bot_token or signing_secret or app_token):
+        return None
+    if not bot_token:
+        raise SettingsError(
+            "SLACK_BOT_TOKEN is missing: Slack needs the bot token (xoxb-...) from the app's "
+            "OAuth & Permissions page, beside SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
+        )
+    if not bot_token.startswith("xoxb-"):
+        raise SettingsError("SLACK_BOT_TOKEN must be a bot token, starting with xoxb-")
+    if app_token is not None and not app_token.startswith("xapp-"):
+        raise SettingsError("SLACK_APP_TOKEN must be an app-level token, starting with xapp-")
+    if app_token is None and signing_secret is None:
+        raise SettingsError(
+            "SLACK_SIGNING_SECRET is missing: over HTTP every Slack request is verified with it "
+            "(or set SLACK_APP_TOKEN to use Socket Mode instead)"
+        )
+    if not api_url.startswith(("http://", "https://")):
+        raise SettingsError(f"SLACK_API_URL must be an http(s) URL, not {api_url!r}")
+    if not api_url.endswith("/"):
+        api_url += "/"
+    return SlackSettings(bot_token, signing_secret, app_token, api_url)
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs operators paste (postgres://, postgresql://) and pick async drivers."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        return url
+    raise SettingsError(
+        f"DATABASE_URL must be a SQLite or PostgreSQL URL, not {url.split('://')[0]!r}"
+    )

@@ -1,0 +1,267 @@
+"""Slack: a bolt app whose listeners only translate. Payloads become typed commands for the
+handlers; outcomes become Block Kit.
+
+Bolt runs with process_before_response=True, so the answer a listener gives through ack()
+(a form error, the updated modal) goes back in the HTTP response itself, and nothing waits in
+bolt's 10 ms ack-polling loop. Slow work (opening a modal, sending messages) happens in lazy
+listeners or in the delivery worker, never before the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.outcome import Outcome
+from bot.core.people import Identity, Person, Platform
+from bot.core.posts import (
+    ACCOUNTS,
+    ATTACHMENTS,
+    CHECKLIST,
+    TEXT,
+    WISHED_DATE,
+    AttachmentRef,
+    DraftSubmission,
+)
+from bot.core.ui import Message
+from bot.handlers import help as help_handler
+from bot.handlers import posts
+from bot.runtime import Runtime
+from bot.settings import SlackSettings
+from bot.slack import blockkit
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+# Slack gives up on an answer after 3 seconds; a refusal we could not produce in time is
+# better than none.
+SAVE_FAILED = "Sorry, your draft could not be saved just now. Nothing was sent; please try again."
+
+
+def web_client(settings: SlackSettings) -> AsyncWebClient:
+    return AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, retry_handlers=[])
+
+
+def build_bolt_app(runtime: Runtime, settings: SlackSettings, client: AsyncWebClient) -> AsyncApp:
+    app = AsyncApp(
+        client=client,
+        signing_secret=settings.signing_secret or "",
+        # Without a signing secret only Socket Mode runs, and /slack/events stays closed.
+        request_verification_enabled=settings.signing_secret is not None,
+        process_before_response=True,
+        logger=logging.getLogger("bot.slack.bolt"),
+    )
+    SlackListeners(runtime).register(app)
+    return app
+
+
+def actor_of(runtime: Runtime, body: Mapping[str, Any]) -> Person | None:
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else body.get("user_id")
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    return runtime.context.directory.resolve(Identity(Platform.SLACK, user_id))
+
+
+class SlackListeners:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def register(self, app: AsyncApp) -> None:
+        app.command("/post")(ack=self.ack_command, lazy=[self.open_post_form])
+        app.view(posts.DRAFT_FORM)(self.submit_draft)
+        app.action(re.compile(r"^post\."))(self.post_decision_pending)
+        app.command("/policy")(self.policy_command)
+        app.command("/report")(self.report_command)
+        app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
+
+    async def ack_command(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def ack_event(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def open_post_form(self, body: Json, client: AsyncWebClient) -> None:
+        actor = actor_of(self.runtime, body)
+        trigger_id = body.get("trigger_id")
+        if actor is None or not isinstance(trigger_id, str):
+            log.warning("slack: /post without a user or trigger_id; ignored")
+            return
+        outcome = posts.open_draft_form(self.runtime.context, actor)
+        assert outcome.form is not None
+        try:
+            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(outcome.form))
+        except SlackApiError as error:
+            # The trigger lasts 3 seconds and cannot be replayed; tell the person instead.
+            log.error("slack: views.open failed: %s", error.response.get("error"))
+            await self._tell(
+                body, "The draft form could not be opened just now. Please try /post again."
+            )
+        except Exception:
+            log.exception("slack: views.open failed")
+
+    async def _tell(self, body: Json, text: str) -> None:
+        url = body.get("response_url")
+        if not isinstance(url, str):
+            return
+        try:
+            from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+            await AsyncWebhookClient(url).send(text=text, response_type="ephemeral")
+        except Exception:
+            log.exception("slack: could not send an ephemeral reply")
+
+    async def submit_draft(self, ack: AsyncAck, body: Json) -> None:
+        actor = actor_of(self.runtime, body)
+        view = body.get("view")
+        if actor is None or not isinstance(view, dict):
+            await ack(response_action="errors", errors={TEXT: "This form arrived incomplete."})
+            return
+        submission = draft_from_view(view)
+        ctx = self.runtime.context
+        try:
+            outcome = await self.runtime.perform(
+                lambda uow: posts.submit_draft(ctx, uow, actor, submission)
+            )
+        except Exception:
+            # Never let an error reach bolt after the request: Slack would get no answer.
+            log.exception("slack: saving a draft failed")
+            await ack(response_action="errors", errors={TEXT: SAVE_FAILED})
+            return
+        await self._answer_form(ack, outcome, "Draft sent")
+
+    async def _answer_form(self, ack: AsyncAck, outcome: Outcome, title: str) -> None:
+        if outcome.refused:
+            await ack(response_action="errors", errors=dict(outcome.errors.by_input))
+        elif outcome.reply is not None:
+            await ack(
+                response_action="update", view=blockkit.render_result_modal(title, outcome.reply)
+            )
+        else:
+            await ack()
+
+    async def post_decision_pending(self, ack: AsyncAck, body: Json) -> None:
+        # Deciding from the card is the next piece of work; the click is acknowledged so
+        # Slack shows no error, and logged so the operator knows it happened.
+        await ack()
+        log.info("slack: %s clicked on a draft card", (body.get("user") or {}).get("id"))
+
+    async def policy_command(self, ack: AsyncAck, body: Json) -> None:
+        question = str(body.get("text") or "").strip()
+        message = help_handler.policy_reply(self.runtime.context, question)
+        await ack(**self._ephemeral(message))
+
+    async def report_command(self, ack: AsyncAck) -> None:
+        await ack(**self._ephemeral(help_handler.report_reply(self.runtime.context)))
+
+    async def direct_message(
+        self, body: Json, event: Json, say: Callable[..., Awaitable[Any]]
+    ) -> None:
+        if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+            return
+        try:
+            await say(**blockkit.render_message(help_handler.help_message(self.runtime.context)))
+        except Exception:
+            log.exception("slack: could not answer a direct message")
+
+    @staticmethod
+    def _ephemeral(message: Message) -> Json:
+        rendered = blockkit.render_message(message)
+        return {
+            "response_type": "ephemeral",
+            "text": rendered["text"],
+            "blocks": rendered["blocks"],
+        }
+
+
+def _state(view: Mapping[str, Any]) -> Mapping[str, Any]:
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    return values if isinstance(values, dict) else {}
+
+
+def _element(values: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    block = values.get(name)
+    element = block.get(name) if isinstance(block, dict) else None
+    return element if isinstance(element, dict) else {}
+
+
+def _selected(element: Mapping[str, Any]) -> tuple[str, ...]:
+    options = element.get("selected_options")
+    if not isinstance(options, list):
+        return ()
+    return tuple(str(o["value"]) for o in options if isinstance(o, dict) and "value" in o)
+
+
+def _file(raw: Any) -> AttachmentRef | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+        return None
+    url = raw.get("url_private_download") or raw.get("url_private")
+    if not isinstance(url, str):
+        return None
+    size = raw.get("size")
+    return AttachmentRef(
+        platform=Platform.SLACK,
+        source_id=raw["id"],
+        name=str(raw.get("name") or raw.get("title") or raw["id"])[:500],
+        mimetype=str(raw.get("mimetype") or "application/octet-stream")[:200],
+        size=size if isinstance(size, int) and size >= 0 else 0,
+        download_url=url,
+    )
+
+
+def draft_from_view(view: Mapping[str, Any]) -> DraftSubmission:
+    """Read the draft form's state; anything missing or malformed reads as empty, so the
+    handler refuses it with a clear message instead of the edge failing."""
+    values = _state(view)
+    text = _element(values, TEXT).get("value")
+    files = _element(values, ATTACHMENTS).get("files")
+    attachments = tuple(
+        ref for ref in (_file(f) for f in (files if isinstance(files, list) else [])) if ref
+    )
+    wished = _element(values, WISHED_DATE).get("selected_date")
+    return DraftSubmission(
+        text=text if isinstance(text, str) else "",
+        accounts=_selected(_element(values, ACCOUNTS)),
+        confirmed=frozenset(
+            item.name
+            for item in CHECKLIST
+            if blockkit.CONFIRMED in _selected(_element(values, item.name))
+        ),
+        wished_date=wished if isinstance(wished, str) else None,
+        attachments=attachments,
+    )
+
+
+class SlackHttpEndpoint:
+    """POST /slack/events: the signature is checked before anything is parsed, so an unsigned
+    or stale request gets 401 and touches nothing, however malformed its body."""
+
+    def __init__(self, bolt_app: AsyncApp, signing_secret: str) -> None:
+        self._bolt = bolt_app
+        self._verifier = SignatureVerifier(signing_secret)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        if not self._verifier.is_valid(
+            body=body,
+            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
+            signature=request.headers.get("X-Slack-Signature", ""),
+        ):
+            return web.json_response({"error": "invalid or stale signature"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+            response = await self._bolt.async_dispatch(bolt_request)
+        except Exception:
+            log.warning("slack: a signed request could not be read", exc_info=True)
+            return web.json_response({"error": "malformed request"}, status=400)
+        return await to_aiohttp_response(response)

@@ -1,0 +1,95 @@
+"""Sends rendered messages to Slack and fetches files from it, for the delivery worker.
+
+Failures are sorted into temporary (retried with back-off) and permanent (kept for the
+operator). The worker is the one place that retries, so the Web API client has no retry
+handlers of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.delivery import PermanentFailure, Sent, TemporaryFailure
+
+# Slack error codes that mean "try again later" even on HTTP 200.
+TEMPORARY_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+def _classify(error: SlackApiError) -> Exception:
+    status = error.response.status_code
+    code = error.response.get("error") if isinstance(error.response.data, dict) else None
+    if status == 429 or code == "ratelimited":
+        header = error.response.headers.get("Retry-After") or error.response.headers.get(
+            "retry-after"
+        )
+        retry_after = float(header) if header and str(header).isdigit() else None
+        return TemporaryFailure(f"Slack rate limit (HTTP {status})", retry_after)
+    if status >= 500 or code in TEMPORARY_ERRORS:
+        return TemporaryFailure(f"Slack answered HTTP {status} {code or ''}".strip())
+    return PermanentFailure(f"Slack refused: {code or f'HTTP {status}'}")
+
+
+class SlackTransport:
+    def __init__(self, client: AsyncWebClient, api_url: str) -> None:
+        self._client = client
+        self._trusted_hosts = {urlsplit(api_url).hostname or "slack.com"}
+
+    async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
+        try:
+            opened = await self._client.conversations_open(users=address)
+            channel = opened["channel"]["id"]
+            posted = await self._client.chat_postMessage(
+                channel=channel,
+                text=payload["text"],
+                blocks=payload["blocks"],
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as error:
+            raise _classify(error) from error
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error
+        return Sent(channel=str(channel), message_id=str(posted["ts"]))
+
+    def _trusted(self, url: str) -> bool:
+        host = urlsplit(url).hostname or ""
+        return host == "slack.com" or host.endswith(".slack.com") or host in self._trusted_hosts
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        # The bot token goes only to Slack's own hosts.
+        if not self._trusted(url):
+            raise PermanentFailure(f"not a Slack file address: {urlsplit(url).hostname}")
+        headers = {"Authorization": f"Bearer {self._client.token}"}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session,
+                session.get(url, headers=headers) as response,
+            ):
+                if response.status == 429 or response.status >= 500:
+                    retry = response.headers.get("Retry-After", "")
+                    raise TemporaryFailure(
+                        f"Slack file download answered HTTP {response.status}",
+                        float(retry) if retry.isdigit() else None,
+                    )
+                if response.status != 200:
+                    raise PermanentFailure(f"Slack file download answered HTTP {response.status}")
+                if response.content_type == "text/html":
+                    raise PermanentFailure(
+                        "Slack sent a web page instead of the file: does the app have files:read?"
+                    )
+                content = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    content.extend(chunk)
+                    if len(content) > max_bytes:
+                        raise PermanentFailure(f"file larger than {max_bytes} bytes")
+                return bytes(content)
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error

@@ -1,0 +1,274 @@
+"""The outbox: messages and fetches stored with the change that caused them, then claimed
+by one delivery worker at a time through a lease, so several instances can share a database."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.store.models import Attachment, Card, OutboxItem
+
+MESSAGE = "message"
+FETCH = "fetch"
+
+PENDING = "pending"
+SENT = "sent"
+HELD = "held"
+FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    kind: str
+    platform: str | None
+    recipient_key: str | None
+    address: str | None
+    card_key: str | None
+    payload: Mapping[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxLine:
+    """An item as an operator sees it: no message content."""
+
+    id: int
+    kind: str
+    status: str
+    platform: str | None
+    recipient_key: str | None
+    card_key: str | None
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+
+
+def add_message(
+    session: AsyncSession,
+    *,
+    platform: str,
+    recipient_key: str,
+    address: str,
+    card_key: str | None,
+    payload: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    session.add(
+        OutboxItem(
+            kind=MESSAGE,
+            platform=platform,
+            recipient_key=recipient_key,
+            address=address,
+            card_key=card_key,
+            payload=dict(payload),
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
+def add_held(
+    session: AsyncSession, *, recipient_key: str, card_key: str | None, reason: str, now: datetime
+) -> None:
+    session.add(
+        OutboxItem(
+            kind=MESSAGE,
+            platform=None,
+            recipient_key=recipient_key,
+            card_key=card_key,
+            payload=None,
+            status=HELD,
+            attempts=0,
+            next_attempt_at=now,
+            last_error=reason,
+            created_at=now,
+        )
+    )
+
+
+def add_fetch(
+    session: AsyncSession, *, platform: str, attachment_id: int, url: str, now: datetime
+) -> None:
+    session.add(
+        OutboxItem(
+            kind=FETCH,
+            platform=platform,
+            payload={"attachment_id": attachment_id, "url": url},
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
+class Outbox:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def claim(
+        self, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Claimed]:
+        claimable = (
+            OutboxItem.status == PENDING,
+            OutboxItem.next_attempt_at <= now,
+            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
+        )
+        async with self._sessions() as session, session.begin():
+            candidates = await session.scalars(
+                select(OutboxItem.id).where(*claimable).order_by(OutboxItem.id).limit(limit)
+            )
+            claimed: list[Claimed] = []
+            for item_id in list(candidates):
+                # Compare-and-set: only one worker's UPDATE matches a row whose lease is free.
+                won = await session.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.id == item_id, *claimable)
+                    .values(claimed_by=worker, claimed_until=now + lease)
+                    .returning(
+                        OutboxItem.kind,
+                        OutboxItem.platform,
+                        OutboxItem.recipient_key,
+                        OutboxItem.address,
+                        OutboxItem.card_key,
+                        OutboxItem.payload,
+                        OutboxItem.attempts,
+                    )
+                )
+                row = won.one_or_none()
+                if row is not None:
+                    kind, platform, recipient, address, card_key, payload, attempts = row
+                    claimed.append(
+                        Claimed(
+                            item_id,
+                            kind,
+                            platform,
+                            recipient,
+                            address,
+                            card_key,
+                            payload or {},
+                            attempts,
+                        )
+                    )
+            return claimed
+
+    async def mark_sent(
+        self,
+        item: Claimed,
+        worker: str,
+        now: datetime,
+        channel: str | None = None,
+        message_id: str | None = None,
+    ) -> bool:
+        async with self._sessions() as session, session.begin():
+            done = await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
+                .values(
+                    status=SENT,
+                    done_at=now,
+                    attempts=OutboxItem.attempts + 1,
+                    claimed_until=None,
+                    last_error=None,
+                )
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            if item.card_key and channel and message_id and item.platform and item.recipient_key:
+                session.add(
+                    Card(
+                        card_key=item.card_key,
+                        platform=item.platform,
+                        recipient_key=item.recipient_key,
+                        channel=channel,
+                        message_id=message_id,
+                        created_at=now,
+                    )
+                )
+            return True
+
+    async def retry_later(self, item: Claimed, worker: str, when: datetime, error: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
+                .values(
+                    attempts=OutboxItem.attempts + 1,
+                    next_attempt_at=when,
+                    claimed_until=None,
+                    last_error=error[:1000],
+                )
+            )
+
+    async def mark_failed(self, item: Claimed, worker: str, now: datetime, error: str) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
+                .values(
+                    status=FAILED,
+                    attempts=OutboxItem.attempts + 1,
+                    done_at=now,
+                    claimed_until=None,
+                    last_error=error[:1000],
+                )
+            )
+
+    async def requeue_failed(self, now: datetime) -> int:
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.status == FAILED)
+                .values(status=PENDING, next_attempt_at=now, done_at=None)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def keep_attachment(self, attachment_id: int, content: bytes, now: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Attachment)
+                .where(Attachment.id == attachment_id)
+                .values(
+                    content=content,
+                    size=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(),
+                    status="kept",
+                    fetched_at=now,
+                )
+            )
+
+    async def next_due(self) -> datetime | None:
+        async with self._sessions() as session:
+            due: datetime | None = await session.scalar(
+                select(func.min(OutboxItem.next_attempt_at)).where(OutboxItem.status == PENDING)
+            )
+            return due
+
+    async def lines(self, statuses: Sequence[str]) -> list[OutboxLine]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(OutboxItem).where(OutboxItem.status.in_(statuses)).order_by(OutboxItem.id)
+            )
+            return [
+                OutboxLine(
+                    r.id,
+                    r.kind,
+                    r.status,
+                    r.platform,
+                    r.recipient_key,
+                    r.card_key,
+                    r.attempts,
+                    r.next_attempt_at,
+                    r.last_error,
+                )
+                for r in rows
+            ]
