@@ -252,10 +252,11 @@ class SlackHttpEndpoint:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        if not self._verifier.is_valid(
-            body=body,
-            timestamp=request.headers.get("X-Slack-Request-Timestamp", ""),
-            signature=request.headers.get("X-Slack-Signature", ""),
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        # The verifier itself raises on a timestamp that is not a number.
+        if not timestamp.isdigit() or not self._verifier.is_valid(
+            body=body, timestamp=timestamp, signature=signature
         ):
             return web.json_response({"error": "invalid or stale signature"}, status=401)
         try:

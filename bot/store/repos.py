@@ -35,11 +35,9 @@ class SqlReferences:
             .returning(Counter.last)
         )
         number = bumped.scalar_one_or_none()
-        if number is not None:
-            return number
-        self._session.add(Counter(kind=kind.value, last=1))
-        await self._session.flush()
-        return 1
+        if number is None:
+            raise LookupError(f"no counter for {kind.name} references: is the schema migrated?")
+        return int(number)
 
 
 class SqlPosts:

@@ -48,12 +48,15 @@ def upgrade() -> None:
     with op.batch_alter_table("cards", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cards_card_key"), ["card_key"], unique=False)
 
-    op.create_table(
+    counters = op.create_table(
         "counters",
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("last", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("kind", name=op.f("pk_counters")),
     )
+    # One row per kind of reference, so that taking a number is always an UPDATE that locks
+    # the row: two first submissions at once cannot both insert it.
+    op.bulk_insert(counters, [{"kind": "P", "last": 0}, {"kind": "R", "last": 0}])
     op.create_table(
         "history",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.settings import normalise_database_url
+from tests.fakes.slack import FakeSlack
+from tests.harness import RunningBot, settings_for
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres_only: runs only against PostgreSQL")
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack().start()
+    yield fake
+    await fake.stop()
+
+
+async def _create_postgres_database(base_url: str) -> tuple[str, str]:
+    url = make_url(normalise_database_url(base_url))
+    name = f"socialdesk_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_postgres_database(base_url: str, name: str) -> None:
+    url = make_url(normalise_database_url(base_url))
+    admin = await asyncpg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not url:
+        pytest.skip("TEST_DATABASE_URL is not set: the PostgreSQL variant is skipped")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        if request.node.get_closest_marker("postgres_only"):
+            pytest.skip("this test needs PostgreSQL")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'socialdesk.db'}"
+        return
+    base = _postgres_url()
+    url, name = await _create_postgres_database(base)
+    yield url
+    await _drop_postgres_database(base, name)
+
+
+BotFactory = Callable[..., Awaitable[RunningBot]]
+
+
+@pytest.fixture
+async def start_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotFactory]:
+    started: list[RunningBot] = []
+
+    async def start(**kwargs: Any) -> RunningBot:
+        config_path = kwargs.pop("config_path", None)
+        use_fake = kwargs.pop("slack", True)
+        bot = RunningBot(
+            settings_for(database_url, fake_slack if use_fake else None, **kwargs), config_path
+        )
+        await bot.start()
+        started.append(bot)
+        return bot
+
+    yield start
+    for bot in reversed(started):
+        await bot.stop()
+
+
+@pytest.fixture
+async def bot(start_bot: BotFactory) -> RunningBot:
+    return await start_bot()
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: the shared schemas and policy are not beside the project")
+    return SHARED

@@ -1,0 +1,266 @@
+"""A local fake of the Slack Web API (and Socket Mode), on an ephemeral port.
+
+It records every call, validates every Block Kit payload with slack_sdk.models the way Slack
+would refuse it, serves files for download, and can be told to fail (5xx, 429, dropped
+connections) so that delivery under an outage can be tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import WSMsgType, web
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100
+BLOCK_METHODS = {
+    "chat.postMessage": MESSAGE_BLOCKS_MAX,
+    "chat.update": MESSAGE_BLOCKS_MAX,
+    "chat.postEphemeral": MESSAGE_BLOCKS_MAX,
+}
+VIEW_METHODS = {"views.open", "views.update", "views.push", "views.publish"}
+
+
+class BlockKitError(AssertionError):
+    pass
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
+def validate_blocks(blocks: Any, limit: int) -> None:
+    """Refuse what Slack refuses: each block parsed and validated by slack_sdk.models, the
+    round trip losing nothing (an unknown or misspelt key), and the block count."""
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if not isinstance(blocks, list):
+        raise BlockKitError(f"blocks must be a list, not {type(blocks).__name__}")
+    if len(blocks) > limit:
+        raise BlockKitError(f"{len(blocks)} blocks; at most {limit}")
+    for raw in blocks:
+        parsed = Block.parse(raw)
+        if parsed is None:
+            raise BlockKitError(f"unknown block {raw!r}")
+        try:
+            rendered = parsed.to_dict()
+        except Exception as error:
+            raise BlockKitError(f"invalid block {raw!r}: {error}") from error
+        if _normalise(rendered) != _normalise(raw):
+            raise BlockKitError(f"block does not survive validation:\n{raw}\n!=\n{rendered}")
+
+
+def validate_view(view: Any) -> None:
+    if isinstance(view, str):
+        view = json.loads(view)
+    try:
+        View(**view).to_dict()
+    except Exception as error:
+        raise BlockKitError(f"invalid view: {error}") from error
+    validate_blocks(view.get("blocks", []), VIEW_BLOCKS_MAX)
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class Fault:
+    """One failure to answer with, instead of success."""
+
+    status: int = 500
+    body: str = '{"ok": false, "error": "internal_error"}'
+    headers: dict[str, str] = field(default_factory=dict)
+    drop_connection: bool = False
+
+
+@dataclass
+class FakeSlack:
+    bot_token: str = "xoxb-test-token"
+    app_token: str = "xapp-test-token"
+    calls: list[Call] = field(default_factory=list)
+    failed: list[Call] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    faults: dict[str, list[Fault]] = field(default_factory=dict)
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    base_url: str = ""
+    _runner: web.AppRunner | None = None
+    _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    async def start(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/files/{name}", self._file)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.root = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.root}/api/"
+        return self
+
+    async def stop(self) -> None:
+        for socket in self._sockets:
+            await socket.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- what tests use -------------------------------------------------------------------
+
+    def fail_next(self, method: str, *faults: Fault) -> None:
+        self.faults.setdefault(method, []).extend(faults)
+
+    def add_file(self, name: str, content: bytes, content_type: str = "image/png") -> str:
+        self.files[name] = (content, content_type)
+        return f"{self.root}/files/{name}"
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def messages_to(self, user_id: str) -> list[Call]:
+        channel = f"D{user_id}"
+        return [c for c in self.calls_to("chat.postMessage") if c.args.get("channel") == channel]
+
+    async def wait_for(
+        self, condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+    ) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; calls: {self.summary()}")
+            await asyncio.sleep(0.02)
+
+    def summary(self) -> list[str]:
+        return [
+            f"{c.method}({c.args.get('channel') or c.args.get('users') or ''})" for c in self.calls
+        ]
+
+    async def send_envelope(self, envelope: dict[str, Any]) -> None:
+        for socket in list(self._sockets):
+            if not socket.closed:
+                await socket.send_str(json.dumps(envelope))
+                return
+        raise AssertionError("no Socket Mode connection is open")
+
+    @property
+    def socket_connected(self) -> bool:
+        return any(not s.closed for s in self._sockets)
+
+    # --- the server -----------------------------------------------------------------------
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        body = await request.text()
+        if body:
+            if request.content_type == "application/json":
+                args.update(json.loads(body))
+            else:
+                args.update(dict(parse_qsl(body, keep_blank_values=True)))
+        return args
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        args = await self._args(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth else args.get("token")
+        call = Call(method, args, token)
+
+        queued = self.faults.get(method)
+        if queued:
+            fault = queued.pop(0)
+            self.failed.append(call)
+            if fault.drop_connection:
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=500)
+            return web.Response(
+                status=fault.status,
+                text=fault.body,
+                headers=fault.headers,
+                content_type="application/json" if fault.body.startswith("{") else "text/html",
+            )
+
+        expected = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != expected:
+            self.failed.append(call)
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+
+        try:
+            if method in BLOCK_METHODS and "blocks" in args:
+                validate_blocks(args["blocks"], BLOCK_METHODS[method])
+            if method in VIEW_METHODS:
+                validate_view(args.get("view"))
+        except Exception as error:
+            self.invalid.append(f"{method}: {error}")
+            self.failed.append(call)
+            return web.json_response({"ok": False, "error": "invalid_blocks", "detail": str(error)})
+
+        self.calls.append(call)
+        return web.json_response(self._answer(method, args))
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://oakgreen.slack.com/",
+                "team": "Oakgreen",
+                "user": "socialdesk",
+                "team_id": "T0SCHOOL",
+                "user_id": "U0BOT",
+                "bot_id": "B0BOT",
+            }
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": f"D{args['users']}"}}
+        if method in ("chat.postMessage", "chat.update"):
+            ts = args.get("ts") or f"1700000000.{next(self._ts):06d}"
+            return {"ok": True, "channel": args.get("channel"), "ts": ts}
+        if method in VIEW_METHODS:
+            return {"ok": True, "view": {"id": f"V{next(self._ts):06d}"}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": f"ws://{self.root.removeprefix('http://')}/socket"}
+        return {"ok": True}
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
+            # Slack answers a file request without the token with its sign-in page.
+            return web.Response(text="<html>sign in</html>", content_type="text/html")
+        name = request.match_info["name"]
+        queued = self.faults.get(f"file:{name}")
+        if queued:
+            fault = queued.pop(0)
+            return web.Response(status=fault.status, text=fault.body, headers=fault.headers)
+        if name not in self.files:
+            return web.Response(status=404)
+        content, content_type = self.files[name]
+        return web.Response(body=content, content_type=content_type)
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        await socket.send_str(
+            json.dumps({"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}})
+        )
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(message.data))
+        return socket

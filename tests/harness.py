@@ -1,0 +1,219 @@
+"""Runs the real application on an ephemeral port and talks to it as Slack would."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import func, select
+
+from bot.app import SERVICES, create_app
+from bot.config import load_config
+from bot.settings import Settings, SlackSettings
+from bot.store.db import sessions
+from tests.fakes.slack import FakeSlack
+
+FIXTURES = Path(__file__).with_name("fixtures")
+SIGNING_SECRET = "test-signing-secret"
+TEAM = "T0SCHOOL"
+
+
+def settings_for(database_url: str, fake: FakeSlack | None, **slack: Any) -> Settings:
+    slack_settings = None
+    if fake is not None:
+        slack_settings = SlackSettings(
+            bot_token=fake.bot_token,
+            signing_secret=slack.get("signing_secret", SIGNING_SECRET),
+            app_token=slack.get("app_token"),
+            api_url=fake.base_url,
+        )
+    return Settings(
+        database_url=database_url,
+        port=0,
+        host="127.0.0.1",
+        config_path=FIXTURES / "school.yaml",
+        slack=slack_settings,
+        retry_base_seconds=0.05,
+        retry_cap_seconds=1.0,
+    )
+
+
+@dataclass
+class Reply:
+    status: int
+    text: str
+    elapsed: float
+
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+class RunningBot:
+    def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
+        if config_path is not None:
+            settings = replace(settings, config_path=config_path)
+        self.settings = settings
+        self.app = create_app(settings, load_config(settings.config_path))
+        self.runner = web.AppRunner(self.app, access_log=None)
+        self.url = ""
+        self.http: aiohttp.ClientSession | None = None
+
+    async def start(self) -> RunningBot:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        self.http = aiohttp.ClientSession()
+        return self
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+        await self.runner.cleanup()
+
+    @property
+    def runtime(self) -> Any:
+        return self.app[SERVICES].runtime
+
+    async def get(self, path: str) -> Reply:
+        assert self.http is not None
+        started = time.perf_counter()
+        async with self.http.get(self.url + path) as response:
+            return Reply(response.status, await response.text(), time.perf_counter() - started)
+
+    async def post_raw(self, path: str, body: bytes, headers: Mapping[str, str]) -> Reply:
+        assert self.http is not None
+        started = time.perf_counter()
+        async with self.http.post(
+            self.url + path, data=io.BytesIO(body), headers=dict(headers)
+        ) as response:
+            return Reply(response.status, await response.text(), time.perf_counter() - started)
+
+    async def slack(
+        self,
+        body: str,
+        *,
+        secret: str = SIGNING_SECRET,
+        timestamp: int | None = None,
+        signed: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        raw = body.encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signed:
+            stamp = str(timestamp if timestamp is not None else int(time.time()))
+            headers["X-Slack-Request-Timestamp"] = stamp
+            headers["X-Slack-Signature"] = SignatureVerifier(secret).generate_signature(
+                timestamp=stamp, body=raw
+            )
+        headers.update(extra_headers or {})
+        return await self.post_raw("/slack/events", raw, headers)
+
+    async def command(self, command: str, user: str, text: str = "", **kwargs: Any) -> Reply:
+        return await self.slack(command_body(command, user, text), **kwargs)
+
+    async def submit(self, payload: Mapping[str, Any], **kwargs: Any) -> Reply:
+        return await self.slack(urlencode({"payload": json.dumps(payload)}), **kwargs)
+
+    async def count(self, model: Any) -> int:
+        async with sessions(self.runtime.engine)() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+    async def rows(self, model: Any) -> list[Any]:
+        async with sessions(self.runtime.engine)() as session:
+            return list(await session.scalars(select(model).order_by(model.id)))
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.03)
+
+
+def command_body(command: str, user: str, text: str = "") -> str:
+    return urlencode(
+        {
+            "token": "legacy-verification-token",
+            "team_id": TEAM,
+            "team_domain": "oakgreen",
+            "channel_id": "C0STAFF",
+            "channel_name": "staffroom",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0SOCIAL",
+            "response_url": "https://hooks.slack.com/commands/T0SCHOOL/1/abc",
+            "trigger_id": f"trigger-{user}-{time.monotonic_ns()}",
+        }
+    )
+
+
+ALL_CONFIRMATIONS = (
+    "parental_permission",
+    "no_identifying_information",
+    "appropriate_images",
+    "do_not_publish_list",
+    "colleagues_permission",
+    "school_devices",
+    "positive_and_relevant",
+)
+
+
+def draft_payload(
+    user: str,
+    text: str = "Year 4 won the county maths quiz today - well done everyone!",
+    accounts: tuple[str, ...] = ("Facebook", "X"),
+    confirmed: tuple[str, ...] = ALL_CONFIRMATIONS,
+    wished_date: str | None = None,
+    files: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A view_submission of the draft form, shaped as Slack sends it."""
+    values: dict[str, Any] = {
+        "text": {"text": {"type": "plain_text_input", "value": text}},
+        "accounts": {
+            "accounts": {
+                "type": "checkboxes",
+                "selected_options": [
+                    {"text": {"type": "plain_text", "text": a}, "value": a} for a in accounts
+                ],
+            }
+        },
+        "wished_date": {"wished_date": {"type": "datepicker", "selected_date": wished_date}},
+        "attachments": {"attachments": {"type": "file_input", "files": files or []}},
+    }
+    for name in ALL_CONFIRMATIONS:
+        selected = [{"value": "confirmed"}] if name in confirmed else []
+        values[name] = {name: {"type": "checkboxes", "selected_options": selected}}
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM, "domain": "oakgreen"},
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+        "api_app_id": "A0SOCIAL",
+        "token": "legacy-verification-token",
+        "trigger_id": f"trigger-{time.monotonic_ns()}",
+        "view": {
+            "id": "V0DRAFT",
+            "team_id": TEAM,
+            "type": "modal",
+            "callback_id": "post.draft",
+            "private_metadata": "",
+            "hash": "1700000000.abc",
+            "state": {"values": values},
+        },
+        "response_urls": [],
+    }

@@ -1,0 +1,359 @@
+"""The draft-post workflow on Slack, end to end over HTTP against the fake Slack Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from bot.store.models import Attachment, AuditEvent, Card, OutboxItem, Post, PostVersion
+from tests.fakes.slack import FakeSlack
+from tests.harness import ALL_CONFIRMATIONS, RunningBot, draft_payload, eventually
+
+TEACHER = "U0TEACH"
+NETWORK_MANAGERS = ("U0NETMGR", "U0NETDEP")
+CO_HEADS = ("U0COHEAD1", "U0COHEAD2")
+
+
+async def nothing_stored(bot: RunningBot) -> None:
+    for model in (Post, PostVersion, Attachment, AuditEvent, OutboxItem):
+        assert await bot.count(model) == 0, model.__name__
+
+
+async def _count_is(bot: RunningBot, model: Any, expected: int) -> bool:
+    return await bot.count(model) == expected
+
+
+def all_text(call_args: dict[str, Any]) -> str:
+    return json.dumps(call_args)
+
+
+async def test_post_command_opens_the_draft_form(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    reply = await bot.command("/post", TEACHER)
+    assert reply.status == 200
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("views.open")), what="views.open")
+    (call,) = fake_slack.calls_to("views.open")
+    view = (
+        json.loads(call.args["view"]) if isinstance(call.args["view"], str) else call.args["view"]
+    )
+    assert view["callback_id"] == "post.draft"
+    block_ids = [b.get("block_id") for b in view["blocks"] if b["type"] == "input"]
+    assert block_ids[:4] == ["text", "accounts", "attachments", "wished_date"]
+    assert block_ids[4:] == list(ALL_CONFIRMATIONS)
+    accounts = next(b for b in view["blocks"] if b.get("block_id") == "accounts")
+    assert [o["value"] for o in accounts["element"]["options"]] == [
+        "Facebook",
+        "Instagram",
+        "X",
+        "LinkedIn",
+        "School website",
+    ]
+    assert call.args["trigger_id"].startswith(f"trigger-{TEACHER}")
+    assert fake_slack.invalid == []
+
+
+async def test_a_complete_draft_reaches_every_network_manager(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    reply = await bot.submit(draft_payload(TEACHER))
+    assert reply.status == 200
+    answer = reply.json()
+    assert answer["response_action"] == "update"
+    assert "P-0001" in json.dumps(answer["view"])
+
+    await fake_slack.wait_for(
+        lambda: all(fake_slack.messages_to(u) for u in (*NETWORK_MANAGERS, TEACHER)),
+        what="approval cards and the receipt",
+    )
+    for manager in NETWORK_MANAGERS:
+        (card,) = fake_slack.messages_to(manager)
+        blocks = (
+            json.loads(card.args["blocks"])
+            if isinstance(card.args["blocks"], str)
+            else card.args["blocks"]
+        )
+        actions = next(b for b in blocks if b["type"] == "actions")
+        assert [e["action_id"] for e in actions["elements"]] == [
+            "post.approve",
+            "post.request_changes",
+            "post.reject",
+        ]
+        text = all_text(card.args)
+        assert "P-0001" in text and "county maths quiz" in text
+        assert "<@U0TEACH>" in text  # the submitter, as a mention built by us
+        assert "Facebook, X" in text
+        assert "version 1" in text
+    for person in (*CO_HEADS, "U0DSL"):
+        assert fake_slack.messages_to(person) == []
+    assert fake_slack.invalid == []
+
+    (post,) = await bot.rows(Post)
+    assert (post.reference, post.state, post.version, post.submitter_key) == (
+        "P-0001",
+        "awaiting_approval",
+        1,
+        "slack:U0TEACH",
+    )
+    (audit,) = await bot.rows(AuditEvent)
+    assert (audit.action, audit.object_id, audit.actor_key) == (
+        "post.submitted",
+        "P-0001",
+        "slack:U0TEACH",
+    )
+    assert "county" not in json.dumps(audit.detail)  # ids, never content
+    await eventually(lambda: _count_is(bot, Card, 2), what="two card records")
+    cards = await bot.rows(Card)
+    assert sorted(c.recipient_key for c in cards) == ["sam", "slack:U0NETDEP"]
+    assert {c.card_key for c in cards} == {f"post:{post.id}:v1:approval"}
+    assert all(c.channel.startswith("D") and c.message_id for c in cards)
+
+
+async def test_a_network_managers_own_draft_goes_to_the_co_headteachers(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    reply = await bot.submit(draft_payload("U0NETMGR"))
+    assert reply.json()["response_action"] == "update"
+    await fake_slack.wait_for(lambda: all(fake_slack.messages_to(u) for u in CO_HEADS))
+    await asyncio.sleep(0.2)
+    assert fake_slack.messages_to("U0NETDEP") == []
+    assert len(fake_slack.messages_to("U0NETMGR")) == 1  # the receipt only
+    assert "Co-Headteachers" in json.dumps(reply.json()["view"])
+
+
+async def test_each_missing_confirmation_is_refused_on_its_own_field(bot: RunningBot) -> None:
+    for missing in ALL_CONFIRMATIONS:
+        confirmed = tuple(c for c in ALL_CONFIRMATIONS if c != missing)
+        reply = await bot.submit(draft_payload(TEACHER, confirmed=confirmed))
+        assert reply.status == 200
+        answer = reply.json()
+        assert answer["response_action"] == "errors"
+        assert list(answer["errors"]) == [missing]
+    reply = await bot.submit(draft_payload(TEACHER, confirmed=()))
+    errors = reply.json()["errors"]
+    assert set(errors) == set(ALL_CONFIRMATIONS)
+    assert "parent or carer" in errors["parental_permission"]
+    assert "Staff protocol for use of social media" in errors["parental_permission"]
+    assert "do-not-publish" in errors["do_not_publish_list"]
+    await nothing_stored(bot)
+
+
+async def test_a_draft_too_long_for_x_is_refused_on_the_text(bot: RunningBot) -> None:
+    reply = await bot.submit(draft_payload(TEACHER, text="a" * 281, accounts=("X", "Facebook")))
+    errors = reply.json()["errors"]
+    assert list(errors) == ["text"]
+    assert "X takes at most 280 characters" in errors["text"] and "281" in errors["text"]
+    ok = await bot.submit(draft_payload(TEACHER, text="a" * 281, accounts=("Facebook",)))
+    assert ok.json()["response_action"] == "update"
+
+
+async def test_other_bad_drafts_are_refused_and_nothing_is_stored(bot: RunningBot) -> None:
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        (draft_payload(TEACHER, text="   \n "), "text", "Write the text"),
+        (draft_payload(TEACHER, text="x" * 3001, accounts=("Facebook",)), "text", "at most 3,000"),
+        (draft_payload(TEACHER, accounts=()), "accounts", "at least one"),
+        (draft_payload(TEACHER, accounts=("MySpace",)), "accounts", "MySpace"),
+        (draft_payload(TEACHER, wished_date="2020-01-01"), "wished_date", "in the past"),
+        (draft_payload(TEACHER, wished_date="next tuesday"), "wished_date", "not a date"),
+        (
+            draft_payload(TEACHER, files=[_file(f"F{i}", "x.png", 10) for i in range(11)]),
+            "attachments",
+            "at most 10",
+        ),
+        (
+            draft_payload(TEACHER, files=[_file("F1", "huge.mov", 21 * 1024 * 1024)]),
+            "attachments",
+            "huge.mov",
+        ),
+    ]
+    for payload, field, words in cases:
+        reply = await bot.submit(payload)
+        answer = reply.json()
+        assert answer["response_action"] == "errors", payload
+        assert field in answer["errors"] and words in answer["errors"][field], answer
+    await nothing_stored(bot)
+
+
+async def test_malformed_form_state_is_refused_clearly(bot: RunningBot) -> None:
+    payload = draft_payload(TEACHER)
+    payload["view"]["state"] = "nonsense"
+    answer = (await bot.submit(payload)).json()
+    assert answer["response_action"] == "errors" and "text" in answer["errors"]
+    await nothing_stored(bot)
+
+
+def _file(
+    file_id: str, name: str, size: int, url: str = "https://files.slack.com/x"
+) -> dict[str, Any]:
+    return {
+        "id": file_id,
+        "name": name,
+        "title": name,
+        "mimetype": "image/png",
+        "filetype": "png",
+        "size": size,
+        "url_private": url,
+        "url_private_download": url,
+    }
+
+
+async def test_user_text_is_escaped_everywhere_it_is_shown(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    smuggled = "Hi <!channel> & <!here>, see <https://evil.example|the school site> *now* > quote"
+    reply = await bot.submit(draft_payload(TEACHER, text=smuggled, accounts=("Facebook",)))
+    modal = json.dumps(reply.json()["view"])
+    await fake_slack.wait_for(lambda: all(fake_slack.messages_to(u) for u in NETWORK_MANAGERS))
+    for shown in [modal] + [all_text(c.args) for c in fake_slack.calls_to("chat.postMessage")]:
+        assert "<!channel>" not in shown and "<!here>" not in shown
+        assert "<https://evil" not in shown
+        assert "&lt;!channel&gt; &amp; &lt;!here&gt;" in shown
+        assert "&lt;https://evil.example|the school site&gt;" in shown
+
+
+async def test_unsigned_badly_signed_and_stale_requests_get_401(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    import time
+
+    attempts = [
+        await bot.command("/post", TEACHER, signed=False),
+        await bot.command("/post", TEACHER, secret="not-the-secret"),
+        await bot.command("/post", TEACHER, timestamp=int(time.time()) - 6 * 60),
+        await bot.submit(draft_payload(TEACHER), signed=False),
+        await bot.submit(draft_payload(TEACHER), secret="not-the-secret"),
+        await bot.submit(draft_payload(TEACHER), timestamp=int(time.time()) - 301),
+    ]
+    assert [a.status for a in attempts] == [401] * len(attempts)
+    await asyncio.sleep(0.3)
+    assert fake_slack.calls_to("views.open") == []
+    await nothing_stored(bot)
+
+
+async def test_malformed_and_oversized_requests_are_refused(bot: RunningBot) -> None:
+    reply = await bot.slack("payload=%7Bnot-json")
+    assert reply.status == 400 and "malformed" in reply.text
+    huge = "payload=" + "a" * (1024 * 1024 + 10)
+    reply = await bot.slack(huge)
+    assert reply.status == 413
+    await nothing_stored(bot)
+
+
+async def test_a_slack_outage_is_retried_without_loss_or_duplicates(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    from tests.fakes.slack import Fault
+
+    fake_slack.fail_next(
+        "chat.postMessage",
+        Fault(status=503, body="<html>upstream down</html>"),
+        Fault(status=500),
+        Fault(
+            status=429, body='{"ok": false, "error": "ratelimited"}', headers={"Retry-After": "1"}
+        ),
+        Fault(drop_connection=True),
+    )
+    fake_slack.fail_next("conversations.open", Fault(status=502, body="bad gateway"))
+    reply = await bot.submit(draft_payload(TEACHER))
+    assert reply.json()["response_action"] == "update"
+    await fake_slack.wait_for(
+        lambda: all(fake_slack.messages_to(u) for u in (*NETWORK_MANAGERS, TEACHER)),
+        timeout=15,
+        what="delivery after the outage",
+    )
+    await asyncio.sleep(0.5)
+    for person in (*NETWORK_MANAGERS, TEACHER):
+        assert len(fake_slack.messages_to(person)) == 1, person
+    assert len(fake_slack.failed) == 5
+
+    async def all_sent() -> bool:
+        return {i.status for i in await bot.rows(OutboxItem)} == {"sent"}
+
+    await eventually(all_sent, what="every outbox item to be marked sent")
+    items = await bot.rows(OutboxItem)
+    assert {i.status for i in items if i.kind == "message"} == {"sent"}
+    assert sum(i.attempts for i in items if i.kind == "message") == 3 + 5
+
+
+async def test_a_permanent_refusal_is_kept_for_the_operator(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    from tests.fakes.slack import Fault
+
+    fake_slack.fail_next(
+        "conversations.open", Fault(status=200, body='{"ok": false, "error": "user_not_found"}')
+    )
+    await bot.submit(draft_payload(TEACHER))
+
+    async def one_failed() -> bool:
+        return [i.status for i in await bot.rows(OutboxItem)].count("failed") == 1
+
+    await eventually(one_failed, what="the refused message to be kept as failed")
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 2)
+    failed = [i for i in await bot.rows(OutboxItem) if i.status == "failed"]
+    assert len(failed) == 1 and "user_not_found" in (failed[0].last_error or "")
+
+
+async def test_attachments_are_fetched_and_kept(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    photo = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    url = fake_slack.add_file("quiz.png", photo)
+    files = [_file("F0PHOTO", "quiz.png", len(photo), url)]
+    reply = await bot.submit(draft_payload(TEACHER, files=files))
+    assert reply.json()["response_action"] == "update"
+
+    async def kept() -> bool:
+        return any(a.status == "kept" for a in await bot.rows(Attachment))
+
+    await eventually(kept, what="the attachment to be kept")
+    (attachment,) = await bot.rows(Attachment)
+    assert attachment.content == photo and attachment.size == len(photo)
+    assert attachment.source_id == "F0PHOTO" and attachment.mimetype == "image/png"
+    import hashlib
+
+    assert attachment.sha256 == hashlib.sha256(photo).hexdigest()
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
+    assert "quiz.png" in all_text(fake_slack.messages_to("U0NETMGR")[0].args)
+
+
+async def test_references_are_unique_under_concurrent_submissions(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    replies = await asyncio.gather(
+        *(bot.submit(draft_payload(f"U0STAFF{i:02d}")) for i in range(12))
+    )
+    assert all(r.json()["response_action"] == "update" for r in replies)
+    references = sorted(p.reference for p in await bot.rows(Post))
+    assert references == [f"P-{n:04d}" for n in range(1, 13)]
+
+
+async def test_times_are_stored_in_utc_and_shown_in_the_schools_zone(
+    start_bot: Any, fake_slack: FakeSlack, tmp_path: Any
+) -> None:
+    from tests.harness import FIXTURES
+
+    config = tmp_path / "school.yaml"
+    config.write_text(
+        (FIXTURES / "school.yaml").read_text().replace("Europe/London", "Pacific/Auckland")
+    )
+    bot = await start_bot(config_path=config)
+    await bot.submit(draft_payload(TEACHER))
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
+    (post,) = await bot.rows(Post)
+    assert post.created_at.utcoffset().total_seconds() == 0
+    local = post.created_at.astimezone(__import__("zoneinfo").ZoneInfo("Pacific/Auckland"))
+    card = all_text(fake_slack.messages_to("U0NETMGR")[0].args)
+    assert f"{local:%H:%M} {local.tzname()}" in card
+
+
+async def test_policy_and_report_commands_answer_privately(bot: RunningBot) -> None:
+    bare = (await bot.command("/policy", TEACHER)).json()
+    assert bare["response_type"] == "ephemeral" and "/post" in json.dumps(bare)
+    asked = (await bot.command("/policy", TEACHER, "can I use my own phone?")).json()
+    assert "office@oakgreen.example.sch.uk" in json.dumps(asked)
+    report = (await bot.command("/report", TEACHER)).json()
+    assert report["response_type"] == "ephemeral" and "Co-Headteachers" in json.dumps(report)
+
+
+async def test_healthz_reports_the_database(bot: RunningBot) -> None:
+    reply = await bot.get("/healthz")
+    assert reply.status == 200
+    assert reply.json() == {"status": "ok", "database": "ok", "schema": "0001", "slack": "http"}
