@@ -124,8 +124,14 @@ class Outbox:
             or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
         )
         async with self._sessions() as session, session.begin():
+            # SKIP LOCKED lets workers on PostgreSQL take different rows at the same moment
+            # (SQLite serialises whole transactions instead, and ignores it).
             candidates = await session.scalars(
-                select(OutboxItem.id).where(*claimable).order_by(OutboxItem.id).limit(limit)
+                select(OutboxItem.id)
+                .where(*claimable)
+                .order_by(OutboxItem.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
             claimed: list[Claimed] = []
             for item_id in list(candidates):

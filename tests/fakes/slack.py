@@ -99,6 +99,7 @@ class FakeSlack:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    delay: float = 0.0  # seconds before each answer, to make work overlap
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -214,6 +215,8 @@ class FakeSlack:
             self.failed.append(call)
             return web.json_response({"ok": False, "error": "invalid_blocks", "detail": str(error)})
 
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.calls.append(call)
         return web.json_response(self._answer(method, args))
 

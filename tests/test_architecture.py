@@ -1,0 +1,57 @@
+"""The core and the handlers stay platform-neutral: no platform SDK, web framework or ORM."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = (
+    "slack_bolt", "slack_sdk", "botbuilder", "botframework", "aiohttp", "sqlalchemy",
+    "alembic", "asyncpg", "aiosqlite", "yaml",
+)
+NEUTRAL = ("bot/core", "bot/handlers")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_no_module_of_the_core_or_handlers_imports_a_platform_library() -> None:
+    offenders = []
+    for folder in NEUTRAL:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for name in _imports(path):
+                if name.split(".")[0] in FORBIDDEN:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_importing_the_core_and_handlers_loads_no_platform_library() -> None:
+    # Catches indirect imports too: load every neutral module in a fresh interpreter.
+    modules = [
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for folder in NEUTRAL
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    ]
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
+    )
+    assert [name for name in FORBIDDEN if name in loaded] == []

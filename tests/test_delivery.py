@@ -1,0 +1,72 @@
+"""The outbox and its workers on a real database: each item is claimed by one worker only,
+and several instances of the bot sharing a database deliver every message exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from bot.app import SERVICES
+from bot.store import outbox as outbox_rows
+from bot.store.db import make_engine, migrate, sessions
+from bot.store.models import OutboxItem
+from bot.store.outbox import Outbox
+from tests.conftest import BotFactory
+from tests.fakes.slack import FakeSlack
+from tests.harness import draft_payload, eventually
+
+
+async def test_concurrent_claims_never_share_an_item(database_url: str) -> None:
+    engine = make_engine(database_url)
+    await migrate(engine)
+    now = datetime.now(UTC)
+    async with sessions(engine)() as session, session.begin():
+        for n in range(40):
+            outbox_rows.add_message(
+                session, platform="slack", recipient_key=f"k{n}", address=f"U{n}",
+                card_key=None, payload={"text": "t", "blocks": []}, now=now,
+            )
+    queue = Outbox(sessions(engine))
+    claims = await asyncio.gather(
+        *(queue.claim(f"w{i}", now, timedelta(minutes=1), 15) for i in range(4))
+    )
+    ids = [item.id for claim in claims for item in claim]
+    assert len(ids) == len(set(ids)) == 40
+    # A lease still running keeps the item from everyone else.
+    assert await queue.claim("late", now, timedelta(minutes=1), 100) == []
+    # Once a lease runs out the item can be claimed again (its worker died mid-send).
+    later = now + timedelta(minutes=2)
+    assert len(await queue.claim("rescuer", later, timedelta(minutes=1), 100)) == 40
+    await engine.dispose()
+
+
+async def test_two_instances_deliver_every_message_exactly_once(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    fake_slack.delay = 0.01
+    first, second = await start_bot(), await start_bot()
+    submissions = [
+        (first if n % 2 else second).submit(draft_payload(f"U0STAFF{n:02d}")) for n in range(10)
+    ]
+    replies = await asyncio.gather(*submissions)
+    assert all(r.json()["response_action"] == "update" for r in replies)
+    for bot in (first, second):
+        bot.app[SERVICES].worker.wake()
+
+    expected = 10 * 3  # two Network Managers and the submitter, per draft
+    await fake_slack.wait_for(
+        lambda: len(fake_slack.calls_to("chat.postMessage")) >= expected,
+        timeout=20,
+        what="every message",
+    )
+
+    async def settled() -> bool:
+        return {i.status for i in await first.rows(OutboxItem)} == {"sent"}
+
+    await eventually(settled, timeout=10, what="the outbox to settle")
+    await asyncio.sleep(0.3)
+    per_recipient = Counter(c.args["channel"] for c in fake_slack.calls_to("chat.postMessage"))
+    assert per_recipient["DU0NETMGR"] == per_recipient["DU0NETDEP"] == 10
+    assert all(per_recipient[f"DU0STAFF{n:02d}"] == 1 for n in range(10))
+    assert len(fake_slack.calls_to("chat.postMessage")) == expected

@@ -1,0 +1,56 @@
+"""Socket Mode: a school without a public URL. The bot connects out to Slack over a WebSocket
+(here the fake's), takes the same commands and answers in the envelope acknowledgements."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl
+
+from bot.store.models import Post
+from tests.conftest import BotFactory
+from tests.fakes.slack import FakeSlack
+from tests.harness import command_body, draft_payload
+
+
+async def test_socket_mode_takes_commands_and_form_submissions(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    bot = await start_bot(app_token=fake_slack.app_token, signing_secret=None)
+    await fake_slack.wait_for(lambda: fake_slack.socket_connected, what="a Socket Mode connection")
+    (opened,) = fake_slack.calls_to("apps.connections.open")
+    assert opened.token == fake_slack.app_token
+
+    health = (await bot.get("/healthz")).json()
+    assert health["slack"] == "socket"
+    # Without a signing secret nothing is accepted over HTTP.
+    assert (await bot.slack(command_body("/post", "U0TEACH"))).status == 404
+
+    await fake_slack.send_envelope(
+        {
+            "envelope_id": "env-command",
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": dict(parse_qsl(command_body("/post", "U0TEACH"))),
+        }
+    )
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("views.open")), what="views.open")
+    assert any(a.get("envelope_id") == "env-command" for a in fake_slack.socket_acks)
+
+    await fake_slack.send_envelope(
+        {
+            "envelope_id": "env-submit",
+            "type": "interactive",
+            "accepts_response_payload": True,
+            "payload": draft_payload("U0TEACH"),
+        }
+    )
+    await fake_slack.wait_for(
+        lambda: any(a.get("envelope_id") == "env-submit" for a in fake_slack.socket_acks),
+        what="the submission's acknowledgement",
+    )
+    ack = next(a for a in fake_slack.socket_acks if a.get("envelope_id") == "env-submit")
+    assert ack["payload"]["response_action"] == "update"
+    assert "P-0001" in json.dumps(ack["payload"])
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")), what="the card")
+    assert [p.reference for p in await bot.rows(Post)] == ["P-0001"]
+    assert fake_slack.invalid == []
