@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Slack's own payloads are a few kilobytes; a megabyte leaves room and refuses floods.
 MAX_REQUEST_BYTES = 1024 * 1024
+# Long enough for a delivery in flight to finish (the Web API client times out at 30 s).
+SHUTDOWN_GRACE_SECONDS = 35.0
 
 
 @dataclass
@@ -129,11 +131,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        worker.stop()
         for task in services.background:
-            task.cancel()
-        for task in services.background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=SHUTDOWN_GRACE_SECONDS)
+            except TimeoutError:
+                log.warning("delivery did not stop within %ss; cancelling", SHUTDOWN_GRACE_SECONDS)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if socket_handler is not None:
             await socket_handler.close_async()  # type: ignore[no-untyped-call]
         await engine.dispose()

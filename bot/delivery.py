@@ -82,12 +82,20 @@ class DeliveryWorker:
         self._limit = asyncio.Semaphore(concurrency)
         self._idle_poll = idle_poll
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the items in hand, then return from run_forever. Cancelling mid-item instead
+        would leave a database connection half-closed; the item's lease would cover it, but a
+        clean stop loses no time."""
+        self._stopping = True
+        self._wake.set()
+
     async def run_forever(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 handled = await self.run_once()
             except asyncio.CancelledError:
@@ -96,7 +104,7 @@ class DeliveryWorker:
                 # The database may be briefly unreachable; the outbox keeps everything.
                 log.exception("delivery: could not read the outbox; trying again shortly")
                 handled = 0
-            if handled:
+            if handled or self._stopping:
                 continue
             await self._sleep_until_due()
 

@@ -107,9 +107,10 @@ class RunningBot:
         timestamp: int | None = None,
         signed: bool = True,
         extra_headers: Mapping[str, str] | None = None,
+        content_type: str = "application/x-www-form-urlencoded",
     ) -> Reply:
         raw = body.encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        headers = {"Content-Type": content_type}
         if signed:
             stamp = str(timestamp if timestamp is not None else int(time.time()))
             headers["X-Slack-Request-Timestamp"] = stamp
@@ -124,6 +125,10 @@ class RunningBot:
 
     async def submit(self, payload: Mapping[str, Any], **kwargs: Any) -> Reply:
         return await self.slack(urlencode({"payload": json.dumps(payload)}), **kwargs)
+
+    async def event(self, body: Mapping[str, Any], **kwargs: Any) -> Reply:
+        """An Events API delivery: JSON, signed like every other Slack request."""
+        return await self.slack(json.dumps(body), content_type="application/json", **kwargs)
 
     async def count(self, model: Any) -> int:
         async with sessions(self.runtime.engine)() as session:

@@ -10,8 +10,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = (
-    "slack_bolt", "slack_sdk", "botbuilder", "botframework", "aiohttp", "sqlalchemy",
-    "alembic", "asyncpg", "aiosqlite", "yaml",
+    "slack_bolt",
+    "slack_sdk",
+    "botbuilder",
+    "botframework",
+    "aiohttp",
+    "sqlalchemy",
+    "alembic",
+    "asyncpg",
+    "aiosqlite",
+    "yaml",
 )
 NEUTRAL = ("bot/core", "bot/handlers")
 

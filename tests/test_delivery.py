@@ -24,8 +24,13 @@ async def test_concurrent_claims_never_share_an_item(database_url: str) -> None:
     async with sessions(engine)() as session, session.begin():
         for n in range(40):
             outbox_rows.add_message(
-                session, platform="slack", recipient_key=f"k{n}", address=f"U{n}",
-                card_key=None, payload={"text": "t", "blocks": []}, now=now,
+                session,
+                platform="slack",
+                recipient_key=f"k{n}",
+                address=f"U{n}",
+                card_key=None,
+                payload={"text": "t", "blocks": []},
+                now=now,
             )
     queue = Outbox(sessions(engine))
     claims = await asyncio.gather(

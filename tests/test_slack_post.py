@@ -357,3 +357,42 @@ async def test_healthz_reports_the_database(bot: RunningBot) -> None:
     reply = await bot.get("/healthz")
     assert reply.status == 200
     assert reply.json() == {"status": "ok", "database": "ok", "schema": "0001", "slack": "http"}
+
+
+def event_callback(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "token": "legacy-verification-token",
+        "team_id": "T0SCHOOL",
+        "api_app_id": "A0SOCIAL",
+        "type": "event_callback",
+        "event_id": "Ev0001",
+        "event_time": 1700000000,
+        "event": event,
+    }
+
+
+async def test_a_direct_message_gets_the_help_once(bot: RunningBot, fake_slack: FakeSlack) -> None:
+    message = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "D0TEACH",
+        "user": TEACHER,
+        "text": "hello?",
+        "ts": "1700000000.000100",
+    }
+    assert (await bot.event(event_callback(message))).status == 200
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("chat.postMessage")))
+    (reply,) = fake_slack.calls_to("chat.postMessage")
+    assert reply.args["channel"] == "D0TEACH" and "/post" in all_text(reply.args)
+    # Slack's retry of the same event, and the bot's own messages, get no second answer.
+    retry = await bot.event(event_callback(message), extra_headers={"X-Slack-Retry-Num": "1"})
+    assert retry.status == 200
+    own = {**message, "bot_id": "B0BOT", "user": "U0BOT"}
+    assert (await bot.event(event_callback(own))).status == 200
+    await asyncio.sleep(0.3)
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_slack_url_verification_is_answered(bot: RunningBot) -> None:
+    reply = await bot.event({"token": "t", "challenge": "abc123", "type": "url_verification"})
+    assert reply.status == 200 and "abc123" in reply.text

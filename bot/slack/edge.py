@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -72,16 +72,21 @@ def actor_of(runtime: Runtime, body: Mapping[str, Any]) -> Person | None:
     return runtime.context.directory.resolve(Identity(Platform.SLACK, user_id))
 
 
+# The slash commands this edge answers; manifests/slack/manifest.yaml declares the same.
+COMMANDS = ("/post", "/report", "/policy")
+
+
 class SlackListeners:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def register(self, app: AsyncApp) -> None:
-        app.command("/post")(ack=self.ack_command, lazy=[self.open_post_form])
+        post, report, policy = COMMANDS
+        app.command(post)(ack=self.ack_command, lazy=[self.open_post_form])
         app.view(posts.DRAFT_FORM)(self.submit_draft)
         app.action(re.compile(r"^post\."))(self.post_decision_pending)
-        app.command("/policy")(self.policy_command)
-        app.command("/report")(self.report_command)
+        app.command(policy)(self.policy_command)
+        app.command(report)(self.report_command)
         app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
 
     async def ack_command(self, ack: AsyncAck) -> None:
@@ -164,9 +169,12 @@ class SlackListeners:
         await ack(**self._ephemeral(help_handler.report_reply(self.runtime.context)))
 
     async def direct_message(
-        self, body: Json, event: Json, say: Callable[..., Awaitable[Any]]
+        self, event: Json, request: AsyncBoltRequest, say: Callable[..., Awaitable[Any]]
     ) -> None:
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
+            return
+        # Slack resends an event it thinks was missed; the first delivery already answered.
+        if request.headers.get("x-slack-retry-num"):
             return
         try:
             await say(**blockkit.render_message(help_handler.help_message(self.runtime.context)))

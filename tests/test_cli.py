@@ -1,0 +1,146 @@
+"""The `socialdesk` command: serve with no credentials at all, clear start-up errors, the
+audit log and the outbox as an operator reads them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.cli import main
+from tests.conftest import BotFactory
+from tests.fakes.slack import FakeSlack, Fault
+from tests.harness import FIXTURES, draft_payload, eventually
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SOCIALDESK_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(extra)
+    return env
+
+
+async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> None:
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        cwd=tmp_path,
+        env=_clean_env(
+            PORT=str(port),
+            HOST="127.0.0.1",
+            SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
+            PYTHONPATH=str(ROOT),
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        health: dict[str, Any] = {}
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not health:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        assert response.status == 200
+                        health = await response.json()
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.2)
+        assert health == {"status": "ok", "database": "ok", "schema": "0001", "slack": "off"}
+        assert (tmp_path / "socialdesk.db").exists()
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        raw, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+    output = raw.decode()
+    assert process.returncode == 0, output
+    assert "Slack is off" in output
+
+
+def test_a_missing_setting_stops_start_up_with_its_name(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    assert main(["serve"]) == 2
+    assert "SLACK_SIGNING_SECRET is missing" in capsys.readouterr().err
+
+
+def test_a_missing_configuration_file_stops_start_up(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(tmp_path / "absent.yaml"))
+    assert main(["serve"]) == 2
+    assert "SOCIALDESK_CONFIG" in capsys.readouterr().err
+
+
+async def _run_cli(env: dict[str, str], *args: str) -> str:
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+async def test_audit_and_outbox_commands(
+    start_bot: BotFactory, fake_slack: FakeSlack, database_url: str
+) -> None:
+    bot = await start_bot()
+    fake_slack.fail_next(
+        "conversations.open", Fault(status=200, body='{"ok": false, "error": "user_not_found"}')
+    )
+    await bot.submit(draft_payload("U0TEACH", text="Secret sports day plans"))
+
+    async def one_failed() -> bool:
+        from bot.store.models import OutboxItem
+
+        return [i.status for i in await bot.rows(OutboxItem)].count("failed") == 1
+
+    await eventually(one_failed, what="a failed delivery")
+    env = _clean_env(DATABASE_URL=database_url, PYTHONPATH=str(ROOT))
+
+    audit = await _run_cli(env, "audit")
+    assert "slack:U0TEACH  post.submitted  post P-0001  version=1 attachments=0" in audit
+    assert "Secret" not in audit
+    (line,) = (await _run_cli(env, "audit", "--json")).splitlines()
+    assert json.loads(line)["action"] == "post.submitted"
+
+    listing = await _run_cli(env, "outbox")
+    assert "failed" in listing and "user_not_found" in listing and "Secret" not in listing
+    retried = await _run_cli(env, "outbox", "--retry")
+    assert "1 failed item(s) queued again" in retried
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = capsys.readouterr().out
+    for command in ("serve", "migrate", "check-config", "audit", "outbox"):
+        assert command in shown

@@ -1,0 +1,27 @@
+"""Every rule the bot carries names a section of the school's policy; those sections exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.core.posts import CHECKLIST, PHOTOGRAPHS, RESPECTING_OTHERS, STAFF_PROTOCOL
+from bot.handlers.help import PERSONAL_USE, PERSONNEL, REPUTATION
+
+
+def _headings(policy: str) -> set[str]:
+    lines = [line.strip() for line in policy.splitlines()]
+    found = set()
+    for index, line in enumerate(lines):
+        if line and len(line) < 120 and not line.endswith(".") and not line.startswith("-"):
+            following = next((nxt for nxt in lines[index + 1 :] if nxt), "")
+            if following:
+                found.add(re.sub(r":$", "", line))
+    return found
+
+
+def test_every_cited_section_is_a_heading_of_the_policy(shared_dir: Path) -> None:
+    headings = _headings((shared_dir / "policy" / "social-media-policy.txt").read_text())
+    cited = {STAFF_PROTOCOL, PHOTOGRAPHS, RESPECTING_OTHERS, PERSONNEL, REPUTATION, PERSONAL_USE}
+    cited |= {item.section for item in CHECKLIST}
+    assert cited <= headings, cited - headings

@@ -1,0 +1,123 @@
+"""Settings from the environment and the school's YAML configuration: clear errors that name
+the setting at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.config import load_config, parse_config
+from bot.core.people import Identity, Platform, Role
+from bot.settings import Settings, SettingsError
+from tests.harness import FIXTURES
+
+
+def test_defaults_need_no_credentials() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite+aiosqlite:///socialdesk.db"
+    assert settings.port == 3978
+    assert settings.config_path == Path("socialdesk.yaml")
+    assert settings.slack is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user", "SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "SLACK_APP_TOKEN"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"SOCIALDESK_RETRY_BASE_SECONDS": "soon"}, "SOCIALDESK_RETRY_BASE_SECONDS"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "ftp://x"},
+            "SLACK_API_URL",
+        ),
+    ],
+)
+def test_a_bad_setting_is_named(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_slack_modes_and_database_urls() -> None:
+    http = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
+    assert http.slack is not None and not http.slack.socket_mode
+    assert http.slack.api_url == "https://slack.com/api/"
+    socket = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"})
+    assert socket.slack is not None and socket.slack.socket_mode
+    pg = Settings.from_env({"DATABASE_URL": "postgres://u:p@db/school"})
+    assert pg.database_url == "postgresql+asyncpg://u:p@db/school"
+
+
+def test_the_example_configuration_loads() -> None:
+    school = load_config(Path(__file__).resolve().parents[1] / "socialdesk.example.yaml")
+    assert school.name == "Oakgreen School"
+    limits = {a.name: a.max_chars for a in school.accounts}
+    assert limits == {
+        "Facebook": 63206,
+        "Instagram": 2200,
+        "X": 280,
+        "LinkedIn": 3000,
+        "School website": 5000,
+    }
+    assert len(school.directory.holders(Role.CO_HEAD)) == 2
+
+
+def test_people_are_resolved_by_identity_across_platforms() -> None:
+    school = load_config(FIXTURES / "school.yaml")
+    directory = school.directory
+    on_slack = directory.resolve(Identity(Platform.SLACK, "U0NETMGR"))
+    on_teams = directory.resolve(Identity(Platform.TEAMS, "00000000-0000-0000-0000-00000000a001"))
+    assert on_slack is on_teams and on_slack.key == "sam"
+    assert on_slack.holds(Role.NETWORK_MANAGER)
+    stranger = directory.resolve(Identity(Platform.SLACK, "U0NOBODY"))
+    assert stranger.key == "slack:U0NOBODY" and not stranger.roles
+
+
+def _config(**changes: object) -> dict[str, object]:
+    raw = yaml.safe_load((FIXTURES / "school.yaml").read_text())
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([], "expected a mapping"),
+        (_config(school={"timezone": "Europe/London"}), "school.name"),
+        (_config(school={"name": "X", "timezone": "Mars/Olympus"}), "not a time zone"),
+        (_config(accounts=[]), "accounts"),
+        (_config(accounts=["X", "X"]), "X twice"),
+        (_config(accounts=[{"name": "X", "max_chars": -1}]), "max_chars"),
+        (_config(people=[{"name": "A", "roles": ["headteacher"], "slack": "U1"}]), "unknown role"),
+        (_config(people=[{"name": "A", "slack": "sam"}]), "not a Slack user id"),
+        (_config(people=[{"name": "A", "teams": "not-a-guid"}]), "AAD object id"),
+        (_config(people=[{"name": "A"}]), "needs a slack or teams id"),
+        (
+            _config(people=[{"name": "A", "roles": ["co_head"], "slack": "U0A"}]),
+            "network_manager",
+        ),
+        (
+            _config(
+                people=[
+                    {"id": "a", "roles": ["network_manager"], "slack": "U0A"},
+                    {"id": "b", "roles": ["co_head"], "slack": "U0A"},
+                ]
+            ),
+            "more than one person",
+        ),
+    ],
+)
+def test_a_bad_configuration_is_refused_with_the_entry_named(raw: object, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        parse_config(raw, Path("socialdesk.yaml"))
+
+
+def test_a_missing_configuration_file_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SOCIALDESK_CONFIG"):
+        load_config(tmp_path / "nowhere.yaml")
