@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from bot.core.clock import Clock
 from bot.core.posts import MAX_ATTACHMENT_BYTES
-from bot.store.outbox import FETCH, MESSAGE, Claimed, Outbox
+from bot.store.outbox import FETCH, MESSAGE, SHARE, Claimed, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,10 @@ class TemporaryFailure(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+class NotReady(TemporaryFailure):
+    """What the item needs is not there yet (a file still being fetched, a card not yet sent)."""
 
 
 class PermanentFailure(Exception):
@@ -46,6 +50,16 @@ class Transport(Protocol):
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent: ...
 
     async def download(self, url: str, max_bytes: int) -> bytes: ...
+
+    async def share_file(
+        self,
+        address: str,
+        channel: str | None,
+        thread: str | None,
+        name: str,
+        mimetype: str,
+        content: bytes,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -142,20 +156,19 @@ class DeliveryWorker:
                 return
             try:
                 if item.kind == MESSAGE:
-                    sent = await transport.send_message(item.address or "", item.payload)
-                    await self._outbox.mark_sent(
-                        item, self.worker_id, self._clock.now(), sent.channel, sent.message_id
-                    )
+                    await self._deliver_message(transport, item)
                 elif item.kind == FETCH:
-                    content = await transport.download(
-                        str(item.payload["url"]), MAX_ATTACHMENT_BYTES
-                    )
-                    await self._outbox.keep_attachment(
-                        int(item.payload["attachment_id"]), content, self._clock.now()
-                    )
-                    await self._outbox.mark_sent(item, self.worker_id, self._clock.now())
+                    await self._fetch(transport, item)
+                elif item.kind == SHARE:
+                    await self._share(transport, item)
                 else:
                     raise PermanentFailure(f"unknown outbox kind {item.kind!r}")
+            except NotReady as waiting:
+                delay = self._backoff.delay(item.attempts + 1, None)
+                log.info("delivery: %s %s waits (%s)", item.kind, item.id, waiting)
+                await self._outbox.retry_later(
+                    item, self.worker_id, self._clock.now() + timedelta(seconds=delay), str(waiting)
+                )
             except TemporaryFailure as failure:
                 delay = self._backoff.delay(item.attempts + 1, failure.retry_after)
                 log.warning(
@@ -179,6 +192,10 @@ class DeliveryWorker:
                 await self._outbox.mark_failed(
                     item, self.worker_id, self._clock.now(), str(failure)
                 )
+                if item.kind == FETCH:
+                    await self._outbox.mark_attachment_unavailable(
+                        int(item.payload["attachment_id"]), self._clock.now()
+                    )
             except Exception as error:
                 # A fault of ours must not lose the item either: keep it and try again later.
                 log.exception("delivery: %s %s raised; it stays queued", item.kind, item.id)
@@ -186,3 +203,34 @@ class DeliveryWorker:
                 await self._outbox.retry_later(
                     item, self.worker_id, self._clock.now() + timedelta(seconds=delay), repr(error)
                 )
+
+    async def _deliver_message(self, transport: Transport, item: Claimed) -> None:
+        sent = await transport.send_message(item.address or "", item.payload)
+        await self._outbox.mark_sent(
+            item, self.worker_id, self._clock.now(), sent.channel, sent.message_id
+        )
+
+    async def _fetch(self, transport: Transport, item: Claimed) -> None:
+        content = await transport.download(str(item.payload["url"]), MAX_ATTACHMENT_BYTES)
+        await self._outbox.keep_attachment(
+            int(item.payload["attachment_id"]), content, self._clock.now()
+        )
+        await self._outbox.mark_sent(item, self.worker_id, self._clock.now())
+
+    async def _share(self, transport: Transport, item: Claimed) -> None:
+        target = await self._outbox.share_target(item)
+        if target.unavailable:
+            raise PermanentFailure(target.unavailable)
+        if target.file is None:
+            raise NotReady("the attachment is still being fetched")
+        if item.card_key and target.thread is None:
+            raise NotReady("the card it belongs beneath is not sent yet")
+        await transport.share_file(
+            item.address or "",
+            target.channel,
+            target.thread,
+            target.file.name,
+            target.file.mimetype,
+            target.file.content,
+        )
+        await self._outbox.mark_sent(item, self.worker_id, self._clock.now())

@@ -70,6 +70,16 @@ class Runtime:
                     payload=render(notify.message),
                     now=now,
                 )
+                for attachment_id in notify.attachments:
+                    outbox.add_share(
+                        session,
+                        platform=identity.platform.value,
+                        recipient_key=notify.recipient.key,
+                        address=identity.external_id,
+                        card_key=notify.card_key,
+                        attachment_id=attachment_id,
+                        now=now,
+                    )
                 queued = True
             if not queued:
                 reason = "no identity on a platform this bot serves"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 
 from bot.store.models import Attachment, AuditEvent, Card, OutboxItem, Post, PostVersion
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import ALL_CONFIRMATIONS, RunningBot, draft_payload, eventually
 
 TEACHER = "U0TEACH"
@@ -307,11 +308,43 @@ async def test_attachments_are_fetched_and_kept(bot: RunningBot, fake_slack: Fak
     (attachment,) = await bot.rows(Attachment)
     assert attachment.content == photo and attachment.size == len(photo)
     assert attachment.source_id == "F0PHOTO" and attachment.mimetype == "image/png"
-    import hashlib
-
     assert attachment.sha256 == hashlib.sha256(photo).hexdigest()
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
     assert "quiz.png" in all_text(fake_slack.messages_to("U0NETMGR")[0].args)
+
+    # Each approver gets the bot's copy beneath their own card: the submitter's upload is private.
+    for approver in NETWORK_MANAGERS:
+        await fake_slack.wait_for(lambda a=approver: bool(fake_slack.shared_files(a)))
+        (card,) = fake_slack.messages_to(approver)
+        assert fake_slack.shared_files(approver) == [(card.answer["ts"], photo)]
+    assert not fake_slack.shared_files(TEACHER)
+
+
+async def test_a_failed_upload_is_retried_and_a_lost_file_is_kept_for_the_operator(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    photo = b"\x89PNG\r\n\x1a\n" + b"sports day" * 100
+    files = [
+        _file("F0OK", "sports.png", len(photo), fake_slack.add_file("sports.png", photo)),
+        _file("F0GONE", "gone.png", 10, f"{fake_slack.root}/files/gone.png"),
+    ]
+    fake_slack.fail_next("upload", Fault(status=503, body="busy"))
+    await bot.submit(draft_payload(TEACHER, files=files))
+
+    for approver in NETWORK_MANAGERS:
+        await fake_slack.wait_for(
+            lambda a=approver: bool(fake_slack.shared_files(a)), what=f"a share to {approver}"
+        )
+        assert [content for _, content in fake_slack.shared_files(approver)] == [photo]
+    assert fake_slack.faults["upload"] == [], "the failed upload was tried"
+
+    async def settled() -> bool:
+        items = [i for i in await bot.rows(OutboxItem) if i.kind == "share"]
+        return sorted(i.status for i in items) == ["failed", "failed", "sent", "sent"]
+
+    await eventually(settled, what="the shares to settle")
+    statuses = {a.source_id: a.status for a in await bot.rows(Attachment)}
+    assert statuses == {"F0OK": "kept", "F0GONE": "failed"}
 
 
 async def test_references_are_unique_under_concurrent_submissions(

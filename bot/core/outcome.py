@@ -13,11 +13,15 @@ class Notify:
     """A message for someone, stored before it is sent and delivered at least once.
 
     `card_key` names the card so that a later outcome can update every copy in place.
+    `attachments` are ids of files the bot keeps, delivered after the message (in its thread
+    where the platform has threads), because the recipient may not be able to open the
+    submitter's own copy.
     """
 
     recipient: Person
     message: Message
     card_key: str | None = None
+    attachments: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,6 +152,7 @@ async def submit_draft(
             recipient=approver,
             message=card,
             card_key=f"post:{created.post_id}:v{created.version}:approval",
+            attachments=created.attachment_ids,
         )
         for approver in approvers
     ]
@@ -217,7 +218,7 @@ def approval_card(
     if draft.attachments:
         blocks.append(
             BulletList(
-                "Attachments (kept by socialdesk)",
+                "Attachments (copies follow beneath this card)",
                 tuple(f"{a.name} ({a.mimetype}, {_size(a.size)})" for a in draft.attachments),
             )
         )

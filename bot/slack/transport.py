@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import PermanentFailure, Sent, TemporaryFailure
@@ -58,6 +58,31 @@ class SlackTransport:
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error
         return Sent(channel=str(channel), message_id=str(posted["ts"]))
+
+    async def share_file(
+        self,
+        address: str,
+        channel: str | None,
+        thread: str | None,
+        name: str,
+        mimetype: str,
+        content: bytes,
+    ) -> None:
+        # The submitter's upload stays private to them in Slack, so approvers get the bot's copy.
+        try:
+            if channel is None:
+                opened = await self._client.conversations_open(users=address)
+                channel = str(opened["channel"]["id"])
+            await self._client.files_upload_v2(
+                channel=channel, thread_ts=thread, file=content, filename=name, title=name
+            )
+        except SlackApiError as error:
+            raise _classify(error) from error
+        except SlackRequestError as error:
+            # The upload step itself failed (files.slack.com answered other than 200).
+            raise TemporaryFailure(f"Slack file upload failed: {error}") from error
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error
 
     def _trusted(self, url: str) -> bool:
         host = urlsplit(url).hostname or ""

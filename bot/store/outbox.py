@@ -16,6 +16,7 @@ from bot.store.models import Attachment, Card, OutboxItem
 
 MESSAGE = "message"
 FETCH = "fetch"
+SHARE = "share"
 
 PENDING = "pending"
 SENT = "sent"
@@ -109,6 +110,50 @@ def add_fetch(
             created_at=now,
         )
     )
+
+
+def add_share(
+    session: AsyncSession,
+    *,
+    platform: str,
+    recipient_key: str,
+    address: str,
+    card_key: str | None,
+    attachment_id: int,
+    now: datetime,
+) -> None:
+    """A kept attachment to deliver after the card `card_key` (in its thread) to one person."""
+    session.add(
+        OutboxItem(
+            kind=SHARE,
+            platform=platform,
+            recipient_key=recipient_key,
+            address=address,
+            card_key=card_key,
+            payload={"attachment_id": attachment_id},
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KeptFile:
+    name: str
+    mimetype: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ShareTarget:
+    """Where a share goes: the card's conversation and message, or nowhere yet."""
+
+    file: KeptFile | None
+    unavailable: str | None
+    channel: str | None
+    thread: str | None
 
 
 class Outbox:
@@ -250,6 +295,40 @@ class Outbox:
                     status="kept",
                     fetched_at=now,
                 )
+            )
+
+    async def mark_attachment_unavailable(self, attachment_id: int, now: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Attachment)
+                .where(Attachment.id == attachment_id, Attachment.status == "pending")
+                .values(status="failed", fetched_at=now)
+            )
+
+    async def share_target(self, item: Claimed) -> ShareTarget:
+        async with self._sessions() as session:
+            attachment = await session.get(Attachment, int(item.payload["attachment_id"]))
+            card = None
+            if item.card_key:
+                card = await session.scalar(
+                    select(Card).where(
+                        Card.card_key == item.card_key,
+                        Card.platform == item.platform,
+                        Card.recipient_key == item.recipient_key,
+                    )
+                )
+            if attachment is None or attachment.status in ("failed", "purged"):
+                return ShareTarget(None, "the attachment is not held", None, None)
+            kept = (
+                KeptFile(attachment.name, attachment.mimetype, attachment.content)
+                if attachment.status == "kept" and attachment.content is not None
+                else None
+            )
+            return ShareTarget(
+                kept,
+                None,
+                card.channel if card else None,
+                card.message_id if card else None,
             )
 
     async def next_due(self) -> datetime | None:

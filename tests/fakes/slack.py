@@ -77,6 +77,7 @@ class Call:
     method: str
     args: dict[str, Any]
     token: str | None
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +99,7 @@ class FakeSlack:
     invalid: list[str] = field(default_factory=list)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> what the bot uploaded
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     delay: float = 0.0  # seconds before each answer, to make work overlap
     base_url: str = ""
@@ -109,6 +111,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/files/{name}", self._file)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -217,8 +220,9 @@ class FakeSlack:
 
         if self.delay:
             await asyncio.sleep(self.delay)
+        call.answer = self._answer(method, args)
         self.calls.append(call)
-        return web.json_response(self._answer(method, args))
+        return web.json_response(call.answer)
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -238,6 +242,15 @@ class FakeSlack:
             return {"ok": True, "channel": args.get("channel"), "ts": ts}
         if method in VIEW_METHODS:
             return {"ok": True, "view": {"id": f"V{next(self._ts):06d}"}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F0UP{next(self._ts):04d}"
+            return {"ok": True, "file_id": file_id, "upload_url": f"{self.root}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            listed = json.loads(args["files"]) if isinstance(args["files"], str) else args["files"]
+            missing = [f["id"] for f in listed if f["id"] not in self.uploads]
+            if missing:
+                return {"ok": False, "error": "file_not_found"}
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in listed]}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://{self.root.removeprefix('http://')}/socket"}
         return {"ok": True}
@@ -255,6 +268,26 @@ class FakeSlack:
             return web.Response(status=404)
         content, content_type = self.files[name]
         return web.Response(body=content, content_type=content_type)
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        file_id = request.match_info["file_id"]
+        queued = self.faults.get(f"upload:{file_id}") or self.faults.get("upload")
+        if queued:
+            fault = queued.pop(0)
+            return web.Response(status=fault.status, text=fault.body, headers=fault.headers)
+        self.uploads[file_id] = await request.read()
+        return web.Response(text=f"OK - {len(self.uploads[file_id])}")
+
+    def shared_files(self, user_id: str) -> list[tuple[str | None, bytes]]:
+        """(thread_ts, content) of each file the bot shared into this person's DM."""
+        shared = []
+        for call in self.calls_to("files.completeUploadExternal"):
+            if call.args.get("channel_id") != f"D{user_id}":
+                continue
+            listed = call.args["files"]
+            for entry in json.loads(listed) if isinstance(listed, str) else listed:
+                shared.append((call.args.get("thread_ts"), self.uploads[entry["id"]]))
+        return shared
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         socket = web.WebSocketResponse()
