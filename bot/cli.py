@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from bot.settings import Settings, SettingsError
 
 DESCRIPTION = """\
-socialdesk runs a school's staff Social Media Policy inside Slack (and Microsoft Teams):
-draft posts for the school's accounts go to the IT Network Manager for approval.
+socialdesk runs a school's staff Social Media Policy inside Slack: draft posts for the
+school's accounts go to the IT Network Manager for approval. (Microsoft Teams comes later.)
 
-Settings come from the environment (DATABASE_URL, PORT, SOCIALDESK_CONFIG, SOCIALDESK_POLICY,
-SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL); people, roles and
-accounts from the YAML file SOCIALDESK_CONFIG names (default socialdesk.yaml).
+Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, SOCIALDESK_CONFIG,
+SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL,
+SOCIALDESK_RETRY_BASE_SECONDS); people, roles and accounts from the YAML file
+SOCIALDESK_CONFIG names (default socialdesk.yaml). See README.md.
 """
 
 

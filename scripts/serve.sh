@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Start socialdesk on this machine: SQLite in ./socialdesk.db, no Slack or Teams credentials
+# needed. Any environment setting (SLACK_BOT_TOKEN, DATABASE_URL, ...) set beforehand is used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/venv.sh
+if [ -z "${SOCIALDESK_CONFIG:-}" ] && [ ! -f socialdesk.yaml ]; then
+  echo "socialdesk.yaml not found: using socialdesk.example.yaml (copy it to make your own)" >&2
+  export SOCIALDESK_CONFIG=socialdesk.example.yaml
+fi
+exec .venv/bin/socialdesk serve "$@"
