@@ -28,9 +28,8 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.stop()
 
 
-async def _create_postgres_database(base_url: str) -> tuple[str, str]:
+async def _as_admin(base_url: str, statement: str) -> None:
     url = make_url(normalise_database_url(base_url))
-    name = f"socialdesk_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(
         host=url.host,
         port=url.port or 5432,
@@ -39,25 +38,20 @@ async def _create_postgres_database(base_url: str) -> tuple[str, str]:
         database=url.database,
     )
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
-    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _create_postgres_database(base_url: str) -> tuple[str, str]:
+    name = f"socialdesk_test_{uuid.uuid4().hex[:12]}"
+    await _as_admin(base_url, f'CREATE DATABASE "{name}"')
+    url = make_url(normalise_database_url(base_url)).set(database=name)
+    return url.render_as_string(hide_password=False), name
 
 
 async def _drop_postgres_database(base_url: str, name: str) -> None:
-    url = make_url(normalise_database_url(base_url))
-    admin = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        database=url.database,
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _as_admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _postgres_url() -> str:
