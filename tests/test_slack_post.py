@@ -429,3 +429,23 @@ async def test_a_direct_message_gets_the_help_once(bot: RunningBot, fake_slack: 
 async def test_slack_url_verification_is_answered(bot: RunningBot) -> None:
     reply = await bot.event({"token": "t", "challenge": "abc123", "type": "url_verification"})
     assert reply.status == 200 and "abc123" in reply.text
+
+
+async def test_a_direct_message_channel_is_opened_once_and_reopened_when_it_goes(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    people = {TEACHER, *NETWORK_MANAGERS}
+    for _ in range(2):
+        await bot.submit(draft_payload(TEACHER))
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 6)
+    assert sorted(c.args["users"] for c in fake_slack.calls_to("conversations.open")) == sorted(
+        people
+    )
+
+    # Slack forgets the channel (the app was reinstalled): the message is still delivered.
+    gone = Fault(status=200, body='{"ok": false, "error": "channel_not_found"}')
+    fake_slack.fail_next("chat.postMessage", gone)
+    await bot.submit(draft_payload(TEACHER))
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 9)
+    assert len(fake_slack.calls_to("conversations.open")) == len(people) + 1
+    assert all(i.status == "sent" for i in await bot.rows(OutboxItem))

@@ -41,11 +41,21 @@ class SlackTransport:
     def __init__(self, client: AsyncWebClient, api_url: str) -> None:
         self._client = client
         self._trusted_hosts = {urlsplit(api_url).hostname or "slack.com"}
+        # A person's direct-message channel with the bot never changes, and conversations.open
+        # is rate-limited (tier 3): open it once per person, not once per message.
+        self._dm_channels: dict[str, str] = {}
+
+    async def _dm_channel(self, address: str) -> str:
+        channel = self._dm_channels.get(address)
+        if channel is None:
+            opened = await self._client.conversations_open(users=address)
+            channel = self._dm_channels[address] = str(opened["channel"]["id"])
+        return channel
 
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
+        remembered = address in self._dm_channels
         try:
-            opened = await self._client.conversations_open(users=address)
-            channel = opened["channel"]["id"]
+            channel = await self._dm_channel(address)
             posted = await self._client.chat_postMessage(
                 channel=channel,
                 text=payload["text"],
@@ -54,10 +64,15 @@ class SlackTransport:
                 unfurl_media=False,
             )
         except SlackApiError as error:
-            raise _classify(error) from error
+            failure = _classify(error)
+            if remembered and isinstance(failure, PermanentFailure):
+                # The remembered channel may have gone (an app reinstalled): open it afresh.
+                self._dm_channels.pop(address, None)
+                raise TemporaryFailure(f"{failure}; reopening the conversation") from error
+            raise failure from error
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error
-        return Sent(channel=str(channel), message_id=str(posted["ts"]))
+        return Sent(channel=channel, message_id=str(posted["ts"]))
 
     async def share_file(
         self,
@@ -71,8 +86,7 @@ class SlackTransport:
         # The submitter's upload stays private to them in Slack, so approvers get the bot's copy.
         try:
             if channel is None:
-                opened = await self._client.conversations_open(users=address)
-                channel = str(opened["channel"]["id"])
+                channel = await self._dm_channel(address)
             await self._client.files_upload_v2(
                 channel=channel, thread_ts=thread, file=content, filename=name, title=name
             )

@@ -18,6 +18,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    Update,
+    update,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -172,3 +174,9 @@ class Card(Base):
     channel: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+
+
+def plain_update(model: type[Base]) -> Update:
+    """An UPDATE that skips the ORM's matching of rows already loaded in the session: the
+    outbox and counters never hold any, and the matching cost more than the statement."""
+    return update(model).execution_options(synchronize_session=False)

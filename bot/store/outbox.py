@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.models import Attachment, Card, OutboxItem
+from bot.store.models import Attachment, Card, OutboxItem, plain_update
 
 MESSAGE = "message"
 FETCH = "fetch"
@@ -182,7 +182,7 @@ class Outbox:
             for item_id in list(candidates):
                 # Compare-and-set: only one worker's UPDATE matches a row whose lease is free.
                 won = await session.execute(
-                    update(OutboxItem)
+                    plain_update(OutboxItem)
                     .where(OutboxItem.id == item_id, *claimable)
                     .values(claimed_by=worker, claimed_until=now + lease)
                     .returning(
@@ -222,7 +222,7 @@ class Outbox:
     ) -> bool:
         async with self._sessions() as session, session.begin():
             done = await session.execute(
-                update(OutboxItem)
+                plain_update(OutboxItem)
                 .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
                 .values(
                     status=SENT,
@@ -250,7 +250,7 @@ class Outbox:
     async def retry_later(self, item: Claimed, worker: str, when: datetime, error: str) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(
-                update(OutboxItem)
+                plain_update(OutboxItem)
                 .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
                 .values(
                     attempts=OutboxItem.attempts + 1,
@@ -263,7 +263,7 @@ class Outbox:
     async def mark_failed(self, item: Claimed, worker: str, now: datetime, error: str) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(
-                update(OutboxItem)
+                plain_update(OutboxItem)
                 .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
                 .values(
                     status=FAILED,
@@ -277,7 +277,7 @@ class Outbox:
     async def requeue_failed(self, now: datetime) -> int:
         async with self._sessions() as session, session.begin():
             result = await session.execute(
-                update(OutboxItem)
+                plain_update(OutboxItem)
                 .where(OutboxItem.status == FAILED)
                 .values(status=PENDING, next_attempt_at=now, done_at=None)
             )
@@ -286,7 +286,7 @@ class Outbox:
     async def keep_attachment(self, attachment_id: int, content: bytes, now: datetime) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(
-                update(Attachment)
+                plain_update(Attachment)
                 .where(Attachment.id == attachment_id)
                 .values(
                     content=content,
@@ -300,7 +300,7 @@ class Outbox:
     async def mark_attachment_unavailable(self, attachment_id: int, now: datetime) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(
-                update(Attachment)
+                plain_update(Attachment)
                 .where(Attachment.id == attachment_id, Attachment.status == "pending")
                 .values(status="failed", fetched_at=now)
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost
@@ -19,6 +19,7 @@ from bot.store.models import (
     HistoryRow,
     Post,
     PostVersion,
+    plain_update,
 )
 
 
@@ -29,7 +30,7 @@ class SqlReferences:
     async def next_number(self, kind: RefKind) -> int:
         # UPDATE ... RETURNING takes the row lock, so two submissions at once get two numbers.
         bumped = await self._session.execute(
-            update(Counter)
+            plain_update(Counter)
             .where(Counter.kind == kind.value)
             .values(last=Counter.last + 1)
             .returning(Counter.last)

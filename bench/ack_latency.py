@@ -1,0 +1,245 @@
+"""How fast socialdesk answers Slack: ack latency of `/post` and of a draft submission.
+
+Slack gives an app 3 seconds to acknowledge. This sends signed requests at a steady rate
+(open loop: each request leaves on schedule whether or not the previous one has returned, as
+Slack's own traffic does), to the real `socialdesk serve` in its own process, with a local fake
+Slack Web API, and prints p50/p99/max ack latency and the throughput achieved. A draft
+submission's ack includes its database write (post, version, history, audit, outbox rows). A
+bare bolt app with no-op listeners in the same bolt mode runs in the same way beside it.
+
+    .venv/bin/python -m bench.ack_latency [--rate 50] [--seconds 10]
+
+PostgreSQL is measured too when TEST_DATABASE_URL is set (a fresh database is made and dropped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+import asyncpg
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import make_url
+
+from bot.settings import normalise_database_url
+from tests.fakes.slack import FakeSlack
+from tests.harness import FIXTURES, SIGNING_SECRET, command_body, draft_payload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Figures:
+    name: str
+    latencies: list[float]
+    errors: int
+    elapsed: float
+
+    def line(self) -> str:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return f"{self.name:<44} no successful requests ({self.errors} errors)"
+
+        def pct(p: float) -> float:
+            return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
+
+        rate = len(ordered) / self.elapsed
+        return (
+            f"{self.name:<44} n={len(ordered):>5}  p50 {pct(50):6.1f} ms  p99 {pct(99):6.1f} ms"
+            f"  max {ordered[-1] * 1000:6.1f} ms  mean {statistics.fmean(ordered) * 1000:6.1f} ms"
+            f"  {rate:6.1f} req/s  errors {self.errors}"
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(argv: list[str], env: dict[str, str], port: int) -> AsyncIterator[str]:
+    process = await asyncio.create_subprocess_exec(
+        *argv, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.post(url + "/slack/events", data=b"") as response:
+                        if response.status:
+                            break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"{argv} did not start")
+        yield url
+    finally:
+        process.terminate()
+        _, stderr = await process.communicate()
+        if process.returncode not in (0, -15):
+            sys.stderr.write(stderr.decode()[-2000:])
+
+
+def signed(body: str) -> tuple[bytes, dict[str, str]]:
+    stamp = str(int(time.time()))
+    return body.encode(), {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(
+            timestamp=stamp, body=body
+        ),
+    }
+
+
+async def load(
+    name: str, url: str, make_body: Callable[[int], str], rate: float, seconds: float
+) -> Figures:
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def one(n: int) -> None:
+            nonlocal errors
+            raw, headers = signed(make_body(n))
+            started = time.perf_counter()
+            try:
+                async with http.post(url + "/slack/events", data=raw, headers=headers) as reply:
+                    await reply.read()
+                    ok = reply.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+        # A short warm-up so imports and first connections are not measured.
+        await asyncio.gather(*(one(-n - 1) for n in range(10)))
+        latencies.clear()
+        errors = 0
+        total = int(rate * seconds)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        tasks = []
+        for n in range(total):
+            delay = start + n / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+        elapsed = loop.time() - start
+    return Figures(name, latencies, errors, elapsed)
+
+
+def post_command(n: int) -> str:
+    return command_body("/post", f"U0STAFF{n % 40:02d}")
+
+
+def draft_submission(n: int) -> str:
+    import json
+
+    return urlencode({"payload": json.dumps(draft_payload(f"U0STAFF{n % 40:02d}"))})
+
+
+@contextlib.asynccontextmanager
+async def database(kind: str) -> AsyncIterator[str]:
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite+aiosqlite:///{folder}/bench.db"
+        return
+    base = make_url(normalise_database_url(os.environ["TEST_DATABASE_URL"]))
+    name = f"socialdesk_bench_{uuid.uuid4().hex[:8]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(
+            host=base.host,
+            port=base.port or 5432,
+            user=base.username,
+            password=base.password,
+            database=base.database,
+        )
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    await admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def run(rate: float, seconds: float) -> None:
+    fake = await FakeSlack().start()
+    base_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SOCIALDESK_"))},
+        "SLACK_BOT_TOKEN": fake.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "SOCIALDESK_CONFIG": str(FIXTURES / "school.yaml"),
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    print(
+        f"open-loop load at {rate:g} requests/s for {seconds:g} s per line; "
+        f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}"
+    )
+    try:
+        port = _free_port()
+        argv = [sys.executable, str(ROOT / "bench" / "bare_bolt.py"), str(port)]
+        async with serving(argv, base_env, port) as url:
+            for label, body in (("/post", post_command), ("draft submission", draft_submission)):
+                print(
+                    (
+                        await load(f"bare bolt, no-op listener: {label}", url, body, rate, seconds)
+                    ).line()
+                )
+        kinds = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+        for kind in kinds:
+            async with database(kind) as database_url:
+                port = _free_port()
+                env = {**base_env, "DATABASE_URL": database_url, "PORT": str(port)}
+                argv = [sys.executable, "-m", "bot", "serve"]
+                async with serving(argv, env, port) as url:
+                    for label, body in (
+                        ("/post", post_command),
+                        ("draft submission", draft_submission),
+                    ):
+                        print(
+                            (
+                                await load(
+                                    f"socialdesk on {kind}: {label}", url, body, rate, seconds
+                                )
+                            ).line()
+                        )
+    finally:
+        await fake.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
+    args = parser.parse_args()
+    asyncio.run(run(args.rate, args.seconds))
+
+
+if __name__ == "__main__":
+    main()
