@@ -11,9 +11,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import SchoolConfig
 from bot.core.clock import Clock, SchoolTime, SystemClock
@@ -21,10 +24,15 @@ from bot.core.people import Platform
 from bot.delivery import Backoff, DeliveryWorker, Transport
 from bot.handlers import HandlerContext
 from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, SlackSettings
 from bot.slack import blockkit
 from bot.store.db import current_revision, make_engine, migrate, sessions
 from bot.store.outbox import Outbox
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    from bot.slack.edge import SlackHttpEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +50,7 @@ class Services:
     worker: DeliveryWorker | None = None
     slack_mode: str = "off"
     schema: str | None = None
-    slack_http: object | None = None
+    slack_http: SlackHttpEndpoint | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -66,15 +74,28 @@ def create_app(
     return app
 
 
+async def _open_database(settings: Settings) -> tuple[AsyncEngine, str | None]:
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        return engine, await current_revision(engine)
+    except (OSError, SQLAlchemyError) as error:
+        await engine.dispose()
+        raise SettingsError(
+            f"DATABASE_URL: cannot open the database ({type(error).__name__}: {error})"
+        ) from error
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, school, clock, services = app[SETTINGS], app[SCHOOL], app[CLOCK], app[SERVICES]
-    engine = make_engine(settings.database_url)
-    await migrate(engine)
-    services.schema = await current_revision(engine)
-    outbox = Outbox(sessions(engine))
+    engine, services.schema = await _open_database(settings)
     transports: dict[str, Transport] = {}
-    worker_box: list[DeliveryWorker] = []
-
+    worker = DeliveryWorker(
+        Outbox(sessions(engine)),
+        transports,
+        clock,
+        Backoff(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
+    )
     runtime = Runtime(
         settings=settings,
         school=school,
@@ -89,76 +110,114 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             school_time=SchoolTime(school.timezone),
         ),
         renderers={Platform.SLACK.value: blockkit.render_message},
-        wake_delivery=lambda: worker_box[0].wake() if worker_box else None,
+        wake_delivery=worker.wake,
     )
     services.runtime = runtime
-
-    socket_handler = None
-    if settings.slack is None:
-        log.warning(
-            "Slack is off: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN) are not "
-            "set. Messages for Slack users wait in the outbox until it is configured."
-        )
-    else:
-        from bot.slack.edge import SlackHttpEndpoint, build_bolt_app, web_client
-        from bot.slack.transport import SlackTransport
-
-        client = web_client(settings.slack)
-        bolt_app = build_bolt_app(runtime, settings.slack, client)
-        transports[Platform.SLACK.value] = SlackTransport(client, settings.slack.api_url)
-        if settings.slack.signing_secret:
-            services.slack_http = SlackHttpEndpoint(bolt_app, settings.slack.signing_secret)
-            services.slack_mode = "http"
-        if settings.slack.app_token:
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-            socket_handler = AsyncSocketModeHandler(
-                bolt_app, app_token=settings.slack.app_token, web_client=client
-            )
-            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
-            services.slack_mode = "socket" if services.slack_mode == "off" else "http+socket"
-        log.info("Slack is on (%s)", services.slack_mode)
-
-    worker = DeliveryWorker(
-        outbox,
-        transports,
-        clock,
-        Backoff(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
-    )
-    worker_box.append(worker)
     services.worker = worker
-    services.background.append(asyncio.create_task(worker.run_forever(), name="delivery"))
+    socket_handler = None
+    delivery: asyncio.Task[None] | None = None
     try:
+        if settings.slack is None:
+            log.warning(
+                "Slack is off: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN) are "
+                "not set. Messages for Slack users wait in the outbox until it is configured."
+            )
+        else:
+            socket_handler = await _start_slack(settings.slack, runtime, services, transports)
+        _warn_about_unreachable_roles(school, frozenset(runtime.renderers))
+        delivery = asyncio.create_task(worker.run_forever(), name="delivery")
         yield
     finally:
         worker.stop()
         for task in services.background:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=SHUTDOWN_GRACE_SECONDS)
-            except TimeoutError:
-                log.warning("delivery did not stop within %ss; cancelling", SHUTDOWN_GRACE_SECONDS)
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            task.cancel()
+        await asyncio.gather(*services.background, return_exceptions=True)
+        if delivery is not None:
+            await _let_finish(delivery)
         if socket_handler is not None:
             await socket_handler.close_async()  # type: ignore[no-untyped-call]
         await engine.dispose()
 
 
+async def _let_finish(delivery: asyncio.Task[None]) -> None:
+    # Cancelling a delivery mid-transaction leaves its database connection half-closed, and
+    # engine.dispose() then waits for it: let the items in hand finish instead.
+    try:
+        await asyncio.wait_for(asyncio.shield(delivery), timeout=SHUTDOWN_GRACE_SECONDS)
+    except TimeoutError:
+        log.warning("delivery did not stop within %ss; cancelling", SHUTDOWN_GRACE_SECONDS)
+        delivery.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await delivery
+
+
+async def _start_slack(
+    slack: SlackSettings, runtime: Runtime, services: Services, transports: dict[str, Transport]
+) -> AsyncSocketModeHandler | None:
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    from bot.slack import edge
+    from bot.slack.transport import SlackTransport
+
+    client = edge.web_client(slack)
+    identity = edge.SlackIdentity()
+    if not await edge.check_bot_token(client, identity):
+        services.background.append(
+            asyncio.create_task(
+                edge.keep_checking_bot_token(client, identity, first_delay=5.0),
+                name="slack sign-in",
+            )
+        )
+    bolt_app = edge.build_bolt_app(runtime, slack, identity)
+    transports[Platform.SLACK.value] = SlackTransport(client, slack.api_url)
+    modes = []
+    if slack.signing_secret:
+        services.slack_http = edge.SlackHttpEndpoint(bolt_app, slack.signing_secret)
+        modes.append("http")
+    socket_handler = None
+    if slack.app_token:
+        await edge.check_app_token(client, slack.app_token)
+        socket_handler = AsyncSocketModeHandler(
+            bolt_app, app_token=slack.app_token, web_client=client
+        )
+        # The handler reconnects by itself for as long as it must; start-up does not wait.
+        services.background.append(
+            asyncio.create_task(socket_handler.connect_async(), name="slack socket mode")  # type: ignore[no-untyped-call]
+        )
+        modes.append("socket")
+    services.slack_mode = "+".join(modes)
+    log.info("Slack is on (%s)", services.slack_mode)
+    return socket_handler
+
+
+def _warn_about_unreachable_roles(school: SchoolConfig, platforms: frozenset[str]) -> None:
+    # A role holder the bot cannot reach still gets every message, held in the outbox; say so
+    # now rather than let a draft wait unseen.
+    for person in school.directory.people:
+        if person.roles and not any(i.platform.value in platforms for i in person.identities):
+            log.warning(
+                "%s (%s) has no identity on a platform this bot serves (%s): their messages "
+                "are held; see `socialdesk outbox`",
+                person.name,
+                ", ".join(sorted(r.value for r in person.roles)),
+                ", ".join(sorted(platforms)),
+            )
+
+
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    runtime = services.runtime
     body: dict[str, object] = {"slack": services.slack_mode}
+    if services.runtime is None:
+        return web.json_response(body | {"status": "starting"}, status=503)
     try:
-        assert runtime is not None
-        async with runtime.engine.connect() as connection:
+        async with services.runtime.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
-        body |= {"status": "ok", "database": "ok", "schema": services.schema}
-        return web.json_response(body)
     except Exception as error:
         log.warning("healthz: database unreachable: %r", error)
         body |= {"status": "degraded", "database": f"unreachable: {type(error).__name__}"}
         return web.json_response(body, status=503)
+    body |= {"status": "ok", "database": "ok", "schema": services.schema}
+    return web.json_response(body)
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
@@ -168,7 +227,4 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
             {"error": "Slack over HTTP is not configured (SLACK_SIGNING_SECRET is not set)"},
             status=404,
         )
-    from bot.slack.edge import SlackHttpEndpoint
-
-    assert isinstance(endpoint, SlackHttpEndpoint)
     return await endpoint.handle(request)

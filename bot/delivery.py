@@ -123,6 +123,8 @@ class DeliveryWorker:
             await self._sleep_until_due()
 
     async def _sleep_until_due(self) -> None:
+        # Cleared before looking at the outbox, so a wake-up that arrives meanwhile is kept.
+        self._wake.clear()
         timeout = self._idle_poll
         try:
             due = await self._outbox.next_due()
@@ -130,7 +132,6 @@ class DeliveryWorker:
             due = None
         if due is not None:
             timeout = min(timeout, max(0.0, (due - self._clock.now()).total_seconds()))
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 

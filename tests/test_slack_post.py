@@ -7,6 +7,9 @@ import hashlib
 import json
 from typing import Any
 
+import pytest
+
+from bot.settings import SettingsError
 from bot.store.models import Attachment, AuditEvent, Card, OutboxItem, Post, PostVersion
 from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import ALL_CONFIRMATIONS, RunningBot, draft_payload, eventually
@@ -435,9 +438,9 @@ async def test_a_direct_message_channel_is_opened_once_and_reopened_when_it_goes
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
     people = {TEACHER, *NETWORK_MANAGERS}
-    for _ in range(2):
+    for sent in (3, 6):
         await bot.submit(draft_payload(TEACHER))
-    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 6)
+        await fake_slack.wait_for(lambda n=sent: len(fake_slack.calls_to("chat.postMessage")) == n)
     assert sorted(c.args["users"] for c in fake_slack.calls_to("conversations.open")) == sorted(
         people
     )
@@ -449,3 +452,23 @@ async def test_a_direct_message_channel_is_opened_once_and_reopened_when_it_goes
     await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 9)
     assert len(fake_slack.calls_to("conversations.open")) == len(people) + 1
     assert all(i.status == "sent" for i in await bot.rows(OutboxItem))
+
+
+async def test_a_refused_bot_token_stops_start_up_with_its_name(
+    start_bot: Any, fake_slack: FakeSlack
+) -> None:
+    refused = Fault(status=200, body='{"ok": false, "error": "invalid_auth"}')
+    fake_slack.fail_next("auth.test", refused)
+    with pytest.raises(SettingsError, match="SLACK_BOT_TOKEN was refused by Slack"):
+        await start_bot()
+
+
+async def test_a_slack_outage_at_start_up_loses_no_draft(
+    start_bot: Any, fake_slack: FakeSlack
+) -> None:
+    fake_slack.fail_next("auth.test", *(Fault(status=500) for _ in range(5)))
+    bot = await start_bot()
+    reply = await bot.submit(draft_payload(TEACHER))
+    assert reply.json()["response_action"] == "update"
+    assert [p.reference for p in await bot.rows(Post)] == ["P-0001"]
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl
 
+import pytest
+
+from bot.settings import SettingsError
 from bot.store.models import Post
 from tests.conftest import BotFactory
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import command_body, draft_payload
 
 
@@ -17,8 +20,8 @@ async def test_socket_mode_takes_commands_and_form_submissions(
 ) -> None:
     bot = await start_bot(app_token=fake_slack.app_token, signing_secret=None)
     await fake_slack.wait_for(lambda: fake_slack.socket_connected, what="a Socket Mode connection")
-    (opened,) = fake_slack.calls_to("apps.connections.open")
-    assert opened.token == fake_slack.app_token
+    opened = fake_slack.calls_to("apps.connections.open")
+    assert opened and all(call.token == fake_slack.app_token for call in opened)
 
     health = (await bot.get("/healthz")).json()
     assert health["slack"] == "socket"
@@ -54,3 +57,24 @@ async def test_socket_mode_takes_commands_and_form_submissions(
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")), what="the card")
     assert [p.reference for p in await bot.rows(Post)] == ["P-0001"]
     assert fake_slack.invalid == []
+
+
+async def test_a_refused_app_token_stops_start_up_with_its_name(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    with pytest.raises(SettingsError, match="SLACK_APP_TOKEN was refused by Slack"):
+        await start_bot(app_token="xapp-not-this-one", signing_secret=None)
+
+
+async def test_start_up_does_not_wait_for_an_unreachable_slack(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    # Slack is down when the bot starts: it serves at once and connects when Slack is back.
+    down = [Fault(status=503, body="<html>down</html>") for _ in range(2)]
+    fake_slack.fail_next("auth.test", *down)
+    fake_slack.fail_next("apps.connections.open", *down)
+    bot = await start_bot(app_token=fake_slack.app_token, signing_secret=None)
+    assert (await bot.get("/healthz")).status == 200
+    await fake_slack.wait_for(
+        lambda: fake_slack.socket_connected, timeout=30, what="a Socket Mode connection"
+    )

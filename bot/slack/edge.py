@@ -9,14 +9,18 @@ listeners or in the delivery worker, never before the ack.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -36,32 +40,122 @@ from bot.core.ui import Message
 from bot.handlers import help as help_handler
 from bot.handlers import posts
 from bot.runtime import Runtime
-from bot.settings import SlackSettings
+from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
+from bot.slack.transport import TOKEN_REFUSED
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
-# Slack gives up on an answer after 3 seconds; a refusal we could not produce in time is
-# better than none.
 SAVE_FAILED = "Sorry, your draft could not be saved just now. Nothing was sent; please try again."
 
 
 def web_client(settings: SlackSettings) -> AsyncWebClient:
+    # No retry handlers: the outbox is the one place that retries, and it survives restarts.
     return AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, retry_handlers=[])
 
 
-def build_bolt_app(runtime: Runtime, settings: SlackSettings, client: AsyncWebClient) -> AsyncApp:
+@dataclass
+class SlackIdentity:
+    """Who the bot is in the school's workspace, from auth.test once Slack has answered."""
+
+    team_id: str | None = None
+    bot_id: str | None = None
+    bot_user_id: str | None = None
+
+
+class _EnvironmentTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the
+    client's (absent) token wins; the bot's token reaches bolt through `authorize` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def build_bolt_app(runtime: Runtime, settings: SlackSettings, identity: SlackIdentity) -> AsyncApp:
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        # Bolt's own single-workspace authorisation calls auth.test before the first ack, so
+        # a Slack hiccup then would lose that request; the bot checks its token at start-up.
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id or identity.team_id,
+            bot_token=settings.bot_token,
+            bot_id=identity.bot_id,
+            bot_user_id=identity.bot_user_id,
+        )
+
+    bolt_logger = logging.getLogger("bot.slack.bolt")
+    if not any(isinstance(f, _EnvironmentTokenNotice) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_EnvironmentTokenNotice())
     app = AsyncApp(
-        client=client,
+        # A client without a token makes bolt use `authorize`; each request's client gets the
+        # token from it.
+        client=AsyncWebClient(base_url=settings.api_url, retry_handlers=[]),
+        authorize=authorize,
         signing_secret=settings.signing_secret or "",
         # Without a signing secret only Socket Mode runs, and /slack/events stays closed.
         request_verification_enabled=settings.signing_secret is not None,
         process_before_response=True,
-        logger=logging.getLogger("bot.slack.bolt"),
+        logger=bolt_logger,
     )
     SlackListeners(runtime).register(app)
     return app
+
+
+async def check_bot_token(client: AsyncWebClient, identity: SlackIdentity) -> bool:
+    """True once Slack has confirmed the token; a refused token stops start-up with its name."""
+    try:
+        answer = await client.auth_test()
+    except SlackApiError as error:
+        code = error.response.get("error")
+        if code in TOKEN_REFUSED:
+            raise SettingsError(
+                f"SLACK_BOT_TOKEN was refused by Slack ({code}): copy the Bot User OAuth Token "
+                "from the app's OAuth & Permissions page"
+            ) from error
+        log.warning("slack: could not check SLACK_BOT_TOKEN yet (%s); will try again", code)
+        return False
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        log.warning(
+            "slack: cannot reach Slack to check SLACK_BOT_TOKEN (%r); will try again", error
+        )
+        return False
+    identity.team_id = answer.get("team_id")
+    identity.bot_id = answer.get("bot_id")
+    identity.bot_user_id = answer.get("user_id")
+    log.info("slack: signed in to %s as %s", answer.get("team"), answer.get("user"))
+    return True
+
+
+async def keep_checking_bot_token(
+    client: AsyncWebClient, identity: SlackIdentity, first_delay: float
+) -> None:
+    delay = first_delay
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            if await check_bot_token(client, identity):
+                return
+        except SettingsError as error:
+            log.error("slack: %s", error)
+            return
+        delay = min(delay * 2, 300.0)
+
+
+async def check_app_token(client: AsyncWebClient, app_token: str) -> None:
+    """Refuse to start with an app-level token Slack rejects; Socket Mode would retry forever."""
+    try:
+        await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as error:
+        code = error.response.get("error")
+        if code in TOKEN_REFUSED:
+            raise SettingsError(
+                f"SLACK_APP_TOKEN was refused by Slack ({code}): create an app-level token with "
+                "the connections:write scope on the app's Basic Information page"
+            ) from error
+        log.warning("slack: could not check SLACK_APP_TOKEN yet (%s)", code)
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        log.warning("slack: cannot reach Slack to check SLACK_APP_TOKEN (%r)", error)
 
 
 def actor_of(runtime: Runtime, body: Mapping[str, Any]) -> Person | None:

@@ -7,6 +7,7 @@ handlers of its own.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,10 +18,27 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery import PermanentFailure, Sent, TemporaryFailure
 
+log = logging.getLogger(__name__)
+
 # Slack error codes that mean "try again later" even on HTTP 200.
 TEMPORARY_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+
+
+# Slack error codes that mean the token itself is refused: an operator must act, and until
+# then every message waits (retried slowly) rather than being marked failed one by one.
+TOKEN_REFUSED = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "not_allowed_token_type",
+    }
+)
+TOKEN_REFUSED_RETRY_SECONDS = 300.0
 
 
 def _classify(error: SlackApiError) -> Exception:
@@ -32,6 +50,9 @@ def _classify(error: SlackApiError) -> Exception:
         )
         retry_after = float(header) if header and str(header).isdigit() else None
         return TemporaryFailure(f"Slack rate limit (HTTP {status})", retry_after)
+    if code in TOKEN_REFUSED:
+        log.error("slack: the bot token was refused (%s); check SLACK_BOT_TOKEN", code)
+        return TemporaryFailure(f"Slack refused the bot token: {code}", TOKEN_REFUSED_RETRY_SECONDS)
     if status >= 500 or code in TEMPORARY_ERRORS:
         return TemporaryFailure(f"Slack answered HTTP {status} {code or ''}".strip())
     return PermanentFailure(f"Slack refused: {code or f'HTTP {status}'}")
