@@ -12,16 +12,17 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.core.clock import Clock
 from bot.core.posts import MAX_ATTACHMENT_BYTES
 from bot.store.outbox import FETCH, MESSAGE, SHARE, Claimed, Outbox
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TemporaryFailure(Exception):
@@ -74,6 +75,13 @@ class Backoff:
 
 
 class DeliveryWorker:
+    """Claims due outbox items and delivers them, a few at a time.
+
+    It claims only as many items as it has free slots, and gives each at most `deadline` of
+    platform time, well inside the lease: an item is finished or given back before another
+    instance may claim it, so no message goes out twice because one instance was slow.
+    """
+
     def __init__(
         self,
         outbox: Outbox,
@@ -81,19 +89,21 @@ class DeliveryWorker:
         clock: Clock,
         backoff: Backoff,
         *,
-        lease: timedelta = timedelta(minutes=2),
-        batch: int = 20,
-        concurrency: int = 4,
+        lease: timedelta = timedelta(minutes=5),
+        deadline: timedelta = timedelta(minutes=3),
+        concurrency: int = 8,
         idle_poll: float = 5.0,
     ) -> None:
+        if deadline >= lease:
+            raise ValueError("an item's deadline must end before its lease does")
         self.worker_id = f"worker-{uuid.uuid4().hex[:12]}"
         self._outbox = outbox
         self._transports = transports
         self._clock = clock
         self._backoff = backoff
         self._lease = lease
-        self._batch = batch
-        self._limit = asyncio.Semaphore(concurrency)
+        self._deadline = deadline.total_seconds()
+        self._concurrency = concurrency
         self._idle_poll = idle_poll
         self._wake = asyncio.Event()
         self._stopping = False
@@ -109,18 +119,28 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run_forever(self) -> None:
-        while not self._stopping:
-            try:
-                handled = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The database may be briefly unreachable; the outbox keeps everything.
-                log.exception("delivery: could not read the outbox; trying again shortly")
-                handled = 0
-            if handled or self._stopping:
-                continue
-            await self._sleep_until_due()
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping:
+                free = self._concurrency - len(in_flight)
+                claimed: list[Claimed] = []
+                if free > 0:
+                    try:
+                        claimed = await self._claim(free)
+                    except Exception:
+                        # The database may be briefly unreachable; the outbox keeps everything.
+                        log.exception("delivery: could not read the outbox; trying again shortly")
+                for item in claimed:
+                    task = asyncio.create_task(self._handle(item))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if len(in_flight) >= self._concurrency:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                elif not claimed:
+                    await self._sleep_until_due()
+        finally:
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def _sleep_until_due(self) -> None:
         # Cleared before looking at the outbox, so a wake-up that arrives meanwhile is kept.
@@ -135,88 +155,90 @@ class DeliveryWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
+    async def _claim(self, limit: int) -> list[Claimed]:
+        return await self._outbox.claim(self.worker_id, self._clock.now(), self._lease, limit)
+
     async def run_once(self) -> int:
-        claimed = await self._outbox.claim(
-            self.worker_id, self._clock.now(), self._lease, self._batch
-        )
-        if claimed:
-            await asyncio.gather(*(self._handle(item) for item in claimed))
+        """Deliver what is due now, up to one claim's worth; for the command line and tests."""
+        claimed = await self._claim(self._concurrency)
+        await asyncio.gather(*(self._handle(item) for item in claimed))
         return len(claimed)
 
     async def _handle(self, item: Claimed) -> None:
-        async with self._limit:
-            transport = self._transports.get(item.platform or "")
+        now = self._clock.now()
+        transport = self._transports.get(item.platform or "")
+        try:
             if transport is None:
-                # The platform is switched off in this instance; leave it for one that has it.
-                await self._outbox.retry_later(
-                    item,
-                    self.worker_id,
-                    self._clock.now() + timedelta(seconds=self._backoff.cap),
-                    f"no {item.platform} connection in this instance",
+                # The platform is off in this instance; leave the item for one that has it.
+                raise TemporaryFailure(
+                    f"no {item.platform} connection in this instance", self._backoff.cap
                 )
-                return
-            try:
-                if item.kind == MESSAGE:
-                    await self._deliver_message(transport, item)
-                elif item.kind == FETCH:
-                    await self._fetch(transport, item)
-                elif item.kind == SHARE:
-                    await self._share(transport, item)
-                else:
-                    raise PermanentFailure(f"unknown outbox kind {item.kind!r}")
-            except NotReady as waiting:
-                delay = self._backoff.delay(item.attempts + 1, None)
-                log.info("delivery: %s %s waits (%s)", item.kind, item.id, waiting)
-                await self._outbox.retry_later(
-                    item, self.worker_id, self._clock.now() + timedelta(seconds=delay), str(waiting)
+            if item.kind == MESSAGE:
+                await self._deliver_message(transport, item)
+            elif item.kind == FETCH:
+                await self._fetch(transport, item)
+            elif item.kind == SHARE:
+                await self._share(transport, item)
+            else:
+                raise PermanentFailure(f"unknown outbox kind {item.kind!r}")
+        except PermanentFailure as failure:
+            log.error(
+                "delivery: %s %s refused for good (%s); see `socialdesk outbox`",
+                item.kind,
+                item.id,
+                failure,
+            )
+            await self._outbox.mark_failed(item, self.worker_id, now, str(failure))
+            if item.kind == FETCH:
+                await self._outbox.mark_attachment_unavailable(
+                    int(item.payload["attachment_id"]), now
                 )
-            except TemporaryFailure as failure:
-                delay = self._backoff.delay(item.attempts + 1, failure.retry_after)
+        except Exception as error:
+            # Temporary failures and faults of ours alike: keep the item, try again later.
+            retry_after = error.retry_after if isinstance(error, TemporaryFailure) else None
+            delay = self._backoff.delay(item.attempts + 1, retry_after)
+            if isinstance(error, NotReady):
+                log.info("delivery: %s %s waits (%s)", item.kind, item.id, error)
+            elif isinstance(error, TemporaryFailure):
                 log.warning(
                     "delivery: %s %s failed (%s); attempt %d, retrying in %.1fs",
                     item.kind,
                     item.id,
-                    failure,
+                    error,
                     item.attempts + 1,
                     delay,
                 )
-                await self._outbox.retry_later(
-                    item, self.worker_id, self._clock.now() + timedelta(seconds=delay), str(failure)
-                )
-            except PermanentFailure as failure:
-                log.error(
-                    "delivery: %s %s refused for good (%s); see `socialdesk outbox`",
-                    item.kind,
-                    item.id,
-                    failure,
-                )
-                await self._outbox.mark_failed(
-                    item, self.worker_id, self._clock.now(), str(failure)
-                )
-                if item.kind == FETCH:
-                    await self._outbox.mark_attachment_unavailable(
-                        int(item.payload["attachment_id"]), self._clock.now()
-                    )
-            except Exception as error:
-                # A fault of ours must not lose the item either: keep it and try again later.
+            else:
                 log.exception("delivery: %s %s raised; it stays queued", item.kind, item.id)
-                delay = self._backoff.delay(item.attempts + 1, None)
-                await self._outbox.retry_later(
-                    item, self.worker_id, self._clock.now() + timedelta(seconds=delay), repr(error)
-                )
+            reason = str(error) if isinstance(error, TemporaryFailure) else repr(error)
+            await self._outbox.retry_later(
+                item, self.worker_id, self._clock.now() + timedelta(seconds=delay), reason
+            )
+
+    async def _on_platform(self, work: Awaitable[T]) -> T:
+        """Platform calls get a deadline inside the lease (see the class docstring)."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await work
+        except TimeoutError as error:
+            raise TemporaryFailure(f"no answer within {self._deadline:.0f}s") from error
+
+    async def _done(self, item: Claimed, channel: str | None = None, ts: str | None = None) -> None:
+        if not await self._outbox.mark_sent(item, self.worker_id, self._clock.now(), channel, ts):
+            log.warning("delivery: %s %s was done after its lease ran out", item.kind, item.id)
 
     async def _deliver_message(self, transport: Transport, item: Claimed) -> None:
-        sent = await transport.send_message(item.address or "", item.payload)
-        await self._outbox.mark_sent(
-            item, self.worker_id, self._clock.now(), sent.channel, sent.message_id
-        )
+        sent = await self._on_platform(transport.send_message(item.address or "", item.payload))
+        await self._done(item, sent.channel, sent.message_id)
 
     async def _fetch(self, transport: Transport, item: Claimed) -> None:
-        content = await transport.download(str(item.payload["url"]), MAX_ATTACHMENT_BYTES)
+        content = await self._on_platform(
+            transport.download(str(item.payload["url"]), MAX_ATTACHMENT_BYTES)
+        )
         await self._outbox.keep_attachment(
             int(item.payload["attachment_id"]), content, self._clock.now()
         )
-        await self._outbox.mark_sent(item, self.worker_id, self._clock.now())
+        await self._done(item)
 
     async def _share(self, transport: Transport, item: Claimed) -> None:
         target = await self._outbox.share_target(item)
@@ -226,12 +248,14 @@ class DeliveryWorker:
             raise NotReady("the attachment is still being fetched")
         if item.card_key and target.thread is None:
             raise NotReady("the card it belongs beneath is not sent yet")
-        await transport.share_file(
-            item.address or "",
-            target.channel,
-            target.thread,
-            target.file.name,
-            target.file.mimetype,
-            target.file.content,
+        await self._on_platform(
+            transport.share_file(
+                item.address or "",
+                target.channel,
+                target.thread,
+                target.file.name,
+                target.file.mimetype,
+                target.file.content,
+            )
         )
-        await self._outbox.mark_sent(item, self.worker_id, self._clock.now())
+        await self._done(item)

@@ -7,7 +7,12 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from slack_sdk.web.async_client import AsyncWebClient
+
 from bot.app import SERVICES
+from bot.core.clock import SystemClock
+from bot.delivery import Backoff, DeliveryWorker
+from bot.slack.transport import SlackTransport
 from bot.store import outbox as outbox_rows
 from bot.store.db import make_engine, migrate, sessions
 from bot.store.models import OutboxItem
@@ -75,3 +80,54 @@ async def test_two_instances_deliver_every_message_exactly_once(
     assert per_recipient["DU0NETMGR"] == per_recipient["DU0NETDEP"] == 10
     assert all(per_recipient[f"DU0STAFF{n:02d}"] == 1 for n in range(10))
     assert len(fake_slack.calls_to("chat.postMessage")) == expected
+
+
+async def test_a_slow_slack_never_lets_another_instance_send_an_item_again(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    # Leases far shorter than a whole batch's worth of slow Slack calls: a worker that
+    # claimed more than it could work on at once would see its leases run out and the other
+    # worker send the same messages again.
+    engine = make_engine(database_url)
+    await migrate(engine)
+    now = datetime.now(UTC)
+    async with sessions(engine)() as session, session.begin():
+        for n in range(16):
+            outbox_rows.add_message(
+                session,
+                platform="slack",
+                recipient_key=f"k{n}",
+                address=f"U0STAFF{n:02d}",
+                card_key=None,
+                payload={"text": "t", "blocks": []},
+                now=now,
+            )
+    fake_slack.delay = 0.15
+
+    def worker() -> DeliveryWorker:
+        client = AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.base_url)
+        return DeliveryWorker(
+            Outbox(sessions(engine)),
+            {"slack": SlackTransport(client, fake_slack.base_url)},
+            SystemClock(),
+            Backoff(base=0.05, cap=0.2),
+            lease=timedelta(seconds=1.5),
+            deadline=timedelta(seconds=1),
+            concurrency=2,
+            idle_poll=0.05,
+        )
+
+    workers = [worker(), worker()]
+    running = [asyncio.create_task(w.run_forever()) for w in workers]
+    try:
+        await fake_slack.wait_for(
+            lambda: len(fake_slack.calls_to("chat.postMessage")) >= 16, timeout=30
+        )
+        await asyncio.sleep(2)  # longer than a lease: any item taken over would be sent by now
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*running)
+    per_channel = Counter(c.args["channel"] for c in fake_slack.calls_to("chat.postMessage"))
+    assert sorted(per_channel.values()) == [1] * 16
+    await engine.dispose()

@@ -472,3 +472,34 @@ async def test_a_slack_outage_at_start_up_loses_no_draft(
     assert reply.json()["response_action"] == "update"
     assert [p.reference for p in await bot.rows(Post)] == ["P-0001"]
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
+
+
+async def test_a_photo_for_a_card_that_could_not_be_delivered_stops_waiting(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    photo = b"\x89PNG\r\n\x1a\n" + b"class photo" * 50
+    files = [_file("F0CLASS", "class.png", len(photo), fake_slack.add_file("class.png", photo))]
+    # The deputy Network Manager has left the workspace.
+    refused = Fault(
+        status=200,
+        body='{"ok": false, "error": "user_not_found"}',
+        only_when={"users": "U0NETDEP"},
+    )
+    fake_slack.fail_next("conversations.open", refused)
+    await bot.submit(draft_payload(TEACHER, files=files))
+
+    async def settled() -> bool:
+        cards = [i for i in await bot.rows(OutboxItem) if i.card_key]
+        return len(cards) == 4 and all(i.status in ("sent", "failed") for i in cards)
+
+    await eventually(settled, what="cards and shares to settle")
+    items = [i for i in await bot.rows(OutboxItem) if i.card_key]
+    outcome = {(i.kind, i.recipient_key): i.status for i in items}
+    deputy = next(i.recipient_key for i in items if i.address == "U0NETDEP")
+    assert outcome == {
+        ("message", "sam"): "sent",
+        ("share", "sam"): "sent",
+        ("message", deputy): "failed",
+        ("share", deputy): "failed",
+    }
+    assert all(i.attempts < 5 for i in items)

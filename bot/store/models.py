@@ -146,7 +146,7 @@ class OutboxItem(Base):
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # message | fetch
+    kind: Mapped[str] = mapped_column(String(16))  # message | fetch | share
     platform: Mapped[str | None] = mapped_column(String(16))
     recipient_key: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(500))

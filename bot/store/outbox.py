@@ -281,6 +281,12 @@ class Outbox:
                 .where(OutboxItem.status == FAILED)
                 .values(status=PENDING, next_attempt_at=now, done_at=None)
             )
+            # Their fetches are queued again too; until one succeeds, shares wait for it.
+            await session.execute(
+                plain_update(Attachment)
+                .where(Attachment.status == "failed", Attachment.content.is_(None))
+                .values(status="pending")
+            )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def keep_attachment(self, attachment_id: int, content: bytes, now: datetime) -> None:
@@ -319,6 +325,10 @@ class Outbox:
                 )
             if attachment is None or attachment.status in ("failed", "purged"):
                 return ShareTarget(None, "the attachment is not held", None, None)
+            if item.card_key and card is None and await self._card_failed(session, item):
+                return ShareTarget(
+                    None, "the card it belongs beneath was not delivered", None, None
+                )
             kept = (
                 KeptFile(attachment.name, attachment.mimetype, attachment.content)
                 if attachment.status == "kept" and attachment.content is not None
@@ -330,6 +340,18 @@ class Outbox:
                 card.channel if card else None,
                 card.message_id if card else None,
             )
+
+    @staticmethod
+    async def _card_failed(session: AsyncSession, item: Claimed) -> bool:
+        status = await session.scalar(
+            select(OutboxItem.status).where(
+                OutboxItem.kind == MESSAGE,
+                OutboxItem.card_key == item.card_key,
+                OutboxItem.platform == item.platform,
+                OutboxItem.recipient_key == item.recipient_key,
+            )
+        )
+        return status == FAILED
 
     async def next_due(self) -> datetime | None:
         async with self._sessions() as session:

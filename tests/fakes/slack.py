@@ -88,6 +88,7 @@ class Fault:
     body: str = '{"ok": false, "error": "internal_error"}'
     headers: dict[str, str] = field(default_factory=dict)
     drop_connection: bool = False
+    only_when: dict[str, str] = field(default_factory=dict)  # e.g. {"users": "U0NETDEP"}
 
 
 @dataclass
@@ -188,9 +189,12 @@ class FakeSlack:
         token = auth.removeprefix("Bearer ") if auth else args.get("token")
         call = Call(method, args, token)
 
-        queued = self.faults.get(method)
-        if queued:
-            fault = queued.pop(0)
+        queued = self.faults.get(method, [])
+        fault = next(
+            (f for f in queued if all(args.get(k) == v for k, v in f.only_when.items())), None
+        )
+        if fault is not None:
+            queued.remove(fault)
             self.failed.append(call)
             if fault.drop_connection:
                 assert request.transport is not None
