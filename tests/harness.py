@@ -186,8 +186,10 @@ def draft_payload(
     confirmed: tuple[str, ...] = ALL_CONFIRMATIONS,
     wished_date: str | None = None,
     files: list[dict[str, Any]] | None = None,
+    view_id: str | None = None,
 ) -> dict[str, Any]:
-    """A view_submission of the draft form, shaped as Slack sends it."""
+    """A view_submission of the draft form, shaped as Slack sends it. Each call is a new
+    modal (its own view id) unless `view_id` names one."""
     values: dict[str, Any] = {
         "text": {"text": {"type": "plain_text_input", "value": text}},
         "accounts": {
@@ -212,7 +214,7 @@ def draft_payload(
         "token": "legacy-verification-token",
         "trigger_id": f"trigger-{time.monotonic_ns()}",
         "view": {
-            "id": "V0DRAFT",
+            "id": view_id or f"V0{time.monotonic_ns():X}",
             "team_id": TEAM,
             "type": "modal",
             "callback_id": "post.draft",

@@ -503,3 +503,17 @@ async def test_a_photo_for_a_card_that_could_not_be_delivered_stops_waiting(
         ("share", deputy): "failed",
     }
     assert all(i.attempts < 5 for i in items)
+
+
+async def test_the_same_form_submitted_twice_makes_one_draft(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    # Slack showed "trouble connecting" although the draft was saved; the teacher submits again.
+    first = await bot.submit(draft_payload(TEACHER, view_id="V0SAMEFORM"))
+    again = await bot.submit(draft_payload(TEACHER, view_id="V0SAMEFORM"))
+    assert first.json()["response_action"] == again.json()["response_action"] == "update"
+    assert "already sent" in json.dumps(again.json())
+    assert [p.reference for p in await bot.rows(Post)] == ["P-0001"]
+    await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 3)
+    await asyncio.sleep(0.2)
+    assert len(fake_slack.calls_to("chat.postMessage")) == 3

@@ -52,8 +52,16 @@ class References(Protocol):
 
 class PostRepository(Protocol):
     async def create(
-        self, reference: str, submitter_key: str, draft: Draft, at: datetime
+        self,
+        reference: str,
+        submitter_key: str,
+        draft: Draft,
+        at: datetime,
+        form_key: str | None = None,
     ) -> NewPost: ...
+
+    async def reference_for_form(self, form_key: str) -> str | None:
+        """The reference of the draft already saved from this form, if any."""
 
     async def state_of(self, post_id: int) -> PostState | None: ...
 

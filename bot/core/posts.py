@@ -171,6 +171,10 @@ class DraftSubmission:
     confirmed: frozenset[str]
     wished_date: str | None
     attachments: tuple[AttachmentRef, ...]
+    # Names the form instance (on Slack, the modal's view id). A platform may show an error
+    # when an answer is slow even though the draft was saved; submitting the same form again
+    # then finds the saved draft instead of making a second one.
+    form_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

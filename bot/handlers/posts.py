@@ -129,10 +129,14 @@ async def submit_draft(
     draft, errors = validate_draft(submission, ctx.accounts, ctx.school_time.today(ctx.clock))
     if draft is None:
         return Outcome(errors=errors)
+    if submission.form_key is not None:
+        already = await uow.posts.reference_for_form(submission.form_key)
+        if already is not None:
+            return Outcome(reply=already_submitted(already))
 
     now = ctx.clock.now()
     reference = format_reference(RefKind.POST, await uow.references.next_number(RefKind.POST))
-    created = await uow.posts.create(reference, actor.key, draft, now)
+    created = await uow.posts.create(reference, actor.key, draft, now, submission.form_key)
     await uow.history.record(
         "post", created.post_id, None, POST_MACHINE.initial, actor.key, now, created.version
     )
@@ -163,6 +167,19 @@ async def submit_draft(
         for attachment_id, ref in zip(created.attachment_ids, draft.attachments, strict=True)
     )
     return Outcome(reply=receipt, notifications=tuple(notifications), fetches=fetches)
+
+
+def already_submitted(reference: str) -> Message:
+    return Message(
+        summary=f"Draft {reference} was already sent for approval",
+        blocks=(
+            Heading(f"Draft {reference} was already sent for approval"),
+            Paragraph.of(
+                "This form had already reached socialdesk, so nothing more was sent. "
+                "Your direct messages with socialdesk hold the receipt."
+            ),
+        ),
+    )
 
 
 def submitted_receipt(

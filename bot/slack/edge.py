@@ -341,6 +341,7 @@ def draft_from_view(view: Mapping[str, Any]) -> DraftSubmission:
         ),
         wished_date=wished if isinstance(wished, str) else None,
         attachments=attachments,
+        form_key=f"slack:{view['id']}" if isinstance(view.get("id"), str) else None,
     )
 
 

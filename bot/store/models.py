@@ -91,6 +91,8 @@ class PostVersion(Base):
     confirmed: Mapped[list[str]]
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # The form it came from: the same form submitted twice makes one version, not two.
+    form_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
 
 class Attachment(Base):

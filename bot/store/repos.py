@@ -45,8 +45,21 @@ class SqlPosts:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def reference_for_form(self, form_key: str) -> str | None:
+        reference: str | None = await self._session.scalar(
+            select(Post.reference)
+            .join(PostVersion, PostVersion.post_id == Post.id)
+            .where(PostVersion.form_key == form_key)
+        )
+        return reference
+
     async def create(
-        self, reference: str, submitter_key: str, draft: Draft, at: datetime
+        self,
+        reference: str,
+        submitter_key: str,
+        draft: Draft,
+        at: datetime,
+        form_key: str | None = None,
     ) -> NewPost:
         post = Post(
             reference=reference,
@@ -68,6 +81,7 @@ class SqlPosts:
                 confirmed=list(draft.confirmed),
                 created_by=submitter_key,
                 created_at=at,
+                form_key=form_key,
             )
         )
         attachments = [

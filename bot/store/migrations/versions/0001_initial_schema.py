@@ -146,10 +146,12 @@ def upgrade() -> None:
         sa.Column("confirmed", sa.JSON(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("form_key", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
             ["post_id"], ["posts.id"], name=op.f("fk_post_versions_post_id_posts")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_post_versions")),
+        sa.UniqueConstraint("form_key", name=op.f("uq_post_versions_form_key")),
         sa.UniqueConstraint("post_id", "version", name=op.f("uq_post_versions_post_id")),
     )
     with op.batch_alter_table("post_versions", schema=None) as batch_op:
