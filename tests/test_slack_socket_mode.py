@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from urllib.parse import parse_qsl
 
@@ -57,6 +58,50 @@ async def test_socket_mode_takes_commands_and_form_submissions(
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")), what="the card")
     assert [p.reference for p in await bot.rows(Post)] == ["P-0001"]
     assert fake_slack.invalid == []
+
+
+async def test_socket_mode_answers_a_direct_message_once(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    await start_bot(app_token=fake_slack.app_token, signing_secret=None)
+    await fake_slack.wait_for(lambda: fake_slack.socket_connected, what="a Socket Mode connection")
+    message = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": "DU0TEACH",
+        "user": "U0TEACH",
+        "text": "hello",
+        "ts": "1700000000.000200",
+    }
+    # Socket Mode numbers a first delivery 0 and Slack's resends from 1.
+    for attempt in (0, 1):
+        await fake_slack.send_envelope(
+            {
+                "envelope_id": f"env-dm-{attempt}",
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "retry_attempt": attempt,
+                "retry_reason": "timeout" if attempt else "",
+                "payload": {
+                    "type": "event_callback",
+                    "team_id": "T0SCHOOL",
+                    "api_app_id": "A0SOCIAL",
+                    "event_id": "Ev0DM",
+                    "event_time": 1700000000,
+                    "event": message,
+                },
+            }
+        )
+        await fake_slack.wait_for(
+            lambda a=attempt: any(
+                ack.get("envelope_id") == f"env-dm-{a}" for ack in fake_slack.socket_acks
+            ),
+            what="the envelope's acknowledgement",
+        )
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("chat.postMessage")))
+    await asyncio.sleep(0.3)
+    (reply,) = fake_slack.calls_to("chat.postMessage")
+    assert reply.args["channel"] == "DU0TEACH"
 
 
 async def test_a_refused_app_token_stops_start_up_with_its_name(

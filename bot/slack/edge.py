@@ -267,8 +267,7 @@ class SlackListeners:
     ) -> None:
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
-        # Slack resends an event it thinks was missed; the first delivery already answered.
-        if request.headers.get("x-slack-retry-num"):
+        if is_retry(request):
             return
         try:
             await say(**blockkit.render_message(help_handler.help_message(self.runtime.context)))
@@ -283,6 +282,13 @@ class SlackListeners:
             "text": rendered["text"],
             "blocks": rendered["blocks"],
         }
+
+
+def is_retry(request: AsyncBoltRequest) -> bool:
+    """Slack resends an event it thinks was missed; the first delivery already answered.
+    Bolt gives headers as lists, and in Socket Mode a first delivery carries retry number 0."""
+    numbers = request.headers.get("x-slack-retry-num") or []
+    return any(str(n).strip() not in ("", "0") for n in numbers)
 
 
 def _state(view: Mapping[str, Any]) -> Mapping[str, Any]:
