@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 DESCRIPTION = """\
 socialdesk runs a school's staff Social Media Policy inside Slack: draft posts for the
@@ -58,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the append-only audit log: when, who, what and which object. "
         "It holds ids, never content.",
     )
-    audit.add_argument("--since", help="only entries from this date (YYYY-MM-DD, UTC)")
+    audit.add_argument(
+        "--since", help="only entries from this date on (YYYY-MM-DD, in the school's time zone)"
+    )
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
     outbox = commands.add_parser(
@@ -73,13 +80,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env(os.environ)
+        logging.basicConfig(
+            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         if args.command == "serve":
             return _serve(settings, args.port)
         if args.command == "migrate":
@@ -131,25 +137,51 @@ def _check_config(settings: Settings) -> int:
     return 0
 
 
+@contextlib.asynccontextmanager
+async def _existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The bot's database as it is: reading commands never change its schema under a running
+    bot, so one that is behind (or absent) is reported instead."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.store.db import current_revision, head_revision, make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        try:
+            found = await current_revision(engine)
+        except (OSError, SQLAlchemyError) as error:
+            raise SettingsError(
+                f"DATABASE_URL: cannot open the database ({type(error).__name__}: {error})"
+            ) from error
+        if found is None:
+            raise SettingsError("DATABASE_URL: no socialdesk database there yet")
+        if found != head_revision():
+            raise SettingsError(
+                f"the database schema is at revision {found}, this socialdesk needs "
+                f"{head_revision()}: run `socialdesk migrate` first"
+            )
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> int:
-    from bot.store.db import make_engine, migrate, sessions
+    from bot.config import load_config
+    from bot.core.clock import SchoolTime
+    from bot.store.db import sessions
     from bot.store.repos import SqlAuditLog
 
+    school_time = SchoolTime(load_config(settings.config_path).timezone)
     since = None
     if since_text:
         try:
-            since = datetime.fromisoformat(since_text).replace(tzinfo=UTC)
+            since = school_time.start_of(date.fromisoformat(since_text))
         except ValueError:
             raise SettingsError(
                 f"--since must be a date (YYYY-MM-DD), not {since_text!r}"
             ) from None
-    engine = make_engine(settings.database_url)
-    try:
-        await migrate(engine)
-        async with sessions(engine)() as session:
-            entries = await SqlAuditLog(session).entries(since)
-    finally:
-        await engine.dispose()
+    async with _existing_database(settings) as engine, sessions(engine)() as session:
+        entries = await SqlAuditLog(session).entries(since)
     for entry in entries:
         if as_json:
             print(
@@ -168,26 +200,22 @@ async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> i
         else:
             detail = " ".join(f"{k}={v}" for k, v in entry.detail.items())
             print(
-                f"{entry.at:%Y-%m-%d %H:%M:%S}Z  {entry.actor_key}  {entry.action}  "
+                f"{school_time.stamp(entry.at)}  {entry.actor_key}  {entry.action}  "
                 f"{entry.object_type} {entry.object_id}  {detail}".rstrip()
             )
     return 0
 
 
 async def _outbox(settings: Settings, retry: bool) -> int:
-    from bot.store.db import make_engine, migrate, sessions
+    from bot.store.db import sessions
     from bot.store.outbox import FAILED, HELD, PENDING, Outbox
 
-    engine = make_engine(settings.database_url)
-    try:
-        await migrate(engine)
+    async with _existing_database(settings) as engine:
         outbox = Outbox(sessions(engine))
         if retry:
             count = await outbox.requeue_failed(datetime.now(UTC))
             print(f"{count} failed item(s) queued again")
         lines = await outbox.lines([PENDING, HELD, FAILED])
-    finally:
-        await engine.dispose()
     for line in lines:
         print(
             f"#{line.id} {line.kind} {line.status} {line.platform or '-'} "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///socialdesk.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class SettingsError(Exception):
@@ -40,6 +41,7 @@ class Settings:
     slack: SlackSettings | None = None
     retry_base_seconds: float = 2.0
     retry_cap_seconds: float = 300.0
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -61,6 +63,12 @@ class Settings:
                 f"SOCIALDESK_RETRY_BASE_SECONDS must be a number of seconds, not {retry_text!r}"
             )
 
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}"
+            )
+
         policy = get("SOCIALDESK_POLICY")
         return cls(
             database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
@@ -70,6 +78,7 @@ class Settings:
             policy_path=Path(policy) if policy else None,
             slack=_slack_settings(get),
             retry_base_seconds=retry_base,
+            log_level=log_level,
         )
 
 

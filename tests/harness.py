@@ -21,7 +21,7 @@ from bot.app import SERVICES, create_app
 from bot.config import load_config
 from bot.settings import Settings, SlackSettings
 from bot.store.db import sessions
-from tests.fakes.slack import FakeSlack
+from tests.fakes.slack import MESSAGE_BLOCKS_MAX, FakeSlack, validate_blocks, validate_view
 
 FIXTURES = Path(__file__).with_name("fixtures")
 SIGNING_SECRET = "test-signing-secret"
@@ -118,7 +118,9 @@ class RunningBot:
                 timestamp=stamp, body=raw
             )
         headers.update(extra_headers or {})
-        return await self.post_raw("/slack/events", raw, headers)
+        reply = await self.post_raw("/slack/events", raw, headers)
+        validate_reply(reply)
+        return reply
 
     async def command(self, command: str, user: str, text: str = "", **kwargs: Any) -> Reply:
         return await self.slack(command_body(command, user, text), **kwargs)
@@ -137,6 +139,18 @@ class RunningBot:
     async def rows(self, model: Any) -> list[Any]:
         async with sessions(self.runtime.engine)() as session:
             return list(await session.scalars(select(model).order_by(model.id)))
+
+
+def validate_reply(reply: Reply) -> None:
+    """What the bot answers in the HTTP response (a modal, an ephemeral message) must pass
+    slack_sdk.models validation, as every Web API call to the fake does."""
+    if reply.status != 200 or not reply.text.startswith("{"):
+        return
+    answer = reply.json()
+    if isinstance(answer.get("view"), dict):
+        validate_view(answer["view"])
+    if "blocks" in answer:
+        validate_blocks(answer["blocks"], MESSAGE_BLOCKS_MAX)
 
 
 async def eventually(

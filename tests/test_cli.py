@@ -86,6 +86,36 @@ def test_a_missing_setting_stops_start_up_with_its_name(
     assert "SLACK_SIGNING_SECRET is missing" in capsys.readouterr().err
 
 
+def test_a_bad_log_level_or_database_stops_start_up_with_its_name(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(FIXTURES / "school.yaml"))
+    monkeypatch.setenv("LOG_LEVEL", "chatty")
+    assert main(["serve"]) == 2
+    assert "LOG_LEVEL must be one of" in capsys.readouterr().err
+
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/no/such/folder/socialdesk.db")
+    monkeypatch.setenv("PORT", str(_free_port()))
+    assert main(["serve"]) == 2
+    assert "DATABASE_URL: cannot open the database" in capsys.readouterr().err
+
+
+def test_reading_commands_leave_the_schema_alone(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(FIXTURES / "school.yaml"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    for command in ("audit", "outbox"):
+        assert main([command]) == 2
+        assert "no socialdesk database there yet" in capsys.readouterr().err
+    assert main(["migrate"]) == 0
+    assert main(["outbox"]) == 0
+    assert "nothing waiting" in capsys.readouterr().out
+
+
 def test_a_missing_configuration_file_stops_start_up(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -124,7 +154,11 @@ async def test_audit_and_outbox_commands(
         return [i.status for i in await bot.rows(OutboxItem)].count("failed") == 1
 
     await eventually(one_failed, what="a failed delivery")
-    env = _clean_env(DATABASE_URL=database_url, PYTHONPATH=str(ROOT))
+    env = _clean_env(
+        DATABASE_URL=database_url,
+        PYTHONPATH=str(ROOT),
+        SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
+    )
 
     audit = await _run_cli(env, "audit")
     assert "slack:U0TEACH  post.submitted  post P-0001  version=1 attachments=0" in audit

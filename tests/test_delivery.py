@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import SERVICES
 from bot.core.clock import SystemClock
-from bot.delivery import Backoff, DeliveryWorker
+from bot.delivery import Backoff, DeliveryWorker, retry_after_seconds
 from bot.slack.transport import SlackTransport
 from bot.store import outbox as outbox_rows
 from bot.store.db import make_engine, migrate, sessions
@@ -131,3 +131,12 @@ async def test_a_slow_slack_never_lets_another_instance_send_an_item_again(
     per_channel = Counter(c.args["channel"] for c in fake_slack.calls_to("chat.postMessage"))
     assert sorted(per_channel.values()) == [1] * 16
     await engine.dispose()
+
+
+def test_retry_after_is_read_in_seconds_or_as_a_date() -> None:
+    now = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("30", now) == 30.0
+    assert retry_after_seconds("Sat, 28 Nov 2026 12:01:30 GMT", now) == 90.0
+    assert retry_after_seconds("Sat, 28 Nov 2026 11:00:00 GMT", now) == 0.0
+    assert retry_after_seconds("soon", now) is None
+    assert retry_after_seconds(None, now) is None

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.settings import SettingsError
 from bot.store.models import Attachment, AuditEvent, Card, OutboxItem, Post, PostVersion
 from tests.fakes.slack import FakeSlack, Fault
-from tests.harness import ALL_CONFIRMATIONS, RunningBot, draft_payload, eventually
+from tests.harness import ALL_CONFIRMATIONS, FIXTURES, RunningBot, draft_payload, eventually
 
 TEACHER = "U0TEACH"
 NETWORK_MANAGERS = ("U0NETMGR", "U0NETDEP")
@@ -110,6 +113,13 @@ async def test_a_complete_draft_reaches_every_network_manager(
     assert sorted(c.recipient_key for c in cards) == ["sam", "slack:U0NETDEP"]
     assert {c.card_key for c in cards} == {f"post:{post.id}:v1:approval"}
     assert all(c.channel.startswith("D") and c.message_id for c in cards)
+
+    async def all_sent() -> bool:
+        return {i.status for i in await bot.rows(OutboxItem)} == {"sent"}
+
+    await eventually(all_sent, what="every message to be sent")
+    # Once sent, the queue keeps no copy of the draft: retention purges it in one place.
+    assert all(i.payload is None for i in await bot.rows(OutboxItem))
 
 
 async def test_a_network_managers_own_draft_goes_to_the_co_headteachers(
@@ -217,8 +227,6 @@ async def test_user_text_is_escaped_everywhere_it_is_shown(
 async def test_unsigned_badly_signed_and_stale_requests_get_401(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
-    import time
-
     attempts = [
         await bot.command("/post", TEACHER, signed=False),
         await bot.command("/post", TEACHER, secret="not-the-secret"),
@@ -245,8 +253,6 @@ async def test_malformed_and_oversized_requests_are_refused(bot: RunningBot) -> 
 async def test_a_slack_outage_is_retried_without_loss_or_duplicates(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
-    from tests.fakes.slack import Fault
-
     fake_slack.fail_next(
         "chat.postMessage",
         Fault(status=503, body="<html>upstream down</html>"),
@@ -281,8 +287,6 @@ async def test_a_slack_outage_is_retried_without_loss_or_duplicates(
 async def test_a_permanent_refusal_is_kept_for_the_operator(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
-    from tests.fakes.slack import Fault
-
     fake_slack.fail_next(
         "conversations.open", Fault(status=200, body='{"ok": false, "error": "user_not_found"}')
     )
@@ -364,8 +368,6 @@ async def test_references_are_unique_under_concurrent_submissions(
 async def test_times_are_stored_in_utc_and_shown_in_the_schools_zone(
     start_bot: Any, fake_slack: FakeSlack, tmp_path: Any
 ) -> None:
-    from tests.harness import FIXTURES
-
     config = tmp_path / "school.yaml"
     config.write_text(
         (FIXTURES / "school.yaml").read_text().replace("Europe/London", "Pacific/Auckland")
@@ -374,8 +376,7 @@ async def test_times_are_stored_in_utc_and_shown_in_the_schools_zone(
     await bot.submit(draft_payload(TEACHER))
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
     (post,) = await bot.rows(Post)
-    assert post.created_at.utcoffset().total_seconds() == 0
-    local = post.created_at.astimezone(__import__("zoneinfo").ZoneInfo("Pacific/Auckland"))
+    local = post.created_at.astimezone(ZoneInfo("Pacific/Auckland"))
     card = all_text(fake_slack.messages_to("U0NETMGR")[0].args)
     assert f"{local:%H:%M} {local.tzname()}" in card
 
@@ -451,7 +452,11 @@ async def test_a_direct_message_channel_is_opened_once_and_reopened_when_it_goes
     await bot.submit(draft_payload(TEACHER))
     await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 9)
     assert len(fake_slack.calls_to("conversations.open")) == len(people) + 1
-    assert all(i.status == "sent" for i in await bot.rows(OutboxItem))
+
+    async def all_sent() -> bool:
+        return all(i.status == "sent" for i in await bot.rows(OutboxItem))
+
+    await eventually(all_sent, what="every message to be marked sent")
 
 
 async def test_a_refused_bot_token_stops_start_up_with_its_name(
@@ -517,3 +522,27 @@ async def test_the_same_form_submitted_twice_makes_one_draft(
     await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 3)
     await asyncio.sleep(0.2)
     assert len(fake_slack.calls_to("chat.postMessage")) == 3
+
+
+async def test_a_rate_limit_is_honoured_for_as_long_as_slack_asks(
+    bot: RunningBot, fake_slack: FakeSlack
+) -> None:
+    # The tests' own back-off is 50 ms; Slack asks for 3 s, and gets them.
+    limited = Fault(
+        status=429, body='{"ok": false, "error": "ratelimited"}', headers={"Retry-After": "3"}
+    )
+    fake_slack.fail_next("chat.postMessage", limited)
+    await bot.submit(draft_payload(TEACHER))
+
+    async def rate_limited() -> list[OutboxItem]:
+        return [i for i in await bot.rows(OutboxItem) if "rate limit" in (i.last_error or "")]
+
+    await eventually(lambda: _nonempty(rate_limited()), what="the rate-limited item")
+    (item,) = await rate_limited()
+    assert item.status == "pending"
+    assert (item.next_attempt_at - datetime.now(UTC)).total_seconds() > 2
+    await eventually(lambda: _count_is(bot, Card, 2), timeout=15, what="both cards")
+
+
+async def _nonempty(rows: Any) -> bool:
+    return bool(await rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,15 @@ class SchoolTime:
     def show(self, instant: datetime) -> str:
         local = self.local(instant)
         return f"{local:%a %-d %b %Y, %H:%M} {local.tzname()}"
+
+    def stamp(self, instant: datetime) -> str:
+        """To the second, for logs and records an operator reads."""
+        local = self.local(instant)
+        return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+
+    def start_of(self, day: date) -> datetime:
+        """The instant (in UTC) the school's day begins."""
+        return datetime.combine(day, time.min, tzinfo=self.zone).astimezone(UTC)
 
     @staticmethod
     def show_date(day: date) -> str:

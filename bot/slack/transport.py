@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.delivery import PermanentFailure, Sent, TemporaryFailure
+from bot.delivery import PermanentFailure, Sent, TemporaryFailure, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,8 @@ def _classify(error: SlackApiError) -> Exception:
     status = error.response.status_code
     code = error.response.get("error") if isinstance(error.response.data, dict) else None
     if status == 429 or code == "ratelimited":
-        header = error.response.headers.get("Retry-After") or error.response.headers.get(
-            "retry-after"
-        )
-        retry_after = float(header) if header and str(header).isdigit() else None
+        headers = {str(k).lower(): str(v) for k, v in error.response.headers.items()}
+        retry_after = retry_after_seconds(headers.get("retry-after"), datetime.now(UTC))
         return TemporaryFailure(f"Slack rate limit (HTTP {status})", retry_after)
     if code in TOKEN_REFUSED:
         log.error("slack: the bot token was refused (%s); check SLACK_BOT_TOKEN", code)
@@ -134,10 +133,9 @@ class SlackTransport:
                 session.get(url, headers=headers) as response,
             ):
                 if response.status == 429 or response.status >= 500:
-                    retry = response.headers.get("Retry-After", "")
                     raise TemporaryFailure(
                         f"Slack file download answered HTTP {response.status}",
-                        float(retry) if retry.isdigit() else None,
+                        retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC)),
                     )
                 if response.status != 200:
                     raise PermanentFailure(f"Slack file download answered HTTP {response.status}")

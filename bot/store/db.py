@@ -73,6 +73,14 @@ async def migrate(engine: AsyncEngine) -> None:
         await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
 
 
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

@@ -226,6 +226,9 @@ class Outbox:
                 .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
                 .values(
                     status=SENT,
+                    # What was sent lives on in the draft itself, which retention can purge;
+                    # the queue keeps no copy.
+                    payload=None,
                     done_at=now,
                     attempts=OutboxItem.attempts + 1,
                     claimed_until=None,
