@@ -93,6 +93,14 @@ def test_a_line_longer_than_a_section_is_cut_between_entities() -> None:
         assert block["text"]["text"].replace("&amp;", "") == ""
 
 
+def test_every_piece_of_a_long_quoted_line_stays_quoted() -> None:
+    rendered = render_message(Message("s", (Quote("<b> " * 1500),)))  # one line, 6,000 typed
+    validate_blocks(rendered["blocks"], 50)
+    lines = [line for b in rendered["blocks"] for line in b["text"]["text"].split("\n")]
+    assert len(lines) > 1 and all(line.startswith(">") for line in lines)
+    assert "".join(line[1:] for line in lines) == "&lt;b&gt; " * 1500
+
+
 def test_a_person_without_slack_is_named_not_mentioned() -> None:
     rendered = render_message(Message("s", (Paragraph.of("From ", Mention(TEAMS_ONLY)),)))
     assert rendered["blocks"][0]["text"]["text"] == "From Tia &lt;Teams&gt;"

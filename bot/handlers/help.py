@@ -60,7 +60,10 @@ def report_reply(ctx: HandlerContext) -> Message:
     return Message(
         summary="How to report a concern",
         blocks=(
-            Paragraph.of("Reports cannot be made through me yet. Until they can, the policy says:"),
+            Paragraph.of(
+                "Reports cannot be made through me yet, so nothing has been recorded or sent. "
+                "Tell the right person yourself; the policy says:"
+            ),
             BulletList(
                 "Where each concern goes",
                 (

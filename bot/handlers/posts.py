@@ -74,10 +74,6 @@ def approvers_for(ctx: HandlerContext, submitter: Person) -> tuple[Person, ...]:
     return ()
 
 
-def open_draft_form(ctx: HandlerContext, actor: Person) -> Outcome:
-    return Outcome(form=draft_form(ctx))
-
-
 def draft_form(ctx: HandlerContext) -> Form:
     limits = [f"{a.name} {a.max_chars:,}" for a in ctx.accounts if a.max_chars is not None]
     return Form(

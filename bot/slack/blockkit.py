@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.people import Platform
 from bot.core.ui import (
+    Block,
     BulletList,
     Buttons,
     ButtonStyle,
@@ -66,6 +67,14 @@ def _plain(text: str, limit: int) -> Json:
     return {"type": "plain_text", "text": text, "emoji": True}
 
 
+def _safe_cut(escaped: str, limit: int) -> int:
+    """Where to cut escaped text at most `limit` characters in, never inside an &entity;."""
+    amp = escaped.rfind("&", limit - 5, limit)
+    if amp != -1 and ";" not in escaped[amp:limit]:
+        return amp
+    return limit
+
+
 def _chunks(escaped: str, limit: int) -> list[str]:
     """Split escaped mrkdwn into pieces of at most `limit` characters, at line ends where it
     can and never inside an &entity;."""
@@ -74,10 +83,7 @@ def _chunks(escaped: str, limit: int) -> list[str]:
     while len(rest) > limit:
         cut = rest.rfind("\n", 0, limit)
         if cut <= 0:
-            cut = limit
-            amp = rest.rfind("&", cut - 5, cut)
-            if amp != -1 and ";" not in rest[amp:cut]:
-                cut = amp
+            cut = _safe_cut(rest, limit)
         pieces.append(rest[:cut])
         rest = rest[cut:].lstrip("\n")
     pieces.append(rest)
@@ -92,10 +98,21 @@ def _sections(escaped: str) -> list[Json]:
 
 
 def _quote(text: str) -> str:
-    return "\n".join(f">{escape(line)}" if line else ">" for line in text.splitlines() or [""])
+    # A line too long for one section is wrapped here, so every piece keeps its quote mark
+    # when _chunks splits at line ends.
+    width = SECTION_TEXT_MAX - 1
+    quoted: list[str] = []
+    for line in text.splitlines() or [""]:
+        rest = escape(line)
+        while len(rest) > width:
+            cut = _safe_cut(rest, width)
+            quoted.append(">" + rest[:cut])
+            rest = rest[cut:]
+        quoted.append(">" + rest)
+    return "\n".join(quoted)
 
 
-def render_blocks(blocks: tuple[Any, ...]) -> list[Json]:
+def render_blocks(blocks: tuple[Block, ...]) -> list[Json]:
     rendered: list[Json] = []
     for block in blocks:
         if isinstance(block, Heading):

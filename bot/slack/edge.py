@@ -190,15 +190,13 @@ class SlackListeners:
         await ack()
 
     async def open_post_form(self, body: Json, client: AsyncWebClient) -> None:
-        actor = actor_of(self.runtime, body)
         trigger_id = body.get("trigger_id")
-        if actor is None or not isinstance(trigger_id, str):
+        if actor_of(self.runtime, body) is None or not isinstance(trigger_id, str):
             log.warning("slack: /post without a user or trigger_id; ignored")
             return
-        outcome = posts.open_draft_form(self.runtime.context, actor)
-        assert outcome.form is not None
+        form = posts.draft_form(self.runtime.context)
         try:
-            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(outcome.form))
+            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(form))
         except SlackApiError as error:
             # The trigger lasts 3 seconds and cannot be replayed; tell the person instead.
             log.error("slack: views.open failed: %s", error.response.get("error"))
