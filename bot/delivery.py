@@ -139,6 +139,9 @@ class DeliveryWorker:
         in_flight: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping:
+                # Cleared before looking at the outbox, so a wake-up (new work, or stop())
+                # that arrives meanwhile is kept for the sleep below.
+                self._wake.clear()
                 free = self._concurrency - len(in_flight)
                 claimed: list[Claimed] = []
                 if free > 0:
@@ -160,8 +163,6 @@ class DeliveryWorker:
                 await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def _sleep_until_due(self) -> None:
-        # Cleared before looking at the outbox, so a wake-up that arrives meanwhile is kept.
-        self._wake.clear()
         timeout = self._idle_poll
         try:
             due = await self._outbox.next_due()
