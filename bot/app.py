@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,8 +30,6 @@ from bot.store.db import current_revision, make_engine, migrate, sessions
 from bot.store.outbox import Outbox
 
 if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
     from bot.slack.edge import SlackHttpEndpoint
 
 log = logging.getLogger(__name__)
@@ -52,6 +50,8 @@ class Services:
     schema: str | None = None
     slack_http: SlackHttpEndpoint | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # Connections to close at shut-down, in reverse order of opening.
+    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -114,7 +114,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     )
     services.runtime = runtime
     services.worker = worker
-    socket_handler = None
     delivery: asyncio.Task[None] | None = None
     try:
         if settings.slack is None:
@@ -123,7 +122,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 "not set. Messages for Slack users wait in the outbox until it is configured."
             )
         else:
-            socket_handler = await _start_slack(settings.slack, runtime, services, transports)
+            await _start_slack(settings.slack, runtime, services, transports)
         _warn_about_unreachable_roles(school, frozenset(runtime.renderers))
         delivery = asyncio.create_task(worker.run_forever(), name="delivery")
         yield
@@ -134,8 +133,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*services.background, return_exceptions=True)
         if delivery is not None:
             await _let_finish(delivery)
-        if socket_handler is not None:
-            await socket_handler.close_async()  # type: ignore[no-untyped-call]
+        for close in reversed(services.closers):
+            await close()
         await engine.dispose()
 
 
@@ -153,13 +152,16 @@ async def _let_finish(delivery: asyncio.Task[None]) -> None:
 
 async def _start_slack(
     slack: SlackSettings, runtime: Runtime, services: Services, transports: dict[str, Transport]
-) -> AsyncSocketModeHandler | None:
+) -> None:
+    import aiohttp
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     from bot.slack import edge
     from bot.slack.transport import SlackTransport
 
-    client = edge.web_client(slack)
+    http = aiohttp.ClientSession()
+    services.closers.append(http.close)
+    client = edge.web_client(slack, http)
     identity = edge.SlackIdentity()
     if not await edge.check_bot_token(client, identity):
         services.background.append(
@@ -174,12 +176,12 @@ async def _start_slack(
     if slack.signing_secret:
         services.slack_http = edge.SlackHttpEndpoint(bolt_app, slack.signing_secret)
         modes.append("http")
-    socket_handler = None
     if slack.app_token:
         await edge.check_app_token(client, slack.app_token)
         socket_handler = AsyncSocketModeHandler(
             bolt_app, app_token=slack.app_token, web_client=client
         )
+        services.closers.append(socket_handler.close_async)
         # The handler reconnects by itself for as long as it must; start-up does not wait.
         services.background.append(
             asyncio.create_task(socket_handler.connect_async(), name="slack socket mode")  # type: ignore[no-untyped-call]
@@ -187,7 +189,6 @@ async def _start_slack(
         modes.append("socket")
     services.slack_mode = "+".join(modes)
     log.info("Slack is on (%s)", services.slack_mode)
-    return socket_handler
 
 
 def _warn_about_unreachable_roles(school: SchoolConfig, platforms: frozenset[str]) -> None:

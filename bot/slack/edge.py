@@ -50,9 +50,13 @@ Json = dict[str, Any]
 SAVE_FAILED = "Sorry, your draft could not be saved just now. Nothing was sent; please try again."
 
 
-def web_client(settings: SlackSettings) -> AsyncWebClient:
+def web_client(settings: SlackSettings, session: aiohttp.ClientSession) -> AsyncWebClient:
     # No retry handlers: the outbox is the one place that retries, and it survives restarts.
-    return AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, retry_handlers=[])
+    # One shared HTTP session keeps connections to Slack open; without it the client opens a
+    # new connection (and TLS handshake) for every call.
+    return AsyncWebClient(
+        token=settings.bot_token, base_url=settings.api_url, retry_handlers=[], session=session
+    )
 
 
 @dataclass
@@ -89,7 +93,8 @@ def build_bolt_app(runtime: Runtime, settings: SlackSettings, identity: SlackIde
         bolt_logger.addFilter(_EnvironmentTokenNotice())
     app = AsyncApp(
         # A client without a token makes bolt use `authorize`; each request's client gets the
-        # token from it.
+        # token from it. No shared HTTP session here: bolt deep-copies a lazy listener's
+        # context, client included, and a session cannot be copied.
         client=AsyncWebClient(base_url=settings.api_url, retry_handlers=[]),
         authorize=authorize,
         signing_secret=settings.signing_secret or "",

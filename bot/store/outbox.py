@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.models import Attachment, Card, OutboxItem, plain_update
@@ -168,49 +168,39 @@ class Outbox:
             OutboxItem.next_attempt_at <= now,
             or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
         )
+        # One statement: the rows are chosen and taken together. SKIP LOCKED lets workers on
+        # PostgreSQL take different rows at the same moment (SQLite serialises whole
+        # transactions instead, and ignores it); the conditions are checked again on update,
+        # so a row another worker took meanwhile is not taken twice.
+        chosen = (
+            select(OutboxItem.id)
+            .where(*claimable)
+            .order_by(OutboxItem.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
         async with self._sessions() as session, session.begin():
-            # SKIP LOCKED lets workers on PostgreSQL take different rows at the same moment
-            # (SQLite serialises whole transactions instead, and ignores it).
-            candidates = await session.scalars(
-                select(OutboxItem.id)
-                .where(*claimable)
-                .order_by(OutboxItem.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            claimed: list[Claimed] = []
-            for item_id in list(candidates):
-                # Compare-and-set: only one worker's UPDATE matches a row whose lease is free.
-                won = await session.execute(
-                    plain_update(OutboxItem)
-                    .where(OutboxItem.id == item_id, *claimable)
-                    .values(claimed_by=worker, claimed_until=now + lease)
-                    .returning(
-                        OutboxItem.kind,
-                        OutboxItem.platform,
-                        OutboxItem.recipient_key,
-                        OutboxItem.address,
-                        OutboxItem.card_key,
-                        OutboxItem.payload,
-                        OutboxItem.attempts,
-                    )
+            taken = await session.execute(
+                plain_update(OutboxItem)
+                .where(OutboxItem.id.in_(chosen), *claimable)
+                .values(claimed_by=worker, claimed_until=now + lease)
+                .returning(
+                    OutboxItem.id,
+                    OutboxItem.kind,
+                    OutboxItem.platform,
+                    OutboxItem.recipient_key,
+                    OutboxItem.address,
+                    OutboxItem.card_key,
+                    OutboxItem.payload,
+                    OutboxItem.attempts,
                 )
-                row = won.one_or_none()
-                if row is not None:
-                    kind, platform, recipient, address, card_key, payload, attempts = row
-                    claimed.append(
-                        Claimed(
-                            item_id,
-                            kind,
-                            platform,
-                            recipient,
-                            address,
-                            card_key,
-                            payload or {},
-                            attempts,
-                        )
-                    )
-            return claimed
+            )
+            claimed = [
+                Claimed(item_id, kind, platform, recipient, address, card_key, payload or {}, n)
+                for item_id, kind, platform, recipient, address, card_key, payload, n in taken
+            ]
+        return sorted(claimed, key=lambda c: c.id)
 
     async def mark_sent(
         self,
@@ -238,8 +228,8 @@ class Outbox:
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             if item.card_key and channel and message_id and item.platform and item.recipient_key:
-                session.add(
-                    Card(
+                await session.execute(
+                    insert(Card).values(
                         card_key=item.card_key,
                         platform=item.platform,
                         recipient_key=item.recipient_key,
