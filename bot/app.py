@@ -123,7 +123,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             )
         else:
             await _start_slack(settings.slack, runtime, services, transports)
-        _warn_about_unreachable_roles(school, frozenset(runtime.renderers))
+        _warn_about_unreachable_roles(school, frozenset(Platform(p) for p in runtime.renderers))
         delivery = asyncio.create_task(worker.run_forever(), name="delivery")
         yield
     finally:
@@ -191,18 +191,17 @@ async def _start_slack(
     log.info("Slack is on (%s)", services.slack_mode)
 
 
-def _warn_about_unreachable_roles(school: SchoolConfig, platforms: frozenset[str]) -> None:
+def _warn_about_unreachable_roles(school: SchoolConfig, platforms: frozenset[Platform]) -> None:
     # A role holder the bot cannot reach still gets every message, held in the outbox; say so
     # now rather than let a draft wait unseen.
-    for person in school.directory.people:
-        if person.roles and not any(i.platform.value in platforms for i in person.identities):
-            log.warning(
-                "%s (%s) has no identity on a platform this bot serves (%s): their messages "
-                "are held; see `socialdesk outbox`",
-                person.name,
-                ", ".join(sorted(r.value for r in person.roles)),
-                ", ".join(sorted(platforms)),
-            )
+    for person in school.directory.unreachable(platforms):
+        log.warning(
+            "%s (%s) has no identity on a platform this bot serves (%s): their messages are "
+            "held; see `socialdesk outbox`",
+            person.name,
+            ", ".join(sorted(r.value for r in person.roles)),
+            ", ".join(sorted(p.value for p in platforms)) or "none",
+        )
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -128,12 +128,17 @@ async def _migrate(settings: Settings) -> int:
 
 def _check_config(settings: Settings) -> int:
     from bot.config import load_config
+    from bot.core.people import Platform
 
     school = load_config(settings.config_path)
     print(f"{school.name}: {len(school.accounts)} accounts, {len(school.directory.people)} people")
     for role, count in school.directory.role_counts().items():
         print(f"  {role.value}: {count}")
     print(f"Slack: {'on' if settings.slack else 'off'}")
+    # The platforms this version serves; a role holder reachable on none of them waits.
+    for person in school.directory.unreachable(frozenset({Platform.SLACK})):
+        roles = ", ".join(sorted(r.value for r in person.roles))
+        print(f"  warning: {person.name} ({roles}) has no Slack id: their messages will wait")
     return 0
 
 

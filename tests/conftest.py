@@ -28,7 +28,7 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.stop()
 
 
-async def _as_admin(base_url: str, statement: str) -> None:
+async def as_admin(base_url: str, statement: str) -> None:
     url = make_url(normalise_database_url(base_url))
     admin = await asyncpg.connect(
         host=url.host,
@@ -45,16 +45,16 @@ async def _as_admin(base_url: str, statement: str) -> None:
 
 async def _create_postgres_database(base_url: str) -> tuple[str, str]:
     name = f"socialdesk_test_{uuid.uuid4().hex[:12]}"
-    await _as_admin(base_url, f'CREATE DATABASE "{name}"')
+    await as_admin(base_url, f'CREATE DATABASE "{name}"')
     url = make_url(normalise_database_url(base_url)).set(database=name)
     return url.render_as_string(hide_password=False), name
 
 
 async def _drop_postgres_database(base_url: str, name: str) -> None:
-    await _as_admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await as_admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _postgres_url() -> str:
+def postgres_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL", "").strip()
     if not url:
         pytest.skip("TEST_DATABASE_URL is not set: the PostgreSQL variant is skipped")
@@ -68,7 +68,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             pytest.skip("this test needs PostgreSQL")
         yield f"sqlite+aiosqlite:///{tmp_path / 'socialdesk.db'}"
         return
-    base = _postgres_url()
+    base = postgres_url()
     url, name = await _create_postgres_database(base)
     yield url
     await _drop_postgres_database(base, name)

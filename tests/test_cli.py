@@ -178,3 +178,36 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     shown = capsys.readouterr().out
     for command in ("serve", "migrate", "check-config", "audit", "outbox"):
         assert command in shown
+
+
+async def test_a_network_manager_the_bot_cannot_reach_is_named_and_their_card_held(
+    start_bot: BotFactory,
+    fake_slack: FakeSlack,
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = tmp_path / "school.yaml"
+    config.write_text(
+        (FIXTURES / "school.yaml")
+        .read_text()
+        .replace("slack: U0NETDEP}", "teams: 00000000-0000-0000-0000-0000000ae001}")
+    )
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(config))
+    assert main(["check-config"]) == 0
+    assert "Nia Deputy (network_manager) has no Slack id" in capsys.readouterr().out
+
+    bot = await start_bot(config_path=config)
+    await bot.submit(draft_payload("U0TEACH"))
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
+    env = _clean_env(DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SOCIALDESK_CONFIG=str(config))
+    listing = await _run_cli(env, "outbox")
+    (held,) = [line for line in listing.splitlines() if " held " in line]
+    assert held.split()[1:5] == [
+        "message",
+        "held",
+        "-",
+        "to=teams:00000000-0000-0000-0000-0000000ae001",
+    ]
+    assert "no identity on a platform this bot serves" in held

@@ -11,9 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import make_url
 
 from bot.settings import SettingsError
 from bot.store.models import Attachment, AuditEvent, Card, OutboxItem, Post, PostVersion
+from tests.conftest import as_admin, postgres_url
 from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import ALL_CONFIRMATIONS, FIXTURES, RunningBot, draft_payload, eventually
 
@@ -546,3 +548,16 @@ async def test_a_rate_limit_is_honoured_for_as_long_as_slack_asks(
 
 async def _nonempty(rows: Any) -> bool:
     return bool(await rows)
+
+
+async def test_healthz_answers_503_when_the_database_is_gone(
+    bot: RunningBot, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a SQLite file stays readable to the process that has it open")
+    name = make_url(database_url).database
+    await as_admin(postgres_url(), f'DROP DATABASE "{name}" WITH (FORCE)')
+    reply = await bot.get("/healthz")
+    assert reply.status == 503
+    assert reply.json()["status"] == "degraded"
+    assert reply.json()["database"].startswith("unreachable")

@@ -91,5 +91,13 @@ class Directory:
     def holders(self, role: Role) -> tuple[Person, ...]:
         return tuple(p for p in self._people if role in p.roles)
 
+    def unreachable(self, platforms: frozenset[Platform]) -> tuple[Person, ...]:
+        """Holders of a role with no identity on any of these platforms: their messages wait."""
+        return tuple(
+            p
+            for p in self._people
+            if p.roles and not any(i.platform in platforms for i in p.identities)
+        )
+
     def role_counts(self) -> Mapping[Role, int]:
         return {role: len(self.holders(role)) for role in Role}
