@@ -30,6 +30,8 @@ from bot.store.db import current_revision, make_engine, migrate, sessions
 from bot.store.outbox import Outbox
 
 if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
     from bot.slack.edge import SlackHttpEndpoint
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,8 @@ class Services:
     schema: str | None = None
     slack_http: SlackHttpEndpoint | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
-    # Connections to close at shut-down, in reverse order of opening.
+    socket_handler: AsyncSocketModeHandler | None = None
+    # Outbound connections to close at shut-down, in reverse order of opening.
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
 
 
@@ -127,15 +130,30 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         delivery = asyncio.create_task(worker.run_forever(), name="delivery")
         yield
     finally:
-        worker.stop()
-        for task in services.background:
-            task.cancel()
-        await asyncio.gather(*services.background, return_exceptions=True)
-        if delivery is not None:
-            await _let_finish(delivery)
-        for close in reversed(services.closers):
+        try:
+            await _shut_down(services, worker, delivery)
+        finally:
+            await engine.dispose()
+
+
+async def _shut_down(
+    services: Services, worker: DeliveryWorker, delivery: asyncio.Task[None] | None
+) -> None:
+    # Inbound first (no new events while the rest winds down), then the work in hand, then
+    # the connections that work used.
+    if services.socket_handler is not None:
+        await services.socket_handler.close_async()  # type: ignore[no-untyped-call]
+    worker.stop()
+    for task in services.background:
+        task.cancel()
+    await asyncio.gather(*services.background, return_exceptions=True)
+    if delivery is not None:
+        await _let_finish(delivery)
+    for close in reversed(services.closers):
+        try:
             await close()
-        await engine.dispose()
+        except Exception:
+            log.exception("shut-down: a connection did not close cleanly")
 
 
 async def _let_finish(delivery: asyncio.Task[None]) -> None:
@@ -181,7 +199,7 @@ async def _start_slack(
         socket_handler = AsyncSocketModeHandler(
             bolt_app, app_token=slack.app_token, web_client=client
         )
-        services.closers.append(socket_handler.close_async)
+        services.socket_handler = socket_handler
         # The handler reconnects by itself for as long as it must; start-up does not wait.
         services.background.append(
             asyncio.create_task(socket_handler.connect_async(), name="slack socket mode")  # type: ignore[no-untyped-call]

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -153,7 +153,7 @@ class DeliveryWorker:
                 for item in claimed:
                     task = asyncio.create_task(self._handle(item))
                     in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
+                    task.add_done_callback(self._slot_freed(in_flight))
                 if len(in_flight) >= self._concurrency:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 elif not claimed:
@@ -161,6 +161,16 @@ class DeliveryWorker:
         finally:
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
+
+    def _slot_freed(
+        self, in_flight: set[asyncio.Task[None]]
+    ) -> Callable[[asyncio.Task[None]], None]:
+        def freed(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            # A finished item may have been given a near retry time; look again.
+            self._wake.set()
+
+        return freed
 
     async def _sleep_until_due(self) -> None:
         timeout = self._idle_poll

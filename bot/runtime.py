@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import SchoolConfig
@@ -38,6 +39,15 @@ class Runtime:
     wake_delivery: Callable[[], None]
 
     async def perform(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome:
+        try:
+            return await self._perform_once(work)
+        except IntegrityError:
+            # Two requests raced to write the same unique row (the same form submitted twice
+            # at once); running the work again sees the winner's row and answers accordingly.
+            log.info("a unique write lost a race; running the work again")
+            return await self._perform_once(work)
+
+    async def _perform_once(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome:
         async with self.sessions() as session:
             try:
                 outcome = await work(SqlUnitOfWork(session))

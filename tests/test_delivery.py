@@ -4,10 +4,12 @@ and several instances of the bot sharing a database deliver every message exactl
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import SERVICES
 from bot.core.clock import SystemClock
@@ -22,27 +24,36 @@ from tests.fakes.slack import FakeSlack
 from tests.harness import draft_payload, eventually
 
 
-async def test_concurrent_claims_never_share_an_item(database_url: str) -> None:
-    engine = make_engine(database_url)
-    await migrate(engine)
-    now = datetime.now(UTC)
+async def _queue_messages(engine: AsyncEngine, count: int, now: datetime) -> None:
     async with sessions(engine)() as session, session.begin():
-        for n in range(40):
+        for n in range(count):
             outbox_rows.add_message(
                 session,
                 platform="slack",
                 recipient_key=f"k{n}",
-                address=f"U{n}",
+                address=f"U0STAFF{n:02d}",
                 card_key=None,
                 payload={"text": "t", "blocks": []},
                 now=now,
             )
+
+
+async def test_concurrent_claims_never_share_an_item_nor_exceed_their_limit(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    await migrate(engine)
+    now = datetime.now(UTC)
+    await _queue_messages(engine, 40, now)
     queue = Outbox(sessions(engine))
     claims = await asyncio.gather(
-        *(queue.claim(f"w{i}", now, timedelta(minutes=1), 15) for i in range(4))
+        *(queue.claim(f"w{i}", now, timedelta(minutes=1), 3) for i in range(8))
     )
+    assert all(len(claim) <= 3 for claim in claims)
     ids = [item.id for claim in claims for item in claim]
-    assert len(ids) == len(set(ids)) == 40
+    assert len(ids) == len(set(ids)) == 24
+    rest = await queue.claim("w-last", now, timedelta(minutes=1), 100)
+    assert len(rest) == 16 and not {i.id for i in rest} & set(ids)
     # A lease still running keeps the item from everyone else.
     assert await queue.claim("late", now, timedelta(minutes=1), 100) == []
     # Once a lease runs out the item can be claimed again (its worker died mid-send).
@@ -90,18 +101,7 @@ async def test_a_slow_slack_never_lets_another_instance_send_an_item_again(
     # worker send the same messages again.
     engine = make_engine(database_url)
     await migrate(engine)
-    now = datetime.now(UTC)
-    async with sessions(engine)() as session, session.begin():
-        for n in range(16):
-            outbox_rows.add_message(
-                session,
-                platform="slack",
-                recipient_key=f"k{n}",
-                address=f"U0STAFF{n:02d}",
-                card_key=None,
-                payload={"text": "t", "blocks": []},
-                now=now,
-            )
+    await _queue_messages(engine, 16, datetime.now(UTC))
     fake_slack.delay = 0.15
 
     def worker() -> DeliveryWorker:
@@ -140,3 +140,32 @@ def test_retry_after_is_read_in_seconds_or_as_a_date() -> None:
     assert retry_after_seconds("Sat, 28 Nov 2026 11:00:00 GMT", now) == 0.0
     assert retry_after_seconds("soon", now) is None
     assert retry_after_seconds(None, now) is None
+
+
+async def test_a_worker_waits_quietly_while_a_slow_send_is_in_hand(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    # One message, and Slack takes a second to answer: the worker must sleep meanwhile, not
+    # spin on the outbox looking for work that is already in its hands.
+    engine = make_engine(database_url)
+    await migrate(engine)
+    await _queue_messages(engine, 1, datetime.now(UTC))
+    fake_slack.delay = 1.0
+    client = AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.base_url)
+    worker = DeliveryWorker(
+        Outbox(sessions(engine)),
+        {"slack": SlackTransport(client, fake_slack.base_url)},
+        SystemClock(),
+        Backoff(base=0.05, cap=0.2),
+        idle_poll=5.0,
+    )
+    running = asyncio.create_task(worker.run_forever())
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("conversations.open")))
+    cpu_before = time.process_time()
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("chat.postMessage")), timeout=5)
+    cpu_spent = time.process_time() - cpu_before
+    worker.stop()
+    await running
+    await engine.dispose()
+    # About 1.5 s of waiting on Slack; a worker polling the outbox would burn most of it.
+    assert cpu_spent < 0.5, f"{cpu_spent:.2f}s of CPU while waiting"

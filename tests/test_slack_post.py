@@ -460,6 +460,21 @@ async def test_a_direct_message_channel_is_opened_once_and_reopened_when_it_goes
 
     await eventually(all_sent, what="every message to be marked sent")
 
+    # Any other refusal on a remembered channel is kept for the operator, not retried.
+    too_long = Fault(
+        status=200,
+        body='{"ok": false, "error": "msg_too_long"}',
+        only_when={"channel": "DU0NETMGR"},
+    )
+    fake_slack.fail_next("chat.postMessage", too_long)
+    await bot.submit(draft_payload(TEACHER))
+
+    async def refused_once() -> bool:
+        items = await bot.rows(OutboxItem)
+        return any(i.status == "failed" and i.attempts == 1 for i in items)
+
+    await eventually(refused_once, what="the refused message to be kept as failed")
+
 
 async def test_a_refused_bot_token_stops_start_up_with_its_name(
     start_bot: Any, fake_slack: FakeSlack
@@ -524,6 +539,14 @@ async def test_the_same_form_submitted_twice_makes_one_draft(
     await fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) == 3)
     await asyncio.sleep(0.2)
     assert len(fake_slack.calls_to("chat.postMessage")) == 3
+
+    # Twice at the very same moment (a double click on Submit): still one draft, and neither
+    # answer says the draft was lost.
+    both = await asyncio.gather(
+        *(bot.submit(draft_payload(TEACHER, view_id="V0DOUBLE")) for _ in range(2))
+    )
+    assert [r.json()["response_action"] for r in both] == ["update", "update"]
+    assert sorted(p.reference for p in await bot.rows(Post)) == ["P-0001", "P-0002"]
 
 
 async def test_a_rate_limit_is_honoured_for_as_long_as_slack_asks(

@@ -24,6 +24,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.core.outcome import Outcome
 from bot.core.people import Identity, Person, Platform
@@ -107,23 +108,34 @@ def build_bolt_app(runtime: Runtime, settings: SlackSettings, identity: SlackIde
     return app
 
 
-async def check_bot_token(client: AsyncWebClient, identity: SlackIdentity) -> bool:
-    """True once Slack has confirmed the token; a refused token stops start-up with its name."""
+# Start-up asks Slack at most this long before going on without an answer.
+STARTUP_CHECK_SECONDS = 5.0
+
+
+async def _ask_slack(call: Awaitable[Any], setting: str, advice: str) -> AsyncSlackResponse | None:
+    """Slack's answer; None when Slack cannot say now; SettingsError when it refuses `setting`."""
     try:
-        answer = await client.auth_test()
+        async with asyncio.timeout(STARTUP_CHECK_SECONDS):
+            answer: AsyncSlackResponse = await call
+            return answer
     except SlackApiError as error:
         code = error.response.get("error")
         if code in TOKEN_REFUSED:
-            raise SettingsError(
-                f"SLACK_BOT_TOKEN was refused by Slack ({code}): copy the Bot User OAuth Token "
-                "from the app's OAuth & Permissions page"
-            ) from error
-        log.warning("slack: could not check SLACK_BOT_TOKEN yet (%s); will try again", code)
-        return False
+            raise SettingsError(f"{setting} was refused by Slack ({code}): {advice}") from error
+        log.warning("slack: could not check %s yet (%s); will try again", setting, code)
     except (aiohttp.ClientError, TimeoutError, OSError) as error:
-        log.warning(
-            "slack: cannot reach Slack to check SLACK_BOT_TOKEN (%r); will try again", error
-        )
+        log.warning("slack: cannot reach Slack to check %s (%r); will try again", setting, error)
+    return None
+
+
+async def check_bot_token(client: AsyncWebClient, identity: SlackIdentity) -> bool:
+    """True once Slack has confirmed the token; a refused token stops start-up with its name."""
+    answer = await _ask_slack(
+        client.auth_test(),
+        "SLACK_BOT_TOKEN",
+        "copy the Bot User OAuth Token from the app's OAuth & Permissions page",
+    )
+    if answer is None:
         return False
     identity.team_id = answer.get("team_id")
     identity.bot_id = answer.get("bot_id")
@@ -142,6 +154,7 @@ async def keep_checking_bot_token(
             if await check_bot_token(client, identity):
                 return
         except SettingsError as error:
+            # Too late to stop start-up; every message waits until the token is fixed.
             log.error("slack: %s", error)
             return
         delay = min(delay * 2, 300.0)
@@ -149,18 +162,12 @@ async def keep_checking_bot_token(
 
 async def check_app_token(client: AsyncWebClient, app_token: str) -> None:
     """Refuse to start with an app-level token Slack rejects; Socket Mode would retry forever."""
-    try:
-        await client.apps_connections_open(app_token=app_token)
-    except SlackApiError as error:
-        code = error.response.get("error")
-        if code in TOKEN_REFUSED:
-            raise SettingsError(
-                f"SLACK_APP_TOKEN was refused by Slack ({code}): create an app-level token with "
-                "the connections:write scope on the app's Basic Information page"
-            ) from error
-        log.warning("slack: could not check SLACK_APP_TOKEN yet (%s)", code)
-    except (aiohttp.ClientError, TimeoutError, OSError) as error:
-        log.warning("slack: cannot reach Slack to check SLACK_APP_TOKEN (%r)", error)
+    await _ask_slack(
+        client.apps_connections_open(app_token=app_token),
+        "SLACK_APP_TOKEN",
+        "create an app-level token with the connections:write scope on the app's Basic "
+        "Information page",
+    )
 
 
 def actor_of(runtime: Runtime, body: Mapping[str, Any]) -> Person | None:

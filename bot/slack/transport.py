@@ -40,6 +40,8 @@ TOKEN_REFUSED = frozenset(
     }
 )
 TOKEN_REFUSED_RETRY_SECONDS = 300.0
+# A remembered direct-message channel that Slack no longer knows.
+CHANNEL_GONE = frozenset({"channel_not_found", "is_archived"})
 
 
 def _classify(error: SlackApiError) -> Exception:
@@ -84,12 +86,11 @@ class SlackTransport:
                 unfurl_media=False,
             )
         except SlackApiError as error:
-            failure = _classify(error)
-            if remembered and isinstance(failure, PermanentFailure):
-                # The remembered channel may have gone (an app reinstalled): open it afresh.
+            if remembered and error.response.get("error") in CHANNEL_GONE:
+                # The remembered channel has gone (the app was reinstalled): open it afresh.
                 self._dm_channels.pop(address, None)
-                raise TemporaryFailure(f"{failure}; reopening the conversation") from error
-            raise failure from error
+                raise TemporaryFailure("the conversation has gone; reopening it") from error
+            raise _classify(error) from error
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error
         return Sent(channel=channel, message_id=str(posted["ts"]))

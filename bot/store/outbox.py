@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import case, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.store.models import Attachment, Card, OutboxItem, plain_update
@@ -168,19 +168,23 @@ class Outbox:
             OutboxItem.next_attempt_at <= now,
             or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
         )
-        # One statement: the rows are chosen and taken together. SKIP LOCKED lets workers on
-        # PostgreSQL take different rows at the same moment (SQLite serialises whole
-        # transactions instead, and ignores it); the conditions are checked again on update,
-        # so a row another worker took meanwhile is not taken twice.
-        chosen = (
-            select(OutboxItem.id)
-            .where(*claimable)
-            .order_by(OutboxItem.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
         async with self._sessions() as session, session.begin():
+            # Two statements, not N+1. The SELECT locks the rows it picks, and SKIP LOCKED lets
+            # workers on PostgreSQL pick different rows at the same moment (SQLite serialises
+            # whole transactions instead, and ignores it). Not one statement: PostgreSQL may
+            # run an `IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` subquery once per row
+            # and so take far more than n.
+            chosen = list(
+                await session.scalars(
+                    select(OutboxItem.id)
+                    .where(*claimable)
+                    .order_by(OutboxItem.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if not chosen:
+                return []
             taken = await session.execute(
                 plain_update(OutboxItem)
                 .where(OutboxItem.id.in_(chosen), *claimable)
@@ -347,9 +351,14 @@ class Outbox:
         return status == FAILED
 
     async def next_due(self) -> datetime | None:
+        """When the next item can be claimed: an item in someone's hands waits for its lease."""
+        free_at = case(
+            (OutboxItem.claimed_until > OutboxItem.next_attempt_at, OutboxItem.claimed_until),
+            else_=OutboxItem.next_attempt_at,
+        )
         async with self._sessions() as session:
             due: datetime | None = await session.scalar(
-                select(func.min(OutboxItem.next_attempt_at)).where(OutboxItem.status == PENDING)
+                select(func.min(free_at)).where(OutboxItem.status == PENDING)
             )
             return due
 
