@@ -30,11 +30,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
-import asyncpg
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import make_url
 
 from bot.settings import normalise_database_url
+from tests.conftest import as_admin
 from tests.fakes.slack import FakeSlack
 from tests.harness import FIXTURES, SIGNING_SECRET, command_body, draft_payload
 
@@ -162,27 +162,14 @@ async def database(kind: str) -> AsyncIterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite+aiosqlite:///{folder}/bench.db"
         return
-    base = make_url(normalise_database_url(os.environ["TEST_DATABASE_URL"]))
+    base = os.environ["TEST_DATABASE_URL"]
     name = f"socialdesk_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(
-            host=base.host,
-            port=base.port or 5432,
-            user=base.username,
-            password=base.password,
-            database=base.database,
-        )
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    await admin(f'CREATE DATABASE "{name}"')
+    await as_admin(base, f'CREATE DATABASE "{name}"')
     try:
-        yield base.set(database=name).render_as_string(hide_password=False)
+        url = make_url(normalise_database_url(base)).set(database=name)
+        yield url.render_as_string(hide_password=False)
     finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await as_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def run(rate: float, seconds: float) -> None:

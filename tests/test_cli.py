@@ -76,6 +76,11 @@ async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> Non
     assert "Slack is off" in output
 
 
+def _without_slack(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_a_missing_setting_stops_start_up_with_its_name(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,8 +94,7 @@ def test_a_missing_setting_stops_start_up_with_its_name(
 def test_a_bad_log_level_or_database_stops_start_up_with_its_name(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    _without_slack(monkeypatch)
     monkeypatch.setenv("SOCIALDESK_CONFIG", str(FIXTURES / "school.yaml"))
     monkeypatch.setenv("LOG_LEVEL", "chatty")
     assert main(["serve"]) == 2
@@ -119,8 +123,7 @@ def test_reading_commands_leave_the_schema_alone(
 def test_a_missing_configuration_file_stops_start_up(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    _without_slack(monkeypatch)
     monkeypatch.setenv("SOCIALDESK_CONFIG", str(tmp_path / "absent.yaml"))
     assert main(["serve"]) == 2
     assert "SOCIALDESK_CONFIG" in capsys.readouterr().err
