@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,6 +37,17 @@ async def _queue_messages(engine: AsyncEngine, count: int, now: datetime) -> Non
                 payload={"text": "t", "blocks": []},
                 now=now,
             )
+
+
+def _worker(engine: AsyncEngine, fake_slack: FakeSlack, **options: Any) -> DeliveryWorker:
+    client = AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.base_url)
+    return DeliveryWorker(
+        Outbox(sessions(engine)),
+        {"slack": SlackTransport(client, fake_slack.base_url)},
+        SystemClock(),
+        Backoff(base=0.05, cap=0.2),
+        **options,
+    )
 
 
 async def test_concurrent_claims_never_share_an_item_nor_exceed_their_limit(
@@ -105,12 +117,9 @@ async def test_a_slow_slack_never_lets_another_instance_send_an_item_again(
     fake_slack.delay = 0.15
 
     def worker() -> DeliveryWorker:
-        client = AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.base_url)
-        return DeliveryWorker(
-            Outbox(sessions(engine)),
-            {"slack": SlackTransport(client, fake_slack.base_url)},
-            SystemClock(),
-            Backoff(base=0.05, cap=0.2),
+        return _worker(
+            engine,
+            fake_slack,
             lease=timedelta(seconds=1.5),
             deadline=timedelta(seconds=1),
             concurrency=2,
@@ -151,14 +160,7 @@ async def test_a_worker_waits_quietly_while_a_slow_send_is_in_hand(
     await migrate(engine)
     await _queue_messages(engine, 1, datetime.now(UTC))
     fake_slack.delay = 1.0
-    client = AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.base_url)
-    worker = DeliveryWorker(
-        Outbox(sessions(engine)),
-        {"slack": SlackTransport(client, fake_slack.base_url)},
-        SystemClock(),
-        Backoff(base=0.05, cap=0.2),
-        idle_poll=5.0,
-    )
+    worker = _worker(engine, fake_slack, idle_poll=5.0)
     running = asyncio.create_task(worker.run_forever())
     await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("conversations.open")))
     cpu_before = time.process_time()
