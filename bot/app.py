@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 # Slack's own payloads are a few kilobytes; a megabyte leaves room and refuses floods.
 MAX_REQUEST_BYTES = 1024 * 1024
-# Long enough for a delivery in flight to finish (the Web API client times out at 30 s).
+# Long enough for an ordinary delivery in flight to finish. A longer one is cancelled; its
+# lease then lets this or another instance send it again.
 SHUTDOWN_GRACE_SECONDS = 35.0
 
 

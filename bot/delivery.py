@@ -186,14 +186,7 @@ class DeliveryWorker:
     async def _claim(self, limit: int) -> list[Claimed]:
         return await self._outbox.claim(self.worker_id, self._clock.now(), self._lease, limit)
 
-    async def run_once(self) -> int:
-        """Deliver what is due now, up to one claim's worth; for the command line and tests."""
-        claimed = await self._claim(self._concurrency)
-        await asyncio.gather(*(self._handle(item) for item in claimed))
-        return len(claimed)
-
     async def _handle(self, item: Claimed) -> None:
-        now = self._clock.now()
         transport = self._transports.get(item.platform or "")
         try:
             if transport is None:
@@ -216,6 +209,7 @@ class DeliveryWorker:
                 item.id,
                 failure,
             )
+            now = self._clock.now()
             await self._outbox.mark_failed(item, self.worker_id, now, str(failure))
             if item.kind == FETCH:
                 await self._outbox.mark_attachment_unavailable(

@@ -61,8 +61,10 @@ REJECT = "post.reject"
 
 
 def approvers_for(ctx: HandlerContext, submitter: Person) -> tuple[Person, ...]:
-    """Who confirms a draft: every Network Manager, or the Co-Headteachers for a Network
-    Manager's own draft. Nobody is asked to approve their own draft."""
+    """Who confirms a draft: every Network Manager ("Staff protocol for use of social media",
+    step 5), or, for a Network Manager's own draft, the Co-Headteachers, who hold overall
+    responsibility ("Personnel Responsible for Implementing This Policy"). Nobody is asked to
+    approve their own draft."""
     directory = ctx.directory
     first, fallback = Role.NETWORK_MANAGER, Role.CO_HEAD
     if submitter.holds(Role.NETWORK_MANAGER):

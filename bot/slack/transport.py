@@ -7,8 +7,9 @@ handlers of its own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +60,20 @@ def _classify(error: SlackApiError) -> Exception:
     return PermanentFailure(f"Slack refused: {code or f'HTTP {status}'}")
 
 
+@contextlib.contextmanager
+def _as_delivery_failures() -> Iterator[None]:
+    """Slack's errors, as the delivery worker's temporary or permanent failures."""
+    try:
+        yield
+    except SlackApiError as error:
+        raise _classify(error) from error
+    except SlackRequestError as error:
+        # An upload step itself failed (files.slack.com answered other than 200).
+        raise TemporaryFailure(f"Slack file upload failed: {error}") from error
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error
+
+
 class SlackTransport:
     def __init__(self, client: AsyncWebClient, api_url: str) -> None:
         self._client = client
@@ -76,23 +91,22 @@ class SlackTransport:
 
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
         remembered = address in self._dm_channels
-        try:
+        with _as_delivery_failures():
             channel = await self._dm_channel(address)
-            posted = await self._client.chat_postMessage(
-                channel=channel,
-                text=payload["text"],
-                blocks=payload["blocks"],
-                unfurl_links=False,
-                unfurl_media=False,
-            )
-        except SlackApiError as error:
-            if remembered and error.response.get("error") in CHANNEL_GONE:
+            try:
+                posted = await self._client.chat_postMessage(
+                    channel=channel,
+                    text=payload["text"],
+                    blocks=payload["blocks"],
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except SlackApiError as error:
+                if not remembered or error.response.get("error") not in CHANNEL_GONE:
+                    raise
                 # The remembered channel has gone (the app was reinstalled): open it afresh.
                 self._dm_channels.pop(address, None)
                 raise TemporaryFailure("the conversation has gone; reopening it") from error
-            raise _classify(error) from error
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error
         return Sent(channel=channel, message_id=str(posted["ts"]))
 
     async def share_file(
@@ -105,19 +119,12 @@ class SlackTransport:
         content: bytes,
     ) -> None:
         # The submitter's upload stays private to them in Slack, so approvers get the bot's copy.
-        try:
+        with _as_delivery_failures():
             if channel is None:
                 channel = await self._dm_channel(address)
             await self._client.files_upload_v2(
                 channel=channel, thread_ts=thread, file=content, filename=name, title=name
             )
-        except SlackApiError as error:
-            raise _classify(error) from error
-        except SlackRequestError as error:
-            # The upload step itself failed (files.slack.com answered other than 200).
-            raise TemporaryFailure(f"Slack file upload failed: {error}") from error
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise TemporaryFailure(f"cannot reach Slack: {error!r}") from error
 
     def _trusted(self, url: str) -> bool:
         host = urlsplit(url).hostname or ""

@@ -51,6 +51,19 @@ class OutboxLine:
     last_error: str | None
 
 
+def _queue(session: AsyncSession, kind: str, now: datetime, **fields: Any) -> None:
+    """Every item starts due now, unattempted; `fields` say what and for whom."""
+    session.add(
+        OutboxItem(
+            kind=kind,
+            **{"status": PENDING, **fields},
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
 def add_message(
     session: AsyncSession,
     *,
@@ -61,54 +74,37 @@ def add_message(
     payload: Mapping[str, Any],
     now: datetime,
 ) -> None:
-    session.add(
-        OutboxItem(
-            kind=MESSAGE,
-            platform=platform,
-            recipient_key=recipient_key,
-            address=address,
-            card_key=card_key,
-            payload=dict(payload),
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
+    _queue(
+        session,
+        MESSAGE,
+        now,
+        platform=platform,
+        recipient_key=recipient_key,
+        address=address,
+        card_key=card_key,
+        payload=dict(payload),
     )
 
 
 def add_held(
     session: AsyncSession, *, recipient_key: str, card_key: str | None, reason: str, now: datetime
 ) -> None:
-    session.add(
-        OutboxItem(
-            kind=MESSAGE,
-            platform=None,
-            recipient_key=recipient_key,
-            card_key=card_key,
-            payload=None,
-            status=HELD,
-            attempts=0,
-            next_attempt_at=now,
-            last_error=reason,
-            created_at=now,
-        )
+    _queue(
+        session,
+        MESSAGE,
+        now,
+        status=HELD,
+        recipient_key=recipient_key,
+        card_key=card_key,
+        last_error=reason,
     )
 
 
 def add_fetch(
     session: AsyncSession, *, platform: str, attachment_id: int, url: str, now: datetime
 ) -> None:
-    session.add(
-        OutboxItem(
-            kind=FETCH,
-            platform=platform,
-            payload={"attachment_id": attachment_id, "url": url},
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
+    _queue(
+        session, FETCH, now, platform=platform, payload={"attachment_id": attachment_id, "url": url}
     )
 
 
@@ -123,19 +119,15 @@ def add_share(
     now: datetime,
 ) -> None:
     """A kept attachment to deliver after the card `card_key` (in its thread) to one person."""
-    session.add(
-        OutboxItem(
-            kind=SHARE,
-            platform=platform,
-            recipient_key=recipient_key,
-            address=address,
-            card_key=card_key,
-            payload={"attachment_id": attachment_id},
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
+    _queue(
+        session,
+        SHARE,
+        now,
+        platform=platform,
+        recipient_key=recipient_key,
+        address=address,
+        card_key=card_key,
+        payload={"attachment_id": attachment_id},
     )
 
 
