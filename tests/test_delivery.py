@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,6 +25,14 @@ from bot.store.outbox import Outbox
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
 from tests.harness import draft_payload, eventually
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    migrated = make_engine(database_url)
+    await migrate(migrated)
+    yield migrated
+    await migrated.dispose()
 
 
 async def _queue_messages(engine: AsyncEngine, count: int, now: datetime) -> None:
@@ -51,10 +61,8 @@ def _worker(engine: AsyncEngine, fake_slack: FakeSlack, **options: Any) -> Deliv
 
 
 async def test_concurrent_claims_never_share_an_item_nor_exceed_their_limit(
-    database_url: str,
+    engine: AsyncEngine,
 ) -> None:
-    engine = make_engine(database_url)
-    await migrate(engine)
     now = datetime.now(UTC)
     await _queue_messages(engine, 40, now)
     queue = Outbox(sessions(engine))
@@ -71,7 +79,6 @@ async def test_concurrent_claims_never_share_an_item_nor_exceed_their_limit(
     # Once a lease runs out the item can be claimed again (its worker died mid-send).
     later = now + timedelta(minutes=2)
     assert len(await queue.claim("rescuer", later, timedelta(minutes=1), 100)) == 40
-    await engine.dispose()
 
 
 async def test_two_instances_deliver_every_message_exactly_once(
@@ -106,13 +113,11 @@ async def test_two_instances_deliver_every_message_exactly_once(
 
 
 async def test_a_slow_slack_never_lets_another_instance_send_an_item_again(
-    database_url: str, fake_slack: FakeSlack
+    engine: AsyncEngine, fake_slack: FakeSlack
 ) -> None:
     # Leases far shorter than a whole batch's worth of slow Slack calls: a worker that
     # claimed more than it could work on at once would see its leases run out and the other
     # worker send the same messages again.
-    engine = make_engine(database_url)
-    await migrate(engine)
     await _queue_messages(engine, 16, datetime.now(UTC))
     fake_slack.delay = 0.15
 
@@ -139,7 +144,6 @@ async def test_a_slow_slack_never_lets_another_instance_send_an_item_again(
         await asyncio.gather(*running)
     per_channel = Counter(c.args["channel"] for c in fake_slack.calls_to("chat.postMessage"))
     assert sorted(per_channel.values()) == [1] * 16
-    await engine.dispose()
 
 
 def test_retry_after_is_read_in_seconds_or_as_a_date() -> None:
@@ -152,12 +156,10 @@ def test_retry_after_is_read_in_seconds_or_as_a_date() -> None:
 
 
 async def test_a_worker_waits_quietly_while_a_slow_send_is_in_hand(
-    database_url: str, fake_slack: FakeSlack
+    engine: AsyncEngine, fake_slack: FakeSlack
 ) -> None:
     # One message, and Slack takes a second to answer: the worker must sleep meanwhile, not
     # spin on the outbox looking for work that is already in its hands.
-    engine = make_engine(database_url)
-    await migrate(engine)
     await _queue_messages(engine, 1, datetime.now(UTC))
     fake_slack.delay = 1.0
     worker = _worker(engine, fake_slack, idle_poll=5.0)
@@ -168,6 +170,5 @@ async def test_a_worker_waits_quietly_while_a_slow_send_is_in_hand(
     cpu_spent = time.process_time() - cpu_before
     worker.stop()
     await running
-    await engine.dispose()
     # About 1.5 s of waiting on Slack; a worker polling the outbox would burn most of it.
     assert cpu_spent < 0.5, f"{cpu_spent:.2f}s of CPU while waiting"

@@ -562,15 +562,14 @@ async def test_a_rate_limit_is_honoured_for_as_long_as_slack_asks(
     async def rate_limited() -> list[OutboxItem]:
         return [i for i in await bot.rows(OutboxItem) if "rate limit" in (i.last_error or "")]
 
-    await eventually(lambda: _nonempty(rate_limited()), what="the rate-limited item")
+    async def any_rate_limited() -> bool:
+        return bool(await rate_limited())
+
+    await eventually(any_rate_limited, what="the rate-limited item")
     (item,) = await rate_limited()
     assert item.status == "pending"
     assert (item.next_attempt_at - datetime.now(UTC)).total_seconds() > 2
     await eventually(lambda: _count_is(bot, Card, 2), timeout=15, what="both cards")
-
-
-async def _nonempty(rows: Any) -> bool:
-    return bool(await rows)
 
 
 async def test_healthz_answers_503_when_the_database_is_gone(
