@@ -22,12 +22,12 @@ from bot.config import SchoolConfig
 from bot.core.clock import Clock, SchoolTime, SystemClock
 from bot.core.people import Platform
 from bot.delivery import Backoff, DeliveryWorker, Transport
-from bot.handlers import HandlerContext
+from bot.handlers import HandlerContext, posts
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError, SlackSettings
 from bot.slack import blockkit
 from bot.store.db import current_revision, make_engine, migrate, sessions
-from bot.store.outbox import Outbox
+from bot.store.outbox import Claimed, Outbox
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -94,11 +94,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, school, clock, services = app[SETTINGS], app[SCHOOL], app[CLOCK], app[SERVICES]
     engine, services.schema = await _open_database(settings)
     transports: dict[str, Transport] = {}
+
+    async def run_timer(item: Claimed, worker_id: str) -> None:
+        await runtime.run_timer(item, worker_id)
+
     worker = DeliveryWorker(
         Outbox(sessions(engine)),
         transports,
         clock,
         Backoff(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
+        timers=run_timer,
     )
     runtime = Runtime(
         settings=settings,
@@ -115,6 +120,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         ),
         renderers={Platform.SLACK.value: blockkit.render_message},
         wake_delivery=worker.wake,
+        timers=posts.TIMERS,
     )
     services.runtime = runtime
     services.worker = worker
@@ -189,7 +195,10 @@ async def _start_slack(
                 name="slack sign-in",
             )
         )
-    bolt_app = edge.build_bolt_app(runtime, slack, identity)
+    replies = edge.InteractionReplies(http, slack.api_url)
+    # Closed in reverse order: the replies in flight finish before their HTTP session closes.
+    services.closers.append(replies.close)
+    bolt_app = edge.build_bolt_app(runtime, slack, identity, replies)
     transports[Platform.SLACK.value] = SlackTransport(client, slack.api_url)
     modes = []
     if slack.signing_secret:

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.core.clock import Clock
 from bot.core.posts import MAX_ATTACHMENT_BYTES
-from bot.store.outbox import FETCH, MESSAGE, SHARE, Claimed, Outbox
+from bot.store.outbox import FETCH, MESSAGE, SHARE, TIMER, UPDATE, Claimed, Outbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +67,10 @@ class Transport(Protocol):
 
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent: ...
 
+    async def update_message(
+        self, channel: str, message_id: str, payload: Mapping[str, Any]
+    ) -> None: ...
+
     async def download(self, url: str, max_bytes: int) -> bytes: ...
 
     async def share_file(
@@ -78,6 +82,10 @@ class Transport(Protocol):
         mimetype: str,
         content: bytes,
     ) -> None: ...
+
+
+# Runs a due timer: its work and the item's completion commit together (see Runtime).
+TimerRunner = Callable[[Claimed, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class DeliveryWorker:
         deadline: timedelta = timedelta(minutes=3),
         concurrency: int = 8,
         idle_poll: float = 5.0,
+        timers: TimerRunner | None = None,
     ) -> None:
         if deadline >= lease:
             raise ValueError("an item's deadline must end before its lease does")
@@ -122,6 +131,7 @@ class DeliveryWorker:
         self._deadline = deadline.total_seconds()
         self._concurrency = concurrency
         self._idle_poll = idle_poll
+        self._timers = timers
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -187,8 +197,13 @@ class DeliveryWorker:
         return await self._outbox.claim(self.worker_id, self._clock.now(), self._lease, limit)
 
     async def _handle(self, item: Claimed) -> None:
-        transport = self._transports.get(item.platform or "")
         try:
+            if item.kind == TIMER:
+                if self._timers is None:
+                    raise TemporaryFailure("timers do not run in this instance", self._backoff.cap)
+                await self._timers(item, self.worker_id)
+                return
+            transport = self._transports.get(item.platform or "")
             if transport is None:
                 # The platform is off in this instance; leave the item for one that has it.
                 raise TemporaryFailure(
@@ -196,6 +211,8 @@ class DeliveryWorker:
                 )
             if item.kind == MESSAGE:
                 await self._deliver_message(transport, item)
+            elif item.kind == UPDATE:
+                await self._update_card(transport, item)
             elif item.kind == FETCH:
                 await self._fetch(transport, item)
             elif item.kind == SHARE:
@@ -252,6 +269,22 @@ class DeliveryWorker:
     async def _deliver_message(self, transport: Transport, item: Claimed) -> None:
         sent = await self._on_platform(transport.send_message(item.address or "", item.payload))
         await self._done(item, sent.channel, sent.message_id)
+
+    async def _update_card(self, transport: Transport, item: Claimed) -> None:
+        target = await self._outbox.update_target(item)
+        if target.channel is None or target.message_id is None:
+            if target.sending:
+                raise NotReady("the card is being sent; it is updated once it has been")
+            # Never sent: the card waiting in the outbox was given this content already, or
+            # it failed and will carry it when sent again.
+            await self._done(item)
+            return
+        if (target.revision or 0) < (item.revision or 0):
+            await self._on_platform(
+                transport.update_message(target.channel, target.message_id, item.payload)
+            )
+        if not await self._outbox.mark_updated(item, self.worker_id, self._clock.now()):
+            log.warning("delivery: update %s was done after its lease ran out", item.id)
 
     async def _fetch(self, transport: Transport, item: Claimed) -> None:
         content = await self._on_platform(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +18,8 @@ from bot.config import SchoolConfig
 from bot.core.outcome import Outcome
 from bot.core.ports import UnitOfWork
 from bot.core.ui import Message
-from bot.handlers import HandlerContext
+from bot.delivery import PermanentFailure
+from bot.handlers import HandlerContext, TimerHandler
 from bot.settings import Settings
 from bot.store import outbox
 from bot.store.repos import SqlUnitOfWork
@@ -37,6 +38,7 @@ class Runtime:
     context: HandlerContext
     renderers: Mapping[str, Renderer]
     wake_delivery: Callable[[], None]
+    timers: Mapping[str, TimerHandler] = field(default_factory=dict)
 
     async def perform(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome:
         try:
@@ -47,23 +49,42 @@ class Runtime:
             log.info("a unique write lost a race; running the work again")
             return await self._perform_once(work)
 
-    async def _perform_once(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome:
+    async def _perform_once(
+        self,
+        work: Callable[[UnitOfWork], Awaitable[Outcome]],
+        finish: Callable[[AsyncSession], Awaitable[bool]] | None = None,
+    ) -> Outcome:
         async with self.sessions() as session:
             try:
                 outcome = await work(SqlUnitOfWork(session))
-                if outcome.refused:
+                if outcome.refused or (finish is not None and not await finish(session)):
                     await session.rollback()
                     return outcome
-                self._store_follow_ups(session, outcome)
+                await self._store_follow_ups(session, outcome)
                 await session.commit()
             except BaseException:
                 await session.rollback()
                 raise
-        if outcome.notifications or outcome.fetches:
+        if outcome.notifications or outcome.fetches or outcome.card_updates:
             self.wake_delivery()
         return outcome
 
-    def _store_follow_ups(self, session: AsyncSession, outcome: Outcome) -> None:
+    async def run_timer(self, item: outbox.Claimed, worker: str) -> None:
+        """A due timer's work, committed with the timer's completion: it runs once, even
+        with several instances sharing the database, and again only if it did not commit."""
+        name = str(item.payload.get("timer"))
+        handler = self.timers.get(name)
+        if handler is None:
+            raise PermanentFailure(f"no timer called {name!r} in this version")
+        args = item.payload.get("args") or {}
+        ctx = self.context
+
+        async def still_ours(session: AsyncSession) -> bool:
+            return await outbox.finish(session, item, worker, ctx.clock.now())
+
+        await self._perform_once(lambda uow: handler(ctx, uow, args), finish=still_ours)
+
+    async def _store_follow_ups(self, session: AsyncSession, outcome: Outcome) -> None:
         now = self.context.clock.now()
         for notify in outcome.notifications:
             queued = False
@@ -79,6 +100,7 @@ class Runtime:
                     card_key=notify.card_key,
                     payload=render(notify.message),
                     now=now,
+                    revision=notify.revision,
                 )
                 for attachment_id in notify.attachments:
                     outbox.add_share(
@@ -101,6 +123,18 @@ class Runtime:
                     reason=reason,
                     now=now,
                 )
+        for update in outcome.card_updates:
+            for copy in await outbox.card_copies(session, update.card_key):
+                render = self.renderers.get(copy.platform)
+                if render is None:
+                    continue
+                await outbox.update_card(
+                    session, copy, update.card_key, render(update.message), update.revision, now
+                )
+        for schedule in outcome.schedules:
+            outbox.add_timer(
+                session, name=schedule.name, due=schedule.due, args=schedule.args, now=now
+            )
         for fetch in outcome.fetches:
             outbox.add_fetch(
                 session,

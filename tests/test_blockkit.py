@@ -9,10 +9,19 @@ from bot.core.clock import SchoolTime
 from bot.core.people import Directory, Identity, Person, Platform, Role
 from bot.core.plaintext import render_form
 from bot.core.plaintext import render_message as render_text
-from bot.core.posts import CHECKLIST, Account, AttachmentRef, Draft
+from bot.core.posts import CHECKLIST, Account, Decision, KeptAttachment, LiveLink, PostRecord
+from bot.core.states import PostState
 from bot.core.ui import Mention, Message, Paragraph, Quote
 from bot.handlers import HandlerContext
-from bot.handlers.posts import approval_card, draft_form
+from bot.handlers.post_cards import (
+    Status,
+    approval_card,
+    decision_message,
+    draft_form,
+    links_form,
+    reason_form,
+    submitted_receipt,
+)
 from bot.slack.blockkit import escape, render_message, render_modal
 from tests.fakes.slack import validate_blocks, validate_view
 
@@ -39,16 +48,23 @@ def _context() -> HandlerContext:
     )
 
 
-def _draft(text: str, attachments: int = 0) -> Draft:
-    return Draft(
-        text=text,
-        accounts=("X",),
-        confirmed=tuple(item.name for item in CHECKLIST),
+def _post(text: str, attachments: int = 0, version: int = 1) -> PostRecord:
+    return PostRecord(
+        id=42,
+        reference="P-0042",
+        submitter_key=TEACHER.key,
+        state=PostState.AWAITING_APPROVAL,
+        version=version,
+        step=version,
         wished_date=date(2026, 12, 1),
+        text=text,
+        accounts=("X", "Facebook"),
+        confirmed=tuple(item.name for item in CHECKLIST),
         attachments=tuple(
-            AttachmentRef(Platform.SLACK, f"F{i}", f"photo {i}.jpg", "image/jpeg", 2_500_000, "u")
-            for i in range(attachments)
+            KeptAttachment(i, f"photo {i}.jpg", "image/jpeg", 2_500_000) for i in range(attachments)
         ),
+        version_submitted_at=FixedClock().now(),
+        approved_version=None,
     )
 
 
@@ -59,9 +75,7 @@ def test_escape_touches_only_the_three_characters_slack_reserves() -> None:
 
 
 def test_the_approval_card_validates_and_shows_the_draft_safely() -> None:
-    card = approval_card(
-        _context(), "P-0042", 42, 3, TEACHER, _draft("Hi <!everyone>", 10), FixedClock().now()
-    )
+    card = approval_card(_context(), _post("Hi <!everyone>", 10, version=3), TEACHER)
     rendered = render_message(card)
     validate_blocks(rendered["blocks"], 50)
     flat = str(rendered)
@@ -114,12 +128,94 @@ def test_the_draft_form_is_a_valid_modal() -> None:
 
 
 def test_the_plain_text_renderer_shows_the_same_card() -> None:
-    card = approval_card(
-        _context(), "P-0042", 42, 1, TEACHER, _draft("Hi <!everyone>"), FixedClock().now()
-    )
+    card = approval_card(_context(), _post("Hi <!everyone>"), TEACHER)
     shown = render_text(card)
     assert "Draft post P-0042 for approval" in shown
     assert "  | Hi <!everyone>" in shown
     assert "[Approve]  [Request changes]  [Reject]" in shown
     form = render_form(draft_form(_context()))
     assert form.count("[ ]") == len(CHECKLIST)
+
+
+MANAGER = Person("sam", "Sam <admin>", (Identity(Platform.SLACK, "U0NETMGR"),))
+STATUSES = (
+    Status(PostState.APPROVED, MANAGER, FixedClock().now()),
+    Status(PostState.CHANGES_REQUESTED, MANAGER, FixedClock().now(), reason="Crop <!here> out"),
+    Status(PostState.REJECTED, MANAGER, FixedClock().now(), reason="Not <https://x.y|ours>"),
+    Status(PostState.WITHDRAWN, TEACHER, FixedClock().now()),
+    Status(
+        PostState.POSTED,
+        MANAGER,
+        FixedClock().now(),
+        links=(LiveLink("X", "https://x.com/oakgreen/status/1?a=<b>&c"),),
+    ),
+    Status(PostState.APPROVED, TEACHER, FixedClock().now(), newer_version=2),
+)
+
+
+def test_every_state_of_the_card_and_the_submitters_message_validates() -> None:
+    for status in STATUSES:
+        for message in (
+            approval_card(_context(), _post("Hi <!everyone>", 2), TEACHER, status),
+            decision_message(_context(), _post("Hi <!everyone>"), status),
+        ):
+            rendered = render_message(message)
+            validate_blocks(rendered["blocks"], 50)
+            flat = str(rendered)
+            assert "<!here>" not in flat and "<https://x.y|ours>" not in flat
+            assert "<!everyone>" not in flat and "<b>" not in flat
+            assert "Wed 25 Nov 2026, 09:30 GMT" in flat
+
+
+def test_only_a_waiting_card_has_decision_buttons_and_only_an_approved_one_mark_as_posted() -> None:
+    def actions(message: Message) -> list[str]:
+        blocks = render_message(message)["blocks"]
+        return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+    assert actions(approval_card(_context(), _post("t"), TEACHER)) == [
+        "post.approve",
+        "post.request_changes",
+        "post.reject",
+    ]
+    by_state = {s: actions(approval_card(_context(), _post("t"), TEACHER, s)) for s in STATUSES}
+    assert by_state[STATUSES[0]] == ["post.mark_posted"]
+    assert all(found == [] for status, found in by_state.items() if status is not STATUSES[0])
+
+
+def test_withdraw_asks_for_confirmation_and_validates() -> None:
+    receipt = render_message(submitted_receipt(_post("t"), (MANAGER,), TEACHER))
+    validate_blocks(receipt["blocks"], 50)
+    (withdraw,) = [
+        e
+        for b in receipt["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "post.withdraw"
+    ]
+    assert withdraw["confirm"]["confirm"]["text"] == "Withdraw"
+
+
+def test_the_reason_links_and_revision_forms_are_valid_modals() -> None:
+    post = _post("Hi <!everyone>", 3)
+    for form in (
+        reason_form(post, Decision.REQUEST_CHANGES),
+        reason_form(post, Decision.REJECT),
+        links_form(post),
+        draft_form(_context(), revising=post),
+    ):
+        validate_view(render_modal(form))
+    links = render_modal(links_form(post))
+    assert [b["element"]["type"] for b in links["blocks"] if b["type"] == "input"] == [
+        "url_text_input",
+        "url_text_input",
+    ]
+    revision = render_modal(draft_form(_context(), revising=post))
+    by_id = {b.get("block_id"): b for b in revision["blocks"]}
+    assert by_id["text"]["element"]["initial_value"] == "Hi <!everyone>"
+    assert by_id["wished_date"]["element"]["initial_date"] == "2026-12-01"
+    assert [o["value"] for o in by_id["accounts"]["element"]["initial_options"]] == [
+        "X",
+        "Facebook",
+    ]
+    assert "initial_options" in by_id["keep_attachments"]["element"]
+    assert revision["private_metadata"] == "42:1"

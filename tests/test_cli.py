@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from bot.cli import main
+from bot.store.db import head_revision
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import FIXTURES, draft_payload, eventually
@@ -65,7 +66,7 @@ async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> Non
                         health = await response.json()
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.2)
-        assert health == {"status": "ok", "database": "ok", "schema": "0001", "slack": "off"}
+        assert health == {"status": "ok", "database": "ok", "schema": head_revision(), "slack": "off"}
         assert (tmp_path / "socialdesk.db").exists()
     finally:
         if process.returncode is None:

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import make_url
 
 from bot.settings import SettingsError
+from bot.store.db import head_revision
 from bot.store.models import Attachment, AuditEvent, Card, OutboxItem, Post, PostVersion
 from tests.conftest import as_admin, postgres_url
 from tests.fakes.slack import FakeSlack, Fault
@@ -395,7 +396,7 @@ async def test_policy_and_report_commands_answer_privately(bot: RunningBot) -> N
 async def test_healthz_reports_the_database(bot: RunningBot) -> None:
     reply = await bot.get("/healthz")
     assert reply.status == 200
-    assert reply.json() == {"status": "ok", "database": "ok", "schema": "0001", "slack": "http"}
+    assert reply.json() == {"status": "ok", "database": "ok", "schema": head_revision(), "slack": "http"}
 
 
 def event_callback(event: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,10 @@ class SchoolTime:
         """The instant (in UTC) the school's day begins."""
         return datetime.combine(day, time.min, tzinfo=self.zone).astimezone(UTC)
 
+    def at(self, day: date, local_time: time) -> datetime:
+        """The instant (in UTC) the school's clocks show `local_time` on `day`."""
+        return datetime.combine(day, local_time, tzinfo=self.zone).astimezone(UTC)
+
     @staticmethod
     def show_date(day: date) -> str:
         return f"{day:%a %-d %b %Y}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.core.people import Person, Platform
 from bot.core.ui import Form, FormErrors, Message
@@ -22,6 +24,30 @@ class Notify:
     message: Message
     card_key: str | None = None
     attachments: tuple[int, ...] = ()
+    # Which state of its subject the card shows (see CardUpdate).
+    revision: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CardUpdate:
+    """Show `message` on every copy of the card `card_key`, for everyone it was sent to.
+
+    `revision` orders updates: a copy already showing a later revision is left alone, so
+    updates delivered out of order never put an old state back.
+    """
+
+    card_key: str
+    message: Message
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Run the timer `name` at `due` (UTC), once, even with several instances running."""
+
+    name: str
+    due: datetime
+    args: Mapping[str, str | int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +66,8 @@ class Outcome:
     errors: FormErrors = field(default_factory=FormErrors)
     notifications: tuple[Notify, ...] = ()
     fetches: tuple[FetchAttachment, ...] = ()
+    card_updates: tuple[CardUpdate, ...] = ()
+    schedules: tuple[Schedule, ...] = ()
 
     @property
     def refused(self) -> bool:

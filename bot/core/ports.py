@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.core.posts import Draft
+from bot.core.posts import Draft, LiveLink, PostRecord
 from bot.core.refs import RefKind
 from bot.core.states import PostState
 
@@ -20,9 +20,27 @@ AuditDetail = Mapping[str, str | int | None]
 
 @dataclass(frozen=True, slots=True)
 class NewPost:
+    """A version just stored. `attachment_ids` are the files added with it, to be fetched;
+    `carried` is every file the version carries, earlier ones kept included."""
+
     post_id: int
     version: int
     attachment_ids: tuple[int, ...]
+    step: int = 1
+    carried: tuple[int, ...] | None = None
+
+    @property
+    def all_attachments(self) -> tuple[int, ...]:
+        return self.attachment_ids if self.carried is None else self.carried
+
+
+@dataclass(frozen=True, slots=True)
+class VersionEntry:
+    version: int
+    at: datetime
+    by: str
+    accounts: tuple[str, ...]
+    text: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +81,42 @@ class PostRepository(Protocol):
     async def reference_for_form(self, form_key: str) -> str | None:
         """The reference of the draft already saved from this form, if any."""
 
-    async def state_of(self, post_id: int) -> PostState | None: ...
+    async def add_version(
+        self,
+        post_id: int,
+        base_version: int,
+        draft: Draft,
+        kept: tuple[int, ...],
+        by: str,
+        at: datetime,
+        form_key: str | None = None,
+    ) -> NewPost | None:
+        """A new version, if the draft is still at `base_version` and may be revised."""
+
+    async def move(
+        self,
+        post_id: int,
+        version: int,
+        from_states: frozenset[PostState],
+        to: PostState,
+        at: datetime,
+    ) -> int | None:
+        """Change the state if it is still `version` in one of `from_states`: the new step,
+        or None when another change came first. Race-safe: of two at once, one succeeds."""
+
+    async def get(self, post_id: int) -> PostRecord | None: ...
+
+    async def find(self, reference: str) -> PostRecord | None: ...
+
+    async def version_of(self, post_id: int, version: int) -> PostRecord | None: ...
+
+    async def record_links(
+        self, post_id: int, version: int, links: tuple[LiveLink, ...], by: str, at: datetime
+    ) -> None: ...
+
+    async def links(self, post_id: int) -> tuple[LiveLink, ...]: ...
+
+    async def versions(self, post_id: int) -> Sequence[VersionEntry]: ...
 
 
 class History(Protocol):

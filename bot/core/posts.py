@@ -5,10 +5,14 @@ Every rule here comes from the school's Social Media Policy; each names its sect
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
 
 from bot.core.people import Platform
+from bot.core.states import PostState
 from bot.core.ui import FormErrors
 
 STAFF_PROTOCOL = "Staff protocol for use of social media"
@@ -260,3 +264,132 @@ def validate_draft(
         ),
         FormErrors(),
     )
+
+
+# --- review: deciding on a draft, and after -----------------------------------------------
+
+REASON = "reason"
+REASON_MAX_CHARS = 2000
+KEEP_ATTACHMENTS = "keep_attachments"
+# A web address as browsers and the platforms' own share links give them.
+LINK_MAX_CHARS = 2000
+
+
+class Decision(StrEnum):
+    """What an approver may decide on a draft ("Staff protocol for use of social media",
+    step 5): confirm that it can go live, or send it back."""
+
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
+    REJECT = "reject"
+
+    @property
+    def outcome(self) -> PostState:
+        return _DECISION_STATES[self]
+
+    @property
+    def needs_reason(self) -> bool:
+        return self is not Decision.APPROVE
+
+
+_DECISION_STATES = {
+    Decision.APPROVE: PostState.APPROVED,
+    Decision.REQUEST_CHANGES: PostState.CHANGES_REQUESTED,
+    Decision.REJECT: PostState.REJECTED,
+}
+# A draft can be revised until it is final; revising an approved draft withdraws the approval,
+# because approval covers one version only.
+REVISABLE = frozenset(
+    {PostState.AWAITING_APPROVAL, PostState.CHANGES_REQUESTED, PostState.APPROVED}
+)
+WITHDRAWABLE = REVISABLE
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAttachment:
+    """A file the bot holds for a draft, as a card lists it."""
+
+    id: int
+    name: str
+    mimetype: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    """A draft as it stands: its current version and where it is in review.
+
+    `step` counts the changes the draft has been through; a card shows the draft at one step,
+    so a later step replaces an earlier card and never the other way round.
+    """
+
+    id: int
+    reference: str
+    submitter_key: str
+    state: PostState
+    version: int
+    step: int
+    wished_date: date | None
+    text: str
+    accounts: tuple[str, ...]
+    confirmed: tuple[str, ...]
+    attachments: tuple[KeptAttachment, ...]
+    version_submitted_at: datetime
+    approved_version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveLink:
+    account: str
+    url: str
+
+
+def validate_reason(text: str | None) -> tuple[str | None, FormErrors]:
+    reason = (text or "").strip()
+    if not reason:
+        return None, FormErrors({REASON: "Say why, so the submitter knows what to change."})
+    if len(reason) > REASON_MAX_CHARS:
+        return None, FormErrors(
+            {REASON: f"Keep the reason to {REASON_MAX_CHARS:,} characters; it has {len(reason):,}."}
+        )
+    return reason, FormErrors()
+
+
+def link_input_name(account: str) -> str:
+    """The form input for one account's live link: stable, and safe as a Slack block id."""
+    slug = "".join(c if c.isalnum() else "_" for c in account.lower()).strip("_")
+    return f"link_{slug}"[:200]
+
+
+def validate_live_links(
+    accounts: tuple[str, ...], given: Mapping[str, str | None]
+) -> tuple[tuple[LiveLink, ...], FormErrors]:
+    """One live link per account the draft was approved for, each an http(s) address."""
+    errors: dict[str, str] = {}
+    links: list[LiveLink] = []
+    for account in accounts:
+        name = link_input_name(account)
+        url = (given.get(name) or "").strip()
+        problem = _link_problem(url)
+        if problem:
+            errors[name] = f"{account}: {problem}"
+        else:
+            links.append(LiveLink(account, url))
+    if errors:
+        return (), FormErrors(errors)
+    return tuple(links), FormErrors()
+
+
+def _link_problem(url: str) -> str | None:
+    if not url:
+        return "give the address of the live post."
+    if len(url) > LINK_MAX_CHARS:
+        return f"an address of at most {LINK_MAX_CHARS:,} characters, please."
+    if any(c.isspace() for c in url):
+        return "a web address has no spaces."
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "give a web address starting with https:// (or http://)."
+    if not parts.hostname or "." not in parts.hostname:
+        return "that address has no site in it."
+    return None

@@ -45,13 +45,15 @@ class PostState(StrEnum):
 
 
 # "Staff protocol for use of social media", steps 5 and 6: the IT Network Manager confirms a
-# post can go live, and then posts it. A returned draft comes back as a new version.
+# post can go live, and then posts it. A revised draft comes back as a new version, waiting
+# for approval again, from any state but the final ones.
 POST_MACHINE: StateMachine[PostState] = StateMachine(
     name="post",
     initial=PostState.AWAITING_APPROVAL,
     transitions={
         PostState.AWAITING_APPROVAL: frozenset(
             {
+                PostState.AWAITING_APPROVAL,
                 PostState.APPROVED,
                 PostState.CHANGES_REQUESTED,
                 PostState.REJECTED,

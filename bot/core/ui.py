@@ -74,11 +74,22 @@ class ButtonStyle(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ConfirmDialog:
+    """Asked before a button acts, for steps that cannot be undone."""
+
+    title: str
+    text: str
+    confirm: str
+    deny: str = "Cancel"
+
+
+@dataclass(frozen=True, slots=True)
 class Button:
     label: str
     action: str
     value: str
     style: ButtonStyle = ButtonStyle.DEFAULT
+    confirm: ConfirmDialog | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +150,22 @@ class Confirmation:
 
 
 @dataclass(frozen=True, slots=True)
+class UrlInput:
+    """A web address; the platform may check its shape, and the handler always does."""
+
+    name: str
+    label: str
+    required: bool = True
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DateInput:
     name: str
     label: str
     required: bool = False
     hint: str | None = None
+    initial: str | None = None  # YYYY-MM-DD
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +178,7 @@ class FileInput:
     hint: str | None = None
 
 
-FormInput = TextInput | MultiChoice | Confirmation | DateInput | FileInput
+FormInput = TextInput | UrlInput | MultiChoice | Confirmation | DateInput | FileInput
 
 
 @dataclass(frozen=True, slots=True)

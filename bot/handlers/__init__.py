@@ -3,11 +3,17 @@ returns an Outcome; it never calls a platform SDK, a web framework or the ORM.""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.core.clock import Clock, SchoolTime
 from bot.core.people import Directory
 from bot.core.posts import Account
+
+if TYPE_CHECKING:
+    from bot.core.outcome import Outcome
+    from bot.core.ports import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -20,3 +26,9 @@ class HandlerContext:
     directory: Directory
     clock: Clock
     school_time: SchoolTime
+
+
+# A timer's work: like a handler, but run by the delivery worker when it falls due.
+TimerHandler = Callable[
+    [HandlerContext, "UnitOfWork", Mapping[str, str | int]], Awaitable["Outcome"]
+]

@@ -1,63 +1,48 @@
 """Draft posts for the school's accounts ("Staff protocol for use of social media").
 
 A member of staff fills in the draft form; the draft is checked against the policy's list and
-presented to the IT Network Manager, who confirms before anything goes live (step 5). A
-Network Manager's own draft goes to the Co-Headteachers, who hold overall responsibility
-("Personnel Responsible for Implementing This Policy").
+presented to the IT Network Manager, who confirms before anything goes live (step 5) and then
+posts it (step 6). A Network Manager's own draft goes to the Co-Headteachers, who hold overall
+responsibility ("Personnel Responsible for Implementing This Policy").
+
+Every change is made only if the draft is still where the person saw it, so a double click,
+a platform's retry or two approvers at once make one decision; the others are told who made it.
+Permissions are checked here, when a person acts, never only when a card was sent.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
 
-from bot.core.outcome import FetchAttachment, Notify, Outcome
+from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
 from bot.core.people import Person, Role
-from bot.core.ports import UnitOfWork
+from bot.core.ports import HistoryEntry, NewPost, UnitOfWork
 from bot.core.posts import (
-    ACCOUNTS,
-    ATTACHMENT_TYPES,
-    ATTACHMENTS,
-    CHECKLIST,
-    CHECKLIST_BY_NAME,
-    DRAFT_MAX_CHARS,
-    MAX_ATTACHMENTS,
-    STAFF_PROTOCOL,
-    TEXT,
-    WISHED_DATE,
+    REVISABLE,
+    WITHDRAWABLE,
+    Decision,
     Draft,
     DraftSubmission,
+    KeptAttachment,
+    PostRecord,
     validate_draft,
+    validate_live_links,
+    validate_reason,
 )
 from bot.core.refs import RefKind, format_reference
-from bot.core.states import POST_MACHINE
-from bot.core.ui import (
-    Block,
-    BulletList,
-    Button,
-    Buttons,
-    ButtonStyle,
-    Choice,
-    Confirmation,
-    DateInput,
-    Fields,
-    FileInput,
-    Form,
-    Heading,
-    Inline,
-    Mention,
-    Message,
-    MultiChoice,
-    Note,
-    Paragraph,
-    Quote,
-    TextInput,
-)
-from bot.handlers import HandlerContext
+from bot.core.states import POST_MACHINE, PostState
+from bot.core.ui import Form, FormErrors, Mention, Message, Paragraph
+from bot.handlers import HandlerContext, TimerHandler
+from bot.handlers import post_cards as cards
+from bot.handlers.post_cards import Status
 
-DRAFT_FORM = "post.draft"
-APPROVE = "post.approve"
-REQUEST_CHANGES = "post.request_changes"
-REJECT = "post.reject"
+# The reminder for a wished-for publishing date comes at the start of that school day.
+PUBLISH_REMINDER_AT = time(8, 0)
+PUBLISH_REMINDER = "post.publish_reminder"
+# The form field a refusal of a whole form is shown on.
+REASON_FIELD = "reason"
 
 
 def approvers_for(ctx: HandlerContext, submitter: Person) -> tuple[Person, ...]:
@@ -76,49 +61,23 @@ def approvers_for(ctx: HandlerContext, submitter: Person) -> tuple[Person, ...]:
     return ()
 
 
-def draft_form(ctx: HandlerContext) -> Form:
-    limits = [f"{a.name} {a.max_chars:,}" for a in ctx.accounts if a.max_chars is not None]
-    return Form(
-        form_id=DRAFT_FORM,
-        title="Draft a school post",
-        submit_label="Send for approval",
-        intro=(
-            Paragraph.of(
-                f"Drafts for {ctx.school_name}'s own accounts go to the IT Network Manager, "
-                "who confirms them before anything goes live."
-            ),
-        ),
-        inputs=(
-            TextInput(
-                name=TEXT,
-                label="Text of the post",
-                multiline=True,
-                max_length=DRAFT_MAX_CHARS,
-                hint=("Character limits: " + ", ".join(limits) + ".") if limits else None,
-            ),
-            MultiChoice(
-                name=ACCOUNTS,
-                label="Post on",
-                choices=tuple(Choice(a.name, a.name) for a in ctx.accounts),
-            ),
-            FileInput(
-                name=ATTACHMENTS,
-                label="Photos or files",
-                max_files=MAX_ATTACHMENTS,
-                file_types=ATTACHMENT_TYPES,
-                hint="Only photos taken on school devices.",
-            ),
-            DateInput(
-                name=WISHED_DATE,
-                label="Publish on (optional)",
-                hint="The day you would like it to go out.",
-            ),
-            *(
-                Confirmation(name=item.name, label=item.label, statement=item.statement, hint=None)
-                for item in CHECKLIST
-            ),
-        ),
+def posters_for(ctx: HandlerContext, submitter: Person) -> tuple[Person, ...]:
+    """Who posts an approved draft: the IT Network Manager (step 6), a Network Manager's own
+    draft included once others approved it; with no Network Manager, whoever approves."""
+    return ctx.directory.holders(Role.NETWORK_MANAGER) or approvers_for(ctx, submitter)
+
+
+def _submitter(ctx: HandlerContext, post: PostRecord) -> Person:
+    return ctx.directory.by_key(post.submitter_key) or Person(
+        key=post.submitter_key, name=None, identities=()
     )
+
+
+def draft_form(ctx: HandlerContext) -> Form:
+    return cards.draft_form(ctx)
+
+
+# --- submitting and revising ---------------------------------------------------------------
 
 
 async def submit_draft(
@@ -130,7 +89,7 @@ async def submit_draft(
     if submission.form_key is not None:
         already = await uow.posts.reference_for_form(submission.form_key)
         if already is not None:
-            return Outcome(reply=already_submitted(already))
+            return Outcome(reply=cards.already_submitted(already))
 
     now = ctx.clock.now()
     reference = format_reference(RefKind.POST, await uow.references.next_number(RefKind.POST))
@@ -146,128 +105,473 @@ async def submit_draft(
         now,
         {"version": created.version, "attachments": len(created.attachment_ids)},
     )
+    post = _record_of(reference, actor, draft, created, (), now)
+    return _sent_for_approval(ctx, actor, post, draft, created, previous=None)
 
+
+async def revision_form(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, post_id: int, version: int
+) -> Outcome:
+    post = await uow.posts.get(post_id)
+    refused = _may_revise(actor, post, version)
+    if refused is not None or post is None:
+        return Outcome(reply=cards.refusal(refused or "That draft no longer exists."))
+    return Outcome(form=cards.draft_form(ctx, revising=post))
+
+
+async def submit_revision(
+    ctx: HandlerContext,
+    uow: UnitOfWork,
+    actor: Person,
+    post_id: int,
+    base_version: int,
+    submission: DraftSubmission,
+    keep_attachments: bool,
+) -> Outcome:
+    draft, errors = validate_draft(submission, ctx.accounts, ctx.school_time.today(ctx.clock))
+    if draft is None:
+        return Outcome(errors=errors)
+    if submission.form_key is not None:
+        already = await uow.posts.reference_for_form(submission.form_key)
+        if already is not None:
+            return Outcome(reply=cards.already_submitted(already))
+    previous = await uow.posts.get(post_id)
+    refused = _may_revise(actor, previous, base_version)
+    if refused is not None or previous is None:
+        return Outcome(errors=FormErrors({"text": refused or "That draft no longer exists."}))
+
+    now = ctx.clock.now()
+    kept = tuple(a.id for a in previous.attachments) if keep_attachments else ()
+    created = await uow.posts.add_version(
+        post_id, base_version, draft, kept, actor.key, now, submission.form_key
+    )
+    if created is None:
+        # Someone acted on the draft between reading and writing it; say what happened.
+        current = await uow.posts.get(post_id)
+        why = _may_revise(actor, current, base_version) or "The draft changed meanwhile."
+        return Outcome(errors=FormErrors({"text": why}))
+    await uow.history.record(
+        "post",
+        post_id,
+        previous.state,
+        PostState.AWAITING_APPROVAL,
+        actor.key,
+        now,
+        created.version,
+    )
+    await uow.audit.append(
+        actor.key,
+        "post.revised",
+        "post",
+        previous.reference,
+        now,
+        {"version": created.version, "attachments": len(created.all_attachments)},
+    )
+    kept_files = tuple(a for a in previous.attachments if a.id in kept)
+    post = _record_of(previous.reference, actor, draft, created, kept_files, now)
+    return _sent_for_approval(ctx, actor, post, draft, created, previous=previous)
+
+
+def _may_revise(actor: Person, post: PostRecord | None, version: int) -> str | None:
+    if post is None:
+        return "That draft no longer exists."
+    if actor.key != post.submitter_key:
+        return f"Only the person who sent {post.reference} can revise or withdraw it."
+    if post.version != version:
+        return (
+            f"Version {post.version} of {post.reference} was sent after this one; "
+            "revise that one instead."
+        )
+    if post.state not in REVISABLE:
+        return f"{post.reference} is {cards.STATE_WORDS[post.state]}, so it can no longer change."
+    return None
+
+
+def _record_of(
+    reference: str,
+    actor: Person,
+    draft: Draft,
+    created: NewPost,
+    kept: tuple[KeptAttachment, ...],
+    now: datetime,
+) -> PostRecord:
+    added = tuple(
+        KeptAttachment(attachment_id, ref.name, ref.mimetype, ref.size)
+        for attachment_id, ref in zip(created.attachment_ids, draft.attachments, strict=True)
+    )
+    return PostRecord(
+        id=created.post_id,
+        reference=reference,
+        submitter_key=actor.key,
+        state=PostState.AWAITING_APPROVAL,
+        version=created.version,
+        step=created.step,
+        wished_date=draft.wished_date,
+        text=draft.text,
+        accounts=draft.accounts,
+        confirmed=draft.confirmed,
+        attachments=kept + added,
+        version_submitted_at=now,
+        approved_version=None,
+    )
+
+
+def _sent_for_approval(
+    ctx: HandlerContext,
+    actor: Person,
+    post: PostRecord,
+    draft: Draft,
+    created: NewPost,
+    previous: PostRecord | None,
+) -> Outcome:
     approvers = approvers_for(ctx, actor)
-    card = approval_card(ctx, reference, created.post_id, created.version, actor, draft, now)
+    card = cards.approval_card(ctx, post, actor)
     notifications = [
         Notify(
             recipient=approver,
             message=card,
-            card_key=f"post:{created.post_id}:v{created.version}:approval",
-            attachments=created.attachment_ids,
+            card_key=cards.card_key(post.id, post.version),
+            attachments=created.all_attachments,
+            revision=post.step,
         )
         for approver in approvers
     ]
-    receipt = submitted_receipt(ctx, reference, draft, approvers, actor)
-    notifications.append(Notify(recipient=actor, message=receipt))
+    notifications.append(
+        Notify(recipient=actor, message=cards.submitted_receipt(post, approvers, actor))
+    )
+    updates: tuple[CardUpdate, ...] = ()
+    if previous is not None:
+        # Every copy of the last version's card now says it was replaced, and loses its
+        # buttons: an approval of the old text must not be possible.
+        replaced = Status(
+            previous.state, by=actor, at=post.version_submitted_at, newer_version=post.version
+        )
+        updates = (
+            CardUpdate(
+                cards.card_key(previous.id, previous.version),
+                cards.approval_card(ctx, previous, actor, replaced),
+                post.step,
+            ),
+        )
+    schedules: tuple[Schedule, ...] = ()
+    if post.wished_date and (previous is None or previous.wished_date != post.wished_date):
+        due = ctx.school_time.at(post.wished_date, PUBLISH_REMINDER_AT)
+        if due > ctx.clock.now():
+            schedules = (
+                Schedule(
+                    PUBLISH_REMINDER,
+                    due,
+                    {"post_id": post.id, "date": post.wished_date.isoformat()},
+                ),
+            )
     fetches = tuple(
         FetchAttachment(attachment_id, ref.platform, ref.download_url)
         for attachment_id, ref in zip(created.attachment_ids, draft.attachments, strict=True)
     )
-    return Outcome(reply=receipt, notifications=tuple(notifications), fetches=fetches)
-
-
-def already_submitted(reference: str) -> Message:
-    return Message(
-        summary=f"Draft {reference} was already sent for approval",
-        blocks=(
-            Heading(f"Draft {reference} was already sent for approval"),
-            Paragraph.of(
-                "This form had already reached socialdesk, so nothing more was sent. "
-                "Your direct messages with socialdesk hold the receipt."
-            ),
-        ),
+    return Outcome(
+        reply=cards.submitted_receipt(post, approvers, actor, buttons=False),
+        notifications=tuple(notifications),
+        fetches=fetches,
+        card_updates=updates,
+        schedules=schedules,
     )
 
 
-def submitted_receipt(
+# --- deciding ------------------------------------------------------------------------------
+
+
+async def decide(
     ctx: HandlerContext,
-    reference: str,
-    draft: Draft,
-    approvers: tuple[Person, ...],
+    uow: UnitOfWork,
     actor: Person,
-) -> Message:
-    if not approvers:
-        who = "nobody yet: no approver is configured, so it waits until one is"
-    elif actor.holds(Role.NETWORK_MANAGER):
-        who = "the Co-Headteachers, as it is a Network Manager's own draft"
-    else:
-        who = "the IT Network Manager"
-    return Message(
-        summary=f"Draft {reference} sent for approval",
-        blocks=(
-            Heading(f"Draft {reference} sent for approval"),
-            Paragraph.of(
-                f"Your draft for {', '.join(draft.accounts)} has gone to {who}. "
-                "Nothing is posted until it is approved; you will hear here when it is decided."
-            ),
-            Quote(draft.text),
-            Note(f"Quote {reference} if you ask about it. {STAFF_PROTOCOL}, step 5."),
-        ),
-    )
-
-
-def approval_card(
-    ctx: HandlerContext,
-    reference: str,
     post_id: int,
     version: int,
-    submitter: Person,
-    draft: Draft,
-    submitted_at: datetime,
+    decision: Decision,
+    reason_text: str | None = None,
+    *,
+    from_form: bool = False,
+) -> Outcome:
+    """Approve, request changes or reject. Without a reason where one is needed, the outcome
+    is the form that asks for it; the decision is made when that form comes back."""
+    post = await uow.posts.get(post_id)
+    if post is None:
+        return Outcome(reply=cards.refusal("That draft no longer exists."))
+    submitter = _submitter(ctx, post)
+    refused = _may_decide(ctx, actor, post, submitter)
+    if refused is not None:
+        return _refuse(refused)
+    if post.version != version or post.state is not PostState.AWAITING_APPROVAL:
+        return _refuse(await _what_happened(ctx, uow, post, version))
+
+    reason: str | None = None
+    if decision.needs_reason:
+        if not from_form:
+            return Outcome(form=cards.reason_form(post, decision))
+        reason, errors = validate_reason(reason_text)
+        if reason is None:
+            return Outcome(errors=errors)
+
+    now = ctx.clock.now()
+    to = decision.outcome
+    step = await uow.posts.move(post.id, version, frozenset({PostState.AWAITING_APPROVAL}), to, now)
+    if step is None:
+        # Another approver (or this one, clicking twice) got there first.
+        return _refuse(await _what_happened(ctx, uow, post, version))
+    await uow.history.record("post", post.id, post.state, to, actor.key, now, version, reason)
+    await uow.audit.append(
+        actor.key, f"post.{to.value}", "post", post.reference, now, {"version": version}
+    )
+    status = Status(to, by=actor, at=now, reason=reason)
+    return Outcome(
+        notifications=(
+            Notify(recipient=submitter, message=cards.decision_message(ctx, post, status)),
+        ),
+        card_updates=(
+            CardUpdate(
+                cards.card_key(post.id, version),
+                cards.approval_card(ctx, post, submitter, status),
+                step,
+            ),
+        ),
+    )
+
+
+def _may_decide(
+    ctx: HandlerContext, actor: Person, post: PostRecord, submitter: Person
+) -> str | None:
+    if actor.key == post.submitter_key:
+        return (
+            f"{post.reference} is your own draft: somebody else confirms it "
+            "(Staff protocol for use of social media, step 5)."
+        )
+    if actor not in approvers_for(ctx, submitter):
+        who = (
+            "the Co-Headteachers"
+            if submitter.holds(Role.NETWORK_MANAGER)
+            else "the IT Network Manager"
+        )
+        return f"Only {who} can decide on {post.reference}; nothing was changed."
+    return None
+
+
+def _refuse(text: str | Message) -> Outcome:
+    """Changes nothing; the person is told why (in the form they sent, or beside the card)."""
+    return Outcome(reply=text if isinstance(text, Message) else cards.refusal(text))
+
+
+async def _what_happened(
+    ctx: HandlerContext, uow: UnitOfWork, post: PostRecord, version: int
 ) -> Message:
-    wished = ctx.school_time.show_date(draft.wished_date) if draft.wished_date else "no date given"
-    fields: tuple[tuple[str, Inline], ...] = (
-        ("Submitted by", Mention(submitter)),
-        ("Submitted", ctx.school_time.show(submitted_at)),
-        ("Accounts", ", ".join(draft.accounts)),
-        ("Publish on", wished),
-        ("Version", str(version)),
-        ("Attachments", str(len(draft.attachments)) if draft.attachments else "none"),
-    )
-    blocks: list[Block] = [
-        Heading(f"Draft post {reference} for approval"),
-        Quote(draft.text),
-        Fields(fields),
-    ]
-    if draft.attachments:
-        blocks.append(
-            BulletList(
-                "Attachments (copies follow beneath this card)",
-                tuple(f"{a.name} ({a.mimetype}, {_size(a.size)})" for a in draft.attachments),
-            )
-        )
-    blocks.append(
-        BulletList(
-            "Confirmed by the submitter",
-            tuple(f"{CHECKLIST_BY_NAME[n].statement}" for n in draft.confirmed),
-        )
-    )
-    value = f"{post_id}:{version}"
-    blocks.append(
-        Buttons(
-            (
-                Button("Approve", APPROVE, value, ButtonStyle.PRIMARY),
-                Button("Request changes", REQUEST_CHANGES, value),
-                Button("Reject", REJECT, value, ButtonStyle.DANGER),
-            )
-        )
-    )
-    blocks.append(
-        Note(
-            f"{reference} · version {version} · {STAFF_PROTOCOL}, step 5: confirm before it "
-            "goes live."
-        )
-    )
+    """Why a click on this version changes nothing now: who moved the draft on, and when."""
+    entries = await uow.history.of("post", post.id)
+    if version < post.version:
+        newer = _last(entries, lambda e: e.version == post.version)
+        return _told(post, f"version {post.version} replaced this one", newer, ctx)
+    latest = _last(entries, lambda e: e.version == version and e.to_state == post.state)
+    return _told(post, cards.STATE_WORDS[post.state], latest, ctx)
+
+
+def _last(
+    entries: Sequence[HistoryEntry], test: Callable[[HistoryEntry], bool]
+) -> HistoryEntry | None:
+    return next((entry for entry in reversed(entries) if test(entry)), None)
+
+
+def _told(post: PostRecord, what: str, entry: HistoryEntry | None, ctx: HandlerContext) -> Message:
+    if entry is None:
+        return cards.refusal(f"{post.reference} is {what}; nothing was changed.")
+    person = ctx.directory.by_key(entry.actor_key)
+    who: Mention | str = Mention(person) if person else entry.actor_key
+    text = f"{post.reference} is already {what}"
     return Message(
-        summary=f"Draft post {reference} is waiting for your approval",
-        blocks=tuple(blocks),
+        summary=f"{text}; nothing was changed.",
+        blocks=(
+            Paragraph.of(
+                f"{text}: ", who, f", {ctx.school_time.show(entry.at)}. Nothing was changed."
+            ),
+        ),
     )
 
 
-def _size(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MB"
-    if size >= 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size} bytes"
+# --- withdrawing ---------------------------------------------------------------------------
+
+
+async def withdraw(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, post_id: int, version: int
+) -> Outcome:
+    post = await uow.posts.get(post_id)
+    refused = _may_revise(actor, post, version)
+    if refused is not None or post is None:
+        return Outcome(reply=cards.refusal(refused or "That draft no longer exists."))
+    now = ctx.clock.now()
+    step = await uow.posts.move(post.id, version, WITHDRAWABLE, PostState.WITHDRAWN, now)
+    if step is None:
+        return Outcome(reply=await _what_happened(ctx, uow, post, version))
+    await uow.history.record(
+        "post", post.id, post.state, PostState.WITHDRAWN, actor.key, now, version
+    )
+    await uow.audit.append(
+        actor.key, "post.withdrawn", "post", post.reference, now, {"version": version}
+    )
+    status = Status(PostState.WITHDRAWN, by=actor, at=now)
+    notifications: tuple[Notify, ...] = ()
+    if post.state is PostState.APPROVED:
+        # Whoever posts may be about to: tell them, not only their card.
+        notifications = tuple(
+            Notify(recipient=p, message=cards.withdrawn_while_approved(ctx, post, status))
+            for p in posters_for(ctx, actor)
+            if p.key != actor.key
+        )
+    return Outcome(
+        reply=cards.decision_message(ctx, post, status),
+        notifications=notifications,
+        card_updates=(
+            CardUpdate(
+                cards.card_key(post.id, version),
+                cards.approval_card(ctx, post, actor, status),
+                step,
+            ),
+        ),
+    )
+
+
+# --- posting -------------------------------------------------------------------------------
+
+
+async def posted_form(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, post_id: int, version: int
+) -> Outcome:
+    post = await uow.posts.get(post_id)
+    refused = await _may_mark_posted(ctx, uow, actor, post, version)
+    if refused is not None or post is None:
+        return Outcome(reply=refused or cards.refusal("That draft no longer exists."))
+    return Outcome(form=cards.links_form(post))
+
+
+async def mark_posted(
+    ctx: HandlerContext,
+    uow: UnitOfWork,
+    actor: Person,
+    post_id: int,
+    version: int,
+    given: Mapping[str, str | None],
+) -> Outcome:
+    post = await uow.posts.get(post_id)
+    refused = await _may_mark_posted(ctx, uow, actor, post, version)
+    if refused is not None or post is None:
+        return Outcome(reply=refused or cards.refusal("That draft no longer exists."))
+    links, errors = validate_live_links(post.accounts, given)
+    if errors:
+        return Outcome(errors=errors)
+    now = ctx.clock.now()
+    step = await uow.posts.move(
+        post.id, version, frozenset({PostState.APPROVED}), PostState.POSTED, now
+    )
+    if step is None:
+        return Outcome(reply=await _what_happened(ctx, uow, post, version))
+    await uow.posts.record_links(post.id, version, links, actor.key, now)
+    await uow.history.record(
+        "post",
+        post.id,
+        post.state,
+        PostState.POSTED,
+        actor.key,
+        now,
+        version,
+        "\n".join(f"{link.account}: {link.url}" for link in links),
+    )
+    await uow.audit.append(
+        actor.key,
+        "post.posted",
+        "post",
+        post.reference,
+        now,
+        {"version": version, "links": len(links)},
+    )
+    submitter = _submitter(ctx, post)
+    status = Status(PostState.POSTED, by=actor, at=now, links=links)
+    return Outcome(
+        notifications=(
+            Notify(recipient=submitter, message=cards.decision_message(ctx, post, status)),
+        )
+        if submitter.key != actor.key
+        else (),
+        card_updates=(
+            CardUpdate(
+                cards.card_key(post.id, version),
+                cards.approval_card(ctx, post, submitter, status),
+                step,
+            ),
+        ),
+    )
+
+
+async def _may_mark_posted(
+    ctx: HandlerContext,
+    uow: UnitOfWork,
+    actor: Person,
+    post: PostRecord | None,
+    version: int,
+) -> Message | None:
+    if post is None:
+        return cards.refusal("That draft no longer exists.")
+    submitter = _submitter(ctx, post)
+    if actor not in posters_for(ctx, submitter) and actor not in approvers_for(ctx, submitter):
+        return cards.refusal(
+            f"Only the IT Network Manager marks {post.reference} as posted; nothing was changed."
+        )
+    if post.state is not PostState.APPROVED or post.version != version:
+        return await _what_happened(ctx, uow, post, version)
+    return None
+
+
+# --- timers --------------------------------------------------------------------------------
+
+
+async def remind_to_publish(
+    ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | int]
+) -> Outcome:
+    """On the wished-for publishing date, if the draft is still not posted."""
+    post = await uow.posts.get(int(args["post_id"]))
+    if post is None or post.wished_date is None or post.wished_date.isoformat() != args["date"]:
+        return Outcome()  # withdrawn, or revised to another date: that one has its own timer
+    submitter = _submitter(ctx, post)
+    if post.state is PostState.AWAITING_APPROVAL:
+        recipients = approvers_for(ctx, submitter)
+    elif post.state is PostState.APPROVED:
+        recipients = posters_for(ctx, submitter)
+    else:
+        return Outcome()
+    now = ctx.clock.now()
+    await uow.audit.append(
+        "socialdesk", "post.reminded", "post", post.reference, now, {"version": post.version}
+    )
+    message = cards.publish_reminder(ctx, post)
+    return Outcome(notifications=tuple(Notify(recipient=p, message=message) for p in recipients))
+
+
+TIMERS: Mapping[str, TimerHandler] = {PUBLISH_REMINDER: remind_to_publish}
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostHistory:
+    post: PostRecord
+    versions: tuple[tuple[int, datetime, str, tuple[str, ...], str | None], ...]
+    events: tuple[HistoryEntry, ...]
+    links: tuple[tuple[str, str], ...]
+
+
+async def history_of(uow: UnitOfWork, reference: str) -> PostHistory | None:
+    post = await uow.posts.find(reference)
+    if post is None:
+        return None
+    versions = await uow.posts.versions(post.id)
+    return PostHistory(
+        post=post,
+        versions=tuple((v.version, v.at, v.by, v.accounts, v.text) for v in versions),
+        events=tuple(await uow.history.of("post", post.id)),
+        links=tuple((link.account, link.url) for link in await uow.posts.links(post.id)),
+    )

@@ -30,6 +30,7 @@ from bot.core.ui import (
     Paragraph,
     Quote,
     TextInput,
+    UrlInput,
 )
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
@@ -43,6 +44,9 @@ MESSAGE_BLOCKS_MAX = 50
 MODAL_BLOCKS_MAX = 100
 MODAL_TITLE_MAX = 24
 CHECKBOX_OPTIONS_MAX = 10
+CONFIRM_TITLE_MAX = 100
+CONFIRM_TEXT_MAX = 300
+CONFIRM_BUTTON_MAX = 30
 CONFIRMED = "confirmed"
 
 Json = dict[str, Any]
@@ -159,6 +163,13 @@ def render_blocks(blocks: tuple[Block, ...]) -> list[Json]:
                 }
                 if button.style is not ButtonStyle.DEFAULT:
                     element["style"] = button.style.value
+                if button.confirm is not None:
+                    element["confirm"] = {
+                        "title": _plain(button.confirm.title, CONFIRM_TITLE_MAX),
+                        "text": _plain(button.confirm.text, CONFIRM_TEXT_MAX),
+                        "confirm": _plain(button.confirm.confirm, CONFIRM_BUTTON_MAX),
+                        "deny": _plain(button.confirm.deny, CONFIRM_BUTTON_MAX),
+                    }
                 elements.append(element)
             rendered.append({"type": "actions", "elements": elements})
         else:
@@ -209,8 +220,13 @@ def _input(item: FormInput) -> Json:
             ],
         }
         block["optional"] = True
+    elif isinstance(item, UrlInput):
+        element = {"type": "url_text_input", "action_id": item.name}
+        block["optional"] = not item.required
     elif isinstance(item, DateInput):
         element = {"type": "datepicker", "action_id": item.name}
+        if item.initial:
+            element["initial_date"] = item.initial
         block["optional"] = not item.required
     elif isinstance(item, FileInput):
         element = {"type": "file_input", "action_id": item.name, "max_files": item.max_files}

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -28,18 +28,22 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.core.outcome import Outcome
 from bot.core.people import Identity, Person, Platform
+from bot.core.ports import UnitOfWork
 from bot.core.posts import (
     ACCOUNTS,
     ATTACHMENTS,
     CHECKLIST,
+    KEEP_ATTACHMENTS,
+    REASON,
     TEXT,
     WISHED_DATE,
     AttachmentRef,
     DraftSubmission,
 )
-from bot.core.ui import Message
+from bot.core.ui import Form, Message
+from bot.handlers import HandlerContext, posts
 from bot.handlers import help as help_handler
-from bot.handlers import posts
+from bot.handlers import post_cards as cards
 from bot.runtime import Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
@@ -77,7 +81,12 @@ class _EnvironmentTokenNotice(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
-def build_bolt_app(runtime: Runtime, settings: SlackSettings, identity: SlackIdentity) -> AsyncApp:
+def build_bolt_app(
+    runtime: Runtime,
+    settings: SlackSettings,
+    identity: SlackIdentity,
+    replies: InteractionReplies,
+) -> AsyncApp:
     async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         # Bolt's own single-workspace authorisation calls auth.test before the first ack, so
         # a Slack hiccup then would lose that request; the bot checks its token at start-up.
@@ -104,7 +113,7 @@ def build_bolt_app(runtime: Runtime, settings: SlackSettings, identity: SlackIde
         process_before_response=True,
         logger=bolt_logger,
     )
-    SlackListeners(runtime).register(app)
+    SlackListeners(runtime, replies).register(app)
     return app
 
 
@@ -183,14 +192,26 @@ COMMANDS = ("/post", "/report", "/policy")
 
 
 class SlackListeners:
-    def __init__(self, runtime: Runtime) -> None:
+    """Bolt listeners: each reads the payload into a typed command, runs its handler through
+    the runtime, and answers. Anything sent after the answer (a modal to open, a note only
+    the clicker sees) runs in a task of its own, so nothing after the ack can fail into bolt."""
+
+    def __init__(self, runtime: Runtime, replies: InteractionReplies) -> None:
         self.runtime = runtime
+        self.replies = replies
 
     def register(self, app: AsyncApp) -> None:
         post, report, policy = COMMANDS
         app.command(post)(ack=self.ack_command, lazy=[self.open_post_form])
-        app.view(posts.DRAFT_FORM)(self.submit_draft)
-        app.action(re.compile(r"^post\."))(self.post_decision_pending)
+        app.view(cards.DRAFT_FORM)(self.submit_draft)
+        app.view(cards.REVISION_FORM)(self.submit_revision)
+        app.view(cards.REASON_FORM)(self.submit_reason)
+        app.view(cards.LINKS_FORM)(self.submit_links)
+        for action in cards.DECISION_ACTIONS:
+            app.action(action)(self.decision_clicked)
+        app.action(cards.MARK_POSTED)(self.mark_posted_clicked)
+        app.action(cards.REVISE)(self.revise_clicked)
+        app.action(cards.WITHDRAW)(self.withdraw_clicked)
         app.command(policy)(self.policy_command)
         app.command(report)(self.report_command)
         app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
@@ -212,22 +233,18 @@ class SlackListeners:
         except SlackApiError as error:
             # The trigger lasts 3 seconds and cannot be replayed; tell the person instead.
             log.error("slack: views.open failed: %s", error.response.get("error"))
-            await self._tell(
-                body, "The draft form could not be opened just now. Please try /post again."
+            await self.replies.ephemeral(
+                body.get("response_url"),
+                blockkit.render_message(
+                    cards.refusal(
+                        "The draft form could not be opened just now. Please try /post again."
+                    )
+                ),
             )
         except Exception:
             log.exception("slack: views.open failed")
 
-    async def _tell(self, body: Json, text: str) -> None:
-        url = body.get("response_url")
-        if not isinstance(url, str):
-            return
-        try:
-            from slack_sdk.webhook.async_client import AsyncWebhookClient
-
-            await AsyncWebhookClient(url).send(text=text, response_type="ephemeral")
-        except Exception:
-            log.exception("slack: could not send an ephemeral reply")
+    # --- forms ---------------------------------------------------------------------------
 
     async def submit_draft(self, ack: AsyncAck, body: Json) -> None:
         actor = actor_of(self.runtime, body)
@@ -237,18 +254,93 @@ class SlackListeners:
             return
         submission = draft_from_view(view)
         ctx = self.runtime.context
+        await self._run_form(
+            ack,
+            lambda uow: posts.submit_draft(ctx, uow, actor, submission),
+            "Draft sent",
+            TEXT,
+        )
+
+    async def submit_revision(self, ack: AsyncAck, body: Json) -> None:
+        actor = actor_of(self.runtime, body)
+        view = body.get("view")
+        parsed = cards.parse_target(_metadata(view))
+        if actor is None or not isinstance(view, dict) or parsed is None:
+            await ack(response_action="errors", errors={TEXT: "This form arrived incomplete."})
+            return
+        post_id, version = parsed
+        submission = draft_from_view(view)
+        keep = "keep" in _selected(_element(_state(view), KEEP_ATTACHMENTS))
+        ctx = self.runtime.context
+        await self._run_form(
+            ack,
+            lambda uow: posts.submit_revision(ctx, uow, actor, post_id, version, submission, keep),
+            "Revision sent",
+            TEXT,
+        )
+
+    async def submit_reason(self, ack: AsyncAck, body: Json) -> None:
+        actor = actor_of(self.runtime, body)
+        view = body.get("view")
+        parsed = cards.parse_reason_target(_metadata(view))
+        if actor is None or not isinstance(view, dict) or parsed is None:
+            await ack(response_action="errors", errors={REASON: "This form arrived incomplete."})
+            return
+        post_id, version, decision = parsed
+        reason = _element(_state(view), REASON).get("value")
+        ctx = self.runtime.context
+        await self._run_form(
+            ack,
+            lambda uow: posts.decide(
+                ctx,
+                uow,
+                actor,
+                post_id,
+                version,
+                decision,
+                reason if isinstance(reason, str) else None,
+                from_form=True,
+            ),
+            "Draft decided",
+            REASON,
+        )
+
+    async def submit_links(self, ack: AsyncAck, body: Json) -> None:
+        actor = actor_of(self.runtime, body)
+        view = body.get("view")
+        parsed = cards.parse_target(_metadata(view))
+        values = _state(view) if isinstance(view, dict) else {}
+        first = next(iter(values), None)
+        if actor is None or not isinstance(view, dict) or parsed is None or first is None:
+            await ack(response_action="clear")
+            return
+        post_id, version = parsed
+        given = {
+            name: value if isinstance(value := _element(values, name).get("value"), str) else None
+            for name in values
+        }
+        ctx = self.runtime.context
+        await self._run_form(
+            ack,
+            lambda uow: posts.mark_posted(ctx, uow, actor, post_id, version, given),
+            "Marked as posted",
+            first,
+        )
+
+    async def _run_form(
+        self,
+        ack: AsyncAck,
+        work: Callable[[UnitOfWork], Awaitable[Outcome]],
+        title: str,
+        error_field: str,
+    ) -> None:
         try:
-            outcome = await self.runtime.perform(
-                lambda uow: posts.submit_draft(ctx, uow, actor, submission)
-            )
+            outcome = await self.runtime.perform(work)
         except Exception:
             # Never let an error reach bolt after the request: Slack would get no answer.
-            log.exception("slack: saving a draft failed")
-            await ack(response_action="errors", errors={TEXT: SAVE_FAILED})
+            log.exception("slack: a form could not be saved")
+            await ack(response_action="errors", errors={error_field: SAVE_FAILED})
             return
-        await self._answer_form(ack, outcome, "Draft sent")
-
-    async def _answer_form(self, ack: AsyncAck, outcome: Outcome, title: str) -> None:
         if outcome.refused:
             await ack(response_action="errors", errors=dict(outcome.errors.by_input))
         elif outcome.reply is not None:
@@ -256,13 +348,97 @@ class SlackListeners:
                 response_action="update", view=blockkit.render_result_modal(title, outcome.reply)
             )
         else:
-            await ack()
+            await ack(response_action="clear")
 
-    async def post_decision_pending(self, ack: AsyncAck, body: Json) -> None:
-        # Deciding from the card is the next piece of work; the click is acknowledged so
-        # Slack shows no error, and logged so the operator knows it happened.
+    # --- buttons -------------------------------------------------------------------------
+
+    async def decision_clicked(
+        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
+        decision = cards.DECISION_ACTIONS[_clicked(body)[0]]  # registered for these only
+        ctx = self.runtime.context
+
+        def work(uow: UnitOfWork, actor: Person, post_id: int, version: int) -> Awaitable[Outcome]:
+            return posts.decide(ctx, uow, actor, post_id, version, decision)
+
+        await self._run_click(ack, body, request, client, work)
+
+    async def mark_posted_clicked(
+        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
+        await self._run_click(ack, body, request, client, self._with_context(posts.posted_form))
+
+    async def revise_clicked(
+        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
+        await self._run_click(ack, body, request, client, self._with_context(posts.revision_form))
+
+    async def withdraw_clicked(
+        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
+        await self._run_click(ack, body, request, client, self._with_context(posts.withdraw))
+
+    def _with_context(
+        self, handler: Callable[[HandlerContext, UnitOfWork, Person, int, int], Awaitable[Outcome]]
+    ) -> ClickWork:
+        ctx = self.runtime.context
+        return lambda uow, actor, post_id, version: handler(ctx, uow, actor, post_id, version)
+
+    async def _run_click(
+        self,
+        ack: AsyncAck,
+        body: Json,
+        request: AsyncBoltRequest,
+        client: AsyncWebClient,
+        work: ClickWork,
+    ) -> None:
+        """A button: the change (or refusal) is decided and stored before the ack, so the ack
+        means it is done; a form to open or a note for the clicker follows the ack."""
+        actor = actor_of(self.runtime, body)
+        parsed = cards.parse_target(_clicked(body)[1])
+        if actor is None or parsed is None:
+            await ack()
+            log.warning("slack: a click without a user or a draft; ignored")
+            return
+        post_id, version = parsed
+        try:
+            outcome = await self.runtime.perform(lambda uow: work(uow, actor, post_id, version))
+        except Exception:
+            log.exception("slack: a click could not be handled")
+            await ack()
+            self.replies.later(
+                self.replies.ephemeral(
+                    body.get("response_url"), blockkit.render_message(cards.refusal(CLICK_FAILED))
+                )
+            )
+            return
         await ack()
-        log.info("slack: %s clicked on a draft card", (body.get("user") or {}).get("id"))
+        if outcome.form is not None:
+            trigger_id = body.get("trigger_id")
+            if isinstance(trigger_id, str):
+                self.replies.later(self._open_form(client, trigger_id, outcome.form, body))
+        elif outcome.reply is not None and not is_retry(request):
+            # A retry's first delivery already answered the clicker.
+            self.replies.later(
+                self.replies.ephemeral(
+                    body.get("response_url"), blockkit.render_message(outcome.reply)
+                )
+            )
+
+    async def _open_form(
+        self, client: AsyncWebClient, trigger_id: str, form: Form, body: Json
+    ) -> None:
+        try:
+            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(form))
+        except Exception as error:
+            # The trigger lasts 3 seconds and cannot be replayed; tell the person instead.
+            log.error("slack: views.open failed: %r", error)
+            await self.replies.ephemeral(
+                body.get("response_url"),
+                blockkit.render_message(cards.refusal(FORM_FAILED)),
+            )
+
+    # --- policy and reports (interim) ----------------------------------------------------
 
     async def policy_command(self, ack: AsyncAck, body: Json) -> None:
         question = str(body.get("text") or "").strip()
@@ -292,6 +468,65 @@ class SlackListeners:
             "text": rendered["text"],
             "blocks": rendered["blocks"],
         }
+
+
+# What a button does, given who clicked it and the draft and version its card showed.
+ClickWork = Callable[[UnitOfWork, Person, int, int], Awaitable[Outcome]]
+CLICK_FAILED = "Sorry, that could not be done just now. Nothing was changed; please try again."
+FORM_FAILED = "The form could not be opened just now. Please click the button again."
+
+
+class InteractionReplies:
+    """Answers only the person who clicked: Slack's response_url for the interaction, posted
+    as an ephemeral message (it needs no scope, and lasts 30 minutes). Replies run as tasks
+    of their own after the ack, and are awaited at shut-down."""
+
+    def __init__(self, http: aiohttp.ClientSession, api_url: str) -> None:
+        self._http = http
+        self._trusted_hosts = {"hooks.slack.com", urlsplit(api_url).hostname or "slack.com"}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def later(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("slack: a reply after the ack failed")
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def ephemeral(self, response_url: object, rendered: Mapping[str, Any]) -> None:
+        if not isinstance(response_url, str):
+            return
+        # The address came in a signed request; still, nothing but Slack gets our answers.
+        if (urlsplit(response_url).hostname or "") not in self._trusted_hosts:
+            log.warning("slack: not answering to an address outside Slack")
+            return
+        body = {"response_type": "ephemeral", "replace_original": False, **rendered}
+        async with self._http.post(
+            response_url, json=body, timeout=aiohttp.ClientTimeout(total=10)
+        ) as answer:
+            if answer.status != 200:
+                log.warning("slack: response_url answered HTTP %s", answer.status)
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _clicked(body: Mapping[str, Any]) -> tuple[str, str]:
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else {}
+    if not isinstance(first, dict):
+        return "", ""
+    return str(first.get("action_id") or ""), str(first.get("value") or "")
+
+
+def _metadata(view: object) -> str:
+    value = view.get("private_metadata") if isinstance(view, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def is_retry(request: AsyncBoltRequest) -> bool:

@@ -109,6 +109,14 @@ class SlackTransport:
                 raise TemporaryFailure("the conversation has gone; reopening it") from error
         return Sent(channel=channel, message_id=str(posted["ts"]))
 
+    async def update_message(
+        self, channel: str, message_id: str, payload: Mapping[str, Any]
+    ) -> None:
+        with _as_delivery_failures():
+            await self._client.chat_update(
+                channel=channel, ts=message_id, text=payload["text"], blocks=payload["blocks"]
+            )
+
     async def share_file(
         self,
         address: str,

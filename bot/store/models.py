@@ -59,6 +59,7 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime,
         dict[str, Any]: JSON,
         list[str]: JSON,
+        list[int]: JSON,
     }
 
 
@@ -78,6 +79,11 @@ class Post(Base):
     wished_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Bumped by every change; a change is made only if the step is still the one it read, so
+    # two approvers clicking at once make one decision (see repos.SqlPosts.move).
+    step: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The version an approval covers; any new version needs a new approval.
+    approved_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class PostVersion(Base):
@@ -93,6 +99,22 @@ class PostVersion(Base):
     created_at: Mapped[datetime]
     # The form it came from: the same form submitted twice makes one version, not two.
     form_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The attachments this version carries (a revision may keep earlier ones). None on rows
+    # from before revisions existed: those carry the attachments added with them.
+    attachment_ids: Mapped[list[int] | None] = mapped_column(JSON)
+
+
+class PostLink(Base):
+    """Where a post went live, one address per account."""
+
+    __tablename__ = "post_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
 
 
 class Attachment(Base):
@@ -148,11 +170,11 @@ class OutboxItem(Base):
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # message | fetch | share
+    kind: Mapped[str] = mapped_column(String(16))  # message | update | fetch | share | timer
     platform: Mapped[str | None] = mapped_column(String(16))
     recipient_key: Mapped[str | None] = mapped_column(String(200))
     address: Mapped[str | None] = mapped_column(String(500))
-    card_key: Mapped[str | None] = mapped_column(String(200))
+    card_key: Mapped[str | None] = mapped_column(String(200), index=True)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending|sent|held|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -162,6 +184,8 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+    # For a card and its updates: which revision of the card the payload shows.
+    revision: Mapped[int | None] = mapped_column(Integer)
 
 
 class Card(Base):
@@ -176,6 +200,8 @@ class Card(Base):
     channel: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # The revision the copy shows now; an update carrying an older one is not applied.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 def plain_update(model: type[Base]) -> Update:

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.store.models import Attachment, Card, OutboxItem, plain_update
 
 MESSAGE = "message"
+UPDATE = "update"
 FETCH = "fetch"
 SHARE = "share"
+TIMER = "timer"
 
 PENDING = "pending"
 SENT = "sent"
@@ -34,6 +36,7 @@ class Claimed:
     card_key: str | None
     payload: Mapping[str, Any]
     attempts: int
+    revision: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +54,17 @@ class OutboxLine:
     last_error: str | None
 
 
-def _queue(session: AsyncSession, kind: str, now: datetime, **fields: Any) -> None:
-    """Every item starts due now, unattempted; `fields` say what and for whom."""
+def _queue(
+    session: AsyncSession, kind: str, now: datetime, due: datetime | None = None, **fields: Any
+) -> None:
+    """Every item starts unattempted, due now unless `due` says later; `fields` say what and
+    for whom."""
     session.add(
         OutboxItem(
             kind=kind,
             **{"status": PENDING, **fields},
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=due or now,
             created_at=now,
         )
     )
@@ -73,6 +79,7 @@ def add_message(
     card_key: str | None,
     payload: Mapping[str, Any],
     now: datetime,
+    revision: int | None = None,
 ) -> None:
     _queue(
         session,
@@ -83,7 +90,91 @@ def add_message(
         address=address,
         card_key=card_key,
         payload=dict(payload),
+        revision=revision,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CardCopy:
+    platform: str
+    recipient_key: str
+    address: str
+
+
+async def card_copies(session: AsyncSession, card_key: str) -> list[CardCopy]:
+    """Everyone a card was sent (or is being sent) to, on each platform."""
+    rows = await session.execute(
+        select(OutboxItem.platform, OutboxItem.recipient_key, OutboxItem.address)
+        .where(
+            OutboxItem.kind == MESSAGE,
+            OutboxItem.card_key == card_key,
+            OutboxItem.address.is_not(None),
+        )
+        .distinct()
+    )
+    return [CardCopy(p, r, a) for p, r, a in rows if p and r and a]
+
+
+async def update_card(
+    session: AsyncSession,
+    copy: CardCopy,
+    card_key: str,
+    payload: Mapping[str, Any],
+    revision: int,
+    now: datetime,
+) -> None:
+    """Bring one copy of a card to `revision`. A copy not yet sent is given the new content
+    to send instead (so it never goes out stale); one already sent is updated in place."""
+    await session.execute(
+        plain_update(OutboxItem)
+        .where(
+            OutboxItem.kind == MESSAGE,
+            OutboxItem.card_key == card_key,
+            OutboxItem.platform == copy.platform,
+            OutboxItem.recipient_key == copy.recipient_key,
+            OutboxItem.status.in_([PENDING, FAILED]),
+            or_(OutboxItem.revision.is_(None), OutboxItem.revision < revision),
+        )
+        .values(payload=dict(payload), revision=revision)
+    )
+    _queue(
+        session,
+        UPDATE,
+        now,
+        platform=copy.platform,
+        recipient_key=copy.recipient_key,
+        address=copy.address,
+        card_key=card_key,
+        payload=dict(payload),
+        revision=revision,
+    )
+
+
+def add_timer(
+    session: AsyncSession, *, name: str, due: datetime, args: Mapping[str, Any], now: datetime
+) -> None:
+    # A timer waits in the outbox until it is due, as a retry would, and is claimed once.
+    _queue(session, TIMER, now, due, payload={"timer": name, "args": dict(args)})
+
+
+async def finish(session: AsyncSession, item: Claimed, worker: str, now: datetime) -> bool:
+    """Mark an item done inside the caller's transaction, if this worker still holds it: a
+    timer's work and its completion commit together, so it runs once."""
+    done = await session.execute(
+        plain_update(OutboxItem)
+        .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
+        .values(
+            status=SENT,
+            # What was sent lives on in the draft itself, which retention can purge; the
+            # queue keeps no copy.
+            payload=None,
+            done_at=now,
+            attempts=OutboxItem.attempts + 1,
+            claimed_until=None,
+            last_error=None,
+        )
+    )
+    return int(done.rowcount) == 1  # type: ignore[attr-defined]
 
 
 def add_held(
@@ -148,6 +239,17 @@ class ShareTarget:
     thread: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateTarget:
+    """The copy of a card an update is for: where it is and what it shows, if it was sent;
+    else whether a worker is sending it right now."""
+
+    channel: str | None
+    message_id: str | None
+    revision: int | None
+    sending: bool
+
+
 class Outbox:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -190,11 +292,12 @@ class Outbox:
                     OutboxItem.card_key,
                     OutboxItem.payload,
                     OutboxItem.attempts,
+                    OutboxItem.revision,
                 )
             )
             claimed = [
-                Claimed(item_id, kind, platform, recipient, address, card_key, payload or {}, n)
-                for item_id, kind, platform, recipient, address, card_key, payload, n in taken
+                Claimed(item_id, kind, platform, recipient, address, card_key, payload or {}, n, r)
+                for item_id, kind, platform, recipient, address, card_key, payload, n, r in taken
             ]
         return sorted(claimed, key=lambda c: c.id)
 
@@ -207,21 +310,7 @@ class Outbox:
         message_id: str | None = None,
     ) -> bool:
         async with self._sessions() as session, session.begin():
-            done = await session.execute(
-                plain_update(OutboxItem)
-                .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
-                .values(
-                    status=SENT,
-                    # What was sent lives on in the draft itself, which retention can purge;
-                    # the queue keeps no copy.
-                    payload=None,
-                    done_at=now,
-                    attempts=OutboxItem.attempts + 1,
-                    claimed_until=None,
-                    last_error=None,
-                )
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
+            if not await finish(session, item, worker, now):
                 return False
             if item.card_key and channel and message_id and item.platform and item.recipient_key:
                 await session.execute(
@@ -232,8 +321,55 @@ class Outbox:
                         channel=channel,
                         message_id=message_id,
                         created_at=now,
+                        revision=item.revision or 1,
                     )
                 )
+            return True
+
+    async def update_target(self, item: Claimed) -> UpdateTarget:
+        async with self._sessions() as session:
+            card = (
+                await session.execute(
+                    select(Card.channel, Card.message_id, Card.revision).where(
+                        Card.card_key == item.card_key,
+                        Card.platform == item.platform,
+                        Card.recipient_key == item.recipient_key,
+                    )
+                )
+            ).one_or_none()
+            if card is not None:
+                return UpdateTarget(card[0], card[1], card[2], sending=False)
+            # Not sent yet. A card waiting its turn was given the new content already; one in
+            # some worker's hands right now may go out stale, and is updated once it has.
+            in_hand = await session.scalar(
+                select(func.count())
+                .select_from(OutboxItem)
+                .where(
+                    OutboxItem.kind == MESSAGE,
+                    OutboxItem.card_key == item.card_key,
+                    OutboxItem.platform == item.platform,
+                    OutboxItem.recipient_key == item.recipient_key,
+                    OutboxItem.status == PENDING,
+                    OutboxItem.claimed_until.is_not(None),
+                )
+            )
+            return UpdateTarget(None, None, None, sending=bool(in_hand))
+
+    async def mark_updated(self, item: Claimed, worker: str, now: datetime) -> bool:
+        """Done, and the copy now shows the item's revision (never an older one)."""
+        async with self._sessions() as session, session.begin():
+            if not await finish(session, item, worker, now):
+                return False
+            await session.execute(
+                plain_update(Card)
+                .where(
+                    Card.card_key == item.card_key,
+                    Card.platform == item.platform,
+                    Card.recipient_key == item.recipient_key,
+                    Card.revision < (item.revision or 0),
+                )
+                .values(revision=item.revision)
+            )
             return True
 
     async def retry_later(self, item: Claimed, worker: str, when: datetime, error: str) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost
-from bot.core.posts import Draft
+from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost, VersionEntry
+from bot.core.posts import REVISABLE, Draft, KeptAttachment, LiveLink, PostRecord
 from bot.core.refs import RefKind
 from bot.core.states import PostState
 from bot.store.models import (
@@ -18,6 +18,7 @@ from bot.store.models import (
     Counter,
     HistoryRow,
     Post,
+    PostLink,
     PostVersion,
     plain_update,
 )
@@ -42,6 +43,9 @@ class SqlReferences:
 
 
 class SqlPosts:
+    """Drafts and their versions. Statements are plain Core SQL: a request writes a handful of
+    rows, and the ORM's unit of work cost more than the statements themselves."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
@@ -61,50 +65,229 @@ class SqlPosts:
         at: datetime,
         form_key: str | None = None,
     ) -> NewPost:
-        post = Post(
-            reference=reference,
-            submitter_key=submitter_key,
-            state=PostState.AWAITING_APPROVAL.value,
-            version=1,
-            wished_date=draft.wished_date,
-            created_at=at,
-            updated_at=at,
-        )
-        self._session.add(post)
-        await self._session.flush()
-        self._session.add(
-            PostVersion(
-                post_id=post.id,
+        post_id = await self._session.scalar(
+            insert(Post)
+            .values(
+                reference=reference,
+                submitter_key=submitter_key,
+                state=PostState.AWAITING_APPROVAL.value,
                 version=1,
+                step=1,
+                wished_date=draft.wished_date,
+                created_at=at,
+                updated_at=at,
+            )
+            .returning(Post.id)
+        )
+        assert post_id is not None
+        attachment_ids = await self._add_attachments(post_id, 1, draft, at)
+        await self._add_version(post_id, 1, draft, attachment_ids, submitter_key, at, form_key)
+        return NewPost(post_id, 1, attachment_ids, step=1)
+
+    async def add_version(
+        self,
+        post_id: int,
+        base_version: int,
+        draft: Draft,
+        kept: tuple[int, ...],
+        by: str,
+        at: datetime,
+        form_key: str | None = None,
+    ) -> NewPost | None:
+        """A new version of a draft, waiting for approval again; None if the draft has moved on
+        from `base_version` or can no longer be revised."""
+        moved = await self._session.execute(
+            plain_update(Post)
+            .where(
+                Post.id == post_id,
+                Post.version == base_version,
+                Post.state.in_([s.value for s in REVISABLE]),
+            )
+            .values(
+                version=Post.version + 1,
+                step=Post.step + 1,
+                state=PostState.AWAITING_APPROVAL.value,
+                approved_version=None,
+                wished_date=draft.wished_date,
+                updated_at=at,
+            )
+            .returning(Post.version, Post.step)
+        )
+        row = moved.one_or_none()
+        if row is None:
+            return None
+        version, step = int(row[0]), int(row[1])
+        added = await self._add_attachments(post_id, version, draft, at)
+        carried = kept + added
+        await self._add_version(post_id, version, draft, carried, by, at, form_key)
+        return NewPost(post_id, version, added, step=step, carried=carried)
+
+    async def _add_attachments(
+        self, post_id: int, version: int, draft: Draft, at: datetime
+    ) -> tuple[int, ...]:
+        if not draft.attachments:
+            return ()
+        added = await self._session.scalars(
+            insert(Attachment).returning(Attachment.id, sort_by_parameter_order=True),
+            [
+                {
+                    "post_id": post_id,
+                    "version": version,
+                    "platform": ref.platform.value,
+                    "source_id": ref.source_id,
+                    "name": ref.name,
+                    "mimetype": ref.mimetype,
+                    "size": ref.size,
+                    "status": "pending",
+                    "created_at": at,
+                }
+                for ref in draft.attachments
+            ],
+        )
+        return tuple(added)
+
+    async def _add_version(
+        self,
+        post_id: int,
+        version: int,
+        draft: Draft,
+        attachment_ids: tuple[int, ...],
+        by: str,
+        at: datetime,
+        form_key: str | None,
+    ) -> None:
+        await self._session.execute(
+            insert(PostVersion).values(
+                post_id=post_id,
+                version=version,
                 text=draft.text,
                 accounts=list(draft.accounts),
                 confirmed=list(draft.confirmed),
-                created_by=submitter_key,
+                created_by=by,
                 created_at=at,
                 form_key=form_key,
+                attachment_ids=list(attachment_ids),
             )
         )
-        attachments = [
-            Attachment(
-                post_id=post.id,
-                version=1,
-                platform=ref.platform.value,
-                source_id=ref.source_id,
-                name=ref.name,
-                mimetype=ref.mimetype,
-                size=ref.size,
-                status="pending",
-                created_at=at,
-            )
-            for ref in draft.attachments
-        ]
-        self._session.add_all(attachments)
-        await self._session.flush()
-        return NewPost(post.id, 1, tuple(a.id for a in attachments))
 
-    async def state_of(self, post_id: int) -> PostState | None:
-        state = await self._session.scalar(select(Post.state).where(Post.id == post_id))
-        return PostState(state) if state is not None else None
+    async def move(
+        self,
+        post_id: int,
+        version: int,
+        from_states: frozenset[PostState],
+        to: PostState,
+        at: datetime,
+    ) -> int | None:
+        """Move the draft to `to` if it is still at `version` in one of `from_states`: the
+        step it moved to, or None when someone else moved it first. The check and the change
+        are one statement, so of two at once exactly one succeeds (PostgreSQL re-checks the
+        condition on the row the first one changed; SQLite runs one writer at a time)."""
+        values: dict[str, object] = {"state": to.value, "step": Post.step + 1, "updated_at": at}
+        if to is PostState.APPROVED:
+            values["approved_version"] = version
+        moved = await self._session.scalar(
+            plain_update(Post)
+            .where(
+                Post.id == post_id,
+                Post.version == version,
+                Post.state.in_([s.value for s in from_states]),
+            )
+            .values(values)
+            .returning(Post.step)
+        )
+        return int(moved) if moved is not None else None
+
+    async def get(self, post_id: int) -> PostRecord | None:
+        return await self._record(Post.id == post_id)
+
+    async def find(self, reference: str) -> PostRecord | None:
+        return await self._record(Post.reference == reference.strip().upper())
+
+    async def version_of(self, post_id: int, version: int) -> PostRecord | None:
+        return await self._record(Post.id == post_id, version)
+
+    async def _record(
+        self, condition: ColumnElement[bool], version: int | None = None
+    ) -> PostRecord | None:
+        wanted = Post.version if version is None else version
+        found = (
+            await self._session.execute(
+                select(Post, PostVersion)
+                .join(PostVersion, PostVersion.post_id == Post.id)
+                .where(condition, PostVersion.version == wanted)
+            )
+        ).one_or_none()
+        if found is None:
+            return None
+        post, current = found
+        chosen: ColumnElement[bool]
+        if current.attachment_ids is None:
+            chosen = (Attachment.post_id == post.id) & (Attachment.version == current.version)
+        else:
+            chosen = Attachment.id.in_(current.attachment_ids)
+        attachments = await self._session.execute(
+            select(Attachment.id, Attachment.name, Attachment.mimetype, Attachment.size)
+            .where(chosen)
+            .order_by(Attachment.id)
+        )
+        return PostRecord(
+            id=post.id,
+            reference=post.reference,
+            submitter_key=post.submitter_key,
+            state=PostState(post.state),
+            version=current.version,
+            step=post.step,
+            wished_date=post.wished_date,
+            text=current.text or "",
+            accounts=tuple(current.accounts),
+            confirmed=tuple(current.confirmed),
+            attachments=tuple(KeptAttachment(*row) for row in attachments),
+            version_submitted_at=current.created_at,
+            approved_version=post.approved_version,
+        )
+
+    async def record_links(
+        self, post_id: int, version: int, links: tuple[LiveLink, ...], by: str, at: datetime
+    ) -> None:
+        await self._session.execute(
+            insert(PostLink),
+            [
+                {
+                    "post_id": post_id,
+                    "version": version,
+                    "account": link.account,
+                    "url": link.url,
+                    "created_by": by,
+                    "created_at": at,
+                }
+                for link in links
+            ],
+        )
+
+    async def links(self, post_id: int) -> tuple[LiveLink, ...]:
+        rows = await self._session.execute(
+            select(PostLink.account, PostLink.url)
+            .where(PostLink.post_id == post_id)
+            .order_by(PostLink.id)
+        )
+        return tuple(LiveLink(account, url) for account, url in rows)
+
+    async def versions(self, post_id: int) -> Sequence[VersionEntry]:
+        rows = await self._session.execute(
+            select(
+                PostVersion.version,
+                PostVersion.created_at,
+                PostVersion.created_by,
+                PostVersion.accounts,
+                PostVersion.text,
+            )
+            .where(PostVersion.post_id == post_id)
+            .order_by(PostVersion.version)
+        )
+        return [
+            VersionEntry(version, at, by, tuple(accounts), text)
+            for version, at, by, accounts, text in rows
+        ]
 
 
 class SqlHistory:
@@ -122,8 +305,8 @@ class SqlHistory:
         version: int | None = None,
         note: str | None = None,
     ) -> None:
-        self._session.add(
-            HistoryRow(
+        await self._session.execute(
+            insert(HistoryRow).values(
                 object_type=object_type,
                 object_id=object_id,
                 from_state=from_state,
@@ -160,8 +343,8 @@ class SqlAuditLog:
         at: datetime,
         detail: AuditDetail | None = None,
     ) -> None:
-        self._session.add(
-            AuditEvent(
+        await self._session.execute(
+            insert(AuditEvent).values(
                 at=at,
                 actor_key=actor_key,
                 action=action,
