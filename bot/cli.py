@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 socialdesk runs a school's staff Social Media Policy inside Slack: draft posts for the
-school's accounts go to the IT Network Manager for approval. (Microsoft Teams comes later.)
+school's accounts go to the IT Network Manager, who approves, returns or rejects them and
+marks them posted with their live links. (Microsoft Teams comes later.)
 
 Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, SOCIALDESK_CONFIG,
 SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL,
@@ -68,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    history = commands.add_parser(
+        "history",
+        help="show a draft post's versions, decisions and links",
+        description="Show one draft post (by its reference, e.g. P-0001): every version with "
+        "its text, every step with who took it, when (in the school's time zone) and why, "
+        "and where it went live.",
+    )
+    history.add_argument("reference", help="the draft's reference, e.g. P-0001")
+    history.add_argument("--json", action="store_true", help="one JSON object")
+
     outbox = commands.add_parser(
         "outbox",
         help="show messages not yet delivered",
@@ -94,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(settings)
         if args.command == "audit":
             return asyncio.run(_audit(settings, args.since, args.json))
+        if args.command == "history":
+            return asyncio.run(_history(settings, args.reference, args.json))
         if args.command == "outbox":
             return asyncio.run(_outbox(settings, args.retry))
     except SettingsError as error:
@@ -114,10 +127,19 @@ def _serve(settings: Settings, port: int | None) -> int:
     return 0
 
 
-async def _migrate(settings: Settings) -> int:
-    from bot.store.db import current_revision, make_engine, migrate
+def _make_engine(settings: Settings) -> AsyncEngine:
+    from bot.store.db import make_engine, missing_sqlite_folder
 
-    engine = make_engine(settings.database_url)
+    missing = missing_sqlite_folder(settings.database_url)
+    if missing is not None:
+        raise SettingsError(f"DATABASE_URL: the folder {missing} does not exist")
+    return make_engine(settings.database_url)
+
+
+async def _migrate(settings: Settings) -> int:
+    from bot.store.db import current_revision, migrate
+
+    engine = _make_engine(settings)
     try:
         await migrate(engine)
         print(f"database schema at revision {await current_revision(engine)}")
@@ -148,9 +170,9 @@ async def _existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
     bot, so one that is behind (or absent) is reported instead."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.store.db import current_revision, head_revision, make_engine
+    from bot.store.db import current_revision, head_revision
 
-    engine = make_engine(settings.database_url)
+    engine = _make_engine(settings)
     try:
         try:
             found = await current_revision(engine)
@@ -208,6 +230,83 @@ async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> i
                 f"{school_time.stamp(entry.at)}  {entry.actor_key}  {entry.action}  "
                 f"{entry.object_type} {entry.object_id}  {detail}".rstrip()
             )
+    return 0
+
+
+async def _history(settings: Settings, reference: str, as_json: bool) -> int:
+    from bot.config import load_config
+    from bot.core.clock import SchoolTime
+    from bot.handlers.posts import history_of
+    from bot.store.db import sessions
+    from bot.store.repos import SqlUnitOfWork
+
+    school = load_config(settings.config_path)
+    school_time = SchoolTime(school.timezone)
+
+    def who(key: str) -> str:
+        person = school.directory.by_key(key)
+        return f"{person.name} ({key})" if person and person.name else key
+
+    async with _existing_database(settings) as engine, sessions(engine)() as session:
+        found = await history_of(SqlUnitOfWork(session), reference)
+    if found is None:
+        print(f"socialdesk: no draft post {reference!r}", file=sys.stderr)
+        return 1
+    post = found.post
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "reference": post.reference,
+                    "state": post.state.value,
+                    "version": post.version,
+                    "submitter": post.submitter_key,
+                    "versions": [
+                        {
+                            "version": v,
+                            "at": at.isoformat(),
+                            "by": by,
+                            "accounts": list(a),
+                            "text": t,
+                        }
+                        for v, at, by, a, t in found.versions
+                    ],
+                    "steps": [
+                        {
+                            "at": e.at.isoformat(),
+                            "by": e.actor_key,
+                            "from": e.from_state,
+                            "to": e.to_state,
+                            "version": e.version,
+                            "note": e.note,
+                        }
+                        for e in found.events
+                    ],
+                    "links": [{"account": a, "url": u} for a, u in found.links],
+                }
+            )
+        )
+        return 0
+    print(f"{post.reference}: {post.state.value.replace('_', ' ')}, version {post.version}")
+    print(f"submitted by {who(post.submitter_key)}")
+    for version, at, by, accounts, text in found.versions:
+        print(
+            f"\nversion {version}, {school_time.stamp(at)} by {who(by)} for {', '.join(accounts)}"
+        )
+        for line in (text or "(text purged)").splitlines():
+            print(f"  | {line}")
+    print("\nsteps:")
+    for entry in found.events:
+        step = f"{entry.from_state or 'new'} -> {entry.to_state}"
+        print(
+            f"  {school_time.stamp(entry.at)}  v{entry.version}  {step}  by {who(entry.actor_key)}"
+        )
+        for line in (entry.note or "").splitlines():
+            print(f"      {line}")
+    if found.links:
+        print("\nlive:")
+        for account, url in found.links:
+            print(f"  {account}: {url}")
     return 0
 
 

@@ -83,9 +83,12 @@ async def start_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[B
 
     async def start(**kwargs: Any) -> RunningBot:
         config_path = kwargs.pop("config_path", None)
+        clock = kwargs.pop("clock", None)
         use_fake = kwargs.pop("slack", True)
         bot = RunningBot(
-            settings_for(database_url, fake_slack if use_fake else None, **kwargs), config_path
+            settings_for(database_url, fake_slack if use_fake else None, **kwargs),
+            config_path,
+            clock,
         )
         await bot.start()
         started.append(bot)

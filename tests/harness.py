@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 
 from bot.app import SERVICES, create_app
 from bot.config import load_config
+from bot.core.clock import Clock
 from bot.settings import Settings, SlackSettings
 from bot.store.db import sessions
 from tests.fakes.slack import MESSAGE_BLOCKS_MAX, FakeSlack, validate_blocks, validate_view
@@ -58,12 +60,27 @@ class Reply:
         return json.loads(self.text) if self.text else None
 
 
+class SettableClock:
+    """The bot's clock in tests that need a later day: real time, moved on by `advance`."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, by: timedelta) -> None:
+        self.offset += by
+
+
 class RunningBot:
-    def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, config_path: Path | None = None, clock: Clock | None = None
+    ) -> None:
         if config_path is not None:
             settings = replace(settings, config_path=config_path)
         self.settings = settings
-        self.app = create_app(settings, load_config(settings.config_path))
+        self.app = create_app(settings, load_config(settings.config_path), clock)
         self.runner = web.AppRunner(self.app, access_log=None)
         self.url = ""
         self.http: aiohttp.ClientSession | None = None
@@ -127,6 +144,11 @@ class RunningBot:
 
     async def submit(self, payload: Mapping[str, Any], **kwargs: Any) -> Reply:
         return await self.slack(urlencode({"payload": json.dumps(payload)}), **kwargs)
+
+    async def click(
+        self, user: str, action_id: str, value: str, response_url: str, **kwargs: Any
+    ) -> Reply:
+        return await self.submit(click_payload(user, action_id, value, response_url), **kwargs)
 
     async def event(self, body: Mapping[str, Any], **kwargs: Any) -> Reply:
         """An Events API delivery: JSON, signed like every other Slack request."""
@@ -235,6 +257,62 @@ def draft_payload(
             "private_metadata": "",
             "hash": "1700000000.abc",
             "state": {"values": values},
+        },
+        "response_urls": [],
+    }
+
+
+def click_payload(user: str, action_id: str, value: str, response_url: str) -> dict[str, Any]:
+    """A block_actions payload: a button clicked on a message in the person's DM with the bot."""
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "oakgreen"},
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+        "api_app_id": "A0SOCIAL",
+        "token": "legacy-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": "1700000000.000001",
+            "channel_id": f"D{user}",
+            "is_ephemeral": False,
+        },
+        "trigger_id": f"trigger-{user}-{time.monotonic_ns()}",
+        "channel": {"id": f"D{user}", "name": "directmessage"},
+        "message": {"type": "message", "ts": "1700000000.000001", "text": "card"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "b1",
+                "text": {"type": "plain_text", "text": action_id},
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def view_payload(
+    user: str, callback_id: str, private_metadata: str, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A view_submission of any of the bot's modals; `values` maps each input to its element
+    state, e.g. {"reason": {"type": "plain_text_input", "value": "..."}}."""
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM, "domain": "oakgreen"},
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+        "api_app_id": "A0SOCIAL",
+        "token": "legacy-verification-token",
+        "trigger_id": f"trigger-{time.monotonic_ns()}",
+        "view": {
+            "id": f"V0{time.monotonic_ns():X}",
+            "team_id": TEAM,
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "hash": "1700000000.abc",
+            "state": {"values": {name: {name: state} for name, state in values.items()}},
         },
         "response_urls": [],
     }

@@ -18,9 +18,10 @@ import pytest
 
 from bot.cli import main
 from bot.store.db import head_revision
+from bot.store.models import Post
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
-from tests.harness import FIXTURES, draft_payload, eventually
+from tests.harness import FIXTURES, draft_payload, eventually, view_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,12 @@ async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> Non
                         health = await response.json()
                 except aiohttp.ClientConnectionError:
                     await asyncio.sleep(0.2)
-        assert health == {"status": "ok", "database": "ok", "schema": head_revision(), "slack": "off"}
+        assert health == {
+            "status": "ok",
+            "database": "ok",
+            "schema": head_revision(),
+            "slack": "off",
+        }
         assert (tmp_path / "socialdesk.db").exists()
     finally:
         if process.returncode is None:
@@ -176,11 +182,75 @@ async def test_audit_and_outbox_commands(
     assert "1 failed item(s) queued again" in retried
 
 
+async def test_history_shows_every_version_step_and_link(
+    start_bot: BotFactory, fake_slack: FakeSlack, database_url: str
+) -> None:
+    bot = await start_bot()
+    await bot.submit(draft_payload("U0TEACH", text="Sports day <b>", accounts=("X",)))
+    (post,) = await bot.rows(Post)
+    respond = fake_slack.response_url("sam")
+    await bot.click("U0NETMGR", "post.request_changes", f"{post.id}:1", respond)
+    await bot.submit(
+        view_payload(
+            "U0NETMGR",
+            "post.reason",
+            f"{post.id}:1:request_changes",
+            {"reason": {"type": "plain_text_input", "value": "Say which year group"}},
+        )
+    )
+    revised = draft_payload("U0TEACH", text="Year 5 sports day", accounts=("X",))
+    revised["view"]["callback_id"] = "post.revision"
+    revised["view"]["private_metadata"] = f"{post.id}:1"
+    await bot.submit(revised)
+    await bot.click("U0NETDEP", "post.approve", f"{post.id}:2", respond)
+    await bot.submit(
+        view_payload(
+            "U0NETMGR",
+            "post.links",
+            f"{post.id}:2",
+            {"link_x": {"type": "url_text_input", "value": "https://x.com/oakgreen/status/9"}},
+        )
+    )
+    env = _clean_env(
+        DATABASE_URL=database_url,
+        PYTHONPATH=str(ROOT),
+        SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
+    )
+    shown = await _run_cli(env, "history", "p-0001")
+    assert shown.startswith("P-0001: posted, version 2\nsubmitted by slack:U0TEACH\n")
+    assert "  | Sports day <b>" in shown and "  | Year 5 sports day" in shown
+    steps = [line.split("  ")[2:] for line in shown.splitlines() if " -> " in line]
+    assert steps == [
+        ["v1", "new -> awaiting_approval", "by slack:U0TEACH"],
+        ["v1", "awaiting_approval -> changes_requested", "by Sam Network (sam)"],
+        ["v2", "changes_requested -> awaiting_approval", "by slack:U0TEACH"],
+        ["v2", "awaiting_approval -> approved", "by Nia Deputy (slack:U0NETDEP)"],
+        ["v2", "approved -> posted", "by Sam Network (sam)"],
+    ]
+    assert "      Say which year group" in shown
+    assert "  X: https://x.com/oakgreen/status/9" in shown
+    assert " GMT  v1" in shown  # times in the school's zone
+    as_json = json.loads(await _run_cli(env, "history", "P-0001", "--json"))
+    assert [s["to"] for s in as_json["steps"]][-1] == "posted"
+    assert as_json["links"] == [{"account": "X", "url": "https://x.com/oakgreen/status/9"}]
+
+    missing = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "history", "P-0404"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 1 and "no draft post 'P-0404'" in missing.stderr
+
+
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     shown = capsys.readouterr().out
-    for command in ("serve", "migrate", "check-config", "audit", "outbox"):
+    for command in ("serve", "migrate", "check-config", "audit", "history", "outbox"):
         assert command in shown
 
 

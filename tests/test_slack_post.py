@@ -396,7 +396,12 @@ async def test_policy_and_report_commands_answer_privately(bot: RunningBot) -> N
 async def test_healthz_reports_the_database(bot: RunningBot) -> None:
     reply = await bot.get("/healthz")
     assert reply.status == 200
-    assert reply.json() == {"status": "ok", "database": "ok", "schema": head_revision(), "slack": "http"}
+    assert reply.json() == {
+        "status": "ok",
+        "database": "ok",
+        "schema": head_revision(),
+        "slack": "http",
+    }
 
 
 def event_callback(event: dict[str, Any]) -> dict[str, Any]:

@@ -363,6 +363,8 @@ async def _what_happened(
     ctx: HandlerContext, uow: UnitOfWork, post: PostRecord, version: int
 ) -> Message:
     """Why a click on this version changes nothing now: who moved the draft on, and when."""
+    # Read again: what this request read first may be older than the change that beat it.
+    post = await uow.posts.get(post.id) or post
     entries = await uow.history.of("post", post.id)
     if version < post.version:
         newer = _last(entries, lambda e: e.version == post.version)

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
@@ -33,6 +33,15 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         _sqlite_write_serialised(engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def missing_sqlite_folder(url: str) -> Path | None:
+    """The folder a SQLite database file should be in, when it does not exist."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    folder = Path(parsed.database).parent
+    return None if folder.is_dir() else folder
 
 
 def _sqlite_write_serialised(engine: AsyncEngine) -> None:

@@ -102,6 +102,8 @@ class FakeSlack:
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> what the bot uploaded
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    # What the bot posted to interactions' response_url, by the key in the address.
+    responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     delay: float = 0.0  # seconds before each answer, to make work overlap
     base_url: str = ""
     _runner: web.AppRunner | None = None
@@ -114,6 +116,7 @@ class FakeSlack:
         app.router.add_get("/files/{name}", self._file)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/response/{key}", self._response)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -158,6 +161,31 @@ class FakeSlack:
         return [
             f"{c.method}({c.args.get('channel') or c.args.get('users') or ''})" for c in self.calls
         ]
+
+    def response_url(self, key: str) -> str:
+        """An interaction's response_url; what the bot posts there is kept under `key`."""
+        return f"{self.root}/response/{key}"
+
+    def responses_to(self, key: str) -> list[dict[str, Any]]:
+        return [body for k, body in self.responses if k == key]
+
+    def cards_of(self, user_id: str) -> dict[str, dict[str, Any]]:
+        """Each message in this person's DM as it shows now (posted, then any updates),
+        by its ts, oldest first."""
+        channel = f"D{user_id}"
+        shown: dict[str, dict[str, Any]] = {}
+        for call in self.calls:
+            if call.method in ("chat.postMessage", "chat.update") and (
+                call.args.get("channel") == channel
+            ):
+                ts = str(call.answer.get("ts"))
+                blocks = call.args.get("blocks")
+                shown[ts] = {
+                    "text": call.args.get("text"),
+                    "blocks": json.loads(blocks) if isinstance(blocks, str) else blocks,
+                    "updates": shown.get(ts, {}).get("updates", -1) + 1,
+                }
+        return shown
 
     async def send_envelope(self, envelope: dict[str, Any]) -> None:
         for socket in list(self._sockets):
@@ -292,6 +320,17 @@ class FakeSlack:
             for entry in json.loads(listed) if isinstance(listed, str) else listed:
                 shared.append((call.args.get("thread_ts"), self.uploads[entry["id"]]))
         return shared
+
+    async def _response(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        try:
+            if "blocks" in body:
+                validate_blocks(body["blocks"], MESSAGE_BLOCKS_MAX)
+        except Exception as error:
+            self.invalid.append(f"response_url: {error}")
+            return web.Response(status=400, text="invalid_blocks")
+        self.responses.append((request.match_info["key"], body))
+        return web.Response(text="ok")
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         socket = web.WebSocketResponse()
