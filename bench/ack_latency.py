@@ -1,10 +1,12 @@
-"""How fast socialdesk answers Slack: ack latency of `/post` and of a draft submission.
+"""How fast socialdesk answers Slack: ack latency of `/post`, a draft submission and a click.
 
 Slack gives an app 3 seconds to acknowledge. This sends signed requests at a steady rate
 (open loop: each request leaves on schedule whether or not the previous one has returned, as
 Slack's own traffic does), to the real `socialdesk serve` in its own process, with a local fake
 Slack Web API, and prints p50/p99/max ack latency and the throughput achieved. A draft
-submission's ack includes its database write (post, version, history, audit, outbox rows). A
+submission's ack includes its database write (post, version, history, audit, outbox rows); so
+does an Approve click's (the decision, history, audit, a card update for each copy and the
+submitter's message), each click deciding on a different draft made by the submission run. A
 bare bolt app with no-op listeners in the same bolt mode runs in the same way beside it.
 
     .venv/bin/python -m bench.ack_latency [--rate 50] [--seconds 10]
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import statistics
@@ -36,7 +39,7 @@ from sqlalchemy import make_url
 from bot.settings import normalise_database_url
 from tests.conftest import as_admin
 from tests.fakes.slack import FakeSlack
-from tests.harness import FIXTURES, SIGNING_SECRET, command_body, draft_payload
+from tests.harness import FIXTURES, SIGNING_SECRET, click_payload, command_body, draft_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,7 +132,7 @@ async def load(
                 errors += 1
 
         # A short warm-up so imports and first connections are not measured.
-        await asyncio.gather(*(one(-n - 1) for n in range(10)))
+        await asyncio.gather(*(one(-n - 1) for n in range(WARM_UP)))
         latencies.clear()
         errors = 0
         total = int(rate * seconds)
@@ -146,14 +149,28 @@ async def load(
     return Figures(name, latencies, errors, elapsed)
 
 
+WARM_UP = 10
+
+
 def post_command(n: int) -> str:
     return command_body("/post", f"U0STAFF{n % 40:02d}")
 
 
 def draft_submission(n: int) -> str:
-    import json
-
     return urlencode({"payload": json.dumps(draft_payload(f"U0STAFF{n % 40:02d}"))})
+
+
+def approve_click(response_url: str, drafts: int) -> Callable[[int], str]:
+    """Clicks Approve on draft n+1 (the warm-up's clicks take the warm-up's drafts, the last
+    ones made), alternating between the two Network Managers."""
+
+    def body(n: int) -> str:
+        post_id = n + 1 if n >= 0 else drafts + n + 1
+        user = ("U0NETMGR", "U0NETDEP")[n % 2]
+        payload = click_payload(user, "post.approve", f"{post_id}:1", response_url)
+        return urlencode({"payload": json.dumps(payload)})
+
+    return body
 
 
 @contextlib.asynccontextmanager
@@ -191,13 +208,18 @@ async def run(rate: float, seconds: float) -> None:
     try:
         port = _free_port()
         argv = [sys.executable, str(ROOT / "bench" / "bare_bolt.py"), str(port)]
+        drafts = int(rate * seconds) + WARM_UP
+        bodies = (
+            ("/post", post_command),
+            ("draft submission", draft_submission),
+            ("Approve click", approve_click(fake.response_url("bench"), drafts)),
+        )
         async with serving(argv, base_env, port) as url:
-            for label, body in (("/post", post_command), ("draft submission", draft_submission)):
-                print(
-                    (
-                        await load(f"bare bolt, no-op listener: {label}", url, body, rate, seconds)
-                    ).line()
+            for label, body in bodies:
+                figures = await load(
+                    f"bare bolt, no-op listener: {label}", url, body, rate, seconds
                 )
+                print(figures.line())
         kinds = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
         for kind in kinds:
             async with database(kind) as database_url:
@@ -205,19 +227,24 @@ async def run(rate: float, seconds: float) -> None:
                 env = {**base_env, "DATABASE_URL": database_url, "PORT": str(port)}
                 argv = [sys.executable, "-m", "bot", "serve"]
                 async with serving(argv, env, port) as url:
-                    for label, body in (
-                        ("/post", post_command),
-                        ("draft submission", draft_submission),
-                    ):
-                        print(
-                            (
-                                await load(
-                                    f"socialdesk on {kind}: {label}", url, body, rate, seconds
-                                )
-                            ).line()
+                    for label, body in bodies:
+                        figures = await load(
+                            f"socialdesk on {kind}: {label}", url, body, rate, seconds
                         )
+                        print(figures.line())
+                        # Each line starts with the delivery of the one before it finished.
+                        await settled(fake)
     finally:
         await fake.stop()
+
+
+async def settled(fake: FakeSlack, quiet_for: float = 1.0) -> None:
+    """Wait until the bot has stopped calling Slack for a moment."""
+    while True:
+        seen = len(fake.calls)
+        await asyncio.sleep(quiet_for)
+        if len(fake.calls) == seen:
+            return
 
 
 def main() -> None:

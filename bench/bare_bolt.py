@@ -29,6 +29,7 @@ def main() -> None:
 
     bolt.command("/post")(noop)
     bolt.view("post.draft")(noop)
+    bolt.action("post.approve")(noop)
 
     async def events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))

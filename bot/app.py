@@ -31,7 +31,6 @@ from bot.store.db import (
     make_engine,
     migrate,
     missing_sqlite_folder,
-    sessions,
 )
 from bot.store.outbox import Claimed, Outbox
 
@@ -112,7 +111,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.run_timer(item, worker_id)
 
     worker = DeliveryWorker(
-        Outbox(sessions(engine)),
+        Outbox(engine),
         transports,
         clock,
         Backoff(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
@@ -122,7 +121,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
         school=school,
         engine=engine,
-        sessions=sessions(engine),
         context=HandlerContext(
             school_name=school.name,
             policy_contact=school.policy_contact,

@@ -195,7 +195,6 @@ async def _existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
 async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> int:
     from bot.config import load_config
     from bot.core.clock import SchoolTime
-    from bot.store.db import sessions
     from bot.store.repos import SqlAuditLog
 
     school_time = SchoolTime(load_config(settings.config_path).timezone)
@@ -207,8 +206,8 @@ async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> i
             raise SettingsError(
                 f"--since must be a date (YYYY-MM-DD), not {since_text!r}"
             ) from None
-    async with _existing_database(settings) as engine, sessions(engine)() as session:
-        entries = await SqlAuditLog(session).entries(since)
+    async with _existing_database(settings) as engine, engine.connect() as db:
+        entries = await SqlAuditLog(db).entries(since)
     for entry in entries:
         if as_json:
             print(
@@ -237,7 +236,6 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
     from bot.config import load_config
     from bot.core.clock import SchoolTime
     from bot.handlers.posts import history_of
-    from bot.store.db import sessions
     from bot.store.repos import SqlUnitOfWork
 
     school = load_config(settings.config_path)
@@ -247,8 +245,8 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
         person = school.directory.by_key(key)
         return f"{person.name} ({key})" if person and person.name else key
 
-    async with _existing_database(settings) as engine, sessions(engine)() as session:
-        found = await history_of(SqlUnitOfWork(session), reference)
+    async with _existing_database(settings) as engine, engine.connect() as db:
+        found = await history_of(SqlUnitOfWork(db), reference)
     if found is None:
         print(f"socialdesk: no draft post {reference!r}", file=sys.stderr)
         return 1
@@ -311,11 +309,10 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
 
 
 async def _outbox(settings: Settings, retry: bool) -> int:
-    from bot.store.db import sessions
     from bot.store.outbox import FAILED, HELD, PENDING, Outbox
 
     async with _existing_database(settings) as engine:
-        outbox = Outbox(sessions(engine))
+        outbox = Outbox(engine)
         if retry:
             count = await outbox.requeue_failed(datetime.now(UTC))
             print(f"{count} failed item(s) queued again")

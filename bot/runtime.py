@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.config import SchoolConfig
 from bot.core.outcome import Outcome
@@ -34,7 +34,6 @@ class Runtime:
     settings: Settings
     school: SchoolConfig
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
     context: HandlerContext
     renderers: Mapping[str, Renderer]
     wake_delivery: Callable[[], None]
@@ -48,23 +47,26 @@ class Runtime:
             # at once); running the work again sees the winner's row and answers accordingly.
             log.info("a unique write lost a race; running the work again")
             return await self._perform_once(work)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # A pooled connection had gone (the database restarted). Connections are not
+            # pinged before each use, which would cost every request a round trip; the pool
+            # has dropped the dead ones, and nothing was written, so run the work again.
+            log.warning("the database connection was lost; running the work again")
+            return await self._perform_once(work)
 
     async def _perform_once(
         self,
         work: Callable[[UnitOfWork], Awaitable[Outcome]],
-        finish: Callable[[AsyncSession], Awaitable[bool]] | None = None,
+        finish: Callable[[AsyncConnection], Awaitable[bool]] | None = None,
     ) -> Outcome:
-        async with self.sessions() as session:
-            try:
-                outcome = await work(SqlUnitOfWork(session))
-                if outcome.refused or (finish is not None and not await finish(session)):
-                    await session.rollback()
-                    return outcome
-                await self._store_follow_ups(session, outcome)
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
+        async with self.engine.connect() as db, db.begin() as transaction:
+            outcome = await work(SqlUnitOfWork(db))
+            if outcome.refused or (finish is not None and not await finish(db)):
+                await transaction.rollback()
+                return outcome
+            await self._store_follow_ups(db, outcome)
         if outcome.notifications or outcome.fetches or outcome.card_updates:
             self.wake_delivery()
         return outcome
@@ -79,12 +81,12 @@ class Runtime:
         args = item.payload.get("args") or {}
         ctx = self.context
 
-        async def still_ours(session: AsyncSession) -> bool:
-            return await outbox.finish(session, item, worker, ctx.clock.now())
+        async def still_ours(db: AsyncConnection) -> bool:
+            return await outbox.finish(db, item, worker, ctx.clock.now())
 
         await self._perform_once(lambda uow: handler(ctx, uow, args), finish=still_ours)
 
-    async def _store_follow_ups(self, session: AsyncSession, outcome: Outcome) -> None:
+    async def _store_follow_ups(self, db: AsyncConnection, outcome: Outcome) -> None:
         now = self.context.clock.now()
         for notify in outcome.notifications:
             queued = False
@@ -92,8 +94,8 @@ class Runtime:
                 render = self.renderers.get(identity.platform.value)
                 if render is None:
                     continue
-                outbox.add_message(
-                    session,
+                await outbox.add_message(
+                    db,
                     platform=identity.platform.value,
                     recipient_key=notify.recipient.key,
                     address=identity.external_id,
@@ -103,8 +105,8 @@ class Runtime:
                     revision=notify.revision,
                 )
                 for attachment_id in notify.attachments:
-                    outbox.add_share(
-                        session,
+                    await outbox.add_share(
+                        db,
                         platform=identity.platform.value,
                         recipient_key=notify.recipient.key,
                         address=identity.external_id,
@@ -116,28 +118,28 @@ class Runtime:
             if not queued:
                 reason = "no identity on a platform this bot serves"
                 log.warning("a message for %s is held: %s", notify.recipient.key, reason)
-                outbox.add_held(
-                    session,
+                await outbox.add_held(
+                    db,
                     recipient_key=notify.recipient.key,
                     card_key=notify.card_key,
                     reason=reason,
                     now=now,
                 )
         for update in outcome.card_updates:
-            for copy in await outbox.card_copies(session, update.card_key):
+            for copy in await outbox.card_copies(db, update.card_key):
                 render = self.renderers.get(copy.platform)
                 if render is None:
                     continue
                 await outbox.update_card(
-                    session, copy, update.card_key, render(update.message), update.revision, now
+                    db, copy, update.card_key, render(update.message), update.revision, now
                 )
         for schedule in outcome.schedules:
-            outbox.add_timer(
-                session, name=schedule.name, due=schedule.due, args=schedule.args, now=now
+            await outbox.add_timer(
+                db, name=schedule.name, due=schedule.due, args=schedule.args, now=now
             )
         for fetch in outcome.fetches:
-            outbox.add_fetch(
-                session,
+            await outbox.add_fetch(
+                db,
                 platform=fetch.platform.value,
                 attachment_id=fetch.attachment_id,
                 url=fetch.download_url,

@@ -19,7 +19,7 @@ from bot.core.clock import SystemClock
 from bot.delivery import Backoff, DeliveryWorker, retry_after_seconds
 from bot.slack.transport import SlackTransport
 from bot.store import outbox as outbox_rows
-from bot.store.db import make_engine, migrate, sessions
+from bot.store.db import make_engine, migrate
 from bot.store.models import OutboxItem
 from bot.store.outbox import Outbox
 from tests.conftest import BotFactory
@@ -36,10 +36,10 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def _queue_messages(engine: AsyncEngine, count: int, now: datetime) -> None:
-    async with sessions(engine)() as session, session.begin():
+    async with engine.begin() as db:
         for n in range(count):
-            outbox_rows.add_message(
-                session,
+            await outbox_rows.add_message(
+                db,
                 platform="slack",
                 recipient_key=f"k{n}",
                 address=f"U0STAFF{n:02d}",
@@ -52,7 +52,7 @@ async def _queue_messages(engine: AsyncEngine, count: int, now: datetime) -> Non
 def _worker(engine: AsyncEngine, fake_slack: FakeSlack, **options: Any) -> DeliveryWorker:
     client = AsyncWebClient(token=fake_slack.bot_token, base_url=fake_slack.base_url)
     return DeliveryWorker(
-        Outbox(sessions(engine)),
+        Outbox(engine),
         {"slack": SlackTransport(client, fake_slack.base_url)},
         SystemClock(),
         Backoff(base=0.05, cap=0.2),
@@ -65,7 +65,7 @@ async def test_concurrent_claims_never_share_an_item_nor_exceed_their_limit(
 ) -> None:
     now = datetime.now(UTC)
     await _queue_messages(engine, 40, now)
-    queue = Outbox(sessions(engine))
+    queue = Outbox(engine)
     claims = await asyncio.gather(
         *(queue.claim(f"w{i}", now, timedelta(minutes=1), 3) for i in range(8))
     )

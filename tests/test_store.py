@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bot.store.db import make_engine, migrate, sessions
+from bot.store.db import make_engine, migrate
 from bot.store.models import Base
 from bot.store.repos import SqlAuditLog
 
@@ -30,8 +30,8 @@ async def test_migrations_build_exactly_the_models(database_url: str) -> None:
 async def test_the_audit_log_is_append_only(database_url: str) -> None:
     engine = make_engine(database_url)
     await migrate(engine)
-    async with sessions(engine)() as session, session.begin():
-        await SqlAuditLog(session).append(
+    async with engine.begin() as db:
+        await SqlAuditLog(db).append(
             "slack:U0TEACH", "post.submitted", "post", "P-0001", datetime.now(UTC), {"version": 1}
         )
     for statement in (
@@ -41,7 +41,7 @@ async def test_the_audit_log_is_append_only(database_url: str) -> None:
         with pytest.raises(DBAPIError, match="append-only"):
             async with engine.begin() as connection:
                 await connection.execute(text(statement))
-    async with sessions(engine)() as session:
-        (entry,) = await SqlAuditLog(session).entries()
+    async with engine.connect() as db:
+        (entry,) = await SqlAuditLog(db).entries()
     assert entry.actor_key == "slack:U0TEACH" and entry.at.tzinfo is not None
     await engine.dispose()

@@ -32,7 +32,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         )
         _sqlite_write_serialised(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it would cost every transaction a round trip. A connection found dead is
+    # dropped by the pool, and Runtime.perform runs the work again (see there).
+    return create_async_engine(url, **kwargs)
 
 
 def missing_sqlite_folder(url: str) -> Path | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -15,11 +15,10 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
-    Update,
-    update,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -204,7 +203,20 @@ class Card(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
-def plain_update(model: type[Base]) -> Update:
-    """An UPDATE that skips the ORM's matching of rows already loaded in the session: the
-    outbox and counters never hold any, and the matching cost more than the statement."""
-    return update(model).execution_options(synchronize_session=False)
+def table_of(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+# The store's statements are Core SQL on these tables, run on a plain connection: a request
+# writes a handful of rows, and going through the ORM (its session, unit of work and
+# attribute instrumentation) cost more than the statements themselves (bench/ack_latency.py).
+# The mapped classes above define the schema, which the migrations must match.
+COUNTERS = table_of(Counter)
+POSTS = table_of(Post)
+POST_VERSIONS = table_of(PostVersion)
+POST_LINKS = table_of(PostLink)
+ATTACHMENTS = table_of(Attachment)
+HISTORY = table_of(HistoryRow)
+AUDIT = table_of(AuditEvent)
+OUTBOX = table_of(OutboxItem)
+CARDS = table_of(Card)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.models import Attachment, Card, OutboxItem, plain_update
+from bot.store.models import ATTACHMENTS, CARDS, OUTBOX
 
 MESSAGE = "message"
 UPDATE = "update"
@@ -54,15 +54,28 @@ class OutboxLine:
     last_error: str | None
 
 
-def _queue(
-    session: AsyncSession, kind: str, now: datetime, due: datetime | None = None, **fields: Any
+# Every insert names the same columns, so that all of them share one compiled statement.
+_OPTIONAL_FIELDS = (
+    "platform",
+    "recipient_key",
+    "address",
+    "card_key",
+    "payload",
+    "revision",
+    "last_error",
+)
+
+
+async def _queue(
+    db: AsyncConnection, kind: str, now: datetime, due: datetime | None = None, **fields: Any
 ) -> None:
     """Every item starts unattempted, due now unless `due` says later; `fields` say what and
     for whom."""
-    session.add(
-        OutboxItem(
+    row = dict.fromkeys(_OPTIONAL_FIELDS) | fields
+    await db.execute(
+        insert(OUTBOX).values(
             kind=kind,
-            **{"status": PENDING, **fields},
+            **{"status": PENDING, **row},
             attempts=0,
             next_attempt_at=due or now,
             created_at=now,
@@ -70,8 +83,8 @@ def _queue(
     )
 
 
-def add_message(
-    session: AsyncSession,
+async def add_message(
+    db: AsyncConnection,
     *,
     platform: str,
     recipient_key: str,
@@ -81,8 +94,8 @@ def add_message(
     now: datetime,
     revision: int | None = None,
 ) -> None:
-    _queue(
-        session,
+    await _queue(
+        db,
         MESSAGE,
         now,
         platform=platform,
@@ -101,14 +114,14 @@ class CardCopy:
     address: str
 
 
-async def card_copies(session: AsyncSession, card_key: str) -> list[CardCopy]:
+async def card_copies(db: AsyncConnection, card_key: str) -> list[CardCopy]:
     """Everyone a card was sent (or is being sent) to, on each platform."""
-    rows = await session.execute(
-        select(OutboxItem.platform, OutboxItem.recipient_key, OutboxItem.address)
+    rows = await db.execute(
+        select(OUTBOX.c.platform, OUTBOX.c.recipient_key, OUTBOX.c.address)
         .where(
-            OutboxItem.kind == MESSAGE,
-            OutboxItem.card_key == card_key,
-            OutboxItem.address.is_not(None),
+            OUTBOX.c.kind == MESSAGE,
+            OUTBOX.c.card_key == card_key,
+            OUTBOX.c.address.is_not(None),
         )
         .distinct()
     )
@@ -116,7 +129,7 @@ async def card_copies(session: AsyncSession, card_key: str) -> list[CardCopy]:
 
 
 async def update_card(
-    session: AsyncSession,
+    db: AsyncConnection,
     copy: CardCopy,
     card_key: str,
     payload: Mapping[str, Any],
@@ -125,20 +138,20 @@ async def update_card(
 ) -> None:
     """Bring one copy of a card to `revision`. A copy not yet sent is given the new content
     to send instead (so it never goes out stale); one already sent is updated in place."""
-    await session.execute(
-        plain_update(OutboxItem)
+    await db.execute(
+        update(OUTBOX)
         .where(
-            OutboxItem.kind == MESSAGE,
-            OutboxItem.card_key == card_key,
-            OutboxItem.platform == copy.platform,
-            OutboxItem.recipient_key == copy.recipient_key,
-            OutboxItem.status.in_([PENDING, FAILED]),
-            or_(OutboxItem.revision.is_(None), OutboxItem.revision < revision),
+            OUTBOX.c.kind == MESSAGE,
+            OUTBOX.c.card_key == card_key,
+            OUTBOX.c.platform == copy.platform,
+            OUTBOX.c.recipient_key == copy.recipient_key,
+            OUTBOX.c.status.in_([PENDING, FAILED]),
+            or_(OUTBOX.c.revision.is_(None), OUTBOX.c.revision < revision),
         )
         .values(payload=dict(payload), revision=revision)
     )
-    _queue(
-        session,
+    await _queue(
+        db,
         UPDATE,
         now,
         platform=copy.platform,
@@ -150,38 +163,38 @@ async def update_card(
     )
 
 
-def add_timer(
-    session: AsyncSession, *, name: str, due: datetime, args: Mapping[str, Any], now: datetime
+async def add_timer(
+    db: AsyncConnection, *, name: str, due: datetime, args: Mapping[str, Any], now: datetime
 ) -> None:
     # A timer waits in the outbox until it is due, as a retry would, and is claimed once.
-    _queue(session, TIMER, now, due, payload={"timer": name, "args": dict(args)})
+    await _queue(db, TIMER, now, due, payload={"timer": name, "args": dict(args)})
 
 
-async def finish(session: AsyncSession, item: Claimed, worker: str, now: datetime) -> bool:
+async def finish(db: AsyncConnection, item: Claimed, worker: str, now: datetime) -> bool:
     """Mark an item done inside the caller's transaction, if this worker still holds it: a
     timer's work and its completion commit together, so it runs once."""
-    done = await session.execute(
-        plain_update(OutboxItem)
-        .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
+    done = await db.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id == item.id, OUTBOX.c.claimed_by == worker)
         .values(
             status=SENT,
             # What was sent lives on in the draft itself, which retention can purge; the
             # queue keeps no copy.
             payload=None,
             done_at=now,
-            attempts=OutboxItem.attempts + 1,
+            attempts=OUTBOX.c.attempts + 1,
             claimed_until=None,
             last_error=None,
         )
     )
-    return int(done.rowcount) == 1  # type: ignore[attr-defined]
+    return int(done.rowcount) == 1
 
 
-def add_held(
-    session: AsyncSession, *, recipient_key: str, card_key: str | None, reason: str, now: datetime
+async def add_held(
+    db: AsyncConnection, *, recipient_key: str, card_key: str | None, reason: str, now: datetime
 ) -> None:
-    _queue(
-        session,
+    await _queue(
+        db,
         MESSAGE,
         now,
         status=HELD,
@@ -191,16 +204,16 @@ def add_held(
     )
 
 
-def add_fetch(
-    session: AsyncSession, *, platform: str, attachment_id: int, url: str, now: datetime
+async def add_fetch(
+    db: AsyncConnection, *, platform: str, attachment_id: int, url: str, now: datetime
 ) -> None:
-    _queue(
-        session, FETCH, now, platform=platform, payload={"attachment_id": attachment_id, "url": url}
+    await _queue(
+        db, FETCH, now, platform=platform, payload={"attachment_id": attachment_id, "url": url}
     )
 
 
-def add_share(
-    session: AsyncSession,
+async def add_share(
+    db: AsyncConnection,
     *,
     platform: str,
     recipient_key: str,
@@ -210,8 +223,8 @@ def add_share(
     now: datetime,
 ) -> None:
     """A kept attachment to deliver after the card `card_key` (in its thread) to one person."""
-    _queue(
-        session,
+    await _queue(
+        db,
         SHARE,
         now,
         platform=platform,
@@ -251,48 +264,48 @@ class UpdateTarget:
 
 
 class Outbox:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
 
     async def claim(
         self, worker: str, now: datetime, lease: timedelta, limit: int
     ) -> list[Claimed]:
         claimable = (
-            OutboxItem.status == PENDING,
-            OutboxItem.next_attempt_at <= now,
-            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
+            OUTBOX.c.status == PENDING,
+            OUTBOX.c.next_attempt_at <= now,
+            or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
         )
-        async with self._sessions() as session, session.begin():
+        async with self._engine.begin() as db:
             # Two statements, not N+1. The SELECT locks the rows it picks, and SKIP LOCKED lets
             # workers on PostgreSQL pick different rows at the same moment (SQLite serialises
             # whole transactions instead, and ignores it). Not one statement: PostgreSQL may
             # run an `IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` subquery once per row
             # and so take far more than n.
             chosen = list(
-                await session.scalars(
-                    select(OutboxItem.id)
+                await db.scalars(
+                    select(OUTBOX.c.id)
                     .where(*claimable)
-                    .order_by(OutboxItem.id)
+                    .order_by(OUTBOX.c.id)
                     .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
             )
             if not chosen:
                 return []
-            taken = await session.execute(
-                plain_update(OutboxItem)
-                .where(OutboxItem.id.in_(chosen), *claimable)
+            taken = await db.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(chosen), *claimable)
                 .values(claimed_by=worker, claimed_until=now + lease)
                 .returning(
-                    OutboxItem.id,
-                    OutboxItem.kind,
-                    OutboxItem.platform,
-                    OutboxItem.recipient_key,
-                    OutboxItem.address,
-                    OutboxItem.card_key,
-                    OutboxItem.payload,
-                    OutboxItem.attempts,
-                    OutboxItem.revision,
+                    OUTBOX.c.id,
+                    OUTBOX.c.kind,
+                    OUTBOX.c.platform,
+                    OUTBOX.c.recipient_key,
+                    OUTBOX.c.address,
+                    OUTBOX.c.card_key,
+                    OUTBOX.c.payload,
+                    OUTBOX.c.attempts,
+                    OUTBOX.c.revision,
                 )
             )
             claimed = [
@@ -309,12 +322,12 @@ class Outbox:
         channel: str | None = None,
         message_id: str | None = None,
     ) -> bool:
-        async with self._sessions() as session, session.begin():
-            if not await finish(session, item, worker, now):
+        async with self._engine.begin() as db:
+            if not await finish(db, item, worker, now):
                 return False
             if item.card_key and channel and message_id and item.platform and item.recipient_key:
-                await session.execute(
-                    insert(Card).values(
+                await db.execute(
+                    insert(CARDS).values(
                         card_key=item.card_key,
                         platform=item.platform,
                         recipient_key=item.recipient_key,
@@ -327,13 +340,13 @@ class Outbox:
             return True
 
     async def update_target(self, item: Claimed) -> UpdateTarget:
-        async with self._sessions() as session:
+        async with self._engine.connect() as db:
             card = (
-                await session.execute(
-                    select(Card.channel, Card.message_id, Card.revision).where(
-                        Card.card_key == item.card_key,
-                        Card.platform == item.platform,
-                        Card.recipient_key == item.recipient_key,
+                await db.execute(
+                    select(CARDS.c.channel, CARDS.c.message_id, CARDS.c.revision).where(
+                        CARDS.c.card_key == item.card_key,
+                        CARDS.c.platform == item.platform,
+                        CARDS.c.recipient_key == item.recipient_key,
                     )
                 )
             ).one_or_none()
@@ -341,44 +354,44 @@ class Outbox:
                 return UpdateTarget(card[0], card[1], card[2], sending=False)
             # Not sent yet. A card waiting its turn was given the new content already; one in
             # some worker's hands right now may go out stale, and is updated once it has.
-            in_hand = await session.scalar(
+            in_hand = await db.scalar(
                 select(func.count())
-                .select_from(OutboxItem)
+                .select_from(OUTBOX)
                 .where(
-                    OutboxItem.kind == MESSAGE,
-                    OutboxItem.card_key == item.card_key,
-                    OutboxItem.platform == item.platform,
-                    OutboxItem.recipient_key == item.recipient_key,
-                    OutboxItem.status == PENDING,
-                    OutboxItem.claimed_until.is_not(None),
+                    OUTBOX.c.kind == MESSAGE,
+                    OUTBOX.c.card_key == item.card_key,
+                    OUTBOX.c.platform == item.platform,
+                    OUTBOX.c.recipient_key == item.recipient_key,
+                    OUTBOX.c.status == PENDING,
+                    OUTBOX.c.claimed_until.is_not(None),
                 )
             )
             return UpdateTarget(None, None, None, sending=bool(in_hand))
 
     async def mark_updated(self, item: Claimed, worker: str, now: datetime) -> bool:
         """Done, and the copy now shows the item's revision (never an older one)."""
-        async with self._sessions() as session, session.begin():
-            if not await finish(session, item, worker, now):
+        async with self._engine.begin() as db:
+            if not await finish(db, item, worker, now):
                 return False
-            await session.execute(
-                plain_update(Card)
+            await db.execute(
+                update(CARDS)
                 .where(
-                    Card.card_key == item.card_key,
-                    Card.platform == item.platform,
-                    Card.recipient_key == item.recipient_key,
-                    Card.revision < (item.revision or 0),
+                    CARDS.c.card_key == item.card_key,
+                    CARDS.c.platform == item.platform,
+                    CARDS.c.recipient_key == item.recipient_key,
+                    CARDS.c.revision < (item.revision or 0),
                 )
                 .values(revision=item.revision)
             )
             return True
 
     async def retry_later(self, item: Claimed, worker: str, when: datetime, error: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                plain_update(OutboxItem)
-                .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
+        async with self._engine.begin() as db:
+            await db.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == item.id, OUTBOX.c.claimed_by == worker)
                 .values(
-                    attempts=OutboxItem.attempts + 1,
+                    attempts=OUTBOX.c.attempts + 1,
                     next_attempt_at=when,
                     claimed_until=None,
                     last_error=error[:1000],
@@ -386,13 +399,13 @@ class Outbox:
             )
 
     async def mark_failed(self, item: Claimed, worker: str, now: datetime, error: str) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                plain_update(OutboxItem)
-                .where(OutboxItem.id == item.id, OutboxItem.claimed_by == worker)
+        async with self._engine.begin() as db:
+            await db.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == item.id, OUTBOX.c.claimed_by == worker)
                 .values(
                     status=FAILED,
-                    attempts=OutboxItem.attempts + 1,
+                    attempts=OUTBOX.c.attempts + 1,
                     done_at=now,
                     claimed_until=None,
                     last_error=error[:1000],
@@ -400,25 +413,25 @@ class Outbox:
             )
 
     async def requeue_failed(self, now: datetime) -> int:
-        async with self._sessions() as session, session.begin():
-            result = await session.execute(
-                plain_update(OutboxItem)
-                .where(OutboxItem.status == FAILED)
+        async with self._engine.begin() as db:
+            result = await db.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.status == FAILED)
                 .values(status=PENDING, next_attempt_at=now, done_at=None)
             )
             # Their fetches are queued again too; until one succeeds, shares wait for it.
-            await session.execute(
-                plain_update(Attachment)
-                .where(Attachment.status == "failed", Attachment.content.is_(None))
+            await db.execute(
+                update(ATTACHMENTS)
+                .where(ATTACHMENTS.c.status == "failed", ATTACHMENTS.c.content.is_(None))
                 .values(status="pending")
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return int(result.rowcount)
 
     async def keep_attachment(self, attachment_id: int, content: bytes, now: datetime) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                plain_update(Attachment)
-                .where(Attachment.id == attachment_id)
+        async with self._engine.begin() as db:
+            await db.execute(
+                update(ATTACHMENTS)
+                .where(ATTACHMENTS.c.id == attachment_id)
                 .values(
                     content=content,
                     size=len(content),
@@ -429,28 +442,39 @@ class Outbox:
             )
 
     async def mark_attachment_unavailable(self, attachment_id: int, now: datetime) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                plain_update(Attachment)
-                .where(Attachment.id == attachment_id, Attachment.status == "pending")
+        async with self._engine.begin() as db:
+            await db.execute(
+                update(ATTACHMENTS)
+                .where(ATTACHMENTS.c.id == attachment_id, ATTACHMENTS.c.status == "pending")
                 .values(status="failed", fetched_at=now)
             )
 
     async def share_target(self, item: Claimed) -> ShareTarget:
-        async with self._sessions() as session:
-            attachment = await session.get(Attachment, int(item.payload["attachment_id"]))
+        async with self._engine.connect() as db:
+            attachment = (
+                await db.execute(
+                    select(
+                        ATTACHMENTS.c.status,
+                        ATTACHMENTS.c.name,
+                        ATTACHMENTS.c.mimetype,
+                        ATTACHMENTS.c.content,
+                    ).where(ATTACHMENTS.c.id == int(item.payload["attachment_id"]))
+                )
+            ).one_or_none()
             card = None
             if item.card_key:
-                card = await session.scalar(
-                    select(Card).where(
-                        Card.card_key == item.card_key,
-                        Card.platform == item.platform,
-                        Card.recipient_key == item.recipient_key,
+                card = (
+                    await db.execute(
+                        select(CARDS.c.channel, CARDS.c.message_id).where(
+                            CARDS.c.card_key == item.card_key,
+                            CARDS.c.platform == item.platform,
+                            CARDS.c.recipient_key == item.recipient_key,
+                        )
                     )
-                )
+                ).one_or_none()
             if attachment is None or attachment.status in ("failed", "purged"):
                 return ShareTarget(None, "the attachment is not held", None, None)
-            if item.card_key and card is None and await self._card_failed(session, item):
+            if item.card_key and card is None and await self._card_failed(db, item):
                 return ShareTarget(
                     None, "the card it belongs beneath was not delivered", None, None
                 )
@@ -467,13 +491,13 @@ class Outbox:
             )
 
     @staticmethod
-    async def _card_failed(session: AsyncSession, item: Claimed) -> bool:
-        status = await session.scalar(
-            select(OutboxItem.status).where(
-                OutboxItem.kind == MESSAGE,
-                OutboxItem.card_key == item.card_key,
-                OutboxItem.platform == item.platform,
-                OutboxItem.recipient_key == item.recipient_key,
+    async def _card_failed(db: AsyncConnection, item: Claimed) -> bool:
+        status = await db.scalar(
+            select(OUTBOX.c.status).where(
+                OUTBOX.c.kind == MESSAGE,
+                OUTBOX.c.card_key == item.card_key,
+                OUTBOX.c.platform == item.platform,
+                OUTBOX.c.recipient_key == item.recipient_key,
             )
         )
         return status == FAILED
@@ -481,19 +505,19 @@ class Outbox:
     async def next_due(self) -> datetime | None:
         """When the next item can be claimed: an item in someone's hands waits for its lease."""
         free_at = case(
-            (OutboxItem.claimed_until > OutboxItem.next_attempt_at, OutboxItem.claimed_until),
-            else_=OutboxItem.next_attempt_at,
+            (OUTBOX.c.claimed_until > OUTBOX.c.next_attempt_at, OUTBOX.c.claimed_until),
+            else_=OUTBOX.c.next_attempt_at,
         )
-        async with self._sessions() as session:
-            due: datetime | None = await session.scalar(
-                select(func.min(free_at)).where(OutboxItem.status == PENDING)
+        async with self._engine.connect() as db:
+            due: datetime | None = await db.scalar(
+                select(func.min(free_at)).where(OUTBOX.c.status == PENDING)
             )
             return due
 
     async def lines(self, statuses: Sequence[str]) -> list[OutboxLine]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(OutboxItem).where(OutboxItem.status.in_(statuses)).order_by(OutboxItem.id)
+        async with self._engine.connect() as db:
+            rows = await db.execute(
+                select(OUTBOX).where(OUTBOX.c.status.in_(statuses)).order_by(OUTBOX.c.id)
             )
             return [
                 OutboxLine(

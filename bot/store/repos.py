@@ -5,36 +5,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost, VersionEntry
 from bot.core.posts import REVISABLE, Draft, KeptAttachment, LiveLink, PostRecord
 from bot.core.refs import RefKind
 from bot.core.states import PostState
 from bot.store.models import (
-    Attachment,
-    AuditEvent,
-    Counter,
-    HistoryRow,
-    Post,
-    PostLink,
-    PostVersion,
-    plain_update,
+    ATTACHMENTS,
+    AUDIT,
+    COUNTERS,
+    HISTORY,
+    POST_LINKS,
+    POST_VERSIONS,
+    POSTS,
 )
 
 
 class SqlReferences:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, db: AsyncConnection) -> None:
+        self._db = db
 
     async def next_number(self, kind: RefKind) -> int:
         # UPDATE ... RETURNING takes the row lock, so two submissions at once get two numbers.
-        bumped = await self._session.execute(
-            plain_update(Counter)
-            .where(Counter.kind == kind.value)
-            .values(last=Counter.last + 1)
-            .returning(Counter.last)
+        bumped = await self._db.execute(
+            update(COUNTERS)
+            .where(COUNTERS.c.kind == kind.value)
+            .values(last=COUNTERS.c.last + 1)
+            .returning(COUNTERS.c.last)
         )
         number = bumped.scalar_one_or_none()
         if number is None:
@@ -46,14 +45,14 @@ class SqlPosts:
     """Drafts and their versions. Statements are plain Core SQL: a request writes a handful of
     rows, and the ORM's unit of work cost more than the statements themselves."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, db: AsyncConnection) -> None:
+        self._db = db
 
     async def reference_for_form(self, form_key: str) -> str | None:
-        reference: str | None = await self._session.scalar(
-            select(Post.reference)
-            .join(PostVersion, PostVersion.post_id == Post.id)
-            .where(PostVersion.form_key == form_key)
+        reference: str | None = await self._db.scalar(
+            select(POSTS.c.reference)
+            .join(POST_VERSIONS, POST_VERSIONS.c.post_id == POSTS.c.id)
+            .where(POST_VERSIONS.c.form_key == form_key)
         )
         return reference
 
@@ -65,8 +64,8 @@ class SqlPosts:
         at: datetime,
         form_key: str | None = None,
     ) -> NewPost:
-        post_id = await self._session.scalar(
-            insert(Post)
+        post_id = await self._db.scalar(
+            insert(POSTS)
             .values(
                 reference=reference,
                 submitter_key=submitter_key,
@@ -77,7 +76,7 @@ class SqlPosts:
                 created_at=at,
                 updated_at=at,
             )
-            .returning(Post.id)
+            .returning(POSTS.c.id)
         )
         assert post_id is not None
         attachment_ids = await self._add_attachments(post_id, 1, draft, at)
@@ -96,22 +95,22 @@ class SqlPosts:
     ) -> NewPost | None:
         """A new version of a draft, waiting for approval again; None if the draft has moved on
         from `base_version` or can no longer be revised."""
-        moved = await self._session.execute(
-            plain_update(Post)
+        moved = await self._db.execute(
+            update(POSTS)
             .where(
-                Post.id == post_id,
-                Post.version == base_version,
-                Post.state.in_([s.value for s in REVISABLE]),
+                POSTS.c.id == post_id,
+                POSTS.c.version == base_version,
+                POSTS.c.state.in_([s.value for s in REVISABLE]),
             )
             .values(
-                version=Post.version + 1,
-                step=Post.step + 1,
+                version=POSTS.c.version + 1,
+                step=POSTS.c.step + 1,
                 state=PostState.AWAITING_APPROVAL.value,
                 approved_version=None,
                 wished_date=draft.wished_date,
                 updated_at=at,
             )
-            .returning(Post.version, Post.step)
+            .returning(POSTS.c.version, POSTS.c.step)
         )
         row = moved.one_or_none()
         if row is None:
@@ -127,8 +126,8 @@ class SqlPosts:
     ) -> tuple[int, ...]:
         if not draft.attachments:
             return ()
-        added = await self._session.scalars(
-            insert(Attachment).returning(Attachment.id, sort_by_parameter_order=True),
+        added = await self._db.scalars(
+            insert(ATTACHMENTS).returning(ATTACHMENTS.c.id, sort_by_parameter_order=True),
             [
                 {
                     "post_id": post_id,
@@ -156,8 +155,8 @@ class SqlPosts:
         at: datetime,
         form_key: str | None,
     ) -> None:
-        await self._session.execute(
-            insert(PostVersion).values(
+        await self._db.execute(
+            insert(POST_VERSIONS).values(
                 post_id=post_id,
                 version=version,
                 text=draft.text,
@@ -182,75 +181,95 @@ class SqlPosts:
         step it moved to, or None when someone else moved it first. The check and the change
         are one statement, so of two at once exactly one succeeds (PostgreSQL re-checks the
         condition on the row the first one changed; SQLite runs one writer at a time)."""
-        values: dict[str, object] = {"state": to.value, "step": Post.step + 1, "updated_at": at}
+        values: dict[str, object] = {"state": to.value, "step": POSTS.c.step + 1, "updated_at": at}
         if to is PostState.APPROVED:
             values["approved_version"] = version
-        moved = await self._session.scalar(
-            plain_update(Post)
+        moved = await self._db.scalar(
+            update(POSTS)
             .where(
-                Post.id == post_id,
-                Post.version == version,
-                Post.state.in_([s.value for s in from_states]),
+                POSTS.c.id == post_id,
+                POSTS.c.version == version,
+                POSTS.c.state.in_([s.value for s in from_states]),
             )
             .values(values)
-            .returning(Post.step)
+            .returning(POSTS.c.step)
         )
         return int(moved) if moved is not None else None
 
     async def get(self, post_id: int) -> PostRecord | None:
-        return await self._record(Post.id == post_id)
+        return await self._record(POSTS.c.id == post_id)
 
     async def find(self, reference: str) -> PostRecord | None:
-        return await self._record(Post.reference == reference.strip().upper())
+        return await self._record(POSTS.c.reference == reference.strip().upper())
 
     async def version_of(self, post_id: int, version: int) -> PostRecord | None:
-        return await self._record(Post.id == post_id, version)
+        return await self._record(POSTS.c.id == post_id, version)
 
     async def _record(
         self, condition: ColumnElement[bool], version: int | None = None
     ) -> PostRecord | None:
-        wanted = Post.version if version is None else version
+        wanted = POSTS.c.version if version is None else version
         found = (
-            await self._session.execute(
-                select(Post, PostVersion)
-                .join(PostVersion, PostVersion.post_id == Post.id)
-                .where(condition, PostVersion.version == wanted)
+            await self._db.execute(
+                select(
+                    POSTS.c.id,
+                    POSTS.c.reference,
+                    POSTS.c.submitter_key,
+                    POSTS.c.state,
+                    POSTS.c.step,
+                    POSTS.c.wished_date,
+                    POSTS.c.approved_version,
+                    POST_VERSIONS.c.version,
+                    POST_VERSIONS.c.text,
+                    POST_VERSIONS.c.accounts,
+                    POST_VERSIONS.c.confirmed,
+                    POST_VERSIONS.c.created_at,
+                    POST_VERSIONS.c.attachment_ids,
+                )
+                .join(POST_VERSIONS, POST_VERSIONS.c.post_id == POSTS.c.id)
+                .where(condition, POST_VERSIONS.c.version == wanted)
             )
         ).one_or_none()
         if found is None:
             return None
-        post, current = found
-        chosen: ColumnElement[bool]
-        if current.attachment_ids is None:
-            chosen = (Attachment.post_id == post.id) & (Attachment.version == current.version)
-        else:
-            chosen = Attachment.id.in_(current.attachment_ids)
-        attachments = await self._session.execute(
-            select(Attachment.id, Attachment.name, Attachment.mimetype, Attachment.size)
-            .where(chosen)
-            .order_by(Attachment.id)
-        )
+        attachments: tuple[KeptAttachment, ...] = ()
+        if found.attachment_ids != []:
+            chosen: ColumnElement[bool]
+            if found.attachment_ids is None:
+                chosen = (ATTACHMENTS.c.post_id == found.id) & (
+                    ATTACHMENTS.c.version == found.version
+                )
+            else:
+                chosen = ATTACHMENTS.c.id.in_(found.attachment_ids)
+            rows = await self._db.execute(
+                select(
+                    ATTACHMENTS.c.id, ATTACHMENTS.c.name, ATTACHMENTS.c.mimetype, ATTACHMENTS.c.size
+                )
+                .where(chosen)
+                .order_by(ATTACHMENTS.c.id)
+            )
+            attachments = tuple(KeptAttachment(*row) for row in rows)
         return PostRecord(
-            id=post.id,
-            reference=post.reference,
-            submitter_key=post.submitter_key,
-            state=PostState(post.state),
-            version=current.version,
-            step=post.step,
-            wished_date=post.wished_date,
-            text=current.text or "",
-            accounts=tuple(current.accounts),
-            confirmed=tuple(current.confirmed),
-            attachments=tuple(KeptAttachment(*row) for row in attachments),
-            version_submitted_at=current.created_at,
-            approved_version=post.approved_version,
+            id=found.id,
+            reference=found.reference,
+            submitter_key=found.submitter_key,
+            state=PostState(found.state),
+            version=found.version,
+            step=found.step,
+            wished_date=found.wished_date,
+            text=found.text or "",
+            accounts=tuple(found.accounts),
+            confirmed=tuple(found.confirmed),
+            attachments=attachments,
+            version_submitted_at=found.created_at,
+            approved_version=found.approved_version,
         )
 
     async def record_links(
         self, post_id: int, version: int, links: tuple[LiveLink, ...], by: str, at: datetime
     ) -> None:
-        await self._session.execute(
-            insert(PostLink),
+        await self._db.execute(
+            insert(POST_LINKS),
             [
                 {
                     "post_id": post_id,
@@ -265,24 +284,24 @@ class SqlPosts:
         )
 
     async def links(self, post_id: int) -> tuple[LiveLink, ...]:
-        rows = await self._session.execute(
-            select(PostLink.account, PostLink.url)
-            .where(PostLink.post_id == post_id)
-            .order_by(PostLink.id)
+        rows = await self._db.execute(
+            select(POST_LINKS.c.account, POST_LINKS.c.url)
+            .where(POST_LINKS.c.post_id == post_id)
+            .order_by(POST_LINKS.c.id)
         )
         return tuple(LiveLink(account, url) for account, url in rows)
 
     async def versions(self, post_id: int) -> Sequence[VersionEntry]:
-        rows = await self._session.execute(
+        rows = await self._db.execute(
             select(
-                PostVersion.version,
-                PostVersion.created_at,
-                PostVersion.created_by,
-                PostVersion.accounts,
-                PostVersion.text,
+                POST_VERSIONS.c.version,
+                POST_VERSIONS.c.created_at,
+                POST_VERSIONS.c.created_by,
+                POST_VERSIONS.c.accounts,
+                POST_VERSIONS.c.text,
             )
-            .where(PostVersion.post_id == post_id)
-            .order_by(PostVersion.version)
+            .where(POST_VERSIONS.c.post_id == post_id)
+            .order_by(POST_VERSIONS.c.version)
         )
         return [
             VersionEntry(version, at, by, tuple(accounts), text)
@@ -291,8 +310,8 @@ class SqlPosts:
 
 
 class SqlHistory:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, db: AsyncConnection) -> None:
+        self._db = db
 
     async def record(
         self,
@@ -305,8 +324,8 @@ class SqlHistory:
         version: int | None = None,
         note: str | None = None,
     ) -> None:
-        await self._session.execute(
-            insert(HistoryRow).values(
+        await self._db.execute(
+            insert(HISTORY).values(
                 object_type=object_type,
                 object_id=object_id,
                 from_state=from_state,
@@ -319,10 +338,10 @@ class SqlHistory:
         )
 
     async def of(self, object_type: str, object_id: int) -> Sequence[HistoryEntry]:
-        rows = await self._session.scalars(
-            select(HistoryRow)
-            .where(HistoryRow.object_type == object_type, HistoryRow.object_id == object_id)
-            .order_by(HistoryRow.id)
+        rows = await self._db.execute(
+            select(HISTORY)
+            .where(HISTORY.c.object_type == object_type, HISTORY.c.object_id == object_id)
+            .order_by(HISTORY.c.id)
         )
         return [
             HistoryEntry(r.at, r.actor_key, r.from_state, r.to_state, r.version, r.note)
@@ -331,8 +350,8 @@ class SqlHistory:
 
 
 class SqlAuditLog:
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
+    def __init__(self, db: AsyncConnection) -> None:
+        self._db = db
 
     async def append(
         self,
@@ -343,8 +362,8 @@ class SqlAuditLog:
         at: datetime,
         detail: AuditDetail | None = None,
     ) -> None:
-        await self._session.execute(
-            insert(AuditEvent).values(
+        await self._db.execute(
+            insert(AUDIT).values(
                 at=at,
                 actor_key=actor_key,
                 action=action,
@@ -355,10 +374,10 @@ class SqlAuditLog:
         )
 
     async def entries(self, since: datetime | None = None) -> Sequence[AuditEntry]:
-        query = select(AuditEvent).order_by(AuditEvent.id)
+        query = select(AUDIT).order_by(AUDIT.c.id)
         if since is not None:
-            query = query.where(AuditEvent.at >= since)
-        rows = await self._session.scalars(query)
+            query = query.where(AUDIT.c.at >= since)
+        rows = await self._db.execute(query)
         return [
             AuditEntry(r.id, r.at, r.actor_key, r.action, r.object_type, r.object_id, r.detail)
             for r in rows
@@ -366,9 +385,9 @@ class SqlAuditLog:
 
 
 class SqlUnitOfWork:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.references = SqlReferences(session)
-        self.posts = SqlPosts(session)
-        self.history = SqlHistory(session)
-        self.audit = SqlAuditLog(session)
+    def __init__(self, db: AsyncConnection) -> None:
+        self.db = db
+        self.references = SqlReferences(db)
+        self.posts = SqlPosts(db)
+        self.history = SqlHistory(db)
+        self.audit = SqlAuditLog(db)
