@@ -50,6 +50,7 @@ class Figures:
     latencies: list[float]
     errors: int
     elapsed: float
+    cpu_per_request: float | None = None
 
     def line(self) -> str:
         ordered = sorted(self.latencies)
@@ -64,6 +65,11 @@ class Figures:
             f"{self.name:<44} n={len(ordered):>5}  p50 {pct(50):6.1f} ms  p99 {pct(99):6.1f} ms"
             f"  max {ordered[-1] * 1000:6.1f} ms  mean {statistics.fmean(ordered) * 1000:6.1f} ms"
             f"  {rate:6.1f} req/s  errors {self.errors}"
+            + (
+                f"  cpu {self.cpu_per_request * 1000:5.1f} ms/req"
+                if self.cpu_per_request is not None
+                else ""
+            )
         )
 
 
@@ -73,8 +79,22 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass
+class Server:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server process has used (Linux's /proc), or None elsewhere."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.asynccontextmanager
-async def serving(argv: list[str], env: dict[str, str], port: int) -> AsyncIterator[str]:
+async def serving(argv: list[str], env: dict[str, str], port: int) -> AsyncIterator[Server]:
     process = await asyncio.create_subprocess_exec(
         *argv, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
@@ -89,7 +109,7 @@ async def serving(argv: list[str], env: dict[str, str], port: int) -> AsyncItera
                 await asyncio.sleep(0.1)
             else:
                 raise RuntimeError(f"{argv} did not start")
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.terminate()
         _, stderr = await process.communicate()
@@ -201,6 +221,18 @@ async def run(rate: float, seconds: float) -> None:
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
+
+    async def measured(name: str, server: Server, body: Callable[[int], str]) -> Figures:
+        cpu_before = server.cpu_seconds()
+        figures = await load(name, server.url, body, rate, seconds)
+        # The server's CPU per request counts everything a request set off, its deliveries to
+        # Slack included; the next line starts once those are done.
+        await settled(fake)
+        cpu_after = server.cpu_seconds()
+        if cpu_before is not None and cpu_after is not None and figures.latencies:
+            figures.cpu_per_request = (cpu_after - cpu_before) / (len(figures.latencies) + WARM_UP)
+        return figures
+
     print(
         f"open-loop load at {rate:g} requests/s for {seconds:g} s per line; "
         f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}"
@@ -214,26 +246,20 @@ async def run(rate: float, seconds: float) -> None:
             ("draft submission", draft_submission),
             ("Approve click", approve_click(fake.response_url("bench"), drafts)),
         )
-        async with serving(argv, base_env, port) as url:
+        async with serving(argv, base_env, port) as server:
             for label, body in bodies:
-                figures = await load(
-                    f"bare bolt, no-op listener: {label}", url, body, rate, seconds
-                )
-                print(figures.line())
+                print((await measured(f"bare bolt, no-op listener: {label}", server, body)).line())
         kinds = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
         for kind in kinds:
             async with database(kind) as database_url:
                 port = _free_port()
                 env = {**base_env, "DATABASE_URL": database_url, "PORT": str(port)}
                 argv = [sys.executable, "-m", "bot", "serve"]
-                async with serving(argv, env, port) as url:
+                async with serving(argv, env, port) as server:
                     for label, body in bodies:
-                        figures = await load(
-                            f"socialdesk on {kind}: {label}", url, body, rate, seconds
+                        print(
+                            (await measured(f"socialdesk on {kind}: {label}", server, body)).line()
                         )
-                        print(figures.line())
-                        # Each line starts with the delivery of the one before it finished.
-                        await settled(fake)
     finally:
         await fake.stop()
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.core.clock import Clock
 from bot.core.posts import MAX_ATTACHMENT_BYTES
-from bot.store.outbox import FETCH, MESSAGE, SHARE, TIMER, UPDATE, Claimed, Outbox
+from bot.store.outbox import FETCH, MESSAGE, SHARE, TIMER, UPDATE, Claimed, Done, Outbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -134,6 +134,8 @@ class DeliveryWorker:
         self._timers = timers
         self._wake = asyncio.Event()
         self._stopping = False
+        # Finished items, recorded with the next claim in one transaction.
+        self._finished: list[Done] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -154,9 +156,9 @@ class DeliveryWorker:
                 self._wake.clear()
                 free = self._concurrency - len(in_flight)
                 claimed: list[Claimed] = []
-                if free > 0:
+                if free > 0 or self._finished:
                     try:
-                        claimed = await self._claim(free)
+                        claimed = await self._cycle(max(free, 0))
                     except Exception:
                         # The database may be briefly unreachable; the outbox keeps everything.
                         log.exception("delivery: could not read the outbox; trying again shortly")
@@ -167,10 +169,18 @@ class DeliveryWorker:
                 if len(in_flight) >= self._concurrency:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 elif not claimed:
-                    await self._sleep_until_due()
+                    # While items are in hand, each one that finishes wakes the loop; only an
+                    # idle worker asks the outbox when its next item falls due.
+                    await self._sleep_until_due(ask_outbox=not in_flight)
         finally:
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
+            if self._finished:
+                try:
+                    await self._cycle(0)
+                except Exception:
+                    # Their leases run out and they are sent again: at least once, as always.
+                    log.exception("delivery: could not record the last items sent")
 
     def _slot_freed(
         self, in_flight: set[asyncio.Task[None]]
@@ -182,19 +192,35 @@ class DeliveryWorker:
 
         return freed
 
-    async def _sleep_until_due(self) -> None:
+    async def _sleep_until_due(self, ask_outbox: bool) -> None:
+        if self._wake.is_set():
+            return
         timeout = self._idle_poll
-        try:
-            due = await self._outbox.next_due()
-        except Exception:
-            due = None
+        due = None
+        if ask_outbox:
+            with contextlib.suppress(Exception):
+                due = await self._outbox.next_due()
         if due is not None:
             timeout = min(timeout, max(0.0, (due - self._clock.now()).total_seconds()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
-    async def _claim(self, limit: int) -> list[Claimed]:
-        return await self._outbox.claim(self.worker_id, self._clock.now(), self._lease, limit)
+    async def _cycle(self, limit: int) -> list[Claimed]:
+        done, self._finished = self._finished, []
+        try:
+            claimed, late = await self._outbox.cycle(
+                self.worker_id, self._clock.now(), self._lease, done, limit
+            )
+        except BaseException:
+            self._finished = done + self._finished
+            raise
+        for finished in late:
+            log.warning(
+                "delivery: %s %s was done after its lease ran out",
+                finished.item.kind,
+                finished.item.id,
+            )
+        return claimed
 
     async def _handle(self, item: Claimed) -> None:
         try:
@@ -263,28 +289,28 @@ class DeliveryWorker:
             raise TemporaryFailure(f"no answer within {self._deadline:.0f}s") from error
 
     async def _done(self, item: Claimed, channel: str | None = None, ts: str | None = None) -> None:
-        if not await self._outbox.mark_sent(item, self.worker_id, self._clock.now(), channel, ts):
-            log.warning("delivery: %s %s was done after its lease ran out", item.kind, item.id)
+        # Recorded with the next claim, well inside the lease; the run loop wakes for it.
+        self._finished.append(Done(item, channel, ts))
+        self._wake.set()
 
     async def _deliver_message(self, transport: Transport, item: Claimed) -> None:
         sent = await self._on_platform(transport.send_message(item.address or "", item.payload))
         await self._done(item, sent.channel, sent.message_id)
 
     async def _update_card(self, transport: Transport, item: Claimed) -> None:
-        target = await self._outbox.update_target(item)
-        if target.channel is None or target.message_id is None:
-            if target.sending:
+        card = item.card
+        if card is None:
+            if await self._outbox.card_in_hand(item):
                 raise NotReady("the card is being sent; it is updated once it has been")
             # Never sent: the card waiting in the outbox was given this content already, or
             # it failed and will carry it when sent again.
             await self._done(item)
             return
-        if (target.revision or 0) < (item.revision or 0):
+        if card.revision < (item.revision or 0):
             await self._on_platform(
-                transport.update_message(target.channel, target.message_id, item.payload)
+                transport.update_message(card.channel, card.message_id, item.payload)
             )
-        if not await self._outbox.mark_updated(item, self.worker_id, self._clock.now()):
-            log.warning("delivery: update %s was done after its lease ran out", item.id)
+        await self._done(item)
 
     async def _fetch(self, transport: Transport, item: Claimed) -> None:
         content = await self._on_platform(

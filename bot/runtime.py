@@ -88,60 +88,83 @@ class Runtime:
 
     async def _store_follow_ups(self, db: AsyncConnection, outcome: Outcome) -> None:
         now = self.context.clock.now()
+        rows: list[outbox.Row] = []
+        rendered: dict[tuple[int, str], Mapping[str, Any]] = {}
+
+        def render(message: Message, platform: str) -> Mapping[str, Any] | None:
+            # A card for several approvers is rendered once per platform, not once each.
+            renderer = self.renderers.get(platform)
+            if renderer is None:
+                return None
+            key = (id(message), platform)
+            if key not in rendered:
+                rendered[key] = renderer(message)
+            return rendered[key]
+
         for notify in outcome.notifications:
             queued = False
             for identity in notify.recipient.identities:
-                render = self.renderers.get(identity.platform.value)
-                if render is None:
+                platform = identity.platform.value
+                payload = render(notify.message, platform)
+                if payload is None:
                     continue
-                await outbox.add_message(
-                    db,
-                    platform=identity.platform.value,
-                    recipient_key=notify.recipient.key,
-                    address=identity.external_id,
-                    card_key=notify.card_key,
-                    payload=render(notify.message),
-                    now=now,
-                    revision=notify.revision,
+                rows.append(
+                    outbox.message(
+                        platform=platform,
+                        recipient_key=notify.recipient.key,
+                        address=identity.external_id,
+                        card_key=notify.card_key,
+                        payload=payload,
+                        now=now,
+                        revision=notify.revision,
+                    )
                 )
-                for attachment_id in notify.attachments:
-                    await outbox.add_share(
-                        db,
-                        platform=identity.platform.value,
+                rows.extend(
+                    outbox.share(
+                        platform=platform,
                         recipient_key=notify.recipient.key,
                         address=identity.external_id,
                         card_key=notify.card_key,
                         attachment_id=attachment_id,
                         now=now,
                     )
+                    for attachment_id in notify.attachments
+                )
                 queued = True
             if not queued:
                 reason = "no identity on a platform this bot serves"
                 log.warning("a message for %s is held: %s", notify.recipient.key, reason)
-                await outbox.add_held(
-                    db,
-                    recipient_key=notify.recipient.key,
-                    card_key=notify.card_key,
-                    reason=reason,
-                    now=now,
+                rows.append(
+                    outbox.held(
+                        recipient_key=notify.recipient.key,
+                        card_key=notify.card_key,
+                        reason=reason,
+                        now=now,
+                    )
                 )
         for update in outcome.card_updates:
-            for copy in await outbox.card_copies(db, update.card_key):
-                render = self.renderers.get(copy.platform)
-                if render is None:
+            copies = await outbox.card_copies(db, update.card_key)
+            for platform in sorted({copy.platform for copy in copies}):
+                payload = render(update.message, platform)
+                if payload is None:
                     continue
-                await outbox.update_card(
-                    db, copy, update.card_key, render(update.message), update.revision, now
+                await outbox.refresh_unsent(db, update.card_key, platform, payload, update.revision)
+                rows.extend(
+                    outbox.card_update(copy, update.card_key, payload, update.revision, now)
+                    for copy in copies
+                    if copy.platform == platform
                 )
-        for schedule in outcome.schedules:
-            await outbox.add_timer(
-                db, name=schedule.name, due=schedule.due, args=schedule.args, now=now
-            )
-        for fetch in outcome.fetches:
-            await outbox.add_fetch(
-                db,
+        rows.extend(
+            outbox.timer(name=schedule.name, due=schedule.due, args=schedule.args, now=now)
+            for schedule in outcome.schedules
+        )
+        rows.extend(
+            outbox.fetch(
                 platform=fetch.platform.value,
                 attachment_id=fetch.attachment_id,
                 url=fetch.download_url,
                 now=now,
             )
+            for fetch in outcome.fetches
+        )
+        await outbox.queue(db, rows)

@@ -37,16 +37,20 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 async def _queue_messages(engine: AsyncEngine, count: int, now: datetime) -> None:
     async with engine.begin() as db:
-        for n in range(count):
-            await outbox_rows.add_message(
-                db,
-                platform="slack",
-                recipient_key=f"k{n}",
-                address=f"U0STAFF{n:02d}",
-                card_key=None,
-                payload={"text": "t", "blocks": []},
-                now=now,
-            )
+        await outbox_rows.queue(
+            db,
+            [
+                outbox_rows.message(
+                    platform="slack",
+                    recipient_key=f"k{n}",
+                    address=f"U0STAFF{n:02d}",
+                    card_key=None,
+                    payload={"text": "t", "blocks": []},
+                    now=now,
+                )
+                for n in range(count)
+            ],
+        )
 
 
 def _worker(engine: AsyncEngine, fake_slack: FakeSlack, **options: Any) -> DeliveryWorker:

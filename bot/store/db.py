@@ -33,8 +33,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         _sqlite_write_serialised(engine)
         return engine
     # No pre-ping: it would cost every transaction a round trip. A connection found dead is
-    # dropped by the pool, and Runtime.perform runs the work again (see there).
-    return create_async_engine(url, **kwargs)
+    # dropped by the pool, and Runtime.perform runs the work again (see there). The pool is
+    # as large as a burst of Slack requests plus the delivery worker's slots: an overflow
+    # connection is opened for one transaction and closed after it, and opening one cost
+    # more than the transaction (bench/ack_latency.py).
+    return create_async_engine(url, **{"pool_size": 20, "max_overflow": 10, **kwargs})
 
 
 def missing_sqlite_folder(url: str) -> Path | None:

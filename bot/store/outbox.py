@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store.models import ATTACHMENTS, CARDS, OUTBOX
@@ -37,6 +39,24 @@ class Claimed:
     payload: Mapping[str, Any]
     attempts: int
     revision: int | None = None
+    # For an update or a share: where the card it concerns was delivered, if it was.
+    card: CardPlace | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CardPlace:
+    channel: str
+    message_id: str
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """An item this worker finished; for a card, where it was delivered."""
+
+    item: Claimed
+    channel: str | None = None
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,37 +74,37 @@ class OutboxLine:
     last_error: str | None
 
 
-# Every insert names the same columns, so that all of them share one compiled statement.
-_OPTIONAL_FIELDS = (
-    "platform",
-    "recipient_key",
-    "address",
-    "card_key",
-    "payload",
-    "revision",
-    "last_error",
-)
+Row = dict[str, Any]
 
 
-async def _queue(
-    db: AsyncConnection, kind: str, now: datetime, due: datetime | None = None, **fields: Any
-) -> None:
+def _row(kind: str, now: datetime, due: datetime | None = None, **fields: Any) -> Row:
     """Every item starts unattempted, due now unless `due` says later; `fields` say what and
-    for whom."""
-    row = dict.fromkeys(_OPTIONAL_FIELDS) | fields
-    await db.execute(
-        insert(OUTBOX).values(
-            kind=kind,
-            **{"status": PENDING, **row},
-            attempts=0,
-            next_attempt_at=due or now,
-            created_at=now,
-        )
-    )
+    for whom. Every row names the same columns, so a batch is one INSERT."""
+    return {
+        "kind": kind,
+        "status": PENDING,
+        "platform": None,
+        "recipient_key": None,
+        "address": None,
+        "card_key": None,
+        "payload": None,
+        "revision": None,
+        "last_error": None,
+        **fields,
+        "attempts": 0,
+        "next_attempt_at": due or now,
+        "created_at": now,
+    }
 
 
-async def add_message(
-    db: AsyncConnection,
+async def queue(db: AsyncConnection, rows: Sequence[Row]) -> None:
+    """Store items in the caller's transaction, so they commit with the change that caused
+    them; one statement however many there are."""
+    if rows:
+        await db.execute(insert(OUTBOX), list(rows))
+
+
+def message(
     *,
     platform: str,
     recipient_key: str,
@@ -93,9 +113,8 @@ async def add_message(
     payload: Mapping[str, Any],
     now: datetime,
     revision: int | None = None,
-) -> None:
-    await _queue(
-        db,
+) -> Row:
+    return _row(
         MESSAGE,
         now,
         platform=platform,
@@ -105,6 +124,42 @@ async def add_message(
         payload=dict(payload),
         revision=revision,
     )
+
+
+def held(*, recipient_key: str, card_key: str | None, reason: str, now: datetime) -> Row:
+    return _row(
+        MESSAGE, now, status=HELD, recipient_key=recipient_key, card_key=card_key, last_error=reason
+    )
+
+
+def fetch(*, platform: str, attachment_id: int, url: str, now: datetime) -> Row:
+    return _row(FETCH, now, platform=platform, payload={"attachment_id": attachment_id, "url": url})
+
+
+def share(
+    *,
+    platform: str,
+    recipient_key: str,
+    address: str,
+    card_key: str | None,
+    attachment_id: int,
+    now: datetime,
+) -> Row:
+    """A kept attachment to deliver after the card `card_key` (in its thread) to one person."""
+    return _row(
+        SHARE,
+        now,
+        platform=platform,
+        recipient_key=recipient_key,
+        address=address,
+        card_key=card_key,
+        payload={"attachment_id": attachment_id},
+    )
+
+
+def timer(*, name: str, due: datetime, args: Mapping[str, Any], now: datetime) -> Row:
+    # A timer waits in the outbox until it is due, as a retry would, and is claimed once.
+    return _row(TIMER, now, due, payload={"timer": name, "args": dict(args)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,30 +183,28 @@ async def card_copies(db: AsyncConnection, card_key: str) -> list[CardCopy]:
     return [CardCopy(p, r, a) for p, r, a in rows if p and r and a]
 
 
-async def update_card(
-    db: AsyncConnection,
-    copy: CardCopy,
-    card_key: str,
-    payload: Mapping[str, Any],
-    revision: int,
-    now: datetime,
+async def refresh_unsent(
+    db: AsyncConnection, card_key: str, platform: str, payload: Mapping[str, Any], revision: int
 ) -> None:
-    """Bring one copy of a card to `revision`. A copy not yet sent is given the new content
-    to send instead (so it never goes out stale); one already sent is updated in place."""
+    """Copies of a card not sent yet are given its newest content, so none goes out stale;
+    copies already sent are updated in place by the `update` items queued beside this."""
     await db.execute(
         update(OUTBOX)
         .where(
             OUTBOX.c.kind == MESSAGE,
             OUTBOX.c.card_key == card_key,
-            OUTBOX.c.platform == copy.platform,
-            OUTBOX.c.recipient_key == copy.recipient_key,
+            OUTBOX.c.platform == platform,
             OUTBOX.c.status.in_([PENDING, FAILED]),
             or_(OUTBOX.c.revision.is_(None), OUTBOX.c.revision < revision),
         )
         .values(payload=dict(payload), revision=revision)
     )
-    await _queue(
-        db,
+
+
+def card_update(
+    copy: CardCopy, card_key: str, payload: Mapping[str, Any], revision: int, now: datetime
+) -> Row:
+    return _row(
         UPDATE,
         now,
         platform=copy.platform,
@@ -163,76 +216,41 @@ async def update_card(
     )
 
 
-async def add_timer(
-    db: AsyncConnection, *, name: str, due: datetime, args: Mapping[str, Any], now: datetime
-) -> None:
-    # A timer waits in the outbox until it is due, as a retry would, and is claimed once.
-    await _queue(db, TIMER, now, due, payload={"timer": name, "args": dict(args)})
-
-
 async def finish(db: AsyncConnection, item: Claimed, worker: str, now: datetime) -> bool:
     """Mark an item done inside the caller's transaction, if this worker still holds it: a
     timer's work and its completion commit together, so it runs once."""
     done = await db.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id == item.id, OUTBOX.c.claimed_by == worker)
-        .values(
-            status=SENT,
-            # What was sent lives on in the draft itself, which retention can purge; the
-            # queue keeps no copy.
-            payload=None,
-            done_at=now,
-            attempts=OUTBOX.c.attempts + 1,
-            claimed_until=None,
-            last_error=None,
-        )
+        .values(**_FINISHED, done_at=now, attempts=OUTBOX.c.attempts + 1)
     )
     return int(done.rowcount) == 1
 
 
-async def add_held(
-    db: AsyncConnection, *, recipient_key: str, card_key: str | None, reason: str, now: datetime
-) -> None:
-    await _queue(
-        db,
-        MESSAGE,
-        now,
-        status=HELD,
-        recipient_key=recipient_key,
-        card_key=card_key,
-        last_error=reason,
+# What was sent lives on in the draft itself, which retention can purge; the queue keeps no
+# copy of it.
+_FINISHED: dict[str, Any] = {
+    "status": SENT,
+    "payload": None,
+    "claimed_until": None,
+    "last_error": None,
+}
+_SHOWS_REVISION = (
+    update(CARDS)
+    .where(
+        CARDS.c.card_key == bindparam("key"),
+        CARDS.c.platform == bindparam("on"),
+        CARDS.c.recipient_key == bindparam("to"),
+        CARDS.c.revision < bindparam("shows"),
     )
+    .values(revision=bindparam("shows"))
+)
 
 
-async def add_fetch(
-    db: AsyncConnection, *, platform: str, attachment_id: int, url: str, now: datetime
-) -> None:
-    await _queue(
-        db, FETCH, now, platform=platform, payload={"attachment_id": attachment_id, "url": url}
-    )
-
-
-async def add_share(
-    db: AsyncConnection,
-    *,
-    platform: str,
-    recipient_key: str,
-    address: str,
-    card_key: str | None,
-    attachment_id: int,
-    now: datetime,
-) -> None:
-    """A kept attachment to deliver after the card `card_key` (in its thread) to one person."""
-    await _queue(
-        db,
-        SHARE,
-        now,
-        platform=platform,
-        recipient_key=recipient_key,
-        address=address,
-        card_key=card_key,
-        payload={"attachment_id": attachment_id},
-    )
+def _insert_ignoring_duplicates(db: AsyncConnection) -> Any:
+    if db.dialect.name == "postgresql":
+        return postgresql_insert(CARDS)
+    return sqlite_insert(CARDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,17 +270,6 @@ class ShareTarget:
     thread: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class UpdateTarget:
-    """The copy of a card an update is for: where it is and what it shows, if it was sent;
-    else whether a worker is sending it right now."""
-
-    channel: str | None
-    message_id: str | None
-    revision: int | None
-    sending: bool
-
-
 class Outbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -270,90 +277,147 @@ class Outbox:
     async def claim(
         self, worker: str, now: datetime, lease: timedelta, limit: int
     ) -> list[Claimed]:
+        claimed, _ = await self.cycle(worker, now, lease, (), limit)
+        return claimed
+
+    async def cycle(
+        self,
+        worker: str,
+        now: datetime,
+        lease: timedelta,
+        done: Sequence[Done],
+        limit: int,
+    ) -> tuple[list[Claimed], list[Done]]:
+        """Record what this worker finished and claim up to `limit` more, in one transaction:
+        a delivery then costs a share of one transaction instead of two of its own. Returns
+        the items claimed, and those finished too late (their lease had run out, so another
+        worker may have them now)."""
+        async with self._engine.begin() as db:
+            late = await self._record_done(db, worker, now, done)
+            claimed = await self._claim(db, worker, now, lease, limit) if limit > 0 else []
+        return claimed, late
+
+    async def _record_done(
+        self, db: AsyncConnection, worker: str, now: datetime, done: Sequence[Done]
+    ) -> list[Done]:
+        if not done:
+            return []
+        finished = set(
+            await db.scalars(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_([d.item.id for d in done]), OUTBOX.c.claimed_by == worker)
+                .values(**_FINISHED, done_at=now, attempts=OUTBOX.c.attempts + 1)
+                .returning(OUTBOX.c.id)
+            )
+        )
+        delivered = [
+            {
+                "card_key": d.item.card_key,
+                "platform": d.item.platform,
+                "recipient_key": d.item.recipient_key,
+                "channel": d.channel,
+                "message_id": d.message_id,
+                "created_at": now,
+                "revision": d.item.revision or 1,
+            }
+            for d in done
+            if d.item.id in finished
+            and d.item.kind == MESSAGE
+            and d.item.card_key
+            and d.channel
+            and d.message_id
+        ]
+        if delivered:
+            # A copy sent twice (a lease that ran out) is recorded once.
+            await db.execute(_insert_ignoring_duplicates(db).on_conflict_do_nothing(), delivered)
+        updated = [
+            {
+                "key": d.item.card_key,
+                "on": d.item.platform,
+                "to": d.item.recipient_key,
+                "shows": d.item.revision,
+            }
+            for d in done
+            if d.item.id in finished and d.item.kind == UPDATE and d.item.revision
+        ]
+        if updated:
+            await db.execute(_SHOWS_REVISION, updated)
+        return [d for d in done if d.item.id not in finished]
+
+    async def _claim(
+        self, db: AsyncConnection, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Claimed]:
         claimable = (
             OUTBOX.c.status == PENDING,
             OUTBOX.c.next_attempt_at <= now,
             or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
         )
-        async with self._engine.begin() as db:
-            # Two statements, not N+1. The SELECT locks the rows it picks, and SKIP LOCKED lets
-            # workers on PostgreSQL pick different rows at the same moment (SQLite serialises
-            # whole transactions instead, and ignores it). Not one statement: PostgreSQL may
-            # run an `IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` subquery once per row
-            # and so take far more than n.
-            chosen = list(
-                await db.scalars(
-                    select(OUTBOX.c.id)
-                    .where(*claimable)
-                    .order_by(OUTBOX.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
+        # Two statements, not N+1. The SELECT locks the rows it picks, and SKIP LOCKED lets
+        # workers on PostgreSQL pick different rows at the same moment (SQLite serialises
+        # whole transactions instead, and ignores it). Not one statement: PostgreSQL may
+        # run an `IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` subquery once per row
+        # and so take far more than n.
+        chosen = list(
+            await db.scalars(
+                select(OUTBOX.c.id)
+                .where(*claimable)
+                .order_by(OUTBOX.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
-            if not chosen:
-                return []
-            taken = await db.execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id.in_(chosen), *claimable)
-                .values(claimed_by=worker, claimed_until=now + lease)
-                .returning(
-                    OUTBOX.c.id,
-                    OUTBOX.c.kind,
-                    OUTBOX.c.platform,
-                    OUTBOX.c.recipient_key,
-                    OUTBOX.c.address,
-                    OUTBOX.c.card_key,
-                    OUTBOX.c.payload,
-                    OUTBOX.c.attempts,
-                    OUTBOX.c.revision,
-                )
+        )
+        if not chosen:
+            return []
+        taken = await db.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(chosen), *claimable)
+            .values(claimed_by=worker, claimed_until=now + lease)
+            .returning(
+                OUTBOX.c.id,
+                OUTBOX.c.kind,
+                OUTBOX.c.platform,
+                OUTBOX.c.recipient_key,
+                OUTBOX.c.address,
+                OUTBOX.c.card_key,
+                OUTBOX.c.payload,
+                OUTBOX.c.attempts,
+                OUTBOX.c.revision,
             )
+        )
+        claimed = [
+            Claimed(item_id, kind, platform, recipient, address, card_key, payload or {}, n, r)
+            for item_id, kind, platform, recipient, address, card_key, payload, n, r in taken
+        ]
+        # An update or a share goes where its card went: read those places now, in the same
+        # transaction, rather than with a query of its own later.
+        wanted = {c.card_key for c in claimed if c.kind in (UPDATE, SHARE) and c.card_key}
+        if wanted:
+            places = {
+                (key, platform, recipient): CardPlace(channel, message_id, revision)
+                for key, platform, recipient, channel, message_id, revision in await db.execute(
+                    select(
+                        CARDS.c.card_key,
+                        CARDS.c.platform,
+                        CARDS.c.recipient_key,
+                        CARDS.c.channel,
+                        CARDS.c.message_id,
+                        CARDS.c.revision,
+                    ).where(CARDS.c.card_key.in_(wanted))
+                )
+            }
             claimed = [
-                Claimed(item_id, kind, platform, recipient, address, card_key, payload or {}, n, r)
-                for item_id, kind, platform, recipient, address, card_key, payload, n, r in taken
+                replace(c, card=places.get((c.card_key, c.platform, c.recipient_key)))
+                if c.card_key in wanted
+                else c
+                for c in claimed
             ]
         return sorted(claimed, key=lambda c: c.id)
 
-    async def mark_sent(
-        self,
-        item: Claimed,
-        worker: str,
-        now: datetime,
-        channel: str | None = None,
-        message_id: str | None = None,
-    ) -> bool:
-        async with self._engine.begin() as db:
-            if not await finish(db, item, worker, now):
-                return False
-            if item.card_key and channel and message_id and item.platform and item.recipient_key:
-                await db.execute(
-                    insert(CARDS).values(
-                        card_key=item.card_key,
-                        platform=item.platform,
-                        recipient_key=item.recipient_key,
-                        channel=channel,
-                        message_id=message_id,
-                        created_at=now,
-                        revision=item.revision or 1,
-                    )
-                )
-            return True
-
-    async def update_target(self, item: Claimed) -> UpdateTarget:
+    async def card_in_hand(self, item: Claimed) -> bool:
+        """Whether the card this update is for is being sent right now by some worker (it
+        may go out stale, and is updated once it has). A card still waiting its turn was
+        given the new content already, and one that failed will carry it when sent again."""
         async with self._engine.connect() as db:
-            card = (
-                await db.execute(
-                    select(CARDS.c.channel, CARDS.c.message_id, CARDS.c.revision).where(
-                        CARDS.c.card_key == item.card_key,
-                        CARDS.c.platform == item.platform,
-                        CARDS.c.recipient_key == item.recipient_key,
-                    )
-                )
-            ).one_or_none()
-            if card is not None:
-                return UpdateTarget(card[0], card[1], card[2], sending=False)
-            # Not sent yet. A card waiting its turn was given the new content already; one in
-            # some worker's hands right now may go out stale, and is updated once it has.
             in_hand = await db.scalar(
                 select(func.count())
                 .select_from(OUTBOX)
@@ -366,24 +430,7 @@ class Outbox:
                     OUTBOX.c.claimed_until.is_not(None),
                 )
             )
-            return UpdateTarget(None, None, None, sending=bool(in_hand))
-
-    async def mark_updated(self, item: Claimed, worker: str, now: datetime) -> bool:
-        """Done, and the copy now shows the item's revision (never an older one)."""
-        async with self._engine.begin() as db:
-            if not await finish(db, item, worker, now):
-                return False
-            await db.execute(
-                update(CARDS)
-                .where(
-                    CARDS.c.card_key == item.card_key,
-                    CARDS.c.platform == item.platform,
-                    CARDS.c.recipient_key == item.recipient_key,
-                    CARDS.c.revision < (item.revision or 0),
-                )
-                .values(revision=item.revision)
-            )
-            return True
+            return bool(in_hand)
 
     async def retry_later(self, item: Claimed, worker: str, when: datetime, error: str) -> None:
         async with self._engine.begin() as db:
