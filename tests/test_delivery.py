@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import SERVICES
@@ -20,8 +21,8 @@ from bot.delivery import Backoff, DeliveryWorker, retry_after_seconds
 from bot.slack.transport import SlackTransport
 from bot.store import outbox as outbox_rows
 from bot.store.db import make_engine, migrate
-from bot.store.models import OutboxItem
-from bot.store.outbox import Outbox
+from bot.store.models import CARDS, OUTBOX, OutboxItem
+from bot.store.outbox import CardPlace, Done, Outbox
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
 from tests.harness import draft_payload, eventually
@@ -176,3 +177,75 @@ async def test_a_worker_waits_quietly_while_a_slow_send_is_in_hand(
     await running
     # About 1.5 s of waiting on Slack; a worker polling the outbox would burn most of it.
     assert cpu_spent < 0.5, f"{cpu_spent:.2f}s of CPU while waiting"
+
+
+async def _queue_cards(engine: AsyncEngine, count: int, now: datetime) -> None:
+    async with engine.begin() as db:
+        await outbox_rows.queue(
+            db,
+            [
+                outbox_rows.message(
+                    platform="slack",
+                    recipient_key=f"k{n}",
+                    address=f"U0STAFF{n:02d}",
+                    card_key="post:1:v1:approval",
+                    payload={"text": "t", "blocks": []},
+                    now=now,
+                    revision=1,
+                )
+                for n in range(count)
+            ],
+        )
+
+
+async def test_finished_items_are_recorded_with_the_next_claim_and_a_late_one_is_not(
+    engine: AsyncEngine,
+) -> None:
+    now = datetime.now(UTC)
+    await _queue_cards(engine, 3, now)
+    queue = Outbox(engine)
+    lease = timedelta(minutes=1)
+    first, second, third = await queue.claim("w1", now, lease, 3)
+    claimed, late = await queue.cycle(
+        "w1", now, lease, [Done(first, "Dk0", "17000.1"), Done(second, "Dk1", "17000.2")], 5
+    )
+    assert claimed == [] and late == []
+    # The third item's lease runs out and another worker takes it over before w1 reports it.
+    (rescued,) = await queue.claim("w2", now + timedelta(minutes=2), lease, 5)
+    assert rescued.id == third.id
+    _, late = await queue.cycle("w1", now, lease, [Done(third, "Dk2", "17000.3")], 0)
+    assert [d.item.id for d in late] == [third.id]
+    await queue.cycle("w2", now, lease, [Done(rescued, "Dk2", "17000.9")], 0)
+    # The same copy delivered twice (queued twice, say) is recorded once, not refused.
+    await _queue_cards(engine, 1, now)
+    (again,) = await queue.claim("w1", now, lease, 5)
+    assert again.recipient_key == "k0"
+    await queue.cycle("w1", now, lease, [Done(again, "Dk0", "17000.4")], 0)
+    async with engine.connect() as db:
+        statuses = {status for (status,) in await db.execute(select(OUTBOX.c.status))}
+        cards = (await db.execute(select(CARDS.c.recipient_key, CARDS.c.message_id))).all()
+    assert statuses == {"sent"}
+    assert sorted(cards) == [("k0", "17000.1"), ("k1", "17000.2"), ("k2", "17000.9")]
+
+
+async def test_an_update_is_claimed_with_where_its_card_went(engine: AsyncEngine) -> None:
+    now = datetime.now(UTC)
+    await _queue_cards(engine, 1, now)
+    queue = Outbox(engine)
+    lease = timedelta(minutes=1)
+    (card,) = await queue.claim("w", now, lease, 1)
+    await queue.cycle("w", now, lease, [Done(card, "Dk0", "17000.1")], limit=0)
+    copy = outbox_rows.CardCopy("slack", "k0", "U0STAFF00")
+    async with engine.begin() as db:
+        await outbox_rows.queue(
+            db,
+            [
+                outbox_rows.card_update(copy, "post:1:v1:approval", {"text": "3"}, 3, now),
+                outbox_rows.card_update(copy, "post:1:v1:approval", {"text": "2"}, 2, now),
+            ],
+        )
+    newer, older = await queue.claim("w", now, lease, 5)
+    assert newer.card == older.card == CardPlace("Dk0", "17000.1", 1)
+    await queue.cycle("w", now, lease, [Done(newer), Done(older)], limit=0)
+    async with engine.connect() as db:
+        assert await db.scalar(select(CARDS.c.revision)) == 3  # never back to 2

@@ -25,7 +25,8 @@ def help_message(ctx: HandlerContext) -> Message:
                 "Commands",
                 (
                     "/post - draft a post for one of the school's accounts and send it to the "
-                    "IT Network Manager for approval",
+                    "IT Network Manager for approval; you hear here when it is decided, and can "
+                    "revise or withdraw it from those messages",
                     "/report - how to report disparaging content, a friend request from a pupil "
                     "or misuse of social media",
                     "/policy - ask about the policy",
