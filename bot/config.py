@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.core.people import Directory, Identity, Person, Platform, Role
-from bot.core.posts import Account
+from bot.core.posts import Account, link_input_name
 from bot.settings import SettingsError
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -93,10 +93,16 @@ def _accounts(raw: Any, where: str) -> tuple[Account, ...]:
             raise SettingsError(
                 f"{where}: accounts[{index}] must be a name or {{name: ..., max_chars: ...}}"
             )
-    names = [a.name for a in accounts]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    # Names that differ only in case or punctuation would share a form field (the live link
+    # asked for on each account), so they count as the same account.
+    keys = [link_input_name(a.name) for a in accounts]
+    duplicates = sorted(
+        {a.name for a, key in zip(accounts, keys, strict=True) if keys.count(key) > 1}
+    )
     if duplicates:
-        raise SettingsError(f"{where}: accounts lists {', '.join(duplicates)} twice")
+        raise SettingsError(
+            f"{where}: accounts lists the same account twice: {', '.join(duplicates)}"
+        )
     return tuple(accounts)
 
 

@@ -300,11 +300,15 @@ class DeliveryWorker:
     async def _update_card(self, transport: Transport, item: Claimed) -> None:
         card = item.card
         if card is None:
-            if await self._outbox.card_in_hand(item):
+            # Not delivered when the update was claimed; it may have been since.
+            card, in_hand = await self._outbox.card_now(item)
+            if card is None and in_hand:
                 raise NotReady("the card is being sent; it is updated once it has been")
+        if card is None:
             # Never sent: the card waiting in the outbox was given this content already, or
             # it failed and will carry it when sent again.
-            await self._done(item)
+            self._finished.append(Done(item, applied=False))
+            self._wake.set()
             return
         if card.revision < (item.revision or 0):
             await self._on_platform(

@@ -52,7 +52,9 @@ class Runtime:
                 raise
             # A pooled connection had gone (the database restarted). Connections are not
             # pinged before each use, which would cost every request a round trip; the pool
-            # has dropped the dead ones, and nothing was written, so run the work again.
+            # has dropped the dead ones, so run the work again. Had the commit itself landed
+            # before the connection went, the work finds its own change made and answers as
+            # it does to a repeated click or form.
             log.warning("the database connection was lost; running the work again")
             return await self._perform_once(work)
 

@@ -228,7 +228,9 @@ async def test_finished_items_are_recorded_with_the_next_claim_and_a_late_one_is
     assert sorted(cards) == [("k0", "17000.1"), ("k1", "17000.2"), ("k2", "17000.9")]
 
 
-async def test_an_update_is_claimed_with_where_its_card_went(engine: AsyncEngine) -> None:
+async def test_an_update_is_claimed_with_where_its_card_went_and_only_the_newest_goes(
+    engine: AsyncEngine,
+) -> None:
     now = datetime.now(UTC)
     await _queue_cards(engine, 1, now)
     queue = Outbox(engine)
@@ -236,16 +238,79 @@ async def test_an_update_is_claimed_with_where_its_card_went(engine: AsyncEngine
     (card,) = await queue.claim("w", now, lease, 1)
     await queue.cycle("w", now, lease, [Done(card, "Dk0", "17000.1")], limit=0)
     copy = outbox_rows.CardCopy("slack", "k0", "U0STAFF00")
+    key = "post:1:v1:approval"
+    async with engine.begin() as db:
+        # Approved, then posted: both waiting (a rate limit, say) and claimed together.
+        await outbox_rows.queue(
+            db,
+            [
+                outbox_rows.card_update(copy, key, {"text": "approved"}, 2, now),
+                outbox_rows.card_update(copy, key, {"text": "posted"}, 3, now),
+            ],
+        )
+    (newest,) = await queue.claim("w", now, lease, 5)
+    assert (newest.payload["text"], newest.card) == ("posted", CardPlace("Dk0", "17000.1", 1))
+    async with engine.connect() as db:
+        older = (
+            await db.execute(
+                select(OUTBOX.c.status, OUTBOX.c.last_error).where(OUTBOX.c.revision == 2)
+            )
+        ).one()
+    assert tuple(older) == ("sent", "superseded by a newer update")
+
+    # While that one is in hand, a newer update for the same copy waits its turn, and an
+    # older one is done with.
     async with engine.begin() as db:
         await outbox_rows.queue(
             db,
             [
-                outbox_rows.card_update(copy, "post:1:v1:approval", {"text": "3"}, 3, now),
-                outbox_rows.card_update(copy, "post:1:v1:approval", {"text": "2"}, 2, now),
+                outbox_rows.card_update(copy, key, {"text": "older"}, 2, now),
+                outbox_rows.card_update(copy, "post:1:v1:approval", {"text": "newer"}, 4, now),
             ],
         )
-    newer, older = await queue.claim("w", now, lease, 5)
-    assert newer.card == older.card == CardPlace("Dk0", "17000.1", 1)
-    await queue.cycle("w", now, lease, [Done(newer), Done(older)], limit=0)
+    assert await queue.claim("other", now, lease, 5) == []
+    await queue.cycle("w", now, lease, [Done(newest)], limit=0)
+    (waited,) = await queue.claim("other", now + timedelta(seconds=2), lease, 5)
+    assert waited.payload["text"] == "newer" and waited.card == CardPlace("Dk0", "17000.1", 3)
+
+
+async def test_an_update_claimed_before_its_card_was_recorded_still_lands(
+    engine: AsyncEngine, fake_slack: FakeSlack
+) -> None:
+    now = datetime.now(UTC)
+    await _queue_cards(engine, 1, now)
+    queue = Outbox(engine)
+    lease = timedelta(minutes=1)
+    (card,) = await queue.claim("sender", now, lease, 1)  # the card is on its way, stale
+    async with engine.begin() as db:
+        await outbox_rows.queue(
+            db,
+            [
+                outbox_rows.card_update(
+                    outbox_rows.CardCopy("slack", "k0", "U0STAFF00"),
+                    "post:1:v1:approval",
+                    {"text": "approved", "blocks": []},
+                    2,
+                    now,
+                )
+            ],
+        )
+    worker = _worker(engine, fake_slack)
+    (update,) = await queue.claim(worker.worker_id, now, lease, 5)
+    assert update.card is None  # not recorded yet when the update was claimed
+    await queue.cycle("sender", now, lease, [Done(card, "DU0STAFF00", "17000.1")], limit=0)
+    running = asyncio.create_task(worker.run_forever())
+    try:
+        await worker._handle(update)
+        await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("chat.update")))
+    finally:
+        worker.stop()
+        await running
+    (call,) = fake_slack.calls_to("chat.update")
+    assert (call.args["channel"], call.args["ts"], call.args["text"]) == (
+        "DU0STAFF00",
+        "17000.1",
+        "approved",
+    )
     async with engine.connect() as db:
-        assert await db.scalar(select(CARDS.c.revision)) == 3  # never back to 2
+        assert await db.scalar(select(CARDS.c.revision)) == 2

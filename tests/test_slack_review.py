@@ -84,6 +84,16 @@ class Desk:
 
         await eventually(nothing_pending, what="the outbox to empty")
 
+    async def settled_but_timers(self) -> None:
+        """Every message sent; timers not yet due may still wait."""
+
+        async def nothing_pending() -> bool:
+            return all(
+                i.status != "pending" or i.kind == "timer" for i in await self.bot.rows(OutboxItem)
+            )
+
+        await eventually(nothing_pending, what="the outbox to empty")
+
     def card(self, user: str, post: Post, version: int = 1) -> dict[str, Any]:
         """The approval card of this draft's version, as this person sees it now."""
         marker = f"{post.reference} · version {version} ·"
@@ -516,3 +526,95 @@ async def test_the_publishing_day_brings_a_reminder_if_it_is_not_posted(
 
     await eventually(timers_done, what="both timers to finish")
     assert (await desk.actions()).count("post.reminded") == 1
+
+
+async def test_a_reason_sent_after_someone_else_decided_changes_nothing(
+    desk: Desk, fake_slack: FakeSlack
+) -> None:
+    post = await desk.submit()
+    await desk.click(NIA, "post.reject", post)
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("views.open")))
+    metadata = desk.last_view()["private_metadata"]
+    await desk.click(SAM, "post.approve", post)  # while Nia is still writing her reason
+    answer = await desk.form(NIA, "post.reason", metadata, reason("Not this one"))
+    assert answer["response_action"] == "update"
+    assert "already approved" in json.dumps(answer["view"])
+    assert (await desk.post(post)).state == "approved"
+    assert "Not this one" not in json.dumps([h for h in await desk.history(post)])
+
+    # A forged form for a draft that does not exist, or from someone without the role.
+    missing = await desk.form(NIA, "post.reason", "999:1:reject", reason("x"))
+    assert "no longer exists" in json.dumps(missing)
+    outsider = await desk.form("U0DSL", "post.reason", f"{post.id}:1:reject", reason("x"))
+    assert "Only the IT Network Manager" in json.dumps(outsider)
+    garbled = await desk.form(NIA, "post.reason", "nonsense", reason("x"))
+    assert garbled["response_action"] == "errors"
+    assert (await desk.post(post)).state == "approved"
+
+
+async def test_a_network_managers_own_approved_draft_reaches_whoever_posts_it(
+    desk: Desk, fake_slack: FakeSlack
+) -> None:
+    own = await desk.submit(SAM)
+    await desk.click(CO_HEADS[0], "post.approve", own)
+    await desk.settled()
+    # Sam posts his own draft once the Co-Headteachers approved it; Nia may post it too.
+    (sam_told,) = [c for c in fake_slack.messages_to(SAM) if c.args["text"] == "P-0001: approved"]
+    assert "post.mark_posted" in json.dumps(sam_told.args)
+    (nia_told,) = fake_slack.messages_to(NIA)
+    assert "ready to post" in nia_told.args["text"]
+    await desk.click(NIA, "post.mark_posted", own)
+    await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("views.open")))
+    assert desk.last_view()["callback_id"] == "post.links"
+
+
+async def test_revising_an_approved_draft_tells_whoever_posts_it(
+    desk: Desk, fake_slack: FakeSlack
+) -> None:
+    post = await desk.submit()
+    await desk.click(SAM, "post.approve", post)
+    revised = draft_payload(TEACHER, text="Year 4 won the county maths quiz!!")
+    revised["view"]["callback_id"] = "post.revision"
+    revised["view"]["private_metadata"] = f"{post.id}:1"
+    assert (await desk.bot.submit(revised)).json()["response_action"] == "update"
+    await desk.settled()
+    for manager in (SAM, NIA):
+        assert "changed after approval: do not post version 1" in desk.said_to(manager)
+        assert buttons(desk.card(manager, post, version=1)) == []  # no Mark as posted
+    await desk.click(SAM, "post.mark_posted", post, version=1)
+    await fake_slack.wait_for(lambda: bool(fake_slack.responses_to(SAM)))
+    assert "version 2 replaced this one" in desk.told(SAM)
+
+
+async def test_a_returned_draft_reminds_its_submitter_once_even_if_the_date_moves_back(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    clock = SettableClock()
+    desk = Desk(await start_bot(clock=clock), fake_slack)
+    day = (clock.now() + timedelta(days=3)).date().isoformat()
+    other_day = (clock.now() + timedelta(days=5)).date().isoformat()
+    post = await desk.submit(wished_date=day)
+    for wished in (other_day, day):  # revised to another day, then back
+        revised = draft_payload(TEACHER, wished_date=wished)
+        revised["view"]["callback_id"] = "post.revision"
+        revised["view"]["private_metadata"] = f"{post.id}:{(await desk.post(post)).version}"
+        assert (await desk.bot.submit(revised)).json()["response_action"] == "update"
+    current = await desk.post(post)
+    await desk.click(SAM, "post.request_changes", post, version=current.version)
+    await desk.form(
+        SAM, "post.reason", f"{post.id}:{current.version}:request_changes", reason("Crop it")
+    )
+    clock.advance(timedelta(days=4))
+    desk.bot.runtime.wake_delivery()
+
+    async def timers_done() -> bool:
+        due = [i for i in await desk.bot.rows(OutboxItem) if i.kind == "timer"]
+        return sum(i.status == "sent" for i in due) == 2  # the two for `day`; not yet the other
+
+    await eventually(timers_done, what="the reminders for the day")
+    await desk.settled_but_timers()
+    reminders = [c for c in fake_slack.messages_to(TEACHER) if "meant to go out" in c.args["text"]]
+    assert len(reminders) == 1
+    assert "post.revise" in json.dumps(reminders[0].args)
+    for manager in (SAM, NIA):
+        assert "meant to go out" not in desk.said_to(manager)

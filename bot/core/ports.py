@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from bot.core.posts import Draft, LiveLink, PostRecord
@@ -84,25 +84,22 @@ class PostRepository(Protocol):
     async def add_version(
         self,
         post_id: int,
-        base_version: int,
+        seen_step: int,
         draft: Draft,
         kept: tuple[int, ...],
         by: str,
         at: datetime,
         form_key: str | None = None,
     ) -> NewPost | None:
-        """A new version, if the draft is still at `base_version` and may be revised."""
+        """A new version, if nothing changed the draft since the caller read it at `seen_step`."""
 
-    async def move(
-        self,
-        post_id: int,
-        version: int,
-        from_states: frozenset[PostState],
-        to: PostState,
-        at: datetime,
-    ) -> int | None:
-        """Change the state if it is still `version` in one of `from_states`: the new step,
-        or None when another change came first. Race-safe: of two at once, one succeeds."""
+    async def move(self, post_id: int, seen_step: int, to: PostState, at: datetime) -> int | None:
+        """Change the state if nothing changed the draft since the caller read it at
+        `seen_step`: the new step, or None when another change came first. Race-safe: of two
+        at once, one succeeds."""
+
+    async def mark_reminded(self, post_id: int, day: date) -> bool:
+        """Note that the reminder for `day` went out; False if it already had."""
 
     async def get(self, post_id: int) -> PostRecord | None: ...
 

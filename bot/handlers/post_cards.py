@@ -98,7 +98,7 @@ def target(post_id: int, version: int) -> str:
 
 def parse_target(value: str) -> tuple[int, int] | None:
     post_id, _, version = value.partition(":")
-    if not (post_id.isdigit() and version.isdigit()):
+    if not all(part.isascii() and part.isdigit() for part in (post_id, version)):
         return None
     return int(post_id), int(version)
 
@@ -420,8 +420,15 @@ def already_submitted(reference: str) -> Message:
     )
 
 
-def decision_message(ctx: HandlerContext, post: PostRecord, status: Status) -> Message:
-    """The submitter's direct message about a decision on their draft, or its posting."""
+def mark_posted_button(post: PostRecord) -> Button:
+    return Button("Mark as posted", MARK_POSTED, target(post.id, post.version), ButtonStyle.PRIMARY)
+
+
+def decision_message(
+    ctx: HandlerContext, post: PostRecord, status: Status, *, posts_it: bool = False
+) -> Message:
+    """The submitter's direct message about a decision on their draft, or its posting.
+    `posts_it`: the submitter is also who posts it (a Network Manager's own draft)."""
     ref = post.reference
     blocks: list[Block] = []
     buttons: tuple[Button, ...] = ()
@@ -429,11 +436,15 @@ def decision_message(ctx: HandlerContext, post: PostRecord, status: Status) -> M
         blocks += [
             Heading(f"{ref} is approved"),
             Paragraph.of(
-                "The IT Network Manager will post it and you will hear here when it is live. "
-                "The approval covers this version only: a revision needs approving again."
+                "Post it, then mark it as posted with its live links. "
+                if posts_it
+                else "The IT Network Manager will post it and you will hear here when it is live. ",
+                "The approval covers this version only: a revision needs approving again.",
             ),
         ]
         buttons = (revise_button(post), withdraw_button(post))
+        if posts_it:
+            buttons = (mark_posted_button(post), *buttons)
     elif status.state is PostState.CHANGES_REQUESTED:
         blocks += [
             Heading(f"{ref} needs changes"),
@@ -460,6 +471,39 @@ def decision_message(ctx: HandlerContext, post: PostRecord, status: Status) -> M
     return Message(summary=f"{ref}: {STATE_WORDS[status.state]}", blocks=tuple(blocks))
 
 
+def ready_to_post(ctx: HandlerContext, post: PostRecord, status: Status) -> Message:
+    """For a Network Manager who posts a draft they did not approve (a colleague Network
+    Manager's own draft, approved by the Co-Headteachers)."""
+    return Message(
+        summary=f"{post.reference} is approved and ready to post",
+        blocks=(
+            Heading(f"{post.reference} is approved and ready to post"),
+            *status_blocks(ctx, status),
+            Quote(post.text),
+            Fields((("Accounts", ", ".join(post.accounts)), ("Version", str(post.version)))),
+            Buttons((mark_posted_button(post),)),
+            Note(f"{post.reference} · version {post.version} · {STAFF_PROTOCOL}, step 6."),
+        ),
+    )
+
+
+def approval_replaced(ctx: HandlerContext, previous: PostRecord, status: Status) -> Message:
+    """For whoever might be about to post an approved version the submitter has revised."""
+    return Message(
+        summary=f"{previous.reference} changed after approval: do not post version "
+        f"{previous.version}",
+        blocks=(
+            Heading(f"{previous.reference} changed after approval"),
+            Paragraph.of(
+                f"Do not post version {previous.version}: version {status.newer_version} "
+                "needs approving first."
+            ),
+            *status_blocks(ctx, status),
+            Note(f"{previous.reference} · version {previous.version}"),
+        ),
+    )
+
+
 def withdrawn_while_approved(ctx: HandlerContext, post: PostRecord, status: Status) -> Message:
     """For whoever might be about to post an approved draft that was just withdrawn."""
     return Message(
@@ -474,28 +518,32 @@ def withdrawn_while_approved(ctx: HandlerContext, post: PostRecord, status: Stat
 
 
 def publish_reminder(ctx: HandlerContext, post: PostRecord) -> Message:
-    """On the day the submitter hoped the post would go out, while it still has not."""
-    waiting = post.state is PostState.AWAITING_APPROVAL
+    """On the day the submitter hoped the post would go out, while it still has not: for
+    whoever must act next."""
+    next_step, buttons = {
+        PostState.AWAITING_APPROVAL: (
+            "It still waits for a decision: its approval card has the buttons.",
+            (),
+        ),
+        PostState.APPROVED: (
+            "It is approved and not yet marked as posted.",
+            (mark_posted_button(post),),
+        ),
+        PostState.CHANGES_REQUESTED: (
+            "It was returned for changes and waits for your revision.",
+            (revise_button(post, primary=True),),
+        ),
+    }.get(post.state, ("", ()))
     blocks: list[Block] = [
         Heading(f"{post.reference} was meant to go out today"),
-        Paragraph.of(
-            "It still waits for a decision: its approval card has the buttons."
-            if waiting
-            else "It is approved and not yet marked as posted."
-        ),
+        Paragraph.of(next_step),
         Quote(post.text),
         Fields((("Accounts", ", ".join(post.accounts)), ("Version", str(post.version)))),
     ]
-    if not waiting:
-        value = target(post.id, post.version)
-        blocks.append(Buttons((Button("Mark as posted", MARK_POSTED, value, ButtonStyle.PRIMARY),)))
-    blocks.append(
-        Note(
-            f"{post.reference} · publish on {ctx.school_time.show_date(post.wished_date)}"
-            if post.wished_date
-            else post.reference
-        )
-    )
+    if buttons:
+        blocks.append(Buttons(buttons))
+    day = ctx.school_time.show_date(post.wished_date) if post.wished_date else "today"
+    blocks.append(Note(f"{post.reference} · publish on {day}"))
     return Message(summary=f"{post.reference} was meant to go out today", blocks=tuple(blocks))
 
 

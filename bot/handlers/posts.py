@@ -21,7 +21,6 @@ from bot.core.people import Person, Role
 from bot.core.ports import HistoryEntry, NewPost, UnitOfWork
 from bot.core.posts import (
     REVISABLE,
-    WITHDRAWABLE,
     Decision,
     Draft,
     DraftSubmission,
@@ -143,10 +142,16 @@ async def submit_revision(
     now = ctx.clock.now()
     kept = tuple(a.id for a in previous.attachments) if keep_attachments else ()
     created = await uow.posts.add_version(
-        post_id, base_version, draft, kept, actor.key, now, submission.form_key
+        post_id, previous.step, draft, kept, actor.key, now, submission.form_key
     )
     if created is None:
-        # Someone acted on the draft between reading and writing it; say what happened.
+        # Something changed the draft after it was read: this same form, sent twice at once
+        # (PostgreSQL lets a second statement see the first one's committed version), or
+        # another change. Say which.
+        if submission.form_key is not None:
+            already = await uow.posts.reference_for_form(submission.form_key)
+            if already is not None:
+                return Outcome(reply=cards.already_submitted(already))
         current = await uow.posts.get(post_id)
         why = _may_revise(actor, current, base_version) or "The draft changed meanwhile."
         return Outcome(errors=FormErrors({"text": why}))
@@ -240,6 +245,17 @@ def _sent_for_approval(
         Notify(recipient=actor, message=cards.submitted_receipt(post, approvers, actor))
     )
     updates: tuple[CardUpdate, ...] = ()
+    if previous is not None and previous.state is PostState.APPROVED:
+        # Whoever posts may be about to post the approved version: tell them, not only
+        # their card.
+        replaced = Status(
+            previous.state, by=actor, at=post.version_submitted_at, newer_version=post.version
+        )
+        notifications += [
+            Notify(recipient=p, message=cards.approval_replaced(ctx, previous, replaced))
+            for p in posters_for(ctx, actor)
+            if p.key != actor.key
+        ]
     if previous is not None:
         # Every copy of the last version's card now says it was replaced, and loses its
         # buttons: an approval of the old text must not be possible.
@@ -313,7 +329,7 @@ async def decide(
 
     now = ctx.clock.now()
     to = decision.outcome
-    step = await uow.posts.move(post.id, version, frozenset({PostState.AWAITING_APPROVAL}), to, now)
+    step = await uow.posts.move(post.id, post.step, to, now)
     if step is None:
         # Another approver (or this one, clicking twice) got there first.
         return _refuse(await _what_happened(ctx, uow, post, version))
@@ -322,10 +338,23 @@ async def decide(
         actor.key, f"post.{to.value}", "post", post.reference, now, {"version": version}
     )
     status = Status(to, by=actor, at=now, reason=reason)
+    approvers = approvers_for(ctx, submitter)
+    posters = posters_for(ctx, submitter) if to is PostState.APPROVED else ()
+    notifications = [
+        Notify(
+            recipient=submitter,
+            message=cards.decision_message(ctx, post, status, posts_it=submitter in posters),
+        )
+    ]
+    # Whoever posts it but had no card (a Network Manager's own draft went to the
+    # Co-Headteachers) is told it is ready, with the button to mark it posted (step 6).
+    notifications += [
+        Notify(recipient=poster, message=cards.ready_to_post(ctx, post, status))
+        for poster in posters
+        if poster not in approvers and poster.key != submitter.key
+    ]
     return Outcome(
-        notifications=(
-            Notify(recipient=submitter, message=cards.decision_message(ctx, post, status)),
-        ),
+        notifications=tuple(notifications),
         card_updates=(
             CardUpdate(
                 cards.card_key(post.id, version),
@@ -406,7 +435,7 @@ async def withdraw(
     if refused is not None or post is None:
         return Outcome(reply=cards.refusal(refused or "That draft no longer exists."))
     now = ctx.clock.now()
-    step = await uow.posts.move(post.id, version, WITHDRAWABLE, PostState.WITHDRAWN, now)
+    step = await uow.posts.move(post.id, post.step, PostState.WITHDRAWN, now)
     if step is None:
         return Outcome(reply=await _what_happened(ctx, uow, post, version))
     await uow.history.record(
@@ -466,9 +495,7 @@ async def mark_posted(
     if errors:
         return Outcome(errors=errors)
     now = ctx.clock.now()
-    step = await uow.posts.move(
-        post.id, version, frozenset({PostState.APPROVED}), PostState.POSTED, now
-    )
+    step = await uow.posts.move(post.id, post.step, PostState.POSTED, now)
     if step is None:
         return Outcome(reply=await _what_happened(ctx, uow, post, version))
     await uow.posts.record_links(post.id, version, links, actor.key, now)
@@ -536,13 +563,15 @@ async def remind_to_publish(
     """On the wished-for publishing date, if the draft is still not posted."""
     post = await uow.posts.get(int(args["post_id"]))
     if post is None or post.wished_date is None or post.wished_date.isoformat() != args["date"]:
-        return Outcome()  # withdrawn, or revised to another date: that one has its own timer
+        return Outcome()  # gone, or revised to another date: that one has its own timer
     submitter = _submitter(ctx, post)
-    if post.state is PostState.AWAITING_APPROVAL:
-        recipients = approvers_for(ctx, submitter)
-    elif post.state is PostState.APPROVED:
-        recipients = posters_for(ctx, submitter)
-    else:
+    recipients = {
+        PostState.AWAITING_APPROVAL: approvers_for(ctx, submitter),
+        PostState.APPROVED: posters_for(ctx, submitter),
+        PostState.CHANGES_REQUESTED: (submitter,),
+    }.get(post.state, ())
+    # A date changed and then changed back leaves two timers for the same day: one reminds.
+    if not recipients or not await uow.posts.mark_reminded(post.id, post.wished_date):
         return Outcome()
     now = ctx.clock.now()
     await uow.audit.append(

@@ -65,6 +65,12 @@ def _inline(part: Inline) -> str:
     return escape(part)
 
 
+def _mrkdwn(escaped: str) -> Json:
+    # verbatim: Slack shows the text as written. Without it Slack turns bare web addresses
+    # and #channel names in a draft into live links; our own mentions (<@U…>) still work.
+    return {"type": "mrkdwn", "text": escaped, "verbatim": True}
+
+
 def _plain(text: str, limit: int) -> Json:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
@@ -96,8 +102,7 @@ def _chunks(escaped: str, limit: int) -> list[str]:
 
 def _sections(escaped: str) -> list[Json]:
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": piece}}
-        for piece in _chunks(escaped, SECTION_TEXT_MAX)
+        {"type": "section", "text": _mrkdwn(piece)} for piece in _chunks(escaped, SECTION_TEXT_MAX)
     ]
 
 
@@ -135,6 +140,7 @@ def render_blocks(blocks: tuple[Block, ...]) -> list[Json]:
                             {
                                 "type": "mrkdwn",
                                 "text": f"*{escape(label)}*\n{_inline(value)}"[:FIELD_TEXT_MAX],
+                                "verbatim": True,
                             }
                             for label, value in block.pairs[start : start + FIELDS_PER_SECTION]
                         ],
@@ -147,7 +153,7 @@ def render_blocks(blocks: tuple[Block, ...]) -> list[Json]:
             rendered.append(
                 {
                     "type": "context",
-                    "elements": [{"type": "mrkdwn", "text": escape(block.text)[:SECTION_TEXT_MAX]}],
+                    "elements": [_mrkdwn(escape(block.text)[:SECTION_TEXT_MAX])],
                 }
             )
         elif isinstance(block, Divider):

@@ -83,6 +83,9 @@ class Post(Base):
     step: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The version an approval covers; any new version needs a new approval.
     approved_version: Mapped[int | None] = mapped_column(Integer)
+    # The publishing day whose reminder went out, so that a date changed and changed back
+    # does not remind twice.
+    reminded_on: Mapped[date | None] = mapped_column(Date)
 
 
 class PostVersion(Base):

@@ -52,11 +52,18 @@ class CardPlace:
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """An item this worker finished; for a card, where it was delivered."""
+    """An item this worker finished; for a card, where it was delivered. An update with
+    nothing to update (its card never went out) is done without `applied`."""
 
     item: Claimed
     channel: str | None = None
     message_id: str | None = None
+    applied: bool = True
+
+
+# An update for a copy of a card whose previous update is in some worker's hands waits this
+# long before it is claimed again: long enough for the one in hand to land.
+UPDATE_TURN_WAIT = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +345,7 @@ class Outbox:
                 "shows": d.item.revision,
             }
             for d in done
-            if d.item.id in finished and d.item.kind == UPDATE and d.item.revision
+            if d.item.id in finished and d.item.kind == UPDATE and d.item.revision and d.applied
         ]
         if updated:
             await db.execute(_SHOWS_REVISION, updated)
@@ -388,6 +395,8 @@ class Outbox:
             Claimed(item_id, kind, platform, recipient, address, card_key, payload or {}, n, r)
             for item_id, kind, platform, recipient, address, card_key, payload, n, r in taken
         ]
+        if any(c.kind == UPDATE for c in claimed):
+            claimed = await self._one_update_per_copy(db, now, claimed)
         # An update or a share goes where its card went: read those places now, in the same
         # transaction, rather than with a query of its own later.
         wanted = {c.card_key for c in claimed if c.kind in (UPDATE, SHARE) and c.card_key}
@@ -413,11 +422,86 @@ class Outbox:
             ]
         return sorted(claimed, key=lambda c: c.id)
 
-    async def card_in_hand(self, item: Claimed) -> bool:
-        """Whether the card this update is for is being sent right now by some worker (it
-        may go out stale, and is updated once it has). A card still waiting its turn was
-        given the new content already, and one that failed will carry it when sent again."""
+    async def _one_update_per_copy(
+        self, db: AsyncConnection, now: datetime, claimed: list[Claimed]
+    ) -> list[Claimed]:
+        """Updates to one copy of a card go out one at a time, newest only: two sent at once
+        could land in either order and leave the older showing. Of those claimed together
+        the newest is kept and the rest are done with; one for a copy whose update is in
+        another worker's hands waits its turn, or is done with if that one is newer."""
+
+        def copy_of(item: Claimed) -> tuple[str | None, str | None, str | None]:
+            return (item.card_key, item.platform, item.recipient_key)
+
+        batch = {c.id for c in claimed}
+        newest: dict[tuple[str | None, str | None, str | None], Claimed] = {}
+        for item in claimed:
+            if item.kind == UPDATE:
+                kept = newest.get(copy_of(item))
+                if kept is None or (item.revision or 0) > (kept.revision or 0):
+                    newest[copy_of(item)] = item
+        elsewhere: dict[tuple[str | None, str | None, str | None], int] = {}
+        for key, platform, recipient, revision in await db.execute(
+            select(
+                OUTBOX.c.card_key, OUTBOX.c.platform, OUTBOX.c.recipient_key, OUTBOX.c.revision
+            ).where(
+                OUTBOX.c.kind == UPDATE,
+                OUTBOX.c.status == PENDING,
+                OUTBOX.c.claimed_until > now,
+                OUTBOX.c.card_key.in_(sorted({k for k, _, _ in newest if k})),
+                OUTBOX.c.id.not_in(sorted(batch)),
+            )
+        ):
+            copy = (key, platform, recipient)
+            elsewhere[copy] = max(elsewhere.get(copy, 0), revision or 0)
+        superseded: list[int] = []
+        later: list[int] = []
+        keep: list[Claimed] = []
+        for item in claimed:
+            if item.kind != UPDATE:
+                keep.append(item)
+            elif newest[copy_of(item)] is not item:
+                superseded.append(item.id)
+            elif copy_of(item) not in elsewhere:
+                keep.append(item)
+            elif elsewhere[copy_of(item)] >= (item.revision or 0):
+                superseded.append(item.id)
+            else:
+                later.append(item.id)
+        if superseded:
+            await db.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(superseded))
+                .values({**_FINISHED, "done_at": now, "last_error": "superseded by a newer update"})
+            )
+        if later:
+            await db.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(later))
+                .values(
+                    claimed_by=None,
+                    claimed_until=None,
+                    next_attempt_at=now + UPDATE_TURN_WAIT,
+                )
+            )
+        return keep
+
+    async def card_now(self, item: Claimed) -> tuple[CardPlace | None, bool]:
+        """Where the card this update is for was delivered, read afresh, and whether some
+        worker is sending it right now (it may go out stale, and is updated once it has).
+        Read together, so that a card recorded meanwhile is seen in one place or the other."""
         async with self._engine.connect() as db:
+            place = (
+                await db.execute(
+                    select(CARDS.c.channel, CARDS.c.message_id, CARDS.c.revision).where(
+                        CARDS.c.card_key == item.card_key,
+                        CARDS.c.platform == item.platform,
+                        CARDS.c.recipient_key == item.recipient_key,
+                    )
+                )
+            ).one_or_none()
+            if place is not None:
+                return CardPlace(place[0], place[1], place[2]), False
             in_hand = await db.scalar(
                 select(func.count())
                 .select_from(OUTBOX)
@@ -430,7 +514,7 @@ class Outbox:
                     OUTBOX.c.claimed_until.is_not(None),
                 )
             )
-            return bool(in_hand)
+            return None, bool(in_hand)
 
     async def retry_later(self, item: Claimed, worker: str, when: datetime, error: str) -> None:
         async with self._engine.begin() as db:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost, VersionEntry
-from bot.core.posts import REVISABLE, Draft, KeptAttachment, LiveLink, PostRecord
+from bot.core.posts import Draft, KeptAttachment, LiveLink, PostRecord
 from bot.core.refs import RefKind
 from bot.core.states import PostState
 from bot.store.models import (
@@ -86,7 +86,7 @@ class SqlPosts:
     async def add_version(
         self,
         post_id: int,
-        base_version: int,
+        seen_step: int,
         draft: Draft,
         kept: tuple[int, ...],
         by: str,
@@ -94,14 +94,10 @@ class SqlPosts:
         form_key: str | None = None,
     ) -> NewPost | None:
         """A new version of a draft, waiting for approval again; None if the draft has moved on
-        from `base_version` or can no longer be revised."""
+        from the step the caller read."""
         moved = await self._db.execute(
             update(POSTS)
-            .where(
-                POSTS.c.id == post_id,
-                POSTS.c.version == base_version,
-                POSTS.c.state.in_([s.value for s in REVISABLE]),
-            )
+            .where(POSTS.c.id == post_id, POSTS.c.step == seen_step)
             .values(
                 version=POSTS.c.version + 1,
                 step=POSTS.c.step + 1,
@@ -169,32 +165,32 @@ class SqlPosts:
             )
         )
 
-    async def move(
-        self,
-        post_id: int,
-        version: int,
-        from_states: frozenset[PostState],
-        to: PostState,
-        at: datetime,
-    ) -> int | None:
-        """Move the draft to `to` if it is still at `version` in one of `from_states`: the
-        step it moved to, or None when someone else moved it first. The check and the change
-        are one statement, so of two at once exactly one succeeds (PostgreSQL re-checks the
-        condition on the row the first one changed; SQLite runs one writer at a time)."""
+    async def move(self, post_id: int, seen_step: int, to: PostState, at: datetime) -> int | None:
+        """Move the draft to `to` if it is still at the step the caller read: the new step, or
+        None when another change came first. The check and the change are one statement, so
+        of two at once exactly one succeeds (PostgreSQL re-checks the condition on the row
+        the first one changed; SQLite runs one writer at a time)."""
         values: dict[str, object] = {"state": to.value, "step": POSTS.c.step + 1, "updated_at": at}
         if to is PostState.APPROVED:
-            values["approved_version"] = version
+            values["approved_version"] = POSTS.c.version
         moved = await self._db.scalar(
             update(POSTS)
-            .where(
-                POSTS.c.id == post_id,
-                POSTS.c.version == version,
-                POSTS.c.state.in_([s.value for s in from_states]),
-            )
+            .where(POSTS.c.id == post_id, POSTS.c.step == seen_step)
             .values(values)
             .returning(POSTS.c.step)
         )
         return int(moved) if moved is not None else None
+
+    async def mark_reminded(self, post_id: int, day: date) -> bool:
+        marked = await self._db.execute(
+            update(POSTS)
+            .where(
+                POSTS.c.id == post_id,
+                or_(POSTS.c.reminded_on.is_(None), POSTS.c.reminded_on != day),
+            )
+            .values(reminded_on=day)
+        )
+        return int(marked.rowcount) == 1
 
     async def get(self, post_id: int) -> PostRecord | None:
         return await self._record(POSTS.c.id == post_id)

@@ -21,6 +21,7 @@ def upgrade() -> None:
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("step", sa.Integer(), server_default="1", nullable=False))
         batch_op.add_column(sa.Column("approved_version", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("reminded_on", sa.Date(), nullable=True))
     with op.batch_alter_table("post_versions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attachment_ids", sa.JSON(), nullable=True))
     with op.batch_alter_table("cards", schema=None) as batch_op:
@@ -58,5 +59,6 @@ def downgrade() -> None:
     with op.batch_alter_table("post_versions", schema=None) as batch_op:
         batch_op.drop_column("attachment_ids")
     with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.drop_column("reminded_on")
         batch_op.drop_column("approved_version")
         batch_op.drop_column("step")
