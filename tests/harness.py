@@ -242,24 +242,11 @@ def draft_payload(
     for name in ALL_CONFIRMATIONS:
         selected = [{"value": "confirmed"}] if name in confirmed else []
         values[name] = {name: {"type": "checkboxes", "selected_options": selected}}
-    return {
-        "type": "view_submission",
-        "team": {"id": TEAM, "domain": "oakgreen"},
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM},
-        "api_app_id": "A0SOCIAL",
-        "token": "legacy-verification-token",
-        "trigger_id": f"trigger-{time.monotonic_ns()}",
-        "view": {
-            "id": view_id or f"V0{time.monotonic_ns():X}",
-            "team_id": TEAM,
-            "type": "modal",
-            "callback_id": "post.draft",
-            "private_metadata": "",
-            "hash": "1700000000.abc",
-            "state": {"values": values},
-        },
-        "response_urls": [],
-    }
+    payload = view_payload(user, "post.draft", "", {})
+    payload["view"]["state"]["values"] = values
+    if view_id:
+        payload["view"]["id"] = view_id
+    return payload
 
 
 def click_payload(user: str, action_id: str, value: str, response_url: str) -> dict[str, Any]:

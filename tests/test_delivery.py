@@ -36,7 +36,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await migrated.dispose()
 
 
-async def _queue_messages(engine: AsyncEngine, count: int, now: datetime) -> None:
+async def _queue_messages(
+    engine: AsyncEngine, count: int, now: datetime, card_key: str | None = None
+) -> None:
     async with engine.begin() as db:
         await outbox_rows.queue(
             db,
@@ -45,9 +47,10 @@ async def _queue_messages(engine: AsyncEngine, count: int, now: datetime) -> Non
                     platform="slack",
                     recipient_key=f"k{n}",
                     address=f"U0STAFF{n:02d}",
-                    card_key=None,
+                    card_key=card_key,
                     payload={"text": "t", "blocks": []},
                     now=now,
+                    revision=1 if card_key else None,
                 )
                 for n in range(count)
             ],
@@ -180,22 +183,7 @@ async def test_a_worker_waits_quietly_while_a_slow_send_is_in_hand(
 
 
 async def _queue_cards(engine: AsyncEngine, count: int, now: datetime) -> None:
-    async with engine.begin() as db:
-        await outbox_rows.queue(
-            db,
-            [
-                outbox_rows.message(
-                    platform="slack",
-                    recipient_key=f"k{n}",
-                    address=f"U0STAFF{n:02d}",
-                    card_key="post:1:v1:approval",
-                    payload={"text": "t", "blocks": []},
-                    now=now,
-                    revision=1,
-                )
-                for n in range(count)
-            ],
-        )
+    await _queue_messages(engine, count, now, card_key="post:1:v1:approval")
 
 
 async def test_finished_items_are_recorded_with_the_next_claim_and_a_late_one_is_not(

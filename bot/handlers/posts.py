@@ -355,13 +355,18 @@ async def decide(
     ]
     return Outcome(
         notifications=tuple(notifications),
-        card_updates=(
-            CardUpdate(
-                cards.card_key(post.id, version),
-                cards.approval_card(ctx, post, submitter, status),
-                step,
-            ),
-        ),
+        card_updates=(_card_update(ctx, post, submitter, status, step),),
+    )
+
+
+def _card_update(
+    ctx: HandlerContext, post: PostRecord, submitter: Person, status: Status, step: int
+) -> CardUpdate:
+    """Every copy of this version's approval card shows what just happened, at `step`."""
+    return CardUpdate(
+        cards.card_key(post.id, post.version),
+        cards.approval_card(ctx, post, submitter, status),
+        step,
     )
 
 
@@ -456,13 +461,7 @@ async def withdraw(
     return Outcome(
         reply=cards.decision_message(ctx, post, status),
         notifications=notifications,
-        card_updates=(
-            CardUpdate(
-                cards.card_key(post.id, version),
-                cards.approval_card(ctx, post, actor, status),
-                step,
-            ),
-        ),
+        card_updates=(_card_update(ctx, post, actor, status, step),),
     )
 
 
@@ -525,13 +524,7 @@ async def mark_posted(
         )
         if submitter.key != actor.key
         else (),
-        card_updates=(
-            CardUpdate(
-                cards.card_key(post.id, version),
-                cards.approval_card(ctx, post, submitter, status),
-                step,
-            ),
-        ),
+        card_updates=(_card_update(ctx, post, submitter, status, step),),
     )
 
 
