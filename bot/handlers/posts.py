@@ -79,16 +79,27 @@ def draft_form(ctx: HandlerContext) -> Form:
 # --- submitting and revising ---------------------------------------------------------------
 
 
-async def submit_draft(
-    ctx: HandlerContext, uow: UnitOfWork, actor: Person, submission: DraftSubmission
-) -> Outcome:
+async def _checked(
+    ctx: HandlerContext, uow: UnitOfWork, submission: DraftSubmission
+) -> tuple[Draft | None, Outcome]:
+    """The draft if it meets every rule and this form has not been sent already; otherwise
+    the answer to give (the refusals, or the reference the form already got)."""
     draft, errors = validate_draft(submission, ctx.accounts, ctx.school_time.today(ctx.clock))
     if draft is None:
-        return Outcome(errors=errors)
+        return None, Outcome(errors=errors)
     if submission.form_key is not None:
         already = await uow.posts.reference_for_form(submission.form_key)
         if already is not None:
-            return Outcome(reply=cards.already_submitted(already))
+            return None, Outcome(reply=cards.already_submitted(already))
+    return draft, Outcome()
+
+
+async def submit_draft(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, submission: DraftSubmission
+) -> Outcome:
+    draft, answered = await _checked(ctx, uow, submission)
+    if draft is None:
+        return answered
 
     now = ctx.clock.now()
     reference = format_reference(RefKind.POST, await uow.references.next_number(RefKind.POST))
@@ -127,13 +138,9 @@ async def submit_revision(
     submission: DraftSubmission,
     keep_attachments: bool,
 ) -> Outcome:
-    draft, errors = validate_draft(submission, ctx.accounts, ctx.school_time.today(ctx.clock))
+    draft, answered = await _checked(ctx, uow, submission)
     if draft is None:
-        return Outcome(errors=errors)
-    if submission.form_key is not None:
-        already = await uow.posts.reference_for_form(submission.form_key)
-        if already is not None:
-            return Outcome(reply=cards.already_submitted(already))
+        return answered
     previous = await uow.posts.get(post_id)
     refused = _may_revise(actor, previous, base_version)
     if refused is not None or previous is None:
@@ -245,23 +252,12 @@ def _sent_for_approval(
         Notify(recipient=actor, message=cards.submitted_receipt(post, approvers, actor))
     )
     updates: tuple[CardUpdate, ...] = ()
-    if previous is not None and previous.state is PostState.APPROVED:
-        # Whoever posts may be about to post the approved version: tell them, not only
-        # their card.
+    if previous is not None:
         replaced = Status(
             previous.state, by=actor, at=post.version_submitted_at, newer_version=post.version
         )
-        notifications += [
-            Notify(recipient=p, message=cards.approval_replaced(ctx, previous, replaced))
-            for p in posters_for(ctx, actor)
-            if p.key != actor.key
-        ]
-    if previous is not None:
         # Every copy of the last version's card now says it was replaced, and loses its
         # buttons: an approval of the old text must not be possible.
-        replaced = Status(
-            previous.state, by=actor, at=post.version_submitted_at, newer_version=post.version
-        )
         updates = (
             CardUpdate(
                 cards.card_key(previous.id, previous.version),
@@ -269,6 +265,14 @@ def _sent_for_approval(
                 post.step,
             ),
         )
+        if previous.state is PostState.APPROVED:
+            # Whoever posts may be about to post the approved version: tell them, not only
+            # their card.
+            notifications += [
+                Notify(recipient=p, message=cards.approval_replaced(ctx, previous, replaced))
+                for p in posters_for(ctx, actor)
+                if p.key != actor.key
+            ]
     schedules: tuple[Schedule, ...] = ()
     if post.wished_date and (previous is None or previous.wished_date != post.wished_date):
         due = ctx.school_time.at(post.wished_date, PUBLISH_REMINDER_AT)
