@@ -19,6 +19,7 @@ from bot.handlers.post_cards import (
     decision_message,
     draft_form,
     links_form,
+    parse_target,
     reason_form,
     submitted_receipt,
 )
@@ -219,3 +220,22 @@ def test_the_reason_links_and_revision_forms_are_valid_modals() -> None:
     ]
     assert "initial_options" in by_id["keep_attachments"]["element"]
     assert revision["private_metadata"] == "42:1"
+
+
+def test_mrkdwn_is_verbatim_so_slack_links_nothing_a_person_typed() -> None:
+    card = render_message(
+        approval_card(_context(), _post("See www.evil.example #general"), TEACHER)
+    )
+    texts = [
+        t
+        for b in card["blocks"]
+        for t in ([b["text"]] if "text" in b else []) + b.get("fields", []) + b.get("elements", [])
+        if isinstance(t, dict) and t.get("type") == "mrkdwn"
+    ]
+    assert texts and all(t["verbatim"] is True for t in texts)
+
+
+def test_a_button_value_is_ascii_digits_or_nothing() -> None:
+    assert parse_target("42:3") == (42, 3)
+    for forged in ("1:²", "4\uff12:1", "-1:1", "1", "a:b", ""):
+        assert parse_target(forged) is None
