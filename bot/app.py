@@ -30,7 +30,6 @@ from bot.store.db import (
     current_revision,
     make_engine,
     migrate,
-    missing_sqlite_folder,
 )
 from bot.store.outbox import Claimed, Outbox
 
@@ -84,13 +83,6 @@ def create_app(
 
 
 async def _open_database(settings: Settings) -> tuple[AsyncEngine, str | None]:
-    missing = missing_sqlite_folder(settings.database_url)
-    if missing is not None:
-        # Said before connecting: aiosqlite's failed connect leaves a worker thread that
-        # reports into the closed event loop as the process exits, burying this message.
-        raise SettingsError(
-            f"DATABASE_URL: cannot open the database (the folder {missing} does not exist)"
-        )
     engine = make_engine(settings.database_url)
     try:
         await migrate(engine)

@@ -127,19 +127,10 @@ def _serve(settings: Settings, port: int | None) -> int:
     return 0
 
 
-def _make_engine(settings: Settings) -> AsyncEngine:
-    from bot.store.db import make_engine, missing_sqlite_folder
-
-    missing = missing_sqlite_folder(settings.database_url)
-    if missing is not None:
-        raise SettingsError(f"DATABASE_URL: the folder {missing} does not exist")
-    return make_engine(settings.database_url)
-
-
 async def _migrate(settings: Settings) -> int:
-    from bot.store.db import current_revision, migrate
+    from bot.store.db import current_revision, make_engine, migrate
 
-    engine = _make_engine(settings)
+    engine = make_engine(settings.database_url)
     try:
         await migrate(engine)
         print(f"database schema at revision {await current_revision(engine)}")
@@ -170,9 +161,9 @@ async def _existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
     bot, so one that is behind (or absent) is reported instead."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.store.db import current_revision, head_revision
+    from bot.store.db import current_revision, head_revision, make_engine
 
-    engine = _make_engine(settings)
+    engine = make_engine(settings.database_url)
     try:
         try:
             found = await current_revision(engine)
@@ -261,13 +252,13 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
                     "submitter": post.submitter_key,
                     "versions": [
                         {
-                            "version": v,
-                            "at": at.isoformat(),
-                            "by": by,
-                            "accounts": list(a),
-                            "text": t,
+                            "version": v.version,
+                            "at": v.at.isoformat(),
+                            "by": v.by,
+                            "accounts": list(v.accounts),
+                            "text": v.text,
                         }
-                        for v, at, by, a, t in found.versions
+                        for v in found.versions
                     ],
                     "steps": [
                         {
@@ -280,18 +271,19 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
                         }
                         for e in found.events
                     ],
-                    "links": [{"account": a, "url": u} for a, u in found.links],
+                    "links": [{"account": link.account, "url": link.url} for link in found.links],
                 }
             )
         )
         return 0
     print(f"{post.reference}: {post.state.value.replace('_', ' ')}, version {post.version}")
     print(f"submitted by {who(post.submitter_key)}")
-    for version, at, by, accounts, text in found.versions:
+    for version in found.versions:
         print(
-            f"\nversion {version}, {school_time.stamp(at)} by {who(by)} for {', '.join(accounts)}"
+            f"\nversion {version.version}, {school_time.stamp(version.at)} by {who(version.by)} "
+            f"for {', '.join(version.accounts)}"
         )
-        for line in (text or "(text purged)").splitlines():
+        for line in (version.text or "(text purged)").splitlines():
             print(f"  | {line}")
     print("\nsteps:")
     for entry in found.events:
@@ -303,8 +295,8 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
             print(f"      {line}")
     if found.links:
         print("\nlive:")
-        for account, url in found.links:
-            print(f"  {account}: {url}")
+        for link in found.links:
+            print(f"  {link.account}: {link.url}")
     return 0
 
 

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///socialdesk.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -71,7 +73,9 @@ class Settings:
 
         policy = get("SOCIALDESK_POLICY")
         return cls(
-            database_url=normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            database_url=_with_existing_folder(
+                normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+            ),
             port=int(port_text),
             host=get("HOST") or "0.0.0.0",  # noqa: S104
             config_path=Path(get("SOCIALDESK_CONFIG") or "socialdesk.yaml"),
@@ -108,6 +112,20 @@ def _slack_settings(get: Callable[[str], str | None]) -> SlackSettings | None:
     if not api_url.endswith("/"):
         api_url += "/"
     return SlackSettings(bot_token, signing_secret, app_token, api_url)
+
+
+def _with_existing_folder(url: str) -> str:
+    """A SQLite file's folder must exist. Said here, before anything connects: aiosqlite's
+    failed connect leaves a worker thread that reports into the closed event loop as the
+    process exits, burying the message."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            raise SettingsError(
+                f"DATABASE_URL: cannot open the database (the folder {folder} does not exist)"
+            )
+    return url
 
 
 def normalise_database_url(url: str) -> str:

@@ -17,12 +17,12 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.app import SERVICES, create_app
 from bot.config import load_config
 from bot.core.clock import Clock
 from bot.settings import Settings, SlackSettings
-from bot.store.db import sessions
 from tests.fakes.slack import MESSAGE_BLOCKS_MAX, FakeSlack, validate_blocks, validate_view
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -58,6 +58,11 @@ class Reply:
 
     def json(self) -> Any:
         return json.loads(self.text) if self.text else None
+
+
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """ORM sessions for tests to read rows as objects; the bot itself uses plain SQL."""
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 class SettableClock:

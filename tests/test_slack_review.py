@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.store.db import sessions
 from bot.store.models import AuditEvent, HistoryRow, OutboxItem, Post, PostLink, PostVersion
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
@@ -23,6 +22,7 @@ from tests.harness import (
     SettableClock,
     draft_payload,
     eventually,
+    sessions,
     view_payload,
 )
 

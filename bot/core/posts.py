@@ -297,12 +297,6 @@ _DECISION_STATES = {
     Decision.REQUEST_CHANGES: PostState.CHANGES_REQUESTED,
     Decision.REJECT: PostState.REJECTED,
 }
-# A draft can be revised until it is final; revising an approved draft withdraws the approval,
-# because approval covers one version only.
-REVISABLE = frozenset(
-    {PostState.AWAITING_APPROVAL, PostState.CHANGES_REQUESTED, PostState.APPROVED}
-)
-WITHDRAWABLE = REVISABLE
 
 
 @dataclass(frozen=True, slots=True)

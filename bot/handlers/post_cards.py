@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.core.people import Person
+from bot.core.people import Person, Role
 from bot.core.posts import (
     ACCOUNTS,
     ATTACHMENT_TYPES,
@@ -74,7 +74,6 @@ DECISION_ACTIONS = {
     REQUEST_CHANGES: Decision.REQUEST_CHANGES,
     REJECT: Decision.REJECT,
 }
-_ACTION_OF = {decision: action for action, decision in DECISION_ACTIONS.items()}
 
 STATE_WORDS = {
     PostState.AWAITING_APPROVAL: "waiting for approval",
@@ -384,8 +383,6 @@ def revise_button(post: PostRecord, primary: bool = False) -> Button:
 def submitted_receipt(
     post: PostRecord, approvers: tuple[Person, ...], actor: Person, *, buttons: bool = True
 ) -> Message:
-    from bot.core.people import Role
-
     if not approvers:
         who = "nobody yet: no approver is configured, so it waits until one is"
     elif actor.holds(Role.NETWORK_MANAGER):
@@ -550,10 +547,6 @@ def publish_reminder(ctx: HandlerContext, post: PostRecord) -> Message:
 def refusal(text: str) -> Message:
     """A short answer to a click or form that changed nothing."""
     return Message(summary=text, blocks=(Paragraph.of(text),))
-
-
-def action_for(decision: Decision) -> str:
-    return _ACTION_OF[decision]
 
 
 def _size(size: int) -> str:

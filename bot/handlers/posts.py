@@ -18,13 +18,14 @@ from datetime import datetime, time
 
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
 from bot.core.people import Person, Role
-from bot.core.ports import HistoryEntry, NewPost, UnitOfWork
+from bot.core.ports import HistoryEntry, NewPost, UnitOfWork, VersionEntry
 from bot.core.posts import (
-    REVISABLE,
+    TEXT,
     Decision,
     Draft,
     DraftSubmission,
     KeptAttachment,
+    LiveLink,
     PostRecord,
     validate_draft,
     validate_live_links,
@@ -40,8 +41,7 @@ from bot.handlers.post_cards import Status
 # The reminder for a wished-for publishing date comes at the start of that school day.
 PUBLISH_REMINDER_AT = time(8, 0)
 PUBLISH_REMINDER = "post.publish_reminder"
-# The form field a refusal of a whole form is shown on.
-REASON_FIELD = "reason"
+GONE = "That draft no longer exists."
 
 
 def approvers_for(ctx: HandlerContext, submitter: Person) -> tuple[Person, ...]:
@@ -125,7 +125,7 @@ async def revision_form(
     post = await uow.posts.get(post_id)
     refused = _may_revise(actor, post, version)
     if refused is not None or post is None:
-        return Outcome(reply=cards.refusal(refused or "That draft no longer exists."))
+        return _refuse(refused or GONE)
     return Outcome(form=cards.draft_form(ctx, revising=post))
 
 
@@ -144,7 +144,7 @@ async def submit_revision(
     previous = await uow.posts.get(post_id)
     refused = _may_revise(actor, previous, base_version)
     if refused is not None or previous is None:
-        return Outcome(errors=FormErrors({"text": refused or "That draft no longer exists."}))
+        return Outcome(errors=FormErrors({TEXT: refused or GONE}))
 
     now = ctx.clock.now()
     kept = tuple(a.id for a in previous.attachments) if keep_attachments else ()
@@ -161,7 +161,7 @@ async def submit_revision(
                 return Outcome(reply=cards.already_submitted(already))
         current = await uow.posts.get(post_id)
         why = _may_revise(actor, current, base_version) or "The draft changed meanwhile."
-        return Outcome(errors=FormErrors({"text": why}))
+        return Outcome(errors=FormErrors({TEXT: why}))
     await uow.history.record(
         "post",
         post_id,
@@ -184,9 +184,15 @@ async def submit_revision(
     return _sent_for_approval(ctx, actor, post, draft, created, previous=previous)
 
 
-def _may_revise(actor: Person, post: PostRecord | None, version: int) -> str | None:
+def _may_revise(
+    actor: Person,
+    post: PostRecord | None,
+    version: int,
+    to: PostState = PostState.AWAITING_APPROVAL,
+) -> str | None:
+    """Why the submitter may not revise (or, with `to` WITHDRAWN, withdraw) this version now."""
     if post is None:
-        return "That draft no longer exists."
+        return GONE
     if actor.key != post.submitter_key:
         return f"Only the person who sent {post.reference} can revise or withdraw it."
     if post.version != version:
@@ -194,7 +200,7 @@ def _may_revise(actor: Person, post: PostRecord | None, version: int) -> str | N
             f"Version {post.version} of {post.reference} was sent after this one; "
             "revise that one instead."
         )
-    if post.state not in REVISABLE:
+    if not POST_MACHINE.allows(post.state, to):
         return f"{post.reference} is {cards.STATE_WORDS[post.state]}, so it can no longer change."
     return None
 
@@ -315,12 +321,14 @@ async def decide(
     is the form that asks for it; the decision is made when that form comes back."""
     post = await uow.posts.get(post_id)
     if post is None:
-        return Outcome(reply=cards.refusal("That draft no longer exists."))
+        return _refuse(GONE)
     submitter = _submitter(ctx, post)
-    refused = _may_decide(ctx, actor, post, submitter)
+    approvers = approvers_for(ctx, submitter)
+    refused = _may_decide(actor, post, submitter, approvers)
     if refused is not None:
         return _refuse(refused)
-    if post.version != version or post.state is not PostState.AWAITING_APPROVAL:
+    to = decision.outcome
+    if post.version != version or not POST_MACHINE.allows(post.state, to):
         return _refuse(await _what_happened(ctx, uow, post, version))
 
     reason: str | None = None
@@ -332,7 +340,6 @@ async def decide(
             return Outcome(errors=errors)
 
     now = ctx.clock.now()
-    to = decision.outcome
     step = await uow.posts.move(post.id, post.step, to, now)
     if step is None:
         # Another approver (or this one, clicking twice) got there first.
@@ -342,7 +349,6 @@ async def decide(
         actor.key, f"post.{to.value}", "post", post.reference, now, {"version": version}
     )
     status = Status(to, by=actor, at=now, reason=reason)
-    approvers = approvers_for(ctx, submitter)
     posters = posters_for(ctx, submitter) if to is PostState.APPROVED else ()
     notifications = [
         Notify(
@@ -375,14 +381,14 @@ def _card_update(
 
 
 def _may_decide(
-    ctx: HandlerContext, actor: Person, post: PostRecord, submitter: Person
+    actor: Person, post: PostRecord, submitter: Person, approvers: tuple[Person, ...]
 ) -> str | None:
     if actor.key == post.submitter_key:
         return (
             f"{post.reference} is your own draft: somebody else confirms it "
             "(Staff protocol for use of social media, step 5)."
         )
-    if actor not in approvers_for(ctx, submitter):
+    if actor not in approvers:
         who = (
             "the Co-Headteachers"
             if submitter.holds(Role.NETWORK_MANAGER)
@@ -440,9 +446,9 @@ async def withdraw(
     ctx: HandlerContext, uow: UnitOfWork, actor: Person, post_id: int, version: int
 ) -> Outcome:
     post = await uow.posts.get(post_id)
-    refused = _may_revise(actor, post, version)
+    refused = _may_revise(actor, post, version, PostState.WITHDRAWN)
     if refused is not None or post is None:
-        return Outcome(reply=cards.refusal(refused or "That draft no longer exists."))
+        return _refuse(refused or GONE)
     now = ctx.clock.now()
     step = await uow.posts.move(post.id, post.step, PostState.WITHDRAWN, now)
     if step is None:
@@ -478,7 +484,7 @@ async def posted_form(
     post = await uow.posts.get(post_id)
     refused = await _may_mark_posted(ctx, uow, actor, post, version)
     if refused is not None or post is None:
-        return Outcome(reply=refused or cards.refusal("That draft no longer exists."))
+        return _refuse(refused or GONE)
     return Outcome(form=cards.links_form(post))
 
 
@@ -493,7 +499,7 @@ async def mark_posted(
     post = await uow.posts.get(post_id)
     refused = await _may_mark_posted(ctx, uow, actor, post, version)
     if refused is not None or post is None:
-        return Outcome(reply=refused or cards.refusal("That draft no longer exists."))
+        return _refuse(refused or GONE)
     links, errors = validate_live_links(post.accounts, given)
     if errors:
         return Outcome(errors=errors)
@@ -540,13 +546,13 @@ async def _may_mark_posted(
     version: int,
 ) -> Message | None:
     if post is None:
-        return cards.refusal("That draft no longer exists.")
+        return cards.refusal(GONE)
     submitter = _submitter(ctx, post)
     if actor not in posters_for(ctx, submitter) and actor not in approvers_for(ctx, submitter):
         return cards.refusal(
             f"Only the IT Network Manager marks {post.reference} as posted; nothing was changed."
         )
-    if post.state is not PostState.APPROVED or post.version != version:
+    if post.version != version or not POST_MACHINE.allows(post.state, PostState.POSTED):
         return await _what_happened(ctx, uow, post, version)
     return None
 
@@ -587,9 +593,9 @@ TIMERS: Mapping[str, TimerHandler] = {PUBLISH_REMINDER: remind_to_publish}
 @dataclass(frozen=True, slots=True)
 class PostHistory:
     post: PostRecord
-    versions: tuple[tuple[int, datetime, str, tuple[str, ...], str | None], ...]
+    versions: tuple[VersionEntry, ...]
     events: tuple[HistoryEntry, ...]
-    links: tuple[tuple[str, str], ...]
+    links: tuple[LiveLink, ...]
 
 
 async def history_of(uow: UnitOfWork, reference: str) -> PostHistory | None:
@@ -599,7 +605,7 @@ async def history_of(uow: UnitOfWork, reference: str) -> PostHistory | None:
     versions = await uow.posts.versions(post.id)
     return PostHistory(
         post=post,
-        versions=tuple((v.version, v.at, v.by, v.accounts, v.text) for v in versions),
+        versions=tuple(versions),
         events=tuple(await uow.history.of("post", post.id)),
-        links=tuple((link.account, link.url) for link in await uow.posts.links(post.id)),
+        links=await uow.posts.links(post.id),
     )

@@ -1,4 +1,4 @@
-"""Engines, sessions and schema migrations."""
+"""Engines and schema migrations."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any fixed number: it names the PostgreSQL advisory lock that keeps two instances starting
@@ -40,15 +39,6 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **{"pool_size": 20, "max_overflow": 10, **kwargs})
 
 
-def missing_sqlite_folder(url: str) -> Path | None:
-    """The folder a SQLite database file should be in, when it does not exist."""
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-        return None
-    folder = Path(parsed.database).parent
-    return None if folder.is_dir() else folder
-
-
 def _sqlite_write_serialised(engine: AsyncEngine) -> None:
     # SQLite's deferred transactions fail at once with "database is locked" when two of them
     # read and then both try to write; BEGIN IMMEDIATE makes the second wait its turn instead,
@@ -64,10 +54,6 @@ def _sqlite_write_serialised(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:

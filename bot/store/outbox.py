@@ -592,17 +592,8 @@ class Outbox:
                     ).where(ATTACHMENTS.c.id == int(item.payload["attachment_id"]))
                 )
             ).one_or_none()
-            card = None
-            if item.card_key:
-                card = (
-                    await db.execute(
-                        select(CARDS.c.channel, CARDS.c.message_id).where(
-                            CARDS.c.card_key == item.card_key,
-                            CARDS.c.platform == item.platform,
-                            CARDS.c.recipient_key == item.recipient_key,
-                        )
-                    )
-                ).one_or_none()
+            # Where the card went was read with the claim.
+            card = item.card
             if attachment is None or attachment.status in ("failed", "purged"):
                 return ShareTarget(None, "the attachment is not held", None, None)
             if item.card_key and card is None and await self._card_failed(db, item):

@@ -198,13 +198,7 @@ class SqlPosts:
     async def find(self, reference: str) -> PostRecord | None:
         return await self._record(POSTS.c.reference == reference.strip().upper())
 
-    async def version_of(self, post_id: int, version: int) -> PostRecord | None:
-        return await self._record(POSTS.c.id == post_id, version)
-
-    async def _record(
-        self, condition: ColumnElement[bool], version: int | None = None
-    ) -> PostRecord | None:
-        wanted = POSTS.c.version if version is None else version
+    async def _record(self, condition: ColumnElement[bool]) -> PostRecord | None:
         found = (
             await self._db.execute(
                 select(
@@ -223,7 +217,7 @@ class SqlPosts:
                     POST_VERSIONS.c.attachment_ids,
                 )
                 .join(POST_VERSIONS, POST_VERSIONS.c.post_id == POSTS.c.id)
-                .where(condition, POST_VERSIONS.c.version == wanted)
+                .where(condition, POST_VERSIONS.c.version == POSTS.c.version)
             )
         ).one_or_none()
         if found is None:
