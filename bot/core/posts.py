@@ -358,7 +358,9 @@ def link_input_name(account: str) -> str:
 def validate_live_links(
     accounts: tuple[str, ...], given: Mapping[str, str | None]
 ) -> tuple[tuple[LiveLink, ...], FormErrors]:
-    """One live link per account the draft was approved for, each an http(s) address."""
+    """One live link per account the draft was approved for, each an http(s) address: the
+    record that the IT Network Manager posted it ("Staff protocol for use of social media",
+    step 6)."""
     errors: dict[str, str] = {}
     links: list[LiveLink] = []
     for account in accounts:

@@ -263,7 +263,8 @@ def _sent_for_approval(
             previous.state, by=actor, at=post.version_submitted_at, newer_version=post.version
         )
         # Every copy of the last version's card now says it was replaced, and loses its
-        # buttons: an approval of the old text must not be possible.
+        # buttons: confirmation that a post can go live covers the text confirmed ("Staff
+        # protocol for use of social media", step 5), so the old text cannot be approved.
         updates = (
             CardUpdate(
                 cards.card_key(previous.id, previous.version),
