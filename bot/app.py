@@ -1,7 +1,7 @@
-"""The one aiohttp application that serves Slack (and later Teams), and its lifecycle.
+"""The one aiohttp application that serves Slack and Teams, and its lifecycle.
 
-The database engine, the delivery worker and the Slack connection start in the application's
-startup and stop in its cleanup; nothing happens at import time.
+The database engine, the delivery worker and the platform connections start in the
+application's startup and stop in its cleanup; nothing happens at import time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import SchoolConfig
 from bot.core.clock import Clock, SchoolTime, SystemClock
-from bot.core.people import Platform
+from bot.core.people import Identity, Platform
 from bot.delivery import Backoff, DeliveryWorker, Transport
 from bot.handlers import HandlerContext, posts
 from bot.runtime import Runtime
@@ -32,11 +32,13 @@ from bot.store.db import (
     migrate,
 )
 from bot.store.outbox import Claimed, Outbox
+from bot.teams.cards import CardRenderer
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
     from bot.slack.edge import SlackHttpEndpoint
+    from bot.teams.edge import TeamsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class Services:
     slack_mode: str = "off"
     schema: str | None = None
     slack_http: SlackHttpEndpoint | None = None
+    teams_mode: str = "off"
+    teams: TeamsEndpoint | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     socket_handler: AsyncSocketModeHandler | None = None
     # Outbound connections to close at shut-down, in reverse order of opening.
@@ -78,6 +82,7 @@ def create_app(
     app[SERVICES] = Services()
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_post("/api/messages", teams_messages)
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -98,6 +103,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, school, clock, services = app[SETTINGS], app[SCHOOL], app[CLOCK], app[SERVICES]
     engine, services.schema = await _open_database(settings)
     transports: dict[str, Transport] = {}
+    teams_cards = CardRenderer()
 
     async def run_timer(item: Claimed, worker_id: str) -> None:
         await runtime.run_timer(item, worker_id)
@@ -121,7 +127,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             clock=clock,
             school_time=SchoolTime(school.timezone),
         ),
-        renderers={Platform.SLACK.value: blockkit.render_message},
+        renderers={
+            Platform.SLACK.value: blockkit.render_message,
+            Platform.TEAMS.value: teams_cards.activity,
+        },
         wake_delivery=worker.wake,
         timers=posts.TIMERS,
     )
@@ -136,6 +145,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             )
         else:
             await _start_slack(settings.slack, runtime, services, transports)
+        await _start_teams(settings, runtime, services, transports, teams_cards)
         _warn_about_unreachable_roles(school, frozenset(Platform(p) for p in runtime.renderers))
         delivery = asyncio.create_task(worker.run_forever(), name="delivery")
         yield
@@ -222,6 +232,66 @@ async def _start_slack(
     log.info("Slack is on (%s)", services.slack_mode)
 
 
+async def _start_teams(
+    settings: Settings,
+    runtime: Runtime,
+    services: Services,
+    transports: dict[str, Transport],
+    renderer: CardRenderer,
+) -> None:
+    import aiohttp
+
+    from bot.store import teams as teams_store
+    from bot.teams.auth import TokenVerifier
+    from bot.teams.connector import BotToken, ConnectorClient
+    from bot.teams.edge import TeamsEndpoint
+    from bot.teams.transport import TeamsTransport
+
+    teams = settings.teams
+    http = aiohttp.ClientSession()
+    services.closers.append(http.close)
+    connector = ConnectorClient(http, BotToken(http, teams))
+    async with runtime.engine.connect() as db:
+        for aad, name in (await teams_store.names(db)).items():
+            runtime.context.directory.learn_name(Identity(Platform.TEAMS, aad), name)
+        waiting = await teams_store.reachable(
+            db,
+            (
+                i.external_id
+                for p in runtime.context.directory.people
+                for i in p.identities
+                if i.platform is Platform.TEAMS
+            ),
+        )
+    verifier = None
+    if teams.local_mode:
+        log.warning(
+            "Teams is in LOCAL MODE: MICROSOFT_APP_ID is not set, so requests to /api/messages "
+            "are NOT verified and anyone who can reach this port can act as any Teams user. "
+            "Use it only with the Bot Framework Emulator or tests, never on a public address."
+        )
+        services.teams_mode = "local"
+    else:
+        verifier = TokenVerifier(http, teams.openid_metadata_url, teams.app_id or "")
+        services.teams_mode = "on"
+        log.info("Teams is on (app %s, %s)", teams.app_id, teams.app_type)
+    services.teams = TeamsEndpoint(runtime, teams, connector, renderer, verifier)
+    transports[Platform.TEAMS.value] = TeamsTransport(
+        connector, runtime.engine, runtime.context.clock
+    )
+    for person in runtime.context.directory.people:
+        identity = person.identity_on(Platform.TEAMS)
+        if person.roles and identity is not None and identity.external_id not in waiting:
+            log.warning(
+                "%s (%s) has not added socialdesk in Teams yet: %s; see `socialdesk teams`",
+                person.name,
+                ", ".join(sorted(r.value for r in person.roles)),
+                "their messages go to Slack meanwhile"
+                if person.identity_on(Platform.SLACK)
+                else "their messages wait until they do",
+            )
+
+
 def _warn_about_unreachable_roles(school: SchoolConfig, platforms: frozenset[Platform]) -> None:
     # A role holder the bot cannot reach still gets every message, held in the outbox; say so
     # now rather than let a draft wait unseen.
@@ -237,7 +307,7 @@ def _warn_about_unreachable_roles(school: SchoolConfig, platforms: frozenset[Pla
 
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    body: dict[str, object] = {"slack": services.slack_mode}
+    body: dict[str, object] = {"slack": services.slack_mode, "teams": services.teams_mode}
     if services.runtime is None:
         return web.json_response(body | {"status": "starting"}, status=503)
     try:
@@ -258,4 +328,11 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
             {"error": "Slack over HTTP is not configured (SLACK_SIGNING_SECRET is not set)"},
             status=404,
         )
+    return await endpoint.handle(request)
+
+
+async def teams_messages(request: web.Request) -> web.StreamResponse:
+    endpoint = request.app[SERVICES].teams
+    if endpoint is None:
+        return web.json_response({"error": "starting"}, status=503)
     return await endpoint.handle(request)

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings, SettingsError
@@ -41,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run the bot (migrates the database first)",
-        description="Run the bot: GET /healthz, POST /slack/events, and Slack Socket Mode "
-        "when SLACK_APP_TOKEN is set. The database schema is migrated first.",
+        description="Run the bot: GET /healthz, POST /slack/events, POST /api/messages (Teams), "
+        "and Slack Socket Mode when SLACK_APP_TOKEN is set. The database schema is migrated "
+        "first.",
     )
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 3978)")
 
@@ -86,6 +88,28 @@ def _parser() -> argparse.ArgumentParser:
         "content). --retry sends the failed ones again.",
     )
     outbox.add_argument("--retry", action="store_true", help="queue failed items again")
+
+    commands.add_parser(
+        "teams",
+        help="show who the bot can reach in Teams",
+        description="For each person the configuration gives a Teams id: whether they have "
+        "added socialdesk (so the bot can message them), since when they removed or blocked "
+        "it, and how many messages wait for them.",
+    )
+    package = commands.add_parser(
+        "teams-package",
+        help="write the Teams app package (zip) for a Teams admin to upload",
+        description="Write the Teams app package: manifests/teams/manifest.json with the app "
+        "id from MICROSOFT_APP_ID, and its two icons.",
+    )
+    package.add_argument(
+        "--out", default="socialdesk-teams.zip", help="where to write it (default: %(default)s)"
+    )
+    package.add_argument(
+        "--source",
+        help="folder holding manifest.json, color.png and outline.png "
+        "(default: the project's manifests/teams)",
+    )
     return parser
 
 
@@ -109,6 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_history(settings, args.reference, args.json))
         if args.command == "outbox":
             return asyncio.run(_outbox(settings, args.retry))
+        if args.command == "teams":
+            return asyncio.run(_teams(settings))
+        if args.command == "teams-package":
+            return _teams_package(settings, Path(args.out), args.source)
     except SettingsError as error:
         print(f"socialdesk: configuration error: {error}", file=sys.stderr)
         return 2
@@ -148,10 +176,19 @@ def _check_config(settings: Settings) -> int:
     for role, count in school.directory.role_counts().items():
         print(f"  {role.value}: {count}")
     print(f"Slack: {'on' if settings.slack else 'off'}")
-    # The platforms this version serves; a role holder reachable on none of them waits.
-    for person in school.directory.unreachable(frozenset({Platform.SLACK})):
-        roles = ", ".join(sorted(r.value for r in person.roles))
-        print(f"  warning: {person.name} ({roles}) has no Slack id: their messages will wait")
+    teams = settings.teams
+    print(
+        "Teams: local mode (requests are NOT verified; Emulator and tests only)"
+        if teams.local_mode
+        else f"Teams: on (app {teams.app_id}, {teams.app_type})"
+    )
+    for person in school.directory.people:
+        if person.roles and person.identity_on(Platform.SLACK) is None:
+            roles = ", ".join(sorted(r.value for r in person.roles))
+            print(
+                f"  note: {person.name} ({roles}) has no Slack id: they are reached in Teams "
+                "once they add socialdesk there (see `socialdesk teams`)"
+            )
     return 0
 
 
@@ -317,6 +354,62 @@ async def _outbox(settings: Settings, retry: bool) -> int:
         )
     if not lines:
         print("nothing waiting")
+    return 0
+
+
+async def _teams(settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from bot.config import load_config
+    from bot.core.people import Platform
+    from bot.store import teams as teams_store
+    from bot.store.models import OUTBOX
+    from bot.store.outbox import PENDING
+
+    school = load_config(settings.config_path)
+    configured = [
+        (person, identity.external_id)
+        for person in school.directory.people
+        if (identity := person.identity_on(Platform.TEAMS)) is not None
+    ]
+    async with _existing_database(settings) as engine, engine.connect() as db:
+        reach = await teams_store.reach_of(db, (aad for _, aad in configured))
+        counts = await db.execute(
+            select(OUTBOX.c.address, func.count())
+            .where(OUTBOX.c.platform == Platform.TEAMS.value, OUTBOX.c.status == PENDING)
+            .group_by(OUTBOX.c.address)
+        )
+        waiting: dict[str, int] = {address: count for address, count in counts}
+    if not configured:
+        print("nobody in the configuration has a Teams id")
+    for person, aad in configured:
+        known = reach.get(aad)
+        if known is None:
+            state = "has not added socialdesk yet"
+        elif known.unreachable_since is not None:
+            state = (
+                f"unreachable since {known.unreachable_since:%Y-%m-%d %H:%M}Z "
+                f"({known.unreachable_reason or 'removed the app'})"
+            )
+        else:
+            state = "reachable"
+        roles = ", ".join(sorted(r.value for r in person.roles)) or "staff"
+        print(f"{person.name} ({roles}) {aad}: {state}; {waiting.get(aad, 0)} message(s) waiting")
+    return 0
+
+
+def _teams_package(settings: Settings, out: Path, source: str | None) -> int:
+    from bot.teams.package import build_package
+
+    app_id = settings.teams.app_id
+    if app_id is None:
+        raise SettingsError(
+            "MICROSOFT_APP_ID is missing: the package names the bot by the app id of its "
+            "Azure Bot registration"
+        )
+    folder = Path(source) if source else Path(__file__).resolve().parents[1] / "manifests" / "teams"
+    out.write_bytes(build_package(folder, app_id))
+    print(f"wrote {out} for app {app_id}: upload it in the Teams admin centre (Manage apps)")
     return 0
 
 

@@ -52,6 +52,11 @@ class NotReady(TemporaryFailure):
     """What the item needs is not there yet (a file still being fetched, a card not yet sent)."""
 
 
+class Unreachable(NotReady):
+    """The person cannot be reached on this platform yet (they have not added the bot, or
+    blocked it): the item waits, and the operator is told once."""
+
+
 class PermanentFailure(Exception):
     pass
 
@@ -262,7 +267,15 @@ class DeliveryWorker:
             # Temporary failures and faults of ours alike: keep the item, try again later.
             retry_after = error.retry_after if isinstance(error, TemporaryFailure) else None
             delay = self._backoff.delay(item.attempts + 1, retry_after)
-            if isinstance(error, NotReady):
+            if isinstance(error, Unreachable) and item.attempts == 0:
+                log.warning(
+                    "delivery: %s %s for %s waits: %s; see `socialdesk outbox`",
+                    item.kind,
+                    item.id,
+                    item.recipient_key,
+                    error,
+                )
+            elif isinstance(error, NotReady):
                 log.info("delivery: %s %s waits (%s)", item.kind, item.id, error)
             elif isinstance(error, TemporaryFailure):
                 log.warning(

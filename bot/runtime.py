@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.config import SchoolConfig
 from bot.core.outcome import Outcome
+from bot.core.people import Identity, Person, Platform
 from bot.core.ports import UnitOfWork
 from bot.core.ui import Message
 from bot.delivery import PermanentFailure
 from bot.handlers import HandlerContext, TimerHandler
 from bot.settings import Settings
 from bot.store import outbox
+from bot.store import teams as teams_store
 from bot.store.repos import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -103,9 +105,18 @@ class Runtime:
                 rendered[key] = renderer(message)
             return rendered[key]
 
+        in_teams = await teams_store.reachable(
+            db,
+            (
+                identity.external_id
+                for notify in outcome.notifications
+                for identity in notify.recipient.identities
+                if identity.platform is Platform.TEAMS
+            ),
+        )
         for notify in outcome.notifications:
             queued = False
-            for identity in notify.recipient.identities:
+            for identity in _where_to_reach(notify.recipient, self.renderers, in_teams):
                 platform = identity.platform.value
                 payload = render(notify.message, platform)
                 if payload is None:
@@ -170,3 +181,14 @@ class Runtime:
             for fetch in outcome.fetches
         )
         await outbox.queue(db, rows)
+
+
+def _where_to_reach(
+    person: Person, served: Mapping[str, Renderer], in_teams: set[str]
+) -> list[Identity]:
+    """A person is told where they have the bot. Slack reaches anyone in the workspace; Teams
+    only those with a conversation with the bot (they installed it). Someone whose only way
+    in is Teams gets their message queued there, to wait until they install it."""
+    identities = [i for i in person.identities if i.platform.value in served]
+    ready = [i for i in identities if i.platform is not Platform.TEAMS or i.external_id in in_teams]
+    return ready or identities

@@ -14,6 +14,13 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///socialdesk.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Where the Bot Connector service publishes the keys that sign its requests to bots.
+DEFAULT_TEAMS_OPENID_METADATA_URL = (
+    "https://login.botframework.com/v1/.well-known/openidconfiguration"
+)
+# Where the bot asks Microsoft Entra ID for its own token, to call the Bot Connector.
+DEFAULT_TEAMS_LOGIN_URL = "https://login.microsoftonline.com"
+TEAMS_APP_TYPES = ("MultiTenant", "SingleTenant")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -34,6 +41,30 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class TeamsSettings:
+    """The Azure Bot registration. Without an app id the bot runs in local mode: nothing is
+    verified, for the Bot Framework Emulator and tests only."""
+
+    app_id: str | None = None
+    app_password: str | None = None
+    tenant_id: str | None = None
+    app_type: str = "MultiTenant"
+    openid_metadata_url: str = DEFAULT_TEAMS_OPENID_METADATA_URL
+    login_url: str = DEFAULT_TEAMS_LOGIN_URL
+
+    @property
+    def local_mode(self) -> bool:
+        return self.app_id is None
+
+    @property
+    def token_url(self) -> str:
+        # A single-tenant bot gets its token from its own tenant; a multi-tenant one from
+        # the Bot Framework's.
+        authority = self.tenant_id if self.app_type == "SingleTenant" else "botframework.com"
+        return f"{self.login_url.rstrip('/')}/{authority}/oauth2/v2.0/token"
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     port: int = 3978
@@ -41,6 +72,7 @@ class Settings:
     config_path: Path = Path("socialdesk.yaml")
     policy_path: Path | None = None
     slack: SlackSettings | None = None
+    teams: TeamsSettings = TeamsSettings()
     retry_base_seconds: float = 2.0
     retry_cap_seconds: float = 300.0
     log_level: str = "INFO"
@@ -81,6 +113,7 @@ class Settings:
             config_path=Path(get("SOCIALDESK_CONFIG") or "socialdesk.yaml"),
             policy_path=Path(policy) if policy else None,
             slack=_slack_settings(get),
+            teams=_teams_settings(get),
             retry_base_seconds=retry_base,
             log_level=log_level,
         )
@@ -112,6 +145,49 @@ def _slack_settings(get: Callable[[str], str | None]) -> SlackSettings | None:
     if not api_url.endswith("/"):
         api_url += "/"
     return SlackSettings(bot_token, signing_secret, app_token, api_url)
+
+
+def _teams_settings(get: Callable[[str], str | None]) -> TeamsSettings:
+    app_id = get("MICROSOFT_APP_ID")
+    password = get("MICROSOFT_APP_PASSWORD")
+    tenant_id = get("MICROSOFT_APP_TENANT_ID")
+    app_type = get("MICROSOFT_APP_TYPE") or "MultiTenant"
+    metadata_url = get("MICROSOFT_OPENID_METADATA_URL") or DEFAULT_TEAMS_OPENID_METADATA_URL
+    login_url = get("MICROSOFT_LOGIN_URL") or DEFAULT_TEAMS_LOGIN_URL
+    known = {t.lower(): t for t in (*TEAMS_APP_TYPES, "UserAssignedMSI")}
+    app_type = known.get(app_type.lower(), app_type)
+    if app_type == "UserAssignedMSI":
+        raise SettingsError(
+            "MICROSOFT_APP_TYPE UserAssignedMSI is not supported: register the bot as "
+            "MultiTenant or SingleTenant with a client secret (MICROSOFT_APP_PASSWORD)"
+        )
+    if app_type not in TEAMS_APP_TYPES:
+        raise SettingsError(
+            f"MICROSOFT_APP_TYPE must be {' or '.join(TEAMS_APP_TYPES)}, not {app_type!r}"
+        )
+    for name, url in (
+        ("MICROSOFT_OPENID_METADATA_URL", metadata_url),
+        ("MICROSOFT_LOGIN_URL", login_url),
+    ):
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"{name} must be an http(s) URL, not {url!r}")
+    if app_id is None:
+        if password is not None:
+            raise SettingsError(
+                "MICROSOFT_APP_ID is missing: MICROSOFT_APP_PASSWORD is set, but without the "
+                "app id every Teams request would be accepted unverified"
+            )
+        return TeamsSettings(openid_metadata_url=metadata_url, login_url=login_url)
+    if password is None:
+        raise SettingsError(
+            "MICROSOFT_APP_PASSWORD is missing: the bot needs the client secret of its Azure "
+            "Bot registration (Configuration → Manage Password) to send messages"
+        )
+    if app_type == "SingleTenant" and tenant_id is None:
+        raise SettingsError(
+            "MICROSOFT_APP_TENANT_ID is missing: a SingleTenant bot needs its directory (tenant) id"
+        )
+    return TeamsSettings(app_id, password, tenant_id, app_type, metadata_url, login_url)
 
 
 def _with_existing_folder(url: str) -> str:

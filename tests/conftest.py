@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from bot.settings import normalise_database_url
 from tests.fakes.slack import FakeSlack
+from tests.fakes.teams import FakeTeams
 from tests.harness import RunningBot, settings_for
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -19,6 +20,15 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres_only: runs only against PostgreSQL")
+
+
+@pytest.fixture
+async def fake_teams() -> AsyncIterator[FakeTeams]:
+    fake = await FakeTeams().start()
+    yield fake
+    await fake.stop()
+    # Every card the bot sent or updated passed the Adaptive Cards 1.5 schema.
+    assert fake.invalid == []
 
 
 @pytest.fixture
@@ -85,8 +95,9 @@ async def start_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[B
         config_path = kwargs.pop("config_path", None)
         clock = kwargs.pop("clock", None)
         use_fake = kwargs.pop("slack", True)
+        teams = kwargs.pop("teams", None)
         bot = RunningBot(
-            settings_for(database_url, fake_slack if use_fake else None, **kwargs),
+            settings_for(database_url, fake_slack if use_fake else None, teams, **kwargs),
             config_path,
             clock,
         )

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.app import SERVICES, create_app
 from bot.config import load_config
 from bot.core.clock import Clock
-from bot.settings import Settings, SlackSettings
+from bot.settings import Settings, SlackSettings, TeamsSettings
 from tests.fakes.slack import MESSAGE_BLOCKS_MAX, FakeSlack, validate_blocks, validate_view
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -30,7 +30,12 @@ SIGNING_SECRET = "test-signing-secret"
 TEAM = "T0SCHOOL"
 
 
-def settings_for(database_url: str, fake: FakeSlack | None, **slack: Any) -> Settings:
+def settings_for(
+    database_url: str,
+    fake: FakeSlack | None,
+    teams: TeamsSettings | None = None,
+    **slack: Any,
+) -> Settings:
     slack_settings = None
     if fake is not None:
         slack_settings = SlackSettings(
@@ -45,6 +50,7 @@ def settings_for(database_url: str, fake: FakeSlack | None, **slack: Any) -> Set
         host="127.0.0.1",
         config_path=FIXTURES / "school.yaml",
         slack=slack_settings,
+        teams=teams or TeamsSettings(),
         retry_base_seconds=0.05,
         retry_cap_seconds=1.0,
     )
@@ -143,6 +149,17 @@ class RunningBot:
         reply = await self.post_raw("/slack/events", raw, headers)
         validate_reply(reply)
         return reply
+
+    async def teams(
+        self, activity: Mapping[str, Any], token: str | None = None, raw: bytes | None = None
+    ) -> Reply:
+        """An activity as the Bot Connector posts it to /api/messages."""
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return await self.post_raw(
+            "/api/messages", raw if raw is not None else json.dumps(activity).encode(), headers
+        )
 
     async def command(self, command: str, user: str, text: str = "", **kwargs: Any) -> Reply:
         return await self.slack(command_body(command, user, text), **kwargs)

@@ -33,7 +33,11 @@ def _free_port() -> int:
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SOCIALDESK_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "SOCIALDESK_", "MICROSOFT_"))
+    }
     env.pop("DATABASE_URL", None)
     env.update(extra)
     return env
@@ -72,6 +76,7 @@ async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> Non
             "database": "ok",
             "schema": head_revision(),
             "slack": "off",
+            "teams": "local",
         }
         assert (tmp_path / "socialdesk.db").exists()
     finally:
@@ -81,6 +86,8 @@ async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> Non
     output = raw.decode()
     assert process.returncode == 0, output
     assert "Slack is off" in output
+    # Local mode accepts unverified requests on /api/messages: it must never pass unnoticed.
+    assert "Teams is in LOCAL MODE" in output and "NOT verified" in output
 
 
 def _without_slack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,7 +261,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in shown
 
 
-async def test_a_network_manager_the_bot_cannot_reach_is_named_and_their_card_held(
+async def test_network_managers_the_bot_cannot_reach_are_named_and_their_cards_wait(
     start_bot: BotFactory,
     fake_slack: FakeSlack,
     database_url: str,
@@ -262,6 +269,7 @@ async def test_a_network_manager_the_bot_cannot_reach_is_named_and_their_card_he
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Nia is only in Teams and has not added the bot.
     config = tmp_path / "school.yaml"
     config.write_text(
         (FIXTURES / "school.yaml")
@@ -270,18 +278,31 @@ async def test_a_network_manager_the_bot_cannot_reach_is_named_and_their_card_he
     )
     monkeypatch.setenv("SOCIALDESK_CONFIG", str(config))
     assert main(["check-config"]) == 0
-    assert "Nia Deputy (network_manager) has no Slack id" in capsys.readouterr().out
+    checked = capsys.readouterr().out
+    assert "Nia Deputy (network_manager) has no Slack id: they are reached in Teams" in checked
 
     bot = await start_bot(config_path=config)
     await bot.submit(draft_payload("U0TEACH"))
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
     env = _clean_env(DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SOCIALDESK_CONFIG=str(config))
-    listing = await _run_cli(env, "outbox")
-    (held,) = [line for line in listing.splitlines() if " held " in line]
-    assert held.split()[1:5] == [
+    listing = ""
+
+    async def tried_in_teams() -> bool:
+        nonlocal listing
+        listing = await _run_cli(env, "outbox")
+        return "has not added socialdesk in Teams yet" in listing
+
+    await eventually(tried_in_teams, what="the Teams card to be tried")
+    (waiting,) = [line for line in listing.splitlines() if " teams " in line]
+    assert waiting.split()[1:5] == [
         "message",
-        "held",
-        "-",
+        "pending",
+        "teams",
         "to=teams:00000000-0000-0000-0000-0000000ae001",
     ]
-    assert "no identity on a platform this bot serves" in held
+
+    reach = await _run_cli(env, "teams")
+    assert (
+        "Nia Deputy (network_manager) 00000000-0000-0000-0000-0000000ae001: has not added "
+        "socialdesk yet; 1 message(s) waiting" in reach
+    )

@@ -401,6 +401,7 @@ async def test_healthz_reports_the_database(bot: RunningBot) -> None:
         "database": "ok",
         "schema": head_revision(),
         "slack": "http",
+        "teams": "local",
     }
 
 

@@ -59,6 +59,7 @@ class Directory:
     def __init__(self, people: Iterable[Person]) -> None:
         self._people: tuple[Person, ...] = tuple(people)
         self._by_identity: dict[Identity, Person] = {}
+        self._shown_names: dict[Identity, str] = {}
         self._by_key: dict[str, Person] = {}
         for person in self._people:
             if person.key in self._by_key:
@@ -77,7 +78,16 @@ class Directory:
         known = self._by_identity.get(identity)
         if known is not None:
             return known
-        return Person(key=str(identity), name=None, identities=(identity,))
+        return Person(
+            key=str(identity), name=self._shown_names.get(identity), identities=(identity,)
+        )
+
+    def learn_name(self, identity: Identity, name: str | None) -> None:
+        """The display name a platform gave someone the configuration does not name, so
+        that approvers on another platform see who sent a draft. Shown, never used to
+        identify anyone."""
+        if identity not in self._by_identity and name and name.strip():
+            self._shown_names[identity] = name.strip()[:200]
 
     def by_key(self, key: str) -> Person | None:
         known = self._by_key.get(key)

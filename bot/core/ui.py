@@ -85,11 +85,16 @@ class ConfirmDialog:
 
 @dataclass(frozen=True, slots=True)
 class Button:
+    """`form` is what the click will ask for, when the button always asks (a reason, a live
+    link): a platform that can show a form inside the card does so, and submitting it is the
+    click. Elsewhere the click's outcome opens the form."""
+
     label: str
     action: str
     value: str
     style: ButtonStyle = ButtonStyle.DEFAULT
     confirm: ConfirmDialog | None = None
+    form: Form | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ the routes the policy itself gives, in our own words.
 
 from __future__ import annotations
 
+from bot.core.people import Platform
 from bot.core.ui import BulletList, Message, Note, Paragraph
 from bot.handlers import HandlerContext
 
@@ -14,24 +15,42 @@ REPUTATION = "Protecting our business reputation"
 PERSONAL_USE = "Personal Use of Social Media"
 
 
-def help_message(ctx: HandlerContext) -> Message:
+def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Message:
+    # Slack has slash commands; in Teams the same words are typed in the chat with the bot.
+    slash = "/" if platform is Platform.SLACK else ""
+    commands: tuple[str, ...] = (
+        f"{slash}post - draft a post for one of the school's accounts and send it to the IT "
+        "Network Manager for approval; you hear here when it is decided, and can revise or "
+        "withdraw it from those messages"
+        + ("" if slash else ". Send photos in the same message as the word post"),
+        f"{slash}report - how to report disparaging content, a friend request from a pupil or "
+        "misuse of social media",
+        f"{slash}policy - ask about the policy"
+        + ("" if slash else " (or just type your question)"),
+    )
+    if not slash:
+        commands += ("help - this list",)
     return Message(
         summary="What socialdesk does",
         blocks=(
             Paragraph.of(
                 f"I run {ctx.school_name}'s Social Media Policy for staff. What you can do:"
             ),
-            BulletList(
-                "Commands",
-                (
-                    "/post - draft a post for one of the school's accounts and send it to the "
-                    "IT Network Manager for approval; you hear here when it is decided, and can "
-                    "revise or withdraw it from those messages",
-                    "/report - how to report disparaging content, a friend request from a pupil "
-                    "or misuse of social media",
-                    "/policy - ask about the policy",
-                ),
+            BulletList("Commands", commands),
+        ),
+    )
+
+
+def welcome_message(ctx: HandlerContext, platform: Platform) -> Message:
+    """The first message after someone adds the bot."""
+    shown = help_message(ctx, platform)
+    return Message(
+        summary=f"Welcome to socialdesk, {ctx.school_name}'s Social Media Policy desk",
+        blocks=(
+            Paragraph.of(
+                "Hello. Messages about drafts you send, and drafts you approve, will arrive here."
             ),
+            *shown.blocks,
         ),
     )
 
@@ -42,9 +61,11 @@ def _contact(ctx: HandlerContext) -> str:
     return "ask the IT Network Manager"
 
 
-def policy_reply(ctx: HandlerContext, question: str) -> Message:
+def policy_reply(
+    ctx: HandlerContext, question: str, platform: Platform = Platform.SLACK
+) -> Message:
     if not question:
-        return help_message(ctx)
+        return help_message(ctx, platform)
     return Message(
         summary="Questions about the policy go to the IT Network Manager",
         blocks=(

@@ -298,17 +298,26 @@ def approval_card(
             Buttons(
                 (
                     Button("Approve", APPROVE, value, ButtonStyle.PRIMARY),
-                    Button("Request changes", REQUEST_CHANGES, value),
-                    Button("Reject", REJECT, value, ButtonStyle.DANGER),
+                    Button(
+                        "Request changes",
+                        REQUEST_CHANGES,
+                        value,
+                        form=reason_form(post, Decision.REQUEST_CHANGES),
+                    ),
+                    Button(
+                        "Reject",
+                        REJECT,
+                        value,
+                        ButtonStyle.DANGER,
+                        form=reason_form(post, Decision.REJECT),
+                    ),
                 )
             )
         )
     else:
         blocks.extend(status_blocks(ctx, status))
         if state is PostState.APPROVED and status.newer_version is None:
-            blocks.append(
-                Buttons((Button("Mark as posted", MARK_POSTED, value, ButtonStyle.PRIMARY),))
-            )
+            blocks.append(Buttons((mark_posted_button(post),)))
     blocks.append(
         Note(
             f"{post.reference} · version {post.version} · {STAFF_PROTOCOL}, steps 5 and 6: "
@@ -418,7 +427,13 @@ def already_submitted(reference: str) -> Message:
 
 
 def mark_posted_button(post: PostRecord) -> Button:
-    return Button("Mark as posted", MARK_POSTED, target(post.id, post.version), ButtonStyle.PRIMARY)
+    return Button(
+        "Mark as posted",
+        MARK_POSTED,
+        target(post.id, post.version),
+        ButtonStyle.PRIMARY,
+        form=links_form(post),
+    )
 
 
 def decision_message(

@@ -206,6 +206,29 @@ class Card(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
+class TeamsConversation(Base):
+    """Where the bot can reach a person in Teams: their personal chat with it.
+
+    botbuilder's serialised ConversationReference drops the tenant id, so the tenant is kept
+    here too, read from the activity's channel data.
+    """
+
+    __tablename__ = "teams_conversations"
+    aad_object_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    service_url: Mapped[str] = mapped_column(String(500))
+    conversation_id: Mapped[str] = mapped_column(String(500), index=True)
+    user_id: Mapped[str] = mapped_column(String(200))  # Teams' own 29:… id for the person
+    bot_id: Mapped[str] = mapped_column(String(200))
+    # The display name Teams gave, shown to approvers for people the configuration does
+    # not name; never used to identify anyone.
+    name: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+    # Set when the person removed or blocked the bot; messages for them then wait.
+    unreachable_since: Mapped[datetime | None]
+    unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -223,3 +246,4 @@ HISTORY = table_of(HistoryRow)
 AUDIT = table_of(AuditEvent)
 OUTBOX = table_of(OutboxItem)
 CARDS = table_of(Card)
+TEAMS_CONVERSATIONS = table_of(TeamsConversation)

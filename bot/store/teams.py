@@ -1,0 +1,186 @@
+"""Where the bot can reach each person in Teams, and the messages that wait for it.
+
+A bot may message someone in Teams only once it has a conversation with them: the person (or
+their admin) installs the app, Teams tells the bot, and the bot keeps the conversation's
+address. Until then, and while someone has blocked or removed the bot, their messages wait in
+the outbox; installing it again sends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.store.models import OUTBOX, TEAMS_CONVERSATIONS
+from bot.store.outbox import MESSAGE, PENDING, SHARE
+
+TEAMS = "teams"
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsConversation:
+    aad_object_id: str
+    tenant_id: str | None
+    service_url: str
+    conversation_id: str
+    user_id: str
+    bot_id: str
+    name: str | None = None
+
+
+async def remember(db: AsyncConnection, conversation: TeamsConversation, now: datetime) -> bool:
+    """Keep (or refresh) where a person is reached; True if they were not reachable before,
+    so that messages waiting for them can go now."""
+    before = (
+        await db.execute(
+            select(
+                TEAMS_CONVERSATIONS.c.conversation_id, TEAMS_CONVERSATIONS.c.unreachable_since
+            ).where(TEAMS_CONVERSATIONS.c.aad_object_id == conversation.aad_object_id)
+        )
+    ).one_or_none()
+    if (
+        before is not None
+        and before.unreachable_since is None
+        and before.conversation_id == conversation.conversation_id
+    ):
+        # Every message refreshes the address; most change nothing, so skip the write.
+        return False
+    values = {
+        "tenant_id": conversation.tenant_id,
+        "service_url": conversation.service_url,
+        "conversation_id": conversation.conversation_id,
+        "user_id": conversation.user_id,
+        "bot_id": conversation.bot_id,
+        "name": conversation.name[:200] if conversation.name else None,
+        "updated_at": now,
+        "unreachable_since": None,
+        "unreachable_reason": None,
+    }
+    insert = (
+        postgresql_insert(TEAMS_CONVERSATIONS)
+        if db.dialect.name == "postgresql"
+        else sqlite_insert(TEAMS_CONVERSATIONS)
+    )
+    await db.execute(
+        insert.values(aad_object_id=conversation.aad_object_id, **values).on_conflict_do_update(
+            index_elements=[TEAMS_CONVERSATIONS.c.aad_object_id], set_=values
+        )
+    )
+    await release_waiting(db, conversation.aad_object_id, now)
+    return True
+
+
+async def release_waiting(db: AsyncConnection, aad_object_id: str, now: datetime) -> int:
+    """Messages (and the files beneath them) waiting for this person are due now."""
+    result = await db.execute(
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.platform == TEAMS,
+            OUTBOX.c.address == aad_object_id,
+            OUTBOX.c.status == PENDING,
+            OUTBOX.c.kind.in_((MESSAGE, SHARE)),
+        )
+        .values(next_attempt_at=now)
+    )
+    return int(result.rowcount)
+
+
+async def forget(db: AsyncConnection, aad_object_id: str, reason: str, now: datetime) -> None:
+    """The person removed or blocked the bot: their messages wait until they add it again."""
+    await db.execute(
+        update(TEAMS_CONVERSATIONS)
+        .where(
+            TEAMS_CONVERSATIONS.c.aad_object_id == aad_object_id,
+            TEAMS_CONVERSATIONS.c.unreachable_since.is_(None),
+        )
+        .values(unreachable_since=now, unreachable_reason=reason[:200])
+    )
+
+
+async def conversation_with(db: AsyncConnection, aad_object_id: str) -> TeamsConversation | None:
+    row = (
+        await db.execute(
+            select(TEAMS_CONVERSATIONS).where(
+                TEAMS_CONVERSATIONS.c.aad_object_id == aad_object_id,
+                TEAMS_CONVERSATIONS.c.unreachable_since.is_(None),
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return TeamsConversation(
+        row.aad_object_id,
+        row.tenant_id,
+        row.service_url,
+        row.conversation_id,
+        row.user_id,
+        row.bot_id,
+        row.name,
+    )
+
+
+async def service_url_of(db: AsyncConnection, conversation_id: str) -> str | None:
+    url: str | None = await db.scalar(
+        select(TEAMS_CONVERSATIONS.c.service_url)
+        .where(TEAMS_CONVERSATIONS.c.conversation_id == conversation_id)
+        .limit(1)
+    )
+    return url
+
+
+async def reachable(db: AsyncConnection, aad_object_ids: Iterable[str]) -> set[str]:
+    wanted = sorted(set(aad_object_ids))
+    if not wanted:
+        return set()
+    rows = await db.execute(
+        select(TEAMS_CONVERSATIONS.c.aad_object_id).where(
+            TEAMS_CONVERSATIONS.c.aad_object_id.in_(wanted),
+            TEAMS_CONVERSATIONS.c.unreachable_since.is_(None),
+        )
+    )
+    return {r.aad_object_id for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsReach:
+    """An operator's view of one configured Teams identity."""
+
+    aad_object_id: str
+    conversation_id: str | None
+    unreachable_since: datetime | None
+    unreachable_reason: str | None
+
+
+async def reach_of(db: AsyncConnection, aad_object_ids: Iterable[str]) -> dict[str, TeamsReach]:
+    wanted = sorted(set(aad_object_ids))
+    rows = await db.execute(
+        select(TEAMS_CONVERSATIONS).where(TEAMS_CONVERSATIONS.c.aad_object_id.in_(wanted))
+    )
+    return {
+        r.aad_object_id: TeamsReach(
+            r.aad_object_id, r.conversation_id, r.unreachable_since, r.unreachable_reason
+        )
+        for r in rows
+    }
+
+
+async def names(db: AsyncConnection) -> dict[str, str]:
+    """Display names Teams gave, for showing people the configuration does not name."""
+    rows = await db.execute(
+        select(TEAMS_CONVERSATIONS.c.aad_object_id, TEAMS_CONVERSATIONS.c.name).where(
+            TEAMS_CONVERSATIONS.c.name.is_not(None)
+        )
+    )
+    return {r.aad_object_id: r.name for r in rows}
+
+
+async def service_urls(db: AsyncConnection) -> set[str]:
+    """The Bot Connector addresses Teams has sent from: the bot's token goes only there."""
+    rows = await db.execute(select(TEAMS_CONVERSATIONS.c.service_url).distinct())
+    return {r.service_url for r in rows}

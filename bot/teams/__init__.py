@@ -1,0 +1,1 @@
+"""The Microsoft Teams edge: every botbuilder import stays in this package."""

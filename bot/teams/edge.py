@@ -1,0 +1,667 @@
+"""Microsoft Teams: POST /api/messages takes Bot Framework activities through botbuilder-core
+and turns them into the same typed commands the Slack edge gives the handlers.
+
+The request is authenticated here (auth.py) before botbuilder sees it. botbuilder-core then
+runs the turn: an ActivityHandler routes messages, installs and card actions. Its adapter is
+ours, because botbuilder-integration-aiohttp's CloudAdapter answers 500 to every invoke that
+returns a body (it serialises the body twice), and because every reply leaves through our own
+Bot Connector client, on which the outbox's retries rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import BotAdapter, InvokeResponse, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ResourceResponse
+from sqlalchemy import select
+
+from bot.core.outcome import Outcome
+from bot.core.people import Identity, Person, Platform
+from bot.core.ports import UnitOfWork
+from bot.core.posts import (
+    ACCOUNTS,
+    CHECKLIST,
+    KEEP_ATTACHMENTS,
+    MAX_ATTACHMENTS,
+    REASON,
+    TEXT,
+    WISHED_DATE,
+    AttachmentRef,
+    DraftSubmission,
+)
+from bot.core.ui import Form, FormErrors, Message
+from bot.handlers import HandlerContext, posts
+from bot.handlers import help as help_handler
+from bot.handlers import post_cards as cards
+from bot.runtime import Runtime
+from bot.settings import TeamsSettings
+from bot.store import outbox
+from bot.store import teams as teams_store
+from bot.store.models import CARDS
+from bot.teams import cards as adaptive
+from bot.teams.auth import KeysUnavailable, TokenVerifier, Unauthorized
+from bot.teams.connector import ConnectorClient, ConnectorError
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+TEAMS_CHANNEL = "msteams"
+FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was sent; please try again."
+UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
+
+
+class TurnAdapter(BotAdapter):  # type: ignore[misc]
+    """Runs botbuilder's turn pipeline. The only activity a turn sends through it is the
+    invoke response, kept for the HTTP answer; messages go out through the edge's connector
+    client (or the outbox), never silently from here."""
+
+    async def send_activities(
+        self, context: TurnContext, activities: list[Activity]
+    ) -> list[ResourceResponse]:
+        responses = []
+        for activity in activities:
+            if activity.type != ActivityTypes.invoke_response:
+                raise RuntimeError("socialdesk sends Teams messages through its connector")
+            context.turn_state[BotAdapter._INVOKE_RESPONSE_KEY] = activity
+            responses.append(ResourceResponse())
+        return responses
+
+    async def update_activity(self, context: TurnContext, activity: Activity) -> None:
+        raise RuntimeError("socialdesk updates Teams cards through its connector")
+
+    async def delete_activity(self, context: TurnContext, reference: Any) -> None:
+        raise RuntimeError("socialdesk never deletes Teams messages")
+
+
+class TeamsEndpoint:
+    """POST /api/messages."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: TeamsSettings,
+        connector: ConnectorClient,
+        renderer: adaptive.CardRenderer,
+        verifier: TokenVerifier | None,
+    ) -> None:
+        self._runtime = runtime
+        self._settings = settings
+        self._verifier = verifier
+        self._adapter = TurnAdapter()
+        self._bot = SocialdeskBot(runtime, settings, connector, renderer)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":
+            return web.json_response({"error": "expected application/json"}, status=415)
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+            activity = Activity().deserialize(body)
+        except Exception:
+            return web.json_response({"error": "malformed activity"}, status=400)
+        if not activity.type or not activity.service_url or not activity.channel_id:
+            return web.json_response({"error": "incomplete activity"}, status=400)
+        if self._verifier is not None:
+            try:
+                await self._verifier.verify(
+                    request.headers.get("Authorization"), activity.channel_id, activity.service_url
+                )
+            except Unauthorized as error:
+                log.warning("teams: refused a request: %s", error)
+                return web.json_response({"error": "unauthorized"}, status=401)
+            except KeysUnavailable as error:
+                log.error("teams: cannot check requests: %s", error)
+                return web.json_response(
+                    {"error": "cannot verify requests just now"},
+                    status=503,
+                    headers={"Retry-After": "30"},
+                )
+        tenant = tenant_of(activity)
+        if self._settings.tenant_id and tenant and tenant != self._settings.tenant_id:
+            log.warning("teams: refused an activity from another tenant (%s)", tenant)
+            return web.json_response({"error": "tenant not served"}, status=403)
+        turn = TurnContext(self._adapter, activity)
+        try:
+            await self._adapter.run_pipeline(turn, self._bot.on_turn)
+        except Exception:
+            log.exception("teams: a %s activity could not be handled", activity.type)
+            if activity.type == ActivityTypes.invoke:
+                return web.json_response(adaptive.invoke_message(SAVE_FAILED))
+            return web.json_response({"error": "internal error"}, status=500)
+        sent = turn.turn_state.get(BotAdapter._INVOKE_RESPONSE_KEY)
+        if sent is None:
+            if activity.type == ActivityTypes.invoke:
+                return web.Response(status=HTTPStatus.NOT_IMPLEMENTED)
+            return web.Response(status=200)
+        invoke = sent.value
+        answer = invoke.body
+        # Only a botbuilder model still needs serialising; a dict is already the body.
+        if hasattr(answer, "serialize"):
+            answer = answer.serialize()
+        if answer is None:
+            return web.Response(status=invoke.status or 200)
+        return web.json_response(answer, status=invoke.status or 200)
+
+
+def tenant_of(activity: Activity) -> str | None:
+    # botbuilder leaves conversation.tenant_id empty for Teams payloads; Teams sends the
+    # tenant in the channel data.
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = data.get("tenant")
+    tenant_id = tenant.get("id") if isinstance(tenant, dict) else None
+    if isinstance(tenant_id, str) and tenant_id:
+        return tenant_id
+    conversation_tenant = getattr(activity.conversation, "tenant_id", None)
+    return conversation_tenant if isinstance(conversation_tenant, str) else None
+
+
+# What a card button does, given who clicked and the draft and version its card showed.
+ClickWork = Callable[[HandlerContext, UnitOfWork, Person, int, int], Awaitable[Outcome]]
+
+
+class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: TeamsSettings,
+        connector: ConnectorClient,
+        renderer: adaptive.CardRenderer,
+    ) -> None:
+        super().__init__()
+        self._runtime = runtime
+        self._settings = settings
+        self._connector = connector
+        self._renderer = renderer
+        # Where each person was last seen, so an unchanged address costs no database write.
+        self._known: dict[str, str] = {}
+        self._clicks: dict[str, ClickWork] = {
+            cards.MARK_POSTED: posts.posted_form,
+            cards.REVISE: posts.revision_form,
+            cards.WITHDRAW: posts.withdraw,
+        }
+
+    @property
+    def _ctx(self) -> HandlerContext:
+        return self._runtime.context
+
+    # --- who is talking, and where they can be reached -----------------------------------
+
+    def _aad_id(self, account: ChannelAccount | None, channel_id: str) -> str | None:
+        if account is None:
+            return None
+        aad = getattr(account, "aad_object_id", None)
+        if isinstance(aad, str) and aad:
+            return aad
+        # The Bot Framework Emulator has no Entra ID: in local mode its user id stands in.
+        if self._settings.local_mode and channel_id != TEAMS_CHANNEL and account.id:
+            return str(account.id)
+        return None
+
+    def _actor(self, turn: TurnContext) -> Person | None:
+        activity = turn.activity
+        aad = self._aad_id(activity.from_property, activity.channel_id)
+        if aad is None:
+            return None
+        identity = Identity(Platform.TEAMS, aad)
+        self._ctx.directory.learn_name(identity, getattr(activity.from_property, "name", None))
+        return self._ctx.directory.resolve(identity)
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        await self._remember(turn_context)
+        await super().on_turn(turn_context)
+
+    async def _remember(self, turn: TurnContext) -> None:
+        activity = turn.activity
+        conversation = activity.conversation
+        if conversation is None or getattr(conversation, "is_group", False):
+            return
+        if getattr(conversation, "conversation_type", None) not in (None, "personal"):
+            return
+        aad = self._aad_id(activity.from_property, activity.channel_id)
+        if aad is None or activity.recipient is None or not conversation.id:
+            return
+        if activity.type == ActivityTypes.installation_update and str(
+            activity.action or ""
+        ).startswith("remove"):
+            return
+        if self._known.get(aad) == conversation.id:
+            return
+        self._ctx.directory.learn_name(
+            Identity(Platform.TEAMS, aad), getattr(activity.from_property, "name", None)
+        )
+        record = teams_store.TeamsConversation(
+            aad_object_id=aad,
+            tenant_id=tenant_of(activity),
+            service_url=activity.service_url,
+            conversation_id=conversation.id,
+            user_id=str(activity.from_property.id or aad),
+            bot_id=str(activity.recipient.id or ""),
+            name=getattr(activity.from_property, "name", None),
+        )
+        engine = self._runtime.engine
+        async with engine.begin() as db:
+            released = await teams_store.remember(db, record, self._ctx.clock.now())
+        self._known[aad] = conversation.id
+        if released:
+            log.info("teams: %s can be reached; messages waiting for them go now", aad)
+            self._runtime.wake_delivery()
+
+    # --- installs --------------------------------------------------------------------------
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._welcome(turn_context)
+
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        aad = self._aad_id(turn_context.activity.from_property, turn_context.activity.channel_id)
+        if aad is None:
+            return
+        async with self._runtime.engine.begin() as db:
+            await teams_store.forget(db, aad, "removed the app", self._ctx.clock.now())
+        self._known.pop(aad, None)
+        log.warning("teams: %s removed socialdesk; their messages wait until it is added", aad)
+
+    async def on_teams_members_added(
+        self, members_added: list[Any], team_info: Any, turn_context: TurnContext
+    ) -> None:
+        # Teams announces an install with installationUpdate; the Emulator only adds members.
+        activity = turn_context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        if activity.channel_id != TEAMS_CHANNEL and any(m.id == bot_id for m in members_added):
+            await self._welcome(turn_context)
+
+    async def _welcome(self, turn: TurnContext) -> None:
+        actor = self._actor(turn)
+        if actor is None:
+            return
+        message = help_handler.welcome_message(self._ctx, Platform.TEAMS)
+        await self._say(turn, actor, self._renderer.activity(message))
+
+    # --- messages --------------------------------------------------------------------------
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        actor = self._actor(turn_context)
+        if actor is None:
+            log.warning("teams: a message with no Entra ID user; ignored")
+            return
+        if getattr(activity.conversation, "conversation_type", "personal") not in (
+            None,
+            "personal",
+        ):
+            await self._say(
+                turn_context,
+                actor,
+                self._renderer.activity(
+                    cards.refusal("I work in a personal chat: open socialdesk and message me.")
+                ),
+                queue_on_failure=False,
+            )
+            return
+        TurnContext.remove_recipient_mention(activity)
+        text = (activity.text or "").strip()
+        word, _, rest = text.partition(" ")
+        command = word.lower().strip()
+        files = files_sent(activity)
+        if command == "post":
+            form = posts.draft_form(self._ctx)
+            card = self._renderer.form_card(
+                form, files=[_file_json(f) for f in files], form_key=uuid.uuid4().hex
+            )
+            await self._say(turn_context, actor, _as_activity(card, form.title))
+            return
+        if files and command != "post":
+            message = cards.refusal(
+                "To put photos on a draft, send them in one message with the word post."
+            )
+        elif command in ("help", "hi", "hello", "") or text == "?":
+            message = help_handler.help_message(self._ctx, Platform.TEAMS)
+        elif command == "report":
+            message = help_handler.report_reply(self._ctx)
+        elif command == "policy":
+            message = help_handler.policy_reply(self._ctx, rest.strip(), Platform.TEAMS)
+        else:
+            message = help_handler.policy_reply(self._ctx, text, Platform.TEAMS)
+        await self._say(turn_context, actor, self._renderer.activity(message))
+
+    async def _say(
+        self,
+        turn: TurnContext,
+        actor: Person,
+        payload: Mapping[str, Any],
+        *,
+        queue_on_failure: bool = True,
+    ) -> None:
+        """Answer in the conversation at once; if Teams fails, the answer waits in the outbox
+        and goes when it can, as every other message does."""
+        activity = turn.activity
+        try:
+            await self._connector.send(activity.service_url, activity.conversation.id, payload)
+            return
+        except ConnectorError as error:
+            log.warning("teams: could not answer in the chat now (%s)", error)
+            aad = self._aad_id(activity.from_property, activity.channel_id)
+            if not queue_on_failure or aad is None:
+                return
+        async with self._runtime.engine.begin() as db:
+            await outbox.queue(
+                db,
+                [
+                    outbox.message(
+                        platform=Platform.TEAMS.value,
+                        recipient_key=actor.key,
+                        address=aad,
+                        card_key=None,
+                        payload=payload,
+                        now=self._ctx.clock.now(),
+                    )
+                ],
+            )
+        self._runtime.wake_delivery()
+
+    # --- card actions ----------------------------------------------------------------------
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> Any:
+        activity = turn_context.activity
+        if activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        # Read the raw value: botbuilder's AdaptiveCardInvokeValue drops `trigger`.
+        value = _mapping(activity.value)
+        action = _mapping(value.get("action"))
+        verb = str(action.get("verb") or "")
+        data = _mapping(action.get("data"))
+        if value.get("trigger") == "automatic":
+            # socialdesk's cards ask for no automatic refresh; leave the card as it is.
+            return InvokeResponse(status=200, body=adaptive.invoke_message(""))
+        actor = self._actor(turn_context)
+        if actor is None:
+            body = adaptive.invoke_message("Teams did not say who you are. Nothing was changed.")
+        else:
+            body = await self._card_action(turn_context, actor, verb, data)
+        return InvokeResponse(status=200, body=body)
+
+    async def _card_action(
+        self, turn: TurnContext, actor: Person, verb: str, data: Mapping[str, Any]
+    ) -> Json:
+        ctx = self._ctx
+        if verb == adaptive.SUBMIT_VERB:
+            return await self._form_submitted(turn, actor, data)
+        parsed = cards.parse_target(str(data.get(adaptive.VALUE_KEY) or ""))
+        if parsed is None:
+            return adaptive.invoke_message(UNKNOWN_BUTTON)
+        post_id, version = parsed
+        if verb in cards.DECISION_ACTIONS:
+            decision = cards.DECISION_ACTIONS[verb]
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return posts.decide(ctx, uow, actor, post_id, version, decision)
+
+        elif verb in self._clicks:
+            click = self._clicks[verb]
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return click(ctx, uow, actor, post_id, version)
+
+        else:
+            return adaptive.invoke_message(UNKNOWN_BUTTON)
+        return await self._answer(turn, work)
+
+    async def _form_submitted(
+        self, turn: TurnContext, actor: Person, data: Mapping[str, Any]
+    ) -> Json:
+        ctx = self._ctx
+        form_id = str(data.get(adaptive.FORM_KEY) or "")
+        context = str(data.get(adaptive.CONTEXT_KEY) or "")
+        prefix = str(data.get(adaptive.PREFIX_KEY) or "")
+
+        def field(name: str) -> str:
+            value = data.get(prefix + name)
+            return value if isinstance(value, str) else ""
+
+        work: Callable[[UnitOfWork], Awaitable[Outcome]]
+        form: Form
+        if form_id in (cards.DRAFT_FORM, cards.REVISION_FORM):
+            submission = draft_from_data(field, data)
+            if form_id == cards.DRAFT_FORM:
+                form = posts.draft_form(ctx)
+
+                def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                    return posts.submit_draft(ctx, uow, actor, submission)
+
+            else:
+                parsed = cards.parse_target(context)
+                if parsed is None:
+                    return adaptive.invoke_message(UNKNOWN_BUTTON)
+                post_id, version = parsed
+                keep = "keep" in field(KEEP_ATTACHMENTS).split(",")
+
+                def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                    return posts.submit_revision(
+                        ctx, uow, actor, post_id, version, submission, keep
+                    )
+
+                form = _REFILL
+        elif form_id == cards.REASON_FORM:
+            reason_target = cards.parse_reason_target(context)
+            if reason_target is None:
+                return adaptive.invoke_message(UNKNOWN_BUTTON)
+            post_id, version, decision = reason_target
+            reason = field(REASON)
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return posts.decide(
+                    ctx, uow, actor, post_id, version, decision, reason, from_form=True
+                )
+
+            form = _REFILL
+        elif form_id == cards.LINKS_FORM:
+            target = cards.parse_target(context)
+            if target is None:
+                return adaptive.invoke_message(UNKNOWN_BUTTON)
+            post_id, version = target
+            given = {
+                name: value if isinstance(value, str) else None
+                for name, value in _inputs(data, prefix).items()
+            }
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return posts.mark_posted(ctx, uow, actor, post_id, version, given)
+
+            form = _REFILL
+        else:
+            return adaptive.invoke_message(UNKNOWN_BUTTON)
+        return await self._answer(turn, work, submitted=data, form=form)
+
+    async def _answer(
+        self,
+        turn: TurnContext,
+        work: Callable[[UnitOfWork], Awaitable[Outcome]],
+        *,
+        submitted: Mapping[str, Any] | None = None,
+        form: Form | None = None,
+    ) -> Json:
+        """Run the work and answer the clicker: a refusal in the form it came from, a form to
+        fill in place of the card, or the card as it now is for everyone."""
+        try:
+            outcome = await self._runtime.perform(work)
+        except Exception:
+            log.exception("teams: a card action could not be handled")
+            return adaptive.invoke_message(SAVE_FAILED)
+        if outcome.refused:
+            return self._refused(outcome.errors, submitted or {}, form)
+        if outcome.form is not None:
+            card = self._renderer.form_card(outcome.form, form_key=uuid.uuid4().hex)
+            return adaptive.invoke_card(card)
+        updated = await self._update_for_clicked_card(turn, outcome)
+        if updated is not None:
+            return adaptive.invoke_card(self._renderer.card(updated))
+        if outcome.reply is not None:
+            if await self._clicked_card_key(turn) is not None:
+                # A card everyone shares stays as it is; only the clicker hears why.
+                return adaptive.invoke_message(outcome.reply.summary)
+            return adaptive.invoke_card(self._renderer.card(outcome.reply))
+        return adaptive.invoke_message("")
+
+    def _refused(self, errors: FormErrors, submitted: Mapping[str, Any], form: Form | None) -> Json:
+        text = " ".join(errors.by_input.values())
+        if form is None or form is _REFILL:
+            return adaptive.invoke_message(text or "That could not be done.")
+        values = _inputs(submitted, str(submitted.get(adaptive.PREFIX_KEY) or ""))
+        files = submitted.get(adaptive.FILES_KEY)
+        card = self._renderer.form_card(
+            form,
+            values=values,
+            errors=errors,
+            files=[f for f in files if isinstance(f, dict)] if isinstance(files, list) else (),
+            form_key=str(submitted.get(adaptive.FORM_ID_KEY) or "") or None,
+        )
+        return adaptive.invoke_card(card)
+
+    async def _clicked_card_key(self, turn: TurnContext) -> str | None:
+        activity = turn.activity
+        if not activity.reply_to_id or activity.conversation is None:
+            return None
+        async with self._runtime.engine.connect() as db:
+            key: str | None = await db.scalar(
+                select(CARDS.c.card_key).where(
+                    CARDS.c.platform == Platform.TEAMS.value,
+                    CARDS.c.channel == activity.conversation.id,
+                    CARDS.c.message_id == activity.reply_to_id,
+                )
+            )
+        return key
+
+    async def _update_for_clicked_card(self, turn: TurnContext, outcome: Outcome) -> Message | None:
+        if not outcome.card_updates:
+            return None
+        key = await self._clicked_card_key(turn)
+        for update in outcome.card_updates:
+            if update.card_key == key:
+                return update.message
+        return None
+
+
+# Marks a form whose refusal is told as a message: the form lives inside a shared card.
+_REFILL = Form(form_id="", title="", submit_label="", intro=(), inputs=())
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _inputs(data: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The values a person entered, by input name, without the card's own data."""
+    return {
+        key[len(prefix) :]: value
+        for key, value in data.items()
+        if key.startswith(prefix) and not key.startswith(adaptive.RESERVED_PREFIX)
+    }
+
+
+def _as_activity(card: Json, summary: str) -> Json:
+    return {
+        "type": "message",
+        "summary": summary,
+        "attachments": [{"contentType": adaptive.CARD_CONTENT_TYPE, "content": card}],
+    }
+
+
+def files_sent(activity: Activity) -> list[AttachmentRef]:
+    """Photos and files sent with a message: Teams' file download info for files, and an
+    image's own address for a picture pasted into the message."""
+    found: list[AttachmentRef] = []
+    for index, attachment in enumerate(activity.attachments or []):
+        content_type = str(attachment.content_type or "")
+        content = attachment.content if isinstance(attachment.content, dict) else {}
+        if content_type == FILE_DOWNLOAD_INFO:
+            url = content.get("downloadUrl")
+            source = content.get("uniqueId") or f"{activity.id}:{index}"
+            kind = str(content.get("fileType") or "")
+            mimetype = _MIME.get(kind.lower(), "application/octet-stream")
+        elif content_type.startswith("image/"):
+            url = attachment.content_url
+            source = f"{activity.id}:{index}"
+            kind = content_type.split("/", 1)[1]
+            mimetype = content_type
+        else:
+            continue
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            continue
+        name = str(attachment.name or f"photo-{index + 1}.{kind or 'bin'}")[:500]
+        found.append(
+            AttachmentRef(
+                platform=Platform.TEAMS,
+                source_id=str(source)[:200],
+                name=name,
+                mimetype=mimetype[:200],
+                size=0,
+                download_url=url,
+            )
+        )
+    return found[: MAX_ATTACHMENTS + 1]
+
+
+_MIME = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "heic": "image/heic",
+    "webp": "image/webp",
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+    "pdf": "application/pdf",
+}
+
+
+def _file_json(ref: AttachmentRef) -> Json:
+    return {
+        "id": ref.source_id,
+        "name": ref.name,
+        "type": ref.mimetype,
+        "url": ref.download_url,
+    }
+
+
+def _file_of(raw: Any) -> AttachmentRef | None:
+    if not isinstance(raw, dict):
+        return None
+    url, name = raw.get("url"), raw.get("name")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return None
+    return AttachmentRef(
+        platform=Platform.TEAMS,
+        source_id=str(raw.get("id") or url)[:200],
+        name=str(name or "file")[:500],
+        mimetype=str(raw.get("type") or "application/octet-stream")[:200],
+        size=0,
+        download_url=url,
+    )
+
+
+def draft_from_data(field: Callable[[str], str], data: Mapping[str, Any]) -> DraftSubmission:
+    """Read the draft form's values; anything missing or malformed reads as empty, so the
+    handler refuses it with a clear message instead of the edge failing."""
+    files = data.get(adaptive.FILES_KEY)
+    attachments = tuple(
+        ref for ref in (_file_of(f) for f in (files if isinstance(files, list) else [])) if ref
+    )
+    form_key = data.get(adaptive.FORM_ID_KEY)
+    return DraftSubmission(
+        text=field(TEXT),
+        accounts=tuple(a for a in field(ACCOUNTS).split(",") if a),
+        confirmed=frozenset(
+            item.name for item in CHECKLIST if field(item.name) == adaptive.CONFIRMED
+        ),
+        wished_date=field(WISHED_DATE) or None,
+        attachments=attachments,
+        form_key=f"teams:{form_key}"[:200] if isinstance(form_key, str) and form_key else None,
+    )

@@ -1,0 +1,149 @@
+"""Sends rendered cards to people in Teams, updates them and fetches files, for the delivery
+worker. An outbox item for Teams is addressed to a person's Entra ID object id; where their
+chat with the bot is, is looked up when it is sent, so a message queued before they installed
+the app goes once they have.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.clock import Clock
+from bot.delivery import (
+    NotReady,
+    PermanentFailure,
+    Sent,
+    TemporaryFailure,
+    Unreachable,
+    retry_after_seconds,
+)
+from bot.store import teams as teams_store
+from bot.teams.connector import ConnectorClient, ConnectorError, CredentialsRefused, origin_of
+
+log = logging.getLogger(__name__)
+
+# A photo small enough travels inside the message as a data URI and shows in the chat.
+# Larger files are named instead: Teams has no way for a bot to hand over a file in a chat
+# without the person accepting an upload to their OneDrive first.
+INLINE_IMAGE_MAX_BYTES = 256 * 1024
+CREDENTIALS_RETRY_SECONDS = 300.0
+
+
+def _failure(error: ConnectorError, who: str) -> Exception:
+    if isinstance(error, CredentialsRefused):
+        log.error("teams: %s", error.detail)
+        return TemporaryFailure(error.detail, CREDENTIALS_RETRY_SECONDS)
+    status = error.status
+    if status == 0:
+        return TemporaryFailure(str(error))
+    if status == 429:
+        return TemporaryFailure(
+            "Teams rate limit (HTTP 429)", retry_after_seconds(error.retry_after, datetime.now(UTC))
+        )
+    if status >= 500 or status == 408:
+        return TemporaryFailure(f"the Bot Connector answered HTTP {status}")
+    if status == 401:
+        return TemporaryFailure(
+            "the Bot Connector refused the bot's token (HTTP 401): check MICROSOFT_APP_ID and "
+            "MICROSOFT_APP_PASSWORD",
+            CREDENTIALS_RETRY_SECONDS,
+        )
+    if status in (403, 404):
+        return Unreachable(f"{who} blocked or removed socialdesk in Teams (HTTP {status})")
+    return PermanentFailure(f"the Bot Connector refused: HTTP {status} {error.detail}")
+
+
+class TeamsTransport:
+    def __init__(self, connector: ConnectorClient, engine: AsyncEngine, clock: Clock) -> None:
+        self._connector = connector
+        self._engine = engine
+        self._clock = clock
+
+    async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
+        async with self._engine.connect() as db:
+            conversation = await teams_store.conversation_with(db, address)
+        if conversation is None:
+            raise Unreachable(
+                f"{address} has not added socialdesk in Teams yet (or removed it); the message "
+                "goes when they do"
+            )
+        try:
+            activity_id = await self._connector.send(
+                conversation.service_url, conversation.conversation_id, payload
+            )
+        except ConnectorError as error:
+            failure = _failure(error, address)
+            if isinstance(failure, Unreachable):
+                async with self._engine.begin() as db:
+                    await teams_store.forget(db, address, str(failure), self._clock.now())
+            raise failure from error
+        return Sent(conversation.conversation_id, activity_id)
+
+    async def update_message(
+        self, channel: str, message_id: str, payload: Mapping[str, Any]
+    ) -> None:
+        async with self._engine.connect() as db:
+            service_url = await teams_store.service_url_of(db, channel)
+        if service_url is None:
+            raise PermanentFailure("no Teams conversation is known for this card")
+        try:
+            await self._connector.update(service_url, channel, message_id, payload)
+        except ConnectorError as error:
+            failure = _failure(error, "the recipient")
+            if isinstance(failure, Unreachable):
+                # The card cannot be reached now; the person sees its state when they are back.
+                raise PermanentFailure(str(failure)) from error
+            raise failure from error
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        async with self._engine.connect() as db:
+            trusted = {origin_of(u) for u in await teams_store.service_urls(db)}
+        try:
+            return await self._connector.download(url, trusted, max_bytes)
+        except ConnectorError as error:
+            if error.status == 413:
+                raise PermanentFailure(error.detail) from error
+            failure = _failure(error, "the sender")
+            if isinstance(failure, NotReady):
+                raise PermanentFailure(f"the file is gone (HTTP {error.status})") from error
+            raise failure from error
+
+    async def share_file(
+        self,
+        address: str,
+        channel: str | None,
+        thread: str | None,
+        name: str,
+        mimetype: str,
+        content: bytes,
+    ) -> None:
+        if mimetype.startswith("image/") and len(content) <= INLINE_IMAGE_MAX_BYTES:
+            encoded = base64.b64encode(content).decode("ascii")
+            payload: dict[str, Any] = {
+                "type": "message",
+                "summary": name,
+                "attachments": [
+                    {
+                        "contentType": mimetype,
+                        "contentUrl": f"data:{mimetype};base64,{encoded}",
+                        "name": name,
+                    }
+                ],
+            }
+        else:
+            payload = {
+                "type": "message",
+                "textFormat": "plain",
+                "text": (
+                    f"Attached to the draft above: {name} ({mimetype}, {len(content):,} bytes). "
+                    "Teams cannot show a file like this in the chat; ask the submitter to share "
+                    "it with you. socialdesk keeps its own copy."
+                ),
+            }
+        await self.send_message(address, payload)

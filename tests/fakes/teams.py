@@ -1,0 +1,343 @@
+"""A local fake of what Teams puts around a bot: the Bot Connector service (which records the
+messages the bot sends and the cards it updates), Entra ID's token endpoint for the bot's own
+token, and the OpenID metadata and signing keys the Bot Connector signs its requests with.
+
+Every Adaptive Card the bot sends or returns is validated against the Adaptive Cards 1.5
+schema in ../shared/schemas when that folder is there (Teams' own `msteams` key stripped:
+the schema does not know it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jsonschema import Draft6Validator
+from jwt.algorithms import RSAAlgorithm
+
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[3] / "shared" / "schemas" / "adaptive-cards" / "1.5.0"
+) / "adaptive-card.json"
+CARD = "application/vnd.microsoft.card.adaptive"
+ISSUER = "https://api.botframework.com"
+APP_ID = "5d3f2e9a-1b2c-4d5e-8f90-123456789abc"
+APP_PASSWORD = "test-client-secret"
+TENANT = "72f988bf-0000-4000-8000-0000000005c1"
+KEY_ID = "test-key-1"
+
+
+class CardError(AssertionError):
+    pass
+
+
+_validator: Draft6Validator | None = None
+
+
+def card_schema_available() -> bool:
+    return SCHEMA_PATH.is_file()
+
+
+def validate_card(card: Any) -> None:
+    """A card as Teams would get it must pass the Adaptive Cards 1.5 schema."""
+    global _validator
+    if not isinstance(card, dict) or card.get("type") != "AdaptiveCard":
+        raise CardError(f"not an Adaptive Card: {str(card)[:200]}")
+    if not card_schema_available():
+        return
+    if _validator is None:
+        _validator = Draft6Validator(json.loads(SCHEMA_PATH.read_text()))
+    stripped = {k: v for k, v in card.items() if k != "msteams"}
+    errors = sorted(_validator.iter_errors(stripped), key=lambda e: list(e.path))
+    if errors:
+        raise CardError("; ".join(f"{list(e.path)}: {e.message[:300]}" for e in errors[:5]))
+
+
+def cards_in(activity: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        a["content"]
+        for a in activity.get("attachments") or []
+        if isinstance(a, dict) and a.get("contentType") == CARD
+    ]
+
+
+@dataclass
+class Sent:
+    conversation_id: str
+    activity_id: str
+    activity: dict[str, Any]
+    authorization: str | None
+    updates: int = 0
+
+
+@dataclass
+class Fault:
+    status: int
+    retry_after: str | None = None
+
+
+@dataclass
+class FakeTeams:
+    sent: list[Sent] = field(default_factory=list)
+    updates: list[Sent] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    key_faults: int = 0
+    blocked: set[str] = field(default_factory=set)  # conversation ids that answer 403
+    files: dict[str, bytes] = field(default_factory=dict)
+    file_authorizations: list[str | None] = field(default_factory=list)
+    tokens_issued: int = 0
+    root: str = ""
+    _runner: web.AppRunner | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+
+    async def start(self) -> FakeTeams:
+        app = web.Application()
+        app.router.add_post("/emea/v3/conversations/{cid}/activities", self._send)
+        app.router.add_put("/emea/v3/conversations/{cid}/activities/{aid}", self._update)
+        app.router.add_get("/emea/v3/attachments/{name}/views/original", self._inline_file)
+        app.router.add_get("/sharepoint/{name}", self._shared_file)
+        app.router.add_get("/openid", self._openid)
+        app.router.add_get("/keys", self._keys)
+        app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.root = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def service_url(self) -> str:
+        return f"{self.root}/emea/"
+
+    @property
+    def metadata_url(self) -> str:
+        return f"{self.root}/openid"
+
+    # --- what tests use -------------------------------------------------------------------
+
+    def token(
+        self,
+        *,
+        audience: str = APP_ID,
+        issuer: str = ISSUER,
+        expires_in: int = 3600,
+        service_url: str | None = None,
+        key: rsa.RSAPrivateKey | None = None,
+        key_id: str = KEY_ID,
+    ) -> str:
+        """A bearer token as the Bot Connector signs it for a request to the bot."""
+        now = int(time.time())
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "iat": now - 10,
+            "nbf": now - 10,
+            "exp": now + expires_in,
+            "serviceurl": service_url or self.service_url,
+        }
+        return jwt.encode(claims, key or self._key, algorithm="RS256", headers={"kid": key_id})
+
+    def conversation_of(self, aad: str) -> str:
+        return f"a:1personal-{aad}"
+
+    def to(self, aad: str) -> list[Sent]:
+        conversation = self.conversation_of(aad)
+        return [s for s in self.sent if s.conversation_id == conversation]
+
+    def cards_to(self, aad: str) -> list[dict[str, Any]]:
+        """Each card in this person's chat as it shows now (sent, then updated), oldest first."""
+        return [c for s in self.to(aad) for c in cards_in(s.activity)]
+
+    def add_file(self, name: str, content: bytes, inline: bool = False) -> str:
+        self.files[name] = content
+        if inline:
+            return f"{self.service_url}v3/attachments/{name}/views/original"
+        return f"{self.root}/sharepoint/{name}?tempauth=pre-authorised"
+
+    async def wait_for(
+        self, condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+    ) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}; sent: "
+                    f"{[(s.conversation_id, s.activity.get('summary')) for s in self.sent]}"
+                )
+            await asyncio.sleep(0.02)
+
+    # --- the server -----------------------------------------------------------------------
+
+    def _check(self, activity: dict[str, Any]) -> None:
+        for card in cards_in(activity):
+            try:
+                validate_card(card)
+            except CardError as error:
+                self.invalid.append(str(error))
+                raise
+
+    async def _send(self, request: web.Request) -> web.StreamResponse:
+        conversation = request.match_info["cid"]
+        if self.faults:
+            fault = self.faults.pop(0)
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            return web.json_response(
+                {"error": {"code": "ServiceError", "message": "fake outage"}},
+                status=fault.status,
+                headers=headers,
+            )
+        if conversation in self.blocked:
+            return web.json_response(
+                {"error": {"code": "ConversationBlockedByUser", "message": "blocked"}},
+                status=403,
+            )
+        activity = await request.json()
+        try:
+            self._check(activity)
+        except CardError as error:
+            return web.json_response({"error": {"code": "BadArgument", "message": str(error)}}, 400)
+        activity_id = f"1:{next(self._ids)}"
+        self.sent.append(
+            Sent(conversation, activity_id, activity, request.headers.get("Authorization"))
+        )
+        return web.json_response({"id": activity_id}, status=201)
+
+    async def _update(self, request: web.Request) -> web.StreamResponse:
+        conversation, activity_id = request.match_info["cid"], request.match_info["aid"]
+        if self.faults:
+            fault = self.faults.pop(0)
+            return web.json_response({"error": {"code": "ServiceError"}}, status=fault.status)
+        activity = await request.json()
+        try:
+            self._check(activity)
+        except CardError as error:
+            return web.json_response({"error": {"code": "BadArgument", "message": str(error)}}, 400)
+        for sent in self.sent:
+            if sent.conversation_id == conversation and sent.activity_id == activity_id:
+                sent.activity = activity
+                sent.updates += 1
+                self.updates.append(
+                    Sent(conversation, activity_id, activity, request.headers.get("Authorization"))
+                )
+                return web.json_response({"id": activity_id})
+        return web.json_response({"error": {"code": "ActivityNotFound"}}, status=404)
+
+    async def _inline_file(self, request: web.Request) -> web.StreamResponse:
+        self.file_authorizations.append(request.headers.get("Authorization"))
+        content = self.files.get(request.match_info["name"])
+        if content is None:
+            return web.Response(status=404)
+        return web.Response(body=content, content_type="image/png")
+
+    async def _shared_file(self, request: web.Request) -> web.StreamResponse:
+        self.file_authorizations.append(request.headers.get("Authorization"))
+        content = self.files.get(request.match_info["name"])
+        if content is None:
+            return web.Response(status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
+
+    async def _openid(self, request: web.Request) -> web.StreamResponse:
+        if self.key_faults:
+            self.key_faults -= 1
+            return web.Response(status=503)
+        return web.json_response({"issuer": ISSUER, "jwks_uri": f"{self.root}/keys"})
+
+    async def _keys(self, request: web.Request) -> web.StreamResponse:
+        public = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
+        public.update({"kid": KEY_ID, "use": "sig", "endorsements": ["msteams"]})
+        return web.json_response({"keys": [public]})
+
+    async def _token(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        if form.get("client_id") != APP_ID or form.get("client_secret") != APP_PASSWORD:
+            return web.json_response({"error": "invalid_client"}, status=401)
+        self.tokens_issued += 1
+        return web.json_response(
+            {"token_type": "Bearer", "expires_in": 3600, "access_token": f"bot-{uuid.uuid4().hex}"}
+        )
+
+    def expects_token(self, authorization: str | None) -> bool:
+        return bool(authorization and authorization.startswith("Bearer bot-"))
+
+
+# --- activities, shaped as Teams sends them ------------------------------------------------
+
+
+def _base(fake: FakeTeams, aad: str, name: str, kind: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "id": f"f:{uuid.uuid4().hex}",
+        "timestamp": "2026-11-28T10:00:00.000Z",
+        "localTimestamp": "2026-11-28T10:00:00.000+00:00",
+        "channelId": "msteams",
+        "serviceUrl": fake.service_url,
+        "from": {"id": f"29:1user-{aad}", "name": name, "aadObjectId": aad},
+        "conversation": {
+            "conversationType": "personal",
+            "tenantId": TENANT,
+            "id": fake.conversation_of(aad),
+        },
+        "recipient": {"id": f"28:{APP_ID}", "name": "socialdesk"},
+        "channelData": {"tenant": {"id": TENANT}},
+        "locale": "en-GB",
+    }
+
+
+def install(
+    fake: FakeTeams, aad: str, name: str = "A Teacher", action: str = "add"
+) -> dict[str, Any]:
+    activity = _base(fake, aad, name, "installationUpdate")
+    activity["action"] = action
+    return activity
+
+
+def message(
+    fake: FakeTeams,
+    aad: str,
+    text: str,
+    name: str = "A Teacher",
+    attachments: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    activity = _base(fake, aad, name, "message")
+    activity["text"] = text
+    activity["textFormat"] = "plain"
+    if attachments:
+        activity["attachments"] = attachments
+    return activity
+
+
+def card_action(
+    fake: FakeTeams,
+    aad: str,
+    verb: str,
+    data: dict[str, Any],
+    reply_to_id: str | None = None,
+    name: str = "A Teacher",
+) -> dict[str, Any]:
+    activity = _base(fake, aad, name, "invoke")
+    activity["name"] = "adaptiveCard/action"
+    activity["value"] = {
+        "action": {"type": "Action.Execute", "verb": verb, "data": data},
+        "trigger": "manual",
+    }
+    if reply_to_id:
+        activity["replyToId"] = reply_to_id
+    return activity

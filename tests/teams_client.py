@@ -1,0 +1,130 @@
+"""Plays the Teams client for tests: installs the app, types in the personal chat, and clicks
+the buttons on the cards the bot sent, merging what the person typed into the action's data
+as the Teams client does for Action.Execute."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from tests.fakes.teams import (
+    FakeTeams,
+    Sent,
+    card_action,
+    cards_in,
+    install,
+    message,
+    validate_card,
+)
+from tests.harness import Reply, RunningBot
+
+Json = dict[str, Any]
+
+
+def actions_of(card: Mapping[str, Any]) -> Iterator[Json]:
+    """Every action on the card, those inside Action.ShowCard included."""
+    for action in card.get("actions") or []:
+        yield action
+        if action.get("type") == "Action.ShowCard":
+            yield from actions_of(action["card"])
+
+
+def action_titled(card: Mapping[str, Any], title: str) -> Json:
+    found = [a for a in actions_of(card) if a.get("title") == title and "verb" in a]
+    assert found, f"no {title!r} button; there are {[a.get('title') for a in actions_of(card)]}"
+    return found[-1]
+
+
+def inputs_of(card: Mapping[str, Any]) -> list[Json]:
+    found: list[Json] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Input."):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found
+
+
+def texts_of(card: Mapping[str, Any]) -> str:
+    """All the text a person sees on the card (its actions aside), a block per line."""
+    runs: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "RichTextBlock":
+                runs.append("".join(str(run["text"]) for run in node["inlines"]))
+                return
+            if node.get("type") == "TextBlock":
+                runs.append(str(node["text"]))
+            for key, value in node.items():
+                if key != "actions":
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return "\n".join(runs)
+
+
+class TeamsUser:
+    def __init__(self, bot: RunningBot, fake: FakeTeams, aad: str, name: str) -> None:
+        self.bot = bot
+        self.fake = fake
+        self.aad = aad
+        self.name = name
+
+    async def install(self, token: str | None = None) -> Reply:
+        return await self.bot.teams(install(self.fake, self.aad, self.name), token)
+
+    async def say(
+        self, text: str, attachments: list[Json] | None = None, token: str | None = None
+    ) -> Reply:
+        return await self.bot.teams(
+            message(self.fake, self.aad, text, self.name, attachments), token
+        )
+
+    @property
+    def messages(self) -> list[Sent]:
+        return self.fake.to(self.aad)
+
+    def last_card(self) -> tuple[Sent, Json]:
+        for sent in reversed(self.messages):
+            cards = cards_in(sent.activity)
+            if cards:
+                return sent, cards[0]
+        raise AssertionError(f"no card was sent to {self.name}")
+
+    async def click(
+        self,
+        card: Mapping[str, Any],
+        title: str,
+        inputs: Mapping[str, Any] | None = None,
+        reply_to: Sent | None = None,
+        token: str | None = None,
+    ) -> Json:
+        action = action_titled(card, title)
+        data = {**action.get("data", {}), **(inputs or {})}
+        reply = await self.bot.teams(
+            card_action(
+                self.fake,
+                self.aad,
+                action["verb"],
+                data,
+                reply_to.activity_id if reply_to else None,
+                self.name,
+            ),
+            token,
+        )
+        assert reply.status == 200, reply.text
+        answer: Json = reply.json()
+        if answer.get("type") == "application/vnd.microsoft.card.adaptive":
+            validate_card(answer["value"])
+        return answer

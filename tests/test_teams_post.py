@@ -1,0 +1,104 @@
+"""The draft-post workflow in Teams, driven over HTTP as the Bot Connector would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.store.models import Post, TeamsConversation
+from tests.fakes.slack import FakeSlack
+from tests.fakes.teams import TENANT, FakeTeams
+from tests.harness import ALL_CONFIRMATIONS, RunningBot, sessions
+from tests.teams_client import TeamsUser, inputs_of, texts_of
+
+TEACHER = "7b2a0c55-0000-4000-8000-00000000c0de"
+SAM = "00000000-0000-0000-0000-00000000a001"  # network manager, in Slack and Teams
+
+
+def draft_inputs(
+    text: str = "Year 4 won the county maths quiz today - well done everyone!",
+    accounts: str = "Facebook,X",
+    confirmed: tuple[str, ...] = ALL_CONFIRMATIONS,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"text": text, "accounts": accounts, "wished_date": ""}
+    for name in ALL_CONFIRMATIONS:
+        values[name] = "confirmed" if name in confirmed else "not_confirmed"
+    return values
+
+
+async def test_installing_greets_and_keeps_where_to_reach_the_person(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    reply = await teacher.install()
+    assert reply.status == 200
+    _, card = teacher.last_card()
+    assert "Welcome" in card["fallbackText"]
+    assert "post - draft a post" in texts_of(card)
+    async with sessions(bot.runtime.engine)() as session:
+        (kept,) = await session.scalars(select(TeamsConversation))
+    assert kept.aad_object_id == TEACHER
+    assert kept.tenant_id == TENANT  # botbuilder's own reference would have dropped it
+    assert kept.conversation_id == fake_teams.conversation_of(TEACHER)
+    assert kept.service_url == fake_teams.service_url
+
+
+async def test_post_opens_the_draft_form_and_a_complete_draft_goes_for_approval(
+    bot: RunningBot, fake_teams: FakeTeams, fake_slack: FakeSlack
+) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.say("post")
+    sent, form = teacher.last_card()
+    ids = {i["id"] for i in inputs_of(form)}
+    assert {"text", "accounts", "wished_date", *ALL_CONFIRMATIONS} <= ids
+
+    answer = await teacher.click(form, "Send for approval", draft_inputs(), reply_to=sent)
+    assert "sent for approval" in texts_of(answer["value"])
+    assert await bot.count(Post) == 1
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")), what="card")
+
+
+async def _draft_from_teams(
+    bot: RunningBot, fake_teams: FakeTeams, teacher: TeamsUser, **inputs: Any
+) -> dict[str, Any]:
+    await teacher.say("post")
+    sent, form = teacher.last_card()
+    return await teacher.click(form, "Send for approval", draft_inputs(**inputs), reply_to=sent)
+
+
+async def test_an_approver_in_teams_decides_and_every_copy_updates(
+    bot: RunningBot, fake_teams: FakeTeams, fake_slack: FakeSlack
+) -> None:
+    sam = TeamsUser(bot, fake_teams, SAM, "Sam Network")
+    await sam.install()
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.install()
+    await _draft_from_teams(bot, fake_teams, teacher)
+
+    # Sam has the bot in Teams and Slack: the card reaches him in both; Nia has Slack only.
+    await fake_teams.wait_for(lambda: len(sam.messages) == 2, what="Sam's Teams card")
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETDEP")), what="Nia's card")
+    sent, card = sam.last_card()
+    shown = texts_of(card)
+    assert "Draft post P-0001 for approval" in shown
+    assert "Submitted by: Robin Teacher" in shown  # the name Teams gave, shown, not trusted
+
+    answer = await sam.click(card, "Approve", reply_to=sent)
+    updated = texts_of(answer["value"])
+    assert "Approved by Sam Network" in updated
+    assert "Approve" not in [a.get("title") for a in answer["value"].get("actions", [])]
+
+    # Nia's Slack copy shows the outcome; the teacher hears in Teams.
+    await fake_slack.wait_for(
+        lambda: any(
+            "Approved by" in str(c["blocks"])
+            for c in fake_slack.cards_of("U0NETDEP").values()
+        ),
+        what="Nia's card updated",
+    )
+    await fake_teams.wait_for(
+        lambda: any("approved" in (s.activity.get("summary") or "").lower()
+                    for s in teacher.messages),
+        what="the teacher told",
+    )
