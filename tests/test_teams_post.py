@@ -92,13 +92,56 @@ async def test_an_approver_in_teams_decides_and_every_copy_updates(
     # Nia's Slack copy shows the outcome; the teacher hears in Teams.
     await fake_slack.wait_for(
         lambda: any(
-            "Approved by" in str(c["blocks"])
-            for c in fake_slack.cards_of("U0NETDEP").values()
+            "Approved by" in str(c["blocks"]) for c in fake_slack.cards_of("U0NETDEP").values()
         ),
         what="Nia's card updated",
     )
     await fake_teams.wait_for(
-        lambda: any("approved" in (s.activity.get("summary") or "").lower()
-                    for s in teacher.messages),
+        lambda: any(
+            "approved" in (s.activity.get("summary") or "").lower() for s in teacher.messages
+        ),
         what="the teacher told",
     )
+
+
+async def test_a_refused_draft_comes_back_in_its_form_with_the_reasons_and_nothing_is_saved(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.say("post")
+    sent, form = teacher.last_card()
+    answer = await teacher.click(
+        form,
+        "Send for approval",
+        draft_inputs(text="x" * 300, accounts="X", confirmed=ALL_CONFIRMATIONS[:-1]),
+        reply_to=sent,
+    )
+    shown = answer["value"]
+    text = texts_of(shown)
+    assert "280" in text  # X's limit, as on Slack
+    assert "positive" in text.lower()  # the unticked confirmation is named
+    # What was typed is still there, and the same form submitted again is the same draft.
+    (typed,) = [i for i in inputs_of(shown) if i["id"] == "text"]
+    assert typed["value"] == "x" * 300
+    assert await bot.count(Post) == 0
+
+    fixed = await teacher.click(shown, "Send for approval", draft_inputs(), reply_to=sent)
+    assert "sent for approval" in texts_of(fixed["value"])
+    again = await teacher.click(shown, "Send for approval", draft_inputs(), reply_to=sent)
+    assert again["type"] == "application/vnd.microsoft.activity.message"
+    assert "already reached socialdesk" in again["value"]
+    assert await bot.count(Post) == 1
+
+
+async def test_help_and_other_words(bot: RunningBot, fake_teams: FakeTeams) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.say("help")
+    _, card = teacher.last_card()
+    shown = texts_of(card)
+    for command in ("post - ", "report - ", "policy - ", "help - "):
+        assert command in shown
+    assert "/post" not in shown
+    await teacher.say("report")
+    assert "Where each concern goes" in texts_of(teacher.last_card()[1])
+    await teacher.say("Can I accept a friend request from a former pupil?")
+    assert "IT Network Manager" in texts_of(teacher.last_card()[1])

@@ -36,7 +36,7 @@ from bot.core.posts import (
     AttachmentRef,
     DraftSubmission,
 )
-from bot.core.ui import Form, FormErrors, Message
+from bot.core.ui import Form, FormErrors, Message, Paragraph
 from bot.handlers import HandlerContext, posts
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
@@ -504,9 +504,11 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if updated is not None:
             return adaptive.invoke_card(self._renderer.card(updated))
         if outcome.reply is not None:
-            if await self._clicked_card_key(turn) is not None:
-                # A card everyone shares stays as it is; only the clicker hears why.
-                return adaptive.invoke_message(outcome.reply.summary)
+            changed = outcome.notifications or outcome.card_updates
+            if not changed or await self._clicked_card_key(turn) is not None:
+                # Nothing changed (a refusal, a decision someone else made first), or the card
+                # is one everyone shares: it stays as it is, and only the clicker hears why.
+                return adaptive.invoke_message(_said(outcome.reply))
             return adaptive.invoke_card(self._renderer.card(outcome.reply))
         return adaptive.invoke_message("")
 
@@ -551,6 +553,16 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
 
 # Marks a form whose refusal is told as a message: the form lives inside a shared card.
 _REFILL = Form(form_id="", title="", submit_label="", intro=(), inputs=())
+
+
+def _said(message: Message) -> str:
+    """A message as the one line of plain text an invoke's note can carry."""
+    parts = [
+        "".join(p if isinstance(p, str) else (p.person.name or "someone") for p in b.parts)
+        for b in message.blocks
+        if isinstance(b, Paragraph)
+    ]
+    return " ".join(parts) or message.summary
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
