@@ -142,7 +142,7 @@ async def test_only_an_approver_decides_checked_at_the_click(
 ) -> None:
     sam, teacher = await _desk(bot, fake_teams)
     await _submit(teacher)
-    sent, card = await _card_for(sam, fake_teams, "Draft post P-0001 for approval")
+    _sent, card = await _card_for(sam, fake_teams, "Draft post P-0001 for approval")
     # Another teacher and the submitter forge Sam's card's clicks: each is refused in a note
     # only they see, and the card stays as it was.
     colleague = TeamsUser(bot, fake_teams, "7b2a0c55-0000-4000-8000-00000000beef", "Jo Other")
@@ -183,7 +183,7 @@ async def test_two_approvers_at_once_make_one_decision(
     await _submit(teacher)
     sent, card = await _card_for(sam, fake_teams, "Draft post P-0001 for approval")
     reason_id = _input_id(card, "post.reject.reason")
-    in_teams, in_slack = await asyncio.gather(
+    in_teams, _in_slack = await asyncio.gather(
         sam.click(card, "Reject", {reason_id: "No."}, reply_to=sent),
         bot.click("U0NETDEP", "post.approve", "1:1", fake_slack.response_url("nia")),
     )
