@@ -245,6 +245,7 @@ async def _start_teams(
     from bot.teams.auth import TokenVerifier
     from bot.teams.connector import BotToken, ConnectorClient
     from bot.teams.edge import TeamsEndpoint
+    from bot.teams.seen import SeenInTeams
     from bot.teams.transport import TeamsTransport
 
     teams = settings.teams
@@ -275,9 +276,10 @@ async def _start_teams(
         verifier = TokenVerifier(http, teams.openid_metadata_url, teams.app_id or "")
         services.teams_mode = "on"
         log.info("Teams is on (app %s, %s)", teams.app_id, teams.app_type)
-    services.teams = TeamsEndpoint(runtime, teams, connector, renderer, verifier)
+    seen = SeenInTeams()
+    services.teams = TeamsEndpoint(runtime, teams, connector, renderer, verifier, seen)
     transports[Platform.TEAMS.value] = TeamsTransport(
-        connector, runtime.engine, runtime.context.clock
+        connector, runtime.engine, runtime.context.clock, seen
     )
     for person in runtime.context.directory.people:
         identity = person.identity_on(Platform.TEAMS)

@@ -63,3 +63,16 @@ def test_importing_the_core_and_handlers_loads_no_platform_library() -> None:
         ).stdout
     )
     assert [name for name in FORBIDDEN if name in loaded] == []
+
+
+def test_every_botbuilder_import_stays_in_the_teams_edge() -> None:
+    # botbuilder reached end of support on 2025-12-31: moving to its successor (the Microsoft
+    # 365 Agents SDK) must touch bot/teams/ only.
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / "bot").rglob("*.py"))
+        if "teams" not in path.relative_to(ROOT / "bot").parts[:1]
+        for name in _imports(path)
+        if name.split(".")[0] in ("botbuilder", "botframework", "msrest")
+    ]
+    assert offenders == []

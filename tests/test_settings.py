@@ -20,6 +20,7 @@ def test_defaults_need_no_credentials() -> None:
     assert settings.port == 3978
     assert settings.config_path == Path("socialdesk.yaml")
     assert settings.slack is None
+    assert settings.teams.local_mode
 
 
 @pytest.mark.parametrize(
@@ -37,11 +38,50 @@ def test_defaults_need_no_credentials() -> None:
             {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "ftp://x"},
             "SLACK_API_URL",
         ),
+        ({"MICROSOFT_APP_PASSWORD": "p"}, "MICROSOFT_APP_ID"),
+        ({"MICROSOFT_APP_ID": "a"}, "MICROSOFT_APP_PASSWORD"),
+        (
+            {"MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p", "MICROSOFT_APP_TYPE": "Both"},
+            "MICROSOFT_APP_TYPE",
+        ),
+        (
+            {
+                "MICROSOFT_APP_ID": "a",
+                "MICROSOFT_APP_PASSWORD": "p",
+                "MICROSOFT_APP_TYPE": "UserAssignedMSI",
+            },
+            "MICROSOFT_APP_TYPE",
+        ),
+        (
+            {
+                "MICROSOFT_APP_ID": "a",
+                "MICROSOFT_APP_PASSWORD": "p",
+                "MICROSOFT_APP_TYPE": "SingleTenant",
+            },
+            "MICROSOFT_APP_TENANT_ID",
+        ),
+        ({"MICROSOFT_OPENID_METADATA_URL": "file:///keys"}, "MICROSOFT_OPENID_METADATA_URL"),
     ],
 )
 def test_a_bad_setting_is_named(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(env)
+
+
+def test_teams_registrations() -> None:
+    multi = Settings.from_env({"MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p"}).teams
+    assert not multi.local_mode
+    assert multi.token_url == "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+    single = Settings.from_env(
+        {
+            "MICROSOFT_APP_ID": "a",
+            "MICROSOFT_APP_PASSWORD": "p",
+            "MICROSOFT_APP_TYPE": "singletenant",
+            "MICROSOFT_APP_TENANT_ID": "t-1",
+        }
+    ).teams
+    assert single.app_type == "SingleTenant"
+    assert single.token_url == "https://login.microsoftonline.com/t-1/oauth2/v2.0/token"
 
 
 def test_slack_modes_and_database_urls() -> None:

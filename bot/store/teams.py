@@ -40,7 +40,9 @@ async def remember(db: AsyncConnection, conversation: TeamsConversation, now: da
     before = (
         await db.execute(
             select(
-                TEAMS_CONVERSATIONS.c.conversation_id, TEAMS_CONVERSATIONS.c.unreachable_since
+                TEAMS_CONVERSATIONS.c.conversation_id,
+                TEAMS_CONVERSATIONS.c.service_url,
+                TEAMS_CONVERSATIONS.c.unreachable_since,
             ).where(TEAMS_CONVERSATIONS.c.aad_object_id == conversation.aad_object_id)
         )
     ).one_or_none()
@@ -48,6 +50,7 @@ async def remember(db: AsyncConnection, conversation: TeamsConversation, now: da
         before is not None
         and before.unreachable_since is None
         and before.conversation_id == conversation.conversation_id
+        and before.service_url == conversation.service_url
     ):
         # Every message refreshes the address; most change nothing, so skip the write.
         return False

@@ -131,10 +131,12 @@ class ConnectorClient:
         )
         await self._call("PUT", url, {**activity, "id": activity_id})
 
-    async def download(self, url: str, trusted_service_urls: set[str], max_bytes: int) -> bytes:
-        """A file a person sent. The bot's token goes only to the Bot Connector itself (an
-        inline image's address there); a file's own download address is pre-authorised."""
-        headers = await self._token.header() if _origin(url) in trusted_service_urls else {}
+    async def download(self, url: str, service_urls: set[str], max_bytes: int) -> bytes:
+        """A file a person sent. The bot's token goes only to the Bot Connector itself (a
+        pasted image's address is under the service URL); a shared file's own download
+        address is pre-authorised, and its host never sees the token."""
+        under_service = any(_under(url, service) for service in service_urls)
+        headers = await self._token.header() if under_service else {}
         try:
             async with self._http.get(url, headers=headers, timeout=CALL_TIMEOUT) as answer:
                 if answer.status != 200:
@@ -175,13 +177,13 @@ def _base(service_url: str) -> str:
     return service_url.rstrip("/")
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def origin_of(service_url: str) -> str:
-    return _origin(service_url)
+def _under(url: str, service_url: str) -> bool:
+    target, service = urlsplit(url), urlsplit(service_url)
+    return (
+        target.scheme == service.scheme
+        and target.netloc.lower() == service.netloc.lower()
+        and target.path.startswith(service.path.rstrip("/") + "/")
+    )
 
 
 def _error_code(text: str) -> str:

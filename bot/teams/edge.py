@@ -48,11 +48,14 @@ from bot.store.models import CARDS
 from bot.teams import cards as adaptive
 from bot.teams.auth import KeysUnavailable, TokenVerifier, Unauthorized
 from bot.teams.connector import ConnectorClient, ConnectorError
+from bot.teams.seen import SeenInTeams
 
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 TEAMS_CHANNEL = "msteams"
+# The words the bot answers in a personal chat; manifests/teams/manifest.json lists the same.
+COMMANDS = ("post", "report", "policy", "help")
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was sent; please try again."
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
@@ -91,12 +94,13 @@ class TeamsEndpoint:
         connector: ConnectorClient,
         renderer: adaptive.CardRenderer,
         verifier: TokenVerifier | None,
+        seen: SeenInTeams,
     ) -> None:
         self._runtime = runtime
         self._settings = settings
         self._verifier = verifier
         self._adapter = TurnAdapter()
-        self._bot = SocialdeskBot(runtime, settings, connector, renderer)
+        self._bot = SocialdeskBot(runtime, settings, connector, renderer, seen)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/json":
@@ -175,14 +179,14 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         settings: TeamsSettings,
         connector: ConnectorClient,
         renderer: adaptive.CardRenderer,
+        seen: SeenInTeams,
     ) -> None:
         super().__init__()
         self._runtime = runtime
         self._settings = settings
         self._connector = connector
         self._renderer = renderer
-        # Where each person was last seen, so an unchanged address costs no database write.
-        self._known: dict[str, str] = {}
+        self._seen = seen
         self._clicks: dict[str, ClickWork] = {
             cards.MARK_POSTED: posts.posted_form,
             cards.REVISE: posts.revision_form,
@@ -233,7 +237,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             activity.action or ""
         ).startswith("remove"):
             return
-        if self._known.get(aad) == conversation.id:
+        where = (conversation.id, activity.service_url)
+        if self._seen.unchanged(aad, where):
             return
         self._ctx.directory.learn_name(
             Identity(Platform.TEAMS, aad), getattr(activity.from_property, "name", None)
@@ -250,7 +255,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         engine = self._runtime.engine
         async with engine.begin() as db:
             released = await teams_store.remember(db, record, self._ctx.clock.now())
-        self._known[aad] = conversation.id
+        self._seen.saw(aad, where)
         if released:
             log.info("teams: %s can be reached; messages waiting for them go now", aad)
             self._runtime.wake_delivery()
@@ -266,7 +271,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return
         async with self._runtime.engine.begin() as db:
             await teams_store.forget(db, aad, "removed the app", self._ctx.clock.now())
-        self._known.pop(aad, None)
+        self._seen.lost(aad)
         log.warning("teams: %s removed socialdesk; their messages wait until it is added", aad)
 
     async def on_teams_members_added(

@@ -24,7 +24,8 @@ from bot.delivery import (
     retry_after_seconds,
 )
 from bot.store import teams as teams_store
-from bot.teams.connector import ConnectorClient, ConnectorError, CredentialsRefused, origin_of
+from bot.teams.connector import ConnectorClient, ConnectorError, CredentialsRefused
+from bot.teams.seen import SeenInTeams
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,13 @@ def _failure(error: ConnectorError, who: str) -> Exception:
 
 
 class TeamsTransport:
-    def __init__(self, connector: ConnectorClient, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(
+        self, connector: ConnectorClient, engine: AsyncEngine, clock: Clock, seen: SeenInTeams
+    ) -> None:
         self._connector = connector
         self._engine = engine
         self._clock = clock
+        self._seen = seen
 
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
         async with self._engine.connect() as db:
@@ -82,6 +86,8 @@ class TeamsTransport:
             if isinstance(failure, Unreachable):
                 async with self._engine.begin() as db:
                     await teams_store.forget(db, address, str(failure), self._clock.now())
+                # The next activity from them (unblocking, adding the app) is written again.
+                self._seen.lost(address)
             raise failure from error
         return Sent(conversation.conversation_id, activity_id)
 
@@ -103,9 +109,9 @@ class TeamsTransport:
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         async with self._engine.connect() as db:
-            trusted = {origin_of(u) for u in await teams_store.service_urls(db)}
+            service_urls = await teams_store.service_urls(db)
         try:
-            return await self._connector.download(url, trusted, max_bytes)
+            return await self._connector.download(url, service_urls, max_bytes)
         except ConnectorError as error:
             if error.status == 413:
                 raise PermanentFailure(error.detail) from error

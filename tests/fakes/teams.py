@@ -94,7 +94,7 @@ class FakeTeams:
     key_faults: int = 0
     blocked: set[str] = field(default_factory=set)  # conversation ids that answer 403
     files: dict[str, bytes] = field(default_factory=dict)
-    file_authorizations: list[str | None] = field(default_factory=list)
+    file_authorizations: dict[str, str | None] = field(default_factory=dict)
     tokens_issued: int = 0
     root: str = ""
     _runner: web.AppRunner | None = None
@@ -241,14 +241,14 @@ class FakeTeams:
         return web.json_response({"error": {"code": "ActivityNotFound"}}, status=404)
 
     async def _inline_file(self, request: web.Request) -> web.StreamResponse:
-        self.file_authorizations.append(request.headers.get("Authorization"))
+        self.file_authorizations[request.match_info["name"]] = request.headers.get("Authorization")
         content = self.files.get(request.match_info["name"])
         if content is None:
             return web.Response(status=404)
         return web.Response(body=content, content_type="image/png")
 
     async def _shared_file(self, request: web.Request) -> web.StreamResponse:
-        self.file_authorizations.append(request.headers.get("Authorization"))
+        self.file_authorizations[request.match_info["name"]] = request.headers.get("Authorization")
         content = self.files.get(request.match_info["name"])
         if content is None:
             return web.Response(status=404)
