@@ -177,8 +177,7 @@ async def test_refused_app_credentials_keep_messages_waiting(
     async def waits_naming_the_settings() -> bool:
         rows = await bot.rows(OutboxItem)
         return any(
-            r.status == "pending" and "MICROSOFT_APP_PASSWORD" in (r.last_error or "")
-            for r in rows
+            r.status == "pending" and "MICROSOFT_APP_PASSWORD" in (r.last_error or "") for r in rows
         )
 
     await eventually(waits_naming_the_settings, what="the welcome waiting")
