@@ -145,3 +145,23 @@ async def test_help_and_other_words(bot: RunningBot, fake_teams: FakeTeams) -> N
     assert "Where each concern goes" in texts_of(teacher.last_card()[1])
     await teacher.say("Can I accept a friend request from a former pupil?")
     assert "IT Network Manager" in texts_of(teacher.last_card()[1])
+
+
+async def test_the_bot_framework_emulator_works_in_local_mode(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    # The Emulator has no Entra ID and announces the bot by adding it to the conversation.
+    activity = {
+        "type": "conversationUpdate",
+        "id": "emu-1",
+        "channelId": "emulator",
+        "serviceUrl": fake_teams.service_url,
+        "from": {"id": "emulator-user-1", "name": "User"},
+        "recipient": {"id": "bot-1", "name": "Bot"},
+        "conversation": {"id": fake_teams.conversation_of("emulator-user-1")},
+        "membersAdded": [{"id": "bot-1"}, {"id": "emulator-user-1"}],
+    }
+    assert (await bot.teams(activity)).status == 200
+    await fake_teams.wait_for(lambda: bool(fake_teams.to("emulator-user-1")), what="welcome")
+    user = TeamsUser(bot, fake_teams, "emulator-user-1", "User")
+    assert "Welcome" in user.last_card()[1]["fallbackText"]

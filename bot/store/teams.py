@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.models import OUTBOX, TEAMS_CONVERSATIONS
-from bot.store.outbox import MESSAGE, PENDING, SHARE
+from bot.store.outbox import MESSAGE, PENDING, SHARE, UPDATE
 
 TEAMS = "teams"
 
@@ -80,14 +80,15 @@ async def remember(db: AsyncConnection, conversation: TeamsConversation, now: da
 
 
 async def release_waiting(db: AsyncConnection, aad_object_id: str, now: datetime) -> int:
-    """Messages (and the files beneath them) waiting for this person are due now."""
+    """Messages, card updates and the files beneath cards waiting for this person are due
+    now."""
     result = await db.execute(
         update(OUTBOX)
         .where(
             OUTBOX.c.platform == TEAMS,
             OUTBOX.c.address == aad_object_id,
             OUTBOX.c.status == PENDING,
-            OUTBOX.c.kind.in_((MESSAGE, SHARE)),
+            OUTBOX.c.kind.in_((MESSAGE, UPDATE, SHARE)),
         )
         .values(next_attempt_at=now)
     )

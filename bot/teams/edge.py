@@ -274,10 +274,11 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         self._seen.lost(aad)
         log.warning("teams: %s removed socialdesk; their messages wait until it is added", aad)
 
-    async def on_teams_members_added(
-        self, members_added: list[Any], team_info: Any, turn_context: TurnContext
+    async def on_members_added_activity(
+        self, members_added: list[ChannelAccount], turn_context: TurnContext
     ) -> None:
-        # Teams announces an install with installationUpdate; the Emulator only adds members.
+        # Teams announces an install with installationUpdate (welcomed above); the Bot
+        # Framework Emulator only adds the bot to the conversation.
         activity = turn_context.activity
         bot_id = activity.recipient.id if activity.recipient else None
         if activity.channel_id != TEAMS_CHANNEL and any(m.id == bot_id for m in members_added):

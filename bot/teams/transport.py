@@ -55,8 +55,10 @@ def _failure(error: ConnectorError, who: str) -> Exception:
             "MICROSOFT_APP_PASSWORD",
             CREDENTIALS_RETRY_SECONDS,
         )
-    if status in (403, 404):
-        return Unreachable(f"{who} blocked or removed socialdesk in Teams (HTTP {status})")
+    if status == 403:
+        return Unreachable(f"{who} blocked socialdesk in Teams (HTTP 403)")
+    if status == 404:
+        return Unreachable(f"{who} removed socialdesk in Teams: the chat is gone (HTTP 404)")
     return PermanentFailure(f"the Bot Connector refused: HTTP {status} {error.detail}")
 
 
@@ -101,11 +103,11 @@ class TeamsTransport:
         try:
             await self._connector.update(service_url, channel, message_id, payload)
         except ConnectorError as error:
-            failure = _failure(error, "the recipient")
-            if isinstance(failure, Unreachable):
-                # The card cannot be reached now; the person sees its state when they are back.
-                raise PermanentFailure(str(failure)) from error
-            raise failure from error
+            if error.status == 404:
+                # The card (or the chat it was in) is gone: there is nothing left to update.
+                raise PermanentFailure("the card is no longer in the chat (HTTP 404)") from error
+            # Blocked (403) waits like a message does, and goes once they are back.
+            raise _failure(error, "the recipient") from error
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         async with self._engine.connect() as db:
