@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 
 from bench.ack_latency import ROOT, WARM_UP, Figures, Server, _free_port, database, serving
-from tests.fakes.teams import APP_ID, APP_PASSWORD, FakeTeams, card_action, install, message
+from tests.fakes.teams import APP_ID, APP_PASSWORD, TENANT, FakeTeams, card_action, install, message
 from tests.test_teams_post import SAM, draft_inputs
 
 Activity = dict[str, Any]
@@ -131,6 +131,7 @@ async def run(rate: float, seconds: float) -> None:
         },
         "MICROSOFT_APP_ID": APP_ID,
         "MICROSOFT_APP_PASSWORD": APP_PASSWORD,
+        "MICROSOFT_APP_TENANT_ID": TENANT,
         "MICROSOFT_OPENID_METADATA_URL": fake.metadata_url,
         "MICROSOFT_LOGIN_URL": fake.root,
         "SOCIALDESK_CONFIG": str(config),

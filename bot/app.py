@@ -133,6 +133,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         },
         wake_delivery=worker.wake,
         timers=posts.TIMERS,
+        # The same mapping the worker sends through: a platform is live once started.
+        live=transports.keys(),
     )
     services.runtime = runtime
     services.worker = worker
@@ -289,7 +291,7 @@ async def _start_teams(
                 person.name,
                 ", ".join(sorted(r.value for r in person.roles)),
                 "their messages go to Slack meanwhile"
-                if person.identity_on(Platform.SLACK)
+                if person.identity_on(Platform.SLACK) and settings.slack is not None
                 else "their messages wait until they do",
             )
 

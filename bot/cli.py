@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         "teams-package",
         help="write the Teams app package (zip) for a Teams admin to upload",
         description="Write the Teams app package: manifests/teams/manifest.json with the app "
-        "id from MICROSOFT_APP_ID, and its two icons.",
+        "id from MICROSOFT_APP_ID, and its two icons. It reads the same settings as serve "
+        "(MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID).",
     )
     package.add_argument(
         "--out", default="socialdesk-teams.zip", help="where to write it (default: %(default)s)"

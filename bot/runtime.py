@@ -7,7 +7,7 @@ anyone other than the actor is stored before it is sent, and the delivery worker
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,9 @@ class Runtime:
     renderers: Mapping[str, Renderer]
     wake_delivery: Callable[[], None]
     timers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    # Platforms this instance can send on now (a configured Slack, Teams); a message for
+    # someone reachable on one of them is not also queued on a platform that is off.
+    live: Collection[str] = field(default_factory=frozenset)
 
     async def perform(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome:
         try:
@@ -116,7 +119,7 @@ class Runtime:
         )
         for notify in outcome.notifications:
             queued = False
-            for identity in _where_to_reach(notify.recipient, self.renderers, in_teams):
+            for identity in _where_to_reach(notify.recipient, self.renderers, self.live, in_teams):
                 platform = identity.platform.value
                 payload = render(notify.message, platform)
                 if payload is None:
@@ -184,11 +187,16 @@ class Runtime:
 
 
 def _where_to_reach(
-    person: Person, served: Mapping[str, Renderer], in_teams: set[str]
+    person: Person, served: Mapping[str, Renderer], live: Collection[str], in_teams: set[str]
 ) -> list[Identity]:
-    """A person is told where they have the bot. Slack reaches anyone in the workspace; Teams
-    only those with a conversation with the bot (they installed it). Someone whose only way
-    in is Teams gets their message queued there, to wait until they install it."""
+    """A person is told where they have the bot: on Slack, if it is on; in Teams, once they
+    have added the app there. Someone reachable nowhere yet gets the message queued on each
+    platform they have, to go wherever they can first be reached."""
     identities = [i for i in person.identities if i.platform.value in served]
-    ready = [i for i in identities if i.platform is not Platform.TEAMS or i.external_id in in_teams]
+    ready = [
+        i
+        for i in identities
+        if i.platform.value in live
+        and (i.platform is not Platform.TEAMS or i.external_id in in_teams)
+    ]
     return ready or identities

@@ -183,9 +183,11 @@ def _teams_settings(get: Callable[[str], str | None]) -> TeamsSettings:
             "MICROSOFT_APP_PASSWORD is missing: the bot needs the client secret of its Azure "
             "Bot registration (Configuration → Manage Password) to send messages"
         )
-    if app_type == "SingleTenant" and tenant_id is None:
+    if tenant_id is None:
+        # Any Microsoft 365 organisation could otherwise talk to a multi-tenant bot.
         raise SettingsError(
-            "MICROSOFT_APP_TENANT_ID is missing: a SingleTenant bot needs its directory (tenant) id"
+            "MICROSOFT_APP_TENANT_ID is missing: the school's directory (tenant) id, so that "
+            "only the school's own Teams is served (Entra ID, Overview, Tenant ID)"
         )
     return TeamsSettings(app_id, password, tenant_id, app_type, metadata_url, login_url)
 

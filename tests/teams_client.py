@@ -10,6 +10,7 @@ from typing import Any
 from tests.fakes.teams import (
     FakeTeams,
     Sent,
+    _inputs,
     card_action,
     cards_in,
     install,
@@ -36,20 +37,7 @@ def action_titled(card: Mapping[str, Any], title: str) -> Json:
 
 
 def inputs_of(card: Mapping[str, Any]) -> list[Json]:
-    found: list[Json] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found
+    return _inputs(card)
 
 
 def texts_of(card: Mapping[str, Any]) -> str:

@@ -44,6 +44,7 @@ def test_defaults_need_no_credentials() -> None:
             {"MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p", "MICROSOFT_APP_TYPE": "Both"},
             "MICROSOFT_APP_TYPE",
         ),
+        ({"MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p"}, "MICROSOFT_APP_TENANT_ID"),
         (
             {
                 "MICROSOFT_APP_ID": "a",
@@ -69,7 +70,9 @@ def test_a_bad_setting_is_named(env: dict[str, str], named: str) -> None:
 
 
 def test_teams_registrations() -> None:
-    multi = Settings.from_env({"MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p"}).teams
+    multi = Settings.from_env(
+        {"MICROSOFT_APP_ID": "a", "MICROSOFT_APP_PASSWORD": "p", "MICROSOFT_APP_TENANT_ID": "t"}
+    ).teams
     assert not multi.local_mode
     assert multi.token_url == "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
     single = Settings.from_env(

@@ -13,7 +13,7 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams, Fault, cards_in, install
 from tests.harness import FIXTURES, RunningBot, draft_payload, eventually, sessions
 from tests.teams_client import TeamsUser, texts_of
-from tests.test_teams_post import SAM, TEACHER
+from tests.test_teams_post import SAM, TEACHER, draft_inputs
 
 NIA_TEAMS = "00000000-0000-0000-0000-0000000ae001"
 
@@ -140,3 +140,48 @@ async def test_after_removing_the_app_new_cards_go_where_the_person_still_has_th
         for r in rows
     )
     assert not [c for s in sam.messages for c in cards_in(s.activity)][1:]
+
+
+async def test_with_slack_off_a_person_in_both_gets_their_card_in_teams_only(
+    start_bot: BotFactory, fake_teams: FakeTeams
+) -> None:
+    bot = await start_bot(slack=False)
+    sam = TeamsUser(bot, fake_teams, SAM, "Sam Network")
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await sam.install()
+    await teacher.install()
+    await teacher.say("post")
+    sent, form = teacher.last_card()
+    await teacher.click(form, "Send for approval", draft_inputs(), reply_to=sent)
+    await fake_teams.wait_for(lambda: len(_approval_cards(sam)) == 1, what="Sam's card")
+    rows = await bot.rows(OutboxItem)
+    assert not [r for r in rows if r.recipient_key == "sam" and r.platform == "slack"]
+
+
+async def test_a_card_update_for_someone_who_blocked_the_bot_waits_for_them(
+    bot: RunningBot, fake_teams: FakeTeams, fake_slack: FakeSlack
+) -> None:
+    sam = TeamsUser(bot, fake_teams, SAM, "Sam Network")
+    await sam.install()
+    await bot.submit(draft_payload("U0TEACH"))
+    await fake_teams.wait_for(lambda: len(_approval_cards(sam)) == 1, what="Sam's card")
+    fake_teams.blocked.add(fake_teams.conversation_of(SAM))
+    await bot.click("U0NETDEP", "post.approve", "1:1", fake_slack.response_url("nia"))
+
+    async def update_waits() -> bool:
+        rows = await bot.rows(OutboxItem)
+        return any(
+            r.kind == "update"
+            and r.platform == "teams"
+            and r.status == "pending"
+            and r.attempts > 0
+            for r in rows
+        )
+
+    await eventually(update_waits, what="the update waiting")
+    fake_teams.blocked.clear()
+    await sam.install()
+    await fake_teams.wait_for(
+        lambda: any("Approved by Nia Deputy" in texts_of(c) for c in fake_teams.cards_to(SAM)),
+        what="Sam's card updated",
+    )

@@ -65,6 +65,7 @@ def test_teams_package_writes_the_zip_with_the_app_id(
 ) -> None:
     monkeypatch.setenv("MICROSOFT_APP_ID", APP_ID)
     monkeypatch.setenv("MICROSOFT_APP_PASSWORD", "secret")
+    monkeypatch.setenv("MICROSOFT_APP_TENANT_ID", "72f988bf-0000-4000-8000-0000000005c1")
     out = tmp_path / "socialdesk.zip"
     assert main(["teams-package", "--out", str(out)]) == 0
     with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as package:
@@ -84,6 +85,7 @@ def test_teams_package_needs_the_app_id(
     assert "MICROSOFT_APP_ID is missing" in capsys.readouterr().err
     monkeypatch.setenv("MICROSOFT_APP_ID", "not-a-guid")
     monkeypatch.setenv("MICROSOFT_APP_PASSWORD", "secret")
+    monkeypatch.setenv("MICROSOFT_APP_TENANT_ID", "72f988bf-0000-4000-8000-0000000005c1")
     assert main(["teams-package", "--out", str(tmp_path / "x.zip")]) == 2
     assert "must be the GUID" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.store.models import Post, TeamsConversation
+from bot.teams.edge import is_loopback
 from tests.fakes.slack import FakeSlack
-from tests.fakes.teams import TENANT, FakeTeams
+from tests.fakes.teams import TENANT, FakeTeams, install, message
 from tests.harness import ALL_CONFIRMATIONS, RunningBot, sessions
 from tests.teams_client import TeamsUser, inputs_of, texts_of
 
@@ -165,3 +166,22 @@ async def test_the_bot_framework_emulator_works_in_local_mode(
     await fake_teams.wait_for(lambda: bool(fake_teams.to("emulator-user-1")), what="welcome")
     user = TeamsUser(bot, fake_teams, "emulator-user-1", "User")
     assert "Welcome" in user.last_card()[1]["fallbackText"]
+
+
+async def test_local_mode_takes_nothing_from_or_for_another_machine(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    activity = message(fake_teams, TEACHER, "help")
+    activity["serviceUrl"] = "https://smba.trafficmanager.net/emea/"
+    reply = await bot.teams(activity)
+    assert reply.status == 403
+    assert await bot.count(TeamsConversation) == 0
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("10.0.0.5") and not is_loopback(None)
+
+
+async def test_an_upgrade_is_not_welcomed_again(bot: RunningBot, fake_teams: FakeTeams) -> None:
+    await bot.teams(install(fake_teams, TEACHER))
+    await bot.teams(install(fake_teams, TEACHER, action="add-upgrade"))
+    welcomes = [s for s in fake_teams.to(TEACHER) if "Welcome" in str(s.activity)]
+    assert len(welcomes) == 1

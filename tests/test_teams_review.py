@@ -210,3 +210,24 @@ async def test_a_smuggled_link_or_mention_is_shown_as_text(
     assert blocks == []
     assert "entities" not in str(card.get("msteams"))
     assert sneaky in texts_of(card)
+
+
+async def test_a_network_manager_marks_their_own_approved_draft_as_posted_from_teams(
+    bot: RunningBot, fake_teams: FakeTeams, fake_slack: FakeSlack
+) -> None:
+    sam = TeamsUser(bot, fake_teams, SAM, "Sam Network")
+    await sam.install()
+    await _submit(sam, text="Sam's own news", accounts="Facebook")
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to(CHRIS_SLACK)), what="co-head")
+    await bot.click(CHRIS_SLACK, "post.approve", "1:1", fake_slack.response_url("chris"))
+    await fake_teams.wait_for(
+        lambda: "approved" in str(sam.messages[-1].activity.get("summary")), what="told"
+    )
+    sent, told = sam.last_card()
+    link = _input_id(told, "link_facebook")
+    answer = await sam.click(
+        told, "Mark as posted", {link: "https://facebook.com/oakgreen/posts/9"}, reply_to=sent
+    )
+    # His message now shows where the draft stands, not a silent card with a live button.
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+    assert "Posted by Sam Network" in texts_of(answer["value"])

@@ -229,6 +229,17 @@ class TeamsConversation(Base):
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
 
 
+class TeamsUpload(Base):
+    """Files a person sent in the chat with `post`, kept on the server until their draft form
+    comes back: the form card carries only its key, so nobody can slip another address in."""
+
+    __tablename__ = "teams_uploads"
+    form_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    aad_object_id: Mapped[str] = mapped_column(String(64))
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -247,3 +258,4 @@ AUDIT = table_of(AuditEvent)
 OUTBOX = table_of(OutboxItem)
 CARDS = table_of(Card)
 TEAMS_CONVERSATIONS = table_of(TeamsConversation)
+TEAMS_UPLOADS = table_of(TeamsUpload)

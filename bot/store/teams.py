@@ -8,16 +8,17 @@ the outbox; installing it again sends them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.models import OUTBOX, TEAMS_CONVERSATIONS
+from bot.store.models import OUTBOX, TEAMS_CONVERSATIONS, TEAMS_UPLOADS
 from bot.store.outbox import MESSAGE, PENDING, SHARE, UPDATE
 
 TEAMS = "teams"
@@ -188,3 +189,38 @@ async def service_urls(db: AsyncConnection) -> set[str]:
     """The Bot Connector addresses Teams has sent from: the bot's token goes only there."""
     rows = await db.execute(select(TEAMS_CONVERSATIONS.c.service_url).distinct())
     return {r.service_url for r in rows}
+
+
+# A draft form is filled in within minutes; its files' record is kept a week, then dropped.
+UPLOADS_KEPT = timedelta(days=7)
+
+
+async def keep_uploads(
+    db: AsyncConnection,
+    form_key: str,
+    aad_object_id: str,
+    files: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> None:
+    await db.execute(delete(TEAMS_UPLOADS).where(TEAMS_UPLOADS.c.created_at < now - UPLOADS_KEPT))
+    await db.execute(
+        insert(TEAMS_UPLOADS).values(
+            form_key=form_key,
+            aad_object_id=aad_object_id,
+            files=[dict(f) for f in files],
+            created_at=now,
+        )
+    )
+
+
+async def uploads_for(
+    db: AsyncConnection, form_key: str, aad_object_id: str
+) -> list[dict[str, Any]]:
+    """The files sent with the `post` that opened this form, by the person it was sent to."""
+    files = await db.scalar(
+        select(TEAMS_UPLOADS.c.files).where(
+            TEAMS_UPLOADS.c.form_key == form_key,
+            TEAMS_UPLOADS.c.aad_object_id == aad_object_id,
+        )
+    )
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []

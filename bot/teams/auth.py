@@ -33,6 +33,8 @@ CLOCK_SKEW_SECONDS = 300
 KEYS_KEPT_SECONDS = 24 * 3600
 # An unknown key id may mean the keys have rolled over; look again, but not on every request.
 UNKNOWN_KEY_REFETCH_SECONDS = 300
+# After a failed fetch, requests are answered from what is held (or 503) for this long.
+RETRY_FAILED_FETCH_SECONDS = 2
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -65,6 +67,7 @@ class TokenVerifier:
         self._app_id = app_id
         self._keys: dict[str, _SigningKey] = {}
         self._fetched_at = float("-inf")
+        self._failure: str | None = None
         self._lock = asyncio.Lock()
 
     async def verify(self, authorization: str | None, channel_id: str, service_url: str) -> Caller:
@@ -97,42 +100,54 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise Unauthorized(f"token refused: {error}") from error
+        # The bot answers at the activity's serviceUrl with its own token: the Bot Connector
+        # must have vouched for that address, or a replayed token could send it anywhere.
         claimed_url = claims.get("serviceurl") or claims.get("serviceUrl")
-        if claimed_url is not None and not _same_url(str(claimed_url), service_url):
-            raise Unauthorized("the token was issued for another service URL")
+        if not isinstance(claimed_url, str) or not _same_url(claimed_url, service_url):
+            raise Unauthorized("the token does not vouch for the activity's serviceUrl")
         return Caller(app_id=_str(claims.get("appid")), service_url=_str(claimed_url))
 
+    def _due(self, key_id: str) -> bool:
+        age = time.monotonic() - self._fetched_at
+        return age > KEYS_KEPT_SECONDS or (
+            key_id not in self._keys and age > UNKNOWN_KEY_REFETCH_SECONDS
+        )
+
     async def _key(self, key_id: str) -> _SigningKey:
-        now = time.monotonic()
-        if now - self._fetched_at > KEYS_KEPT_SECONDS or (
-            key_id not in self._keys and now - self._fetched_at > UNKNOWN_KEY_REFETCH_SECONDS
-        ):
+        if self._due(key_id):
             async with self._lock:
-                # Another request may have fetched them while this one waited.
-                if now - self._fetched_at > KEYS_KEPT_SECONDS or (
-                    key_id not in self._keys
-                    and time.monotonic() - self._fetched_at > UNKNOWN_KEY_REFETCH_SECONDS
-                ):
+                # Another request may have fetched them (or failed to) while this one waited.
+                if self._due(key_id):
                     await self._refresh()
         found = self._keys.get(key_id)
         if found is None:
+            if not self._keys:
+                raise KeysUnavailable(self._failure or "no signing keys yet")
             raise Unauthorized("token signed with an unknown key")
         return found
 
     async def _refresh(self) -> None:
         try:
-            metadata = await self._get_json(self._metadata_url)
-            jwks_uri = metadata.get("jwks_uri")
-            if not isinstance(jwks_uri, str):
-                raise KeysUnavailable("the OpenID metadata names no jwks_uri")
-            document = await self._get_json(jwks_uri)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            if self._keys:
-                # Keep the keys we had rather than refuse everyone; try again later.
-                log.warning("teams: could not refresh the signing keys (%r)", error)
-                self._fetched_at = time.monotonic() - KEYS_KEPT_SECONDS + 60
-                return
-            raise KeysUnavailable(f"cannot fetch the signing keys: {error!r}") from error
+            keys = await self._fetch_keys()
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeysUnavailable) as error:
+            self._failure = f"cannot fetch the signing keys: {error!r}"
+            # Keep the keys we had rather than refuse everyone. Either way, look again in a
+            # little while, not on every request: a fetch can take seconds to fail.
+            log.warning("teams: %s", self._failure)
+            self._fetched_at = time.monotonic() - KEYS_KEPT_SECONDS + RETRY_FAILED_FETCH_SECONDS
+            if not self._keys:
+                raise KeysUnavailable(self._failure) from error
+            return
+        self._keys = keys
+        self._failure = None
+        self._fetched_at = time.monotonic()
+
+    async def _fetch_keys(self) -> dict[str, _SigningKey]:
+        metadata = await self._get_json(self._metadata_url)
+        jwks_uri = metadata.get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise KeysUnavailable("the OpenID metadata names no jwks_uri")
+        document = await self._get_json(jwks_uri)
         keys: dict[str, _SigningKey] = {}
         raw_keys = document.get("keys")
         for raw in raw_keys if isinstance(raw_keys, list) else []:
@@ -150,8 +165,7 @@ class TokenVerifier:
             )
         if not keys:
             raise KeysUnavailable("the signing key document holds no usable key")
-        self._keys = keys
-        self._fetched_at = time.monotonic()
+        return keys
 
     async def _get_json(self, url: str) -> Mapping[str, Any]:
         async with self._http.get(url, timeout=FETCH_TIMEOUT) as answer:

@@ -53,7 +53,6 @@ FORM_KEY = "sd_form"
 PREFIX_KEY = "sd_prefix"
 CONTEXT_KEY = "sd_context"
 FORM_ID_KEY = "sd_form_key"
-FILES_KEY = "sd_files"
 VALUE_KEY = "sd_value"
 # The verb of every form's submit button: which form it is travels in the data.
 SUBMIT_VERB = "socialdesk.form"
@@ -181,7 +180,7 @@ class CardRenderer:
         *,
         values: Mapping[str, Any] | None = None,
         errors: FormErrors | None = None,
-        files: Sequence[Mapping[str, Any]] = (),
+        files: Sequence[str] = (),
         form_key: str | None = None,
         inline: bool = False,
         prefix: str = "",
@@ -210,8 +209,6 @@ class CardRenderer:
             data[PREFIX_KEY] = prefix
         if form_key:
             data[FORM_ID_KEY] = form_key
-        if files:
-            data[FILES_KEY] = [dict(f) for f in files]
         submit = {
             "type": "Action.Execute",
             "title": form.submit_label,
@@ -225,7 +222,7 @@ class CardRenderer:
         return self._card(body, [submit], form.title)
 
     def _input(
-        self, item: FormInput, input_id: str, value: Any, files: Sequence[Mapping[str, Any]]
+        self, item: FormInput, input_id: str, value: Any, files: Sequence[str]
     ) -> list[Json]:
         shown: list[Json]
         if isinstance(item, TextInput | UrlInput):
@@ -289,12 +286,11 @@ class CardRenderer:
         elif isinstance(item, FileInput):
             # Adaptive Cards have no file input: photos come as attachments in the chat.
             if files:
-                names = ", ".join(str(f.get("name", "file")) for f in files)
-                text = f"{item.label}: {names} (sent with your message)."
+                text = f"{item.label}: {', '.join(files)} (sent with your message)."
             else:
                 text = (
-                    f"{item.label}: to add them, close this and send them in this chat with the "
-                    "word post."
+                    f"{item.label}: a card cannot take files. Photos go on a draft when they "
+                    "are sent in this chat in the same message as the word post."
                 )
             shown = [_rich(_run(text))]
         else:

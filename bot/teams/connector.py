@@ -138,7 +138,10 @@ class ConnectorClient:
         under_service = any(_under(url, service) for service in service_urls)
         headers = await self._token.header() if under_service else {}
         try:
-            async with self._http.get(url, headers=headers, timeout=CALL_TIMEOUT) as answer:
+            # aiohttp drops the Authorization header if a redirect leaves the origin.
+            async with self._http.get(
+                url, headers=headers, timeout=CALL_TIMEOUT, max_redirects=3
+            ) as answer:
                 if answer.status != 200:
                     raise ConnectorError(
                         answer.status,

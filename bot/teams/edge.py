@@ -10,17 +10,20 @@ Bot Connector client, on which the outbox's retries rest.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from botbuilder.core import BotAdapter, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ResourceResponse
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.outcome import Outcome
 from bot.core.people import Identity, Person, Platform
@@ -59,6 +62,7 @@ COMMANDS = ("post", "report", "policy", "help")
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was sent; please try again."
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
+DONE_CARD_FOLLOWS = "Done. This card will show it in a moment."
 
 
 class TurnAdapter(BotAdapter):  # type: ignore[misc]
@@ -103,17 +107,25 @@ class TeamsEndpoint:
         self._bot = SocialdeskBot(runtime, settings, connector, renderer, seen)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        local = self._settings.local_mode
+        if local and not is_loopback(request.remote):
+            # Unverified requests are only ever taken from this machine (the Emulator, tests).
+            return _refusal(403, "local mode answers this machine only; set MICROSOFT_APP_ID")
         if request.content_type != "application/json":
-            return web.json_response({"error": "expected application/json"}, status=415)
+            return _refusal(415, "expected application/json")
         try:
             body = await request.json()
             if not isinstance(body, dict):
                 raise ValueError("not an object")
             activity = Activity().deserialize(body)
         except Exception:
-            return web.json_response({"error": "malformed activity"}, status=400)
-        if not activity.type or not activity.service_url or not activity.channel_id:
-            return web.json_response({"error": "incomplete activity"}, status=400)
+            return _refusal(400, "malformed activity")
+        problem = _incomplete(activity)
+        if problem:
+            return _refusal(400, problem)
+        if local and not is_loopback(urlsplit(activity.service_url).hostname):
+            # Nor does it send anything anywhere else.
+            return _refusal(403, "local mode replies to this machine only")
         if self._verifier is not None:
             try:
                 await self._verifier.verify(
@@ -121,26 +133,30 @@ class TeamsEndpoint:
                 )
             except Unauthorized as error:
                 log.warning("teams: refused a request: %s", error)
-                return web.json_response({"error": "unauthorized"}, status=401)
+                return _refusal(401, "unauthorized")
             except KeysUnavailable as error:
                 log.error("teams: cannot check requests: %s", error)
-                return web.json_response(
-                    {"error": "cannot verify requests just now"},
-                    status=503,
-                    headers={"Retry-After": "30"},
-                )
-        tenant = tenant_of(activity)
-        if self._settings.tenant_id and tenant and tenant != self._settings.tenant_id:
-            log.warning("teams: refused an activity from another tenant (%s)", tenant)
-            return web.json_response({"error": "tenant not served"}, status=403)
+                return _refusal(503, "cannot verify requests just now", retry_after=30)
+            if activity.channel_id != TEAMS_CHANNEL:
+                return _refusal(403, "only Microsoft Teams is served")
+            tenant = tenant_of(activity)
+            if tenant != self._settings.tenant_id:
+                # Another organisation's Teams (or none named): not this school's staff.
+                log.warning("teams: refused an activity from tenant %s", tenant)
+                return _refusal(403, "tenant not served")
         turn = TurnContext(self._adapter, activity)
         try:
             await self._adapter.run_pipeline(turn, self._bot.on_turn)
+        except SQLAlchemyError:
+            log.exception("teams: the database failed during a %s activity", activity.type)
+            if activity.type == ActivityTypes.invoke:
+                return web.json_response(adaptive.invoke_message(SAVE_FAILED))
+            return _refusal(503, "the database is unavailable", retry_after=30)
         except Exception:
             log.exception("teams: a %s activity could not be handled", activity.type)
             if activity.type == ActivityTypes.invoke:
                 return web.json_response(adaptive.invoke_message(SAVE_FAILED))
-            return web.json_response({"error": "internal error"}, status=500)
+            return _refusal(500, "internal error")
         sent = turn.turn_state.get(BotAdapter._INVOKE_RESPONSE_KEY)
         if sent is None:
             if activity.type == ActivityTypes.invoke:
@@ -154,6 +170,52 @@ class TeamsEndpoint:
         if answer is None:
             return web.Response(status=invoke.status or 200)
         return web.json_response(answer, status=invoke.status or 200)
+
+
+def _refusal(status: int, reason: str, retry_after: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return web.json_response({"error": reason}, status=status, headers=headers)
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# The store's column sizes; longer ids are not Teams ids.
+_ID_LIMITS = {"conversation id": 500, "from id": 200, "recipient id": 200, "serviceUrl": 500}
+
+
+def _incomplete(activity: Activity) -> str | None:
+    """What a usable activity lacks, if anything: answered 400, never a failure later on."""
+    if not activity.type or not activity.channel_id:
+        return "incomplete activity"
+    url = activity.service_url or ""
+    if not url.startswith(("https://", "http://")):
+        return "serviceUrl must be an http(s) address"
+    if activity.conversation is None or not activity.conversation.id:
+        return "activity without a conversation"
+    if activity.from_property is None or not activity.from_property.id:
+        return "activity without a sender"
+    aad = getattr(activity.from_property, "aad_object_id", None)
+    sizes = {
+        "conversation id": activity.conversation.id,
+        "from id": activity.from_property.id,
+        "recipient id": activity.recipient.id if activity.recipient else "",
+        "serviceUrl": url,
+    }
+    for name, value in sizes.items():
+        if len(str(value or "")) > _ID_LIMITS[name]:
+            return f"{name} too long"
+    if aad is not None and len(str(aad)) > 64:
+        return "aadObjectId too long"
+    return None
 
 
 def tenant_of(activity: Activity) -> str | None:
@@ -207,7 +269,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return aad
         # The Bot Framework Emulator has no Entra ID: in local mode its user id stands in.
         if self._settings.local_mode and channel_id != TEAMS_CHANNEL and account.id:
-            return str(account.id)
+            return str(account.id) if len(str(account.id)) <= 64 else None
         return None
 
     def _actor(self, turn: TurnContext) -> Person | None:
@@ -238,7 +300,10 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         ).startswith("remove"):
             return
         where = (conversation.id, activity.service_url)
-        if self._seen.unchanged(aad, where):
+        # An install or a conversation update may follow a block or removal that another
+        # instance saw: those always reach the database.
+        routine = activity.type in (ActivityTypes.message, ActivityTypes.invoke)
+        if routine and self._seen.unchanged(aad, where):
             return
         self._ctx.directory.learn_name(
             Identity(Platform.TEAMS, aad), getattr(activity.from_property, "name", None)
@@ -263,7 +328,9 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     # --- installs --------------------------------------------------------------------------
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        await self._welcome(turn_context)
+        # botbuilder routes an upgrade ("add-upgrade") here too; that needs no welcome.
+        if turn_context.activity.action == "add":
+            await self._welcome(turn_context)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
         aad = self._aad_id(turn_context.activity.from_property, turn_context.activity.channel_id)
@@ -319,9 +386,16 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         files = files_sent(activity)
         if command == "post":
             form = posts.draft_form(self._ctx)
-            card = self._renderer.form_card(
-                form, files=[_file_json(f) for f in files], form_key=uuid.uuid4().hex
-            )
+            form_key = uuid.uuid4().hex
+            aad = self._aad_id(activity.from_property, activity.channel_id)
+            if files and aad is not None:
+                # Kept here, not in the card: what comes back from a card is the client's to
+                # change, and a file's address must be the one Teams gave.
+                async with self._runtime.engine.begin() as db:
+                    await teams_store.keep_uploads(
+                        db, form_key, aad, [_file_json(f) for f in files], self._ctx.clock.now()
+                    )
+            card = self._renderer.form_card(form, files=[f.name for f in files], form_key=form_key)
             await self._say(turn_context, actor, _as_activity(card, form.title))
             return
         if files and command != "post":
@@ -434,8 +508,14 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
 
         work: Callable[[UnitOfWork], Awaitable[Outcome]]
         form: Form
+        form_key = str(data.get(adaptive.FORM_ID_KEY) or "")[:64]
+        files: list[dict[str, Any]] = []
+        if form_id == cards.DRAFT_FORM and form_key:
+            aad = _identity_of(actor)
+            async with self._runtime.engine.connect() as db:
+                files = await teams_store.uploads_for(db, form_key, aad) if aad else []
         if form_id in (cards.DRAFT_FORM, cards.REVISION_FORM):
-            submission = draft_from_data(field, data)
+            submission = draft_from_data(field, form_key, files)
             if form_id == cards.DRAFT_FORM:
                 form = posts.draft_form(ctx)
 
@@ -484,7 +564,9 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             form = _REFILL
         else:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
-        return await self._answer(turn, work, submitted=data, form=form)
+        return await self._answer(
+            turn, work, submitted=data, form=form, files=[str(f.get("name")) for f in files]
+        )
 
     async def _answer(
         self,
@@ -493,6 +575,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         *,
         submitted: Mapping[str, Any] | None = None,
         form: Form | None = None,
+        files: Sequence[str] = (),
     ) -> Json:
         """Run the work and answer the clicker: a refusal in the form it came from, a form to
         fill in place of the card, or the card as it now is for everyone."""
@@ -502,33 +585,51 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             log.exception("teams: a card action could not be handled")
             return adaptive.invoke_message(SAVE_FAILED)
         if outcome.refused:
-            return self._refused(outcome.errors, submitted or {}, form)
+            return self._refused(outcome.errors, submitted or {}, form, files)
         if outcome.form is not None:
             card = self._renderer.form_card(outcome.form, form_key=uuid.uuid4().hex)
             return adaptive.invoke_card(card)
-        updated = await self._update_for_clicked_card(turn, outcome)
-        if updated is not None:
-            return adaptive.invoke_card(self._renderer.card(updated))
+        try:
+            return await self._shown_after(turn, outcome)
+        except Exception:
+            # The change is made and stored; only the look-up for the clicker's card failed.
+            log.exception("teams: could not find the card that was clicked")
+            return adaptive.invoke_message(DONE_CARD_FOLLOWS)
+
+    async def _shown_after(self, turn: TurnContext, outcome: Outcome) -> Json:
+        changed = bool(outcome.notifications or outcome.card_updates)
+        clicked = await self._clicked_card_key(turn) if changed else None
+        for update in outcome.card_updates:
+            if update.card_key == clicked:
+                return adaptive.invoke_card(self._renderer.card(update.message))
         if outcome.reply is not None:
-            changed = outcome.notifications or outcome.card_updates
-            if not changed or await self._clicked_card_key(turn) is not None:
+            if not changed or clicked is not None:
                 # Nothing changed (a refusal, a decision someone else made first), or the card
                 # is one everyone shares: it stays as it is, and only the clicker hears why.
                 return adaptive.invoke_message(_said(outcome.reply))
             return adaptive.invoke_card(self._renderer.card(outcome.reply))
+        if outcome.card_updates:
+            # Clicked on a message of the clicker's own (a "ready to post" reminder, say):
+            # it now shows where the draft stands.
+            return adaptive.invoke_card(self._renderer.card(outcome.card_updates[-1].message))
         return adaptive.invoke_message("")
 
-    def _refused(self, errors: FormErrors, submitted: Mapping[str, Any], form: Form | None) -> Json:
+    def _refused(
+        self,
+        errors: FormErrors,
+        submitted: Mapping[str, Any],
+        form: Form | None,
+        files: Sequence[str],
+    ) -> Json:
         text = " ".join(errors.by_input.values())
         if form is None or form is _REFILL:
             return adaptive.invoke_message(text or "That could not be done.")
         values = _inputs(submitted, str(submitted.get(adaptive.PREFIX_KEY) or ""))
-        files = submitted.get(adaptive.FILES_KEY)
         card = self._renderer.form_card(
             form,
             values=values,
             errors=errors,
-            files=[f for f in files if isinstance(f, dict)] if isinstance(files, list) else (),
+            files=files,
             form_key=str(submitted.get(adaptive.FORM_ID_KEY) or "") or None,
         )
         return adaptive.invoke_card(card)
@@ -546,15 +647,6 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
                 )
             )
         return key
-
-    async def _update_for_clicked_card(self, turn: TurnContext, outcome: Outcome) -> Message | None:
-        if not outcome.card_updates:
-            return None
-        key = await self._clicked_card_key(turn)
-        for update in outcome.card_updates:
-            if update.card_key == key:
-                return update.message
-        return None
 
 
 # Marks a form whose refusal is told as a message: the form lives inside a shared card.
@@ -649,6 +741,11 @@ def _file_json(ref: AttachmentRef) -> Json:
     }
 
 
+def _identity_of(person: Person) -> str | None:
+    identity = person.identity_on(Platform.TEAMS)
+    return identity.external_id if identity else None
+
+
 def _file_of(raw: Any) -> AttachmentRef | None:
     if not isinstance(raw, dict):
         return None
@@ -665,14 +762,13 @@ def _file_of(raw: Any) -> AttachmentRef | None:
     )
 
 
-def draft_from_data(field: Callable[[str], str], data: Mapping[str, Any]) -> DraftSubmission:
+def draft_from_data(
+    field: Callable[[str], str], form_key: str, files: list[dict[str, Any]]
+) -> DraftSubmission:
     """Read the draft form's values; anything missing or malformed reads as empty, so the
-    handler refuses it with a clear message instead of the edge failing."""
-    files = data.get(adaptive.FILES_KEY)
-    attachments = tuple(
-        ref for ref in (_file_of(f) for f in (files if isinstance(files, list) else [])) if ref
-    )
-    form_key = data.get(adaptive.FORM_ID_KEY)
+    handler refuses it with a clear message instead of the edge failing. `files` are those
+    kept on the server for this form."""
+    attachments = tuple(ref for ref in (_file_of(f) for f in files) if ref)
     return DraftSubmission(
         text=field(TEXT),
         accounts=tuple(a for a in field(ACCOUNTS).split(",") if a),
@@ -681,5 +777,5 @@ def draft_from_data(field: Callable[[str], str], data: Mapping[str, Any]) -> Dra
         ),
         wished_date=field(WISHED_DATE) or None,
         attachments=attachments,
-        form_key=f"teams:{form_key}"[:200] if isinstance(form_key, str) and form_key else None,
+        form_key=f"teams:{form_key}" if form_key else None,
     )

@@ -25,7 +25,9 @@ def build_package(source: Path, app_id: str) -> bytes:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise SettingsError(f"cannot read {manifest_path}: {error}") from error
+        raise SettingsError(
+            f"cannot read {manifest_path}: {error} (name the folder with --source)"
+        ) from error
     manifest["id"] = app_id
     for bot in manifest.get("bots", []):
         bot["botId"] = app_id

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.clock import Clock
 from bot.delivery import (
-    NotReady,
     PermanentFailure,
     Sent,
     TemporaryFailure,
@@ -115,12 +114,12 @@ class TeamsTransport:
         try:
             return await self._connector.download(url, service_urls, max_bytes)
         except ConnectorError as error:
-            if error.status == 413:
-                raise PermanentFailure(error.detail) from error
-            failure = _failure(error, "the sender")
-            if isinstance(failure, NotReady):
-                raise PermanentFailure(f"the file is gone (HTTP {error.status})") from error
-            raise failure from error
+            if 400 <= error.status < 500 and error.status not in (408, 429):
+                # Gone, expired or refused: asking again will not bring it back.
+                raise PermanentFailure(
+                    f"the file could not be fetched (HTTP {error.status}): {error.detail}"
+                ) from error
+            raise _failure(error, "the sender") from error
 
     async def share_file(
         self,

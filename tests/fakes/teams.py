@@ -53,13 +53,32 @@ def validate_card(card: Any) -> None:
     if not isinstance(card, dict) or card.get("type") != "AdaptiveCard":
         raise CardError(f"not an Adaptive Card: {str(card)[:200]}")
     if not card_schema_available():
+        # Without the schema only the structure above is checked; tests/test_teams_cards.py
+        # skips, saying so, and checks every kind of card against the schema when it can.
         return
     if _validator is None:
         _validator = Draft6Validator(json.loads(SCHEMA_PATH.read_text()))
+    ids = [i["id"] for i in _inputs(card)]
+    if len(ids) != len(set(ids)):
+        # The schema cannot see this; Teams gathers inputs by id across the whole card.
+        raise CardError(f"duplicate input ids: {sorted(ids)}")
     stripped = {k: v for k, v in card.items() if k != "msteams"}
     errors = sorted(_validator.iter_errors(stripped), key=lambda e: list(e.path))
     if errors:
         raise CardError("; ".join(f"{list(e.path)}: {e.message[:300]}" for e in errors[:5]))
+
+
+def _inputs(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if str(node.get("type", "")).startswith("Input."):
+            found.append(node)
+        for value in node.values():
+            found.extend(_inputs(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_inputs(value))
+    return found
 
 
 def cards_in(activity: dict[str, Any]) -> list[dict[str, Any]]:
@@ -144,17 +163,19 @@ class FakeTeams:
         service_url: str | None = None,
         key: rsa.RSAPrivateKey | None = None,
         key_id: str = KEY_ID,
+        vouch_for_service_url: bool = True,
     ) -> str:
         """A bearer token as the Bot Connector signs it for a request to the bot."""
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": issuer,
             "aud": audience,
             "iat": now - 10,
             "nbf": now - 10,
             "exp": now + expires_in,
-            "serviceurl": service_url or self.service_url,
         }
+        if vouch_for_service_url:
+            claims["serviceurl"] = service_url or self.service_url
         return jwt.encode(claims, key or self._key, algorithm="RS256", headers={"kid": key_id})
 
     def conversation_of(self, aad: str) -> str:
@@ -228,7 +249,12 @@ class FakeTeams:
         conversation, activity_id = request.match_info["cid"], request.match_info["aid"]
         if self.faults:
             fault = self.faults.pop(0)
-            return web.json_response({"error": {"code": "ServiceError"}}, status=fault.status)
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            return web.json_response(
+                {"error": {"code": "ServiceError"}}, status=fault.status, headers=headers
+            )
+        if conversation in self.blocked:
+            return web.json_response({"error": {"code": "ConversationBlockedByUser"}}, status=403)
         activity = await request.json()
         try:
             self._check(activity)

@@ -1,4 +1,5 @@
-"""Teams: where the bot can reach each person (their personal chat with it).
+"""Teams: where the bot can reach each person (their personal chat with it), and the files
+sent with `post` until the draft form comes back.
 
 Revision ID: 0003
 Revises: 0002
@@ -37,8 +38,21 @@ def upgrade() -> None:
         ["conversation_id"],
         unique=False,
     )
+    op.create_table(
+        "teams_uploads",
+        sa.Column("form_key", sa.String(length=64), nullable=False),
+        sa.Column("aad_object_id", sa.String(length=64), nullable=False),
+        sa.Column("files", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("form_key", name=op.f("pk_teams_uploads")),
+    )
+    op.create_index(
+        op.f("ix_teams_uploads_created_at"), "teams_uploads", ["created_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_teams_uploads_created_at"), table_name="teams_uploads")
+    op.drop_table("teams_uploads")
     op.drop_index(op.f("ix_teams_conversations_conversation_id"), table_name="teams_conversations")
     op.drop_table("teams_conversations")
