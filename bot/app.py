@@ -247,7 +247,6 @@ async def _start_teams(
     from bot.teams.auth import TokenVerifier
     from bot.teams.connector import BotToken, ConnectorClient
     from bot.teams.edge import TeamsEndpoint
-    from bot.teams.seen import SeenInTeams
     from bot.teams.transport import TeamsTransport
 
     teams = settings.teams
@@ -257,7 +256,7 @@ async def _start_teams(
     async with runtime.engine.connect() as db:
         for aad, name in (await teams_store.names(db)).items():
             runtime.context.directory.learn_name(Identity(Platform.TEAMS, aad), name)
-        waiting = await teams_store.reachable(
+        waiting = await runtime.teams_reach.reachable(
             db,
             (
                 i.external_id
@@ -278,10 +277,9 @@ async def _start_teams(
         verifier = TokenVerifier(http, teams.openid_metadata_url, teams.app_id or "")
         services.teams_mode = "on"
         log.info("Teams is on (app %s, %s)", teams.app_id, teams.app_type)
-    seen = SeenInTeams()
-    services.teams = TeamsEndpoint(runtime, teams, connector, renderer, verifier, seen)
+    services.teams = TeamsEndpoint(runtime, teams, connector, renderer, verifier)
     transports[Platform.TEAMS.value] = TeamsTransport(
-        connector, runtime.engine, runtime.context.clock, seen
+        connector, runtime.engine, runtime.context.clock, runtime.teams_reach
     )
     for person in runtime.context.directory.people:
         identity = person.identity_on(Platform.TEAMS)

@@ -43,15 +43,23 @@ class Runtime:
     # Platforms this instance can send on now (a configured Slack, Teams); a message for
     # someone reachable on one of them is not also queued on a platform that is off.
     live: Collection[str] = field(default_factory=frozenset)
+    teams_reach: teams_store.ReachCache = field(default_factory=teams_store.ReachCache)
 
-    async def perform(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome:
+    async def perform(
+        self,
+        work: Callable[[UnitOfWork], Awaitable[Outcome]],
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> Outcome:
+        """Run `work` in one transaction with the messages it asks for. `also` reads what an
+        edge needs to answer (which card was clicked) in the same transaction, rather than
+        wait for another connection."""
         try:
-            return await self._perform_once(work)
+            return await self._perform_once(work, also=also)
         except IntegrityError:
             # Two requests raced to write the same unique row (the same form submitted twice
             # at once); running the work again sees the winner's row and answers accordingly.
             log.info("a unique write lost a race; running the work again")
-            return await self._perform_once(work)
+            return await self._perform_once(work, also=also)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
@@ -61,18 +69,21 @@ class Runtime:
             # before the connection went, the work finds its own change made and answers as
             # it does to a repeated click or form.
             log.warning("the database connection was lost; running the work again")
-            return await self._perform_once(work)
+            return await self._perform_once(work, also=also)
 
     async def _perform_once(
         self,
         work: Callable[[UnitOfWork], Awaitable[Outcome]],
         finish: Callable[[AsyncConnection], Awaitable[bool]] | None = None,
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> Outcome:
         async with self.engine.connect() as db, db.begin() as transaction:
             outcome = await work(SqlUnitOfWork(db))
             if outcome.refused or (finish is not None and not await finish(db)):
                 await transaction.rollback()
                 return outcome
+            if also is not None:
+                await also(db)
             await self._store_follow_ups(db, outcome)
         if outcome.notifications or outcome.fetches or outcome.card_updates:
             self.wake_delivery()
@@ -108,7 +119,7 @@ class Runtime:
                 rendered[key] = renderer(message)
             return rendered[key]
 
-        in_teams = await teams_store.reachable(
+        in_teams = await self.teams_reach.reachable(
             db,
             (
                 identity.external_id

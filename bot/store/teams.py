@@ -8,6 +8,7 @@ the outbox; installing it again sends them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,8 +118,10 @@ async def conversation_with(db: AsyncConnection, aad_object_id: str) -> TeamsCon
             )
         )
     ).one_or_none()
-    if row is None:
-        return None
+    return None if row is None else _conversation(row)
+
+
+def _conversation(row: Any) -> TeamsConversation:
     return TeamsConversation(
         row.aad_object_id,
         row.tenant_id,
@@ -137,19 +140,6 @@ async def service_url_of(db: AsyncConnection, conversation_id: str) -> str | Non
         .limit(1)
     )
     return url
-
-
-async def reachable(db: AsyncConnection, aad_object_ids: Iterable[str]) -> set[str]:
-    wanted = sorted(set(aad_object_ids))
-    if not wanted:
-        return set()
-    rows = await db.execute(
-        select(TEAMS_CONVERSATIONS.c.aad_object_id).where(
-            TEAMS_CONVERSATIONS.c.aad_object_id.in_(wanted),
-            TEAMS_CONVERSATIONS.c.unreachable_since.is_(None),
-        )
-    )
-    return {r.aad_object_id for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,3 +214,88 @@ async def uploads_for(
         )
     )
     return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+
+
+class ReachCache:
+    """Who can be reached in Teams, and where, as this instance last read or wrote it.
+
+    Every message the bot sends, and every activity a person sends, would otherwise read
+    their row. An entry lasts a minute, so that a change another instance sharing the
+    database made (an install, a block) is seen soon; in this instance a change updates the
+    entry at once.
+    """
+
+    def __init__(self, ttl_seconds: float = 60.0) -> None:
+        self._ttl = ttl_seconds
+        self._entries: dict[str, tuple[TeamsConversation | None, float]] = {}
+        self._service_urls: dict[str, str] = {}
+
+    def cached(self, aad_object_id: str) -> tuple[bool, TeamsConversation | None]:
+        """(True, where) if this instance knows where they are (None: nowhere) right now."""
+        return self._fresh(aad_object_id)
+
+    def _fresh(self, aad_object_id: str) -> tuple[bool, TeamsConversation | None]:
+        entry = self._entries.get(aad_object_id)
+        if entry is None or time.monotonic() - entry[1] > self._ttl:
+            return False, None
+        return True, entry[0]
+
+    def knew(self, aad_object_id: str, conversation: TeamsConversation | None) -> None:
+        self._entries[aad_object_id] = (conversation, time.monotonic())
+        if conversation is not None:
+            self._service_urls[conversation.conversation_id] = conversation.service_url
+
+    def known_service_url(self, conversation_id: str) -> str | None:
+        return self._service_urls.get(conversation_id)
+
+    async def service_url_of(self, db: AsyncConnection, conversation_id: str) -> str | None:
+        """Where to reach a chat a card was sent to. A chat's address changes only when
+        Teams moves it, and a card sent there is updated through whichever it has now."""
+        known = self._service_urls.get(conversation_id)
+        if known is None:
+            known = await service_url_of(db, conversation_id)
+            if known is not None:
+                self._service_urls[conversation_id] = known
+        return known
+
+    def unchanged(self, conversation: TeamsConversation) -> bool:
+        """Whether the database already holds this address for them, as far as known."""
+        fresh, known = self._fresh(conversation.aad_object_id)
+        return (
+            fresh
+            and known is not None
+            and (known.conversation_id, known.service_url)
+            == (conversation.conversation_id, conversation.service_url)
+        )
+
+    async def conversation_with(
+        self, db: AsyncConnection, aad_object_id: str
+    ) -> TeamsConversation | None:
+        fresh, known = self._fresh(aad_object_id)
+        if fresh:
+            return known
+        found = await conversation_with(db, aad_object_id)
+        self.knew(aad_object_id, found)
+        return found
+
+    async def reachable(self, db: AsyncConnection, aad_object_ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        missing: list[str] = []
+        for aad in set(aad_object_ids):
+            fresh, known = self._fresh(aad)
+            if not fresh:
+                missing.append(aad)
+            elif known is not None:
+                found.add(aad)
+        if missing:
+            rows = await db.execute(
+                select(TEAMS_CONVERSATIONS).where(
+                    TEAMS_CONVERSATIONS.c.aad_object_id.in_(sorted(missing)),
+                    TEAMS_CONVERSATIONS.c.unreachable_since.is_(None),
+                )
+            )
+            read = {r.aad_object_id: _conversation(r) for r in rows}
+            for aad in missing:
+                self.knew(aad, read.get(aad))
+            found.update(read)
+        return found

@@ -52,6 +52,8 @@ RESERVED_PREFIX = "sd_"
 FORM_KEY = "sd_form"
 PREFIX_KEY = "sd_prefix"
 CONTEXT_KEY = "sd_context"
+# Set when files sent with the form's `post` are kept on the server under its form key.
+FILES_KEPT_KEY = "sd_files_kept"
 FORM_ID_KEY = "sd_form_key"
 VALUE_KEY = "sd_value"
 # The verb of every form's submit button: which form it is travels in the data.
@@ -209,6 +211,8 @@ class CardRenderer:
             data[PREFIX_KEY] = prefix
         if form_key:
             data[FORM_ID_KEY] = form_key
+        if files:
+            data[FILES_KEPT_KEY] = True
         submit = {
             "type": "Action.Execute",
             "title": form.submit_label,

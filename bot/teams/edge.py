@@ -24,6 +24,7 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ResourceResponse
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.outcome import Outcome
 from bot.core.people import Identity, Person, Platform
@@ -51,7 +52,6 @@ from bot.store.models import CARDS
 from bot.teams import cards as adaptive
 from bot.teams.auth import KeysUnavailable, TokenVerifier, Unauthorized
 from bot.teams.connector import ConnectorClient, ConnectorError
-from bot.teams.seen import SeenInTeams
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ COMMANDS = ("post", "report", "policy", "help")
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was sent; please try again."
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
-DONE_CARD_FOLLOWS = "Done. This card will show it in a moment."
 
 
 class TurnAdapter(BotAdapter):  # type: ignore[misc]
@@ -98,13 +97,12 @@ class TeamsEndpoint:
         connector: ConnectorClient,
         renderer: adaptive.CardRenderer,
         verifier: TokenVerifier | None,
-        seen: SeenInTeams,
     ) -> None:
         self._runtime = runtime
         self._settings = settings
         self._verifier = verifier
         self._adapter = TurnAdapter()
-        self._bot = SocialdeskBot(runtime, settings, connector, renderer, seen)
+        self._bot = SocialdeskBot(runtime, settings, connector, renderer)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         local = self._settings.local_mode
@@ -241,14 +239,13 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         settings: TeamsSettings,
         connector: ConnectorClient,
         renderer: adaptive.CardRenderer,
-        seen: SeenInTeams,
     ) -> None:
         super().__init__()
         self._runtime = runtime
         self._settings = settings
         self._connector = connector
         self._renderer = renderer
-        self._seen = seen
+        self._reach = runtime.teams_reach
         self._clicks: dict[str, ClickWork] = {
             cards.MARK_POSTED: posts.posted_form,
             cards.REVISE: posts.revision_form,
@@ -299,15 +296,6 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             activity.action or ""
         ).startswith("remove"):
             return
-        where = (conversation.id, activity.service_url)
-        # An install or a conversation update may follow a block or removal that another
-        # instance saw: those always reach the database.
-        routine = activity.type in (ActivityTypes.message, ActivityTypes.invoke)
-        if routine and self._seen.unchanged(aad, where):
-            return
-        self._ctx.directory.learn_name(
-            Identity(Platform.TEAMS, aad), getattr(activity.from_property, "name", None)
-        )
         record = teams_store.TeamsConversation(
             aad_object_id=aad,
             tenant_id=tenant_of(activity),
@@ -317,10 +305,15 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             bot_id=str(activity.recipient.id or ""),
             name=getattr(activity.from_property, "name", None),
         )
-        engine = self._runtime.engine
-        async with engine.begin() as db:
+        # An install or a conversation update may follow a block or removal that another
+        # instance saw: those always reach the database.
+        routine = activity.type in (ActivityTypes.message, ActivityTypes.invoke)
+        if routine and self._reach.unchanged(record):
+            return
+        self._ctx.directory.learn_name(Identity(Platform.TEAMS, aad), record.name)
+        async with self._runtime.engine.begin() as db:
             released = await teams_store.remember(db, record, self._ctx.clock.now())
-        self._seen.saw(aad, where)
+        self._reach.knew(aad, record)
         if released:
             log.info("teams: %s can be reached; messages waiting for them go now", aad)
             self._runtime.wake_delivery()
@@ -338,7 +331,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return
         async with self._runtime.engine.begin() as db:
             await teams_store.forget(db, aad, "removed the app", self._ctx.clock.now())
-        self._seen.lost(aad)
+        self._reach.knew(aad, None)
         log.warning("teams: %s removed socialdesk; their messages wait until it is added", aad)
 
     async def on_members_added_activity(
@@ -510,7 +503,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         form: Form
         form_key = str(data.get(adaptive.FORM_ID_KEY) or "")[:64]
         files: list[dict[str, Any]] = []
-        if form_id == cards.DRAFT_FORM and form_key:
+        if form_id == cards.DRAFT_FORM and form_key and data.get(adaptive.FILES_KEPT_KEY):
             aad = _identity_of(actor)
             async with self._runtime.engine.connect() as db:
                 files = await teams_store.uploads_for(db, form_key, aad) if aad else []
@@ -579,8 +572,14 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     ) -> Json:
         """Run the work and answer the clicker: a refusal in the form it came from, a form to
         fill in place of the card, or the card as it now is for everyone."""
+        clicked: str | None = None
+
+        async def find_clicked_card(db: AsyncConnection) -> None:
+            nonlocal clicked
+            clicked = await _card_at(db, turn.activity)
+
         try:
-            outcome = await self._runtime.perform(work)
+            outcome = await self._runtime.perform(work, also=find_clicked_card)
         except Exception:
             log.exception("teams: a card action could not be handled")
             return adaptive.invoke_message(SAVE_FAILED)
@@ -589,16 +588,12 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if outcome.form is not None:
             card = self._renderer.form_card(outcome.form, form_key=uuid.uuid4().hex)
             return adaptive.invoke_card(card)
-        try:
-            return await self._shown_after(turn, outcome)
-        except Exception:
-            # The change is made and stored; only the look-up for the clicker's card failed.
-            log.exception("teams: could not find the card that was clicked")
-            return adaptive.invoke_message(DONE_CARD_FOLLOWS)
+        return self._shown_after(outcome, clicked)
 
-    async def _shown_after(self, turn: TurnContext, outcome: Outcome) -> Json:
+    def _shown_after(self, outcome: Outcome, clicked: str | None) -> Json:
+        """`clicked`: the key of the card the click came from, if it is one the bot tracks
+        (an approver's card, shared by every approver)."""
         changed = bool(outcome.notifications or outcome.card_updates)
-        clicked = await self._clicked_card_key(turn) if changed else None
         for update in outcome.card_updates:
             if update.card_key == clicked:
                 return adaptive.invoke_card(self._renderer.card(update.message))
@@ -634,23 +629,23 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         )
         return adaptive.invoke_card(card)
 
-    async def _clicked_card_key(self, turn: TurnContext) -> str | None:
-        activity = turn.activity
-        if not activity.reply_to_id or activity.conversation is None:
-            return None
-        async with self._runtime.engine.connect() as db:
-            key: str | None = await db.scalar(
-                select(CARDS.c.card_key).where(
-                    CARDS.c.platform == Platform.TEAMS.value,
-                    CARDS.c.channel == activity.conversation.id,
-                    CARDS.c.message_id == activity.reply_to_id,
-                )
-            )
-        return key
-
 
 # Marks a form whose refusal is told as a message: the form lives inside a shared card.
 _REFILL = Form(form_id="", title="", submit_label="", intro=(), inputs=())
+
+
+async def _card_at(db: AsyncConnection, activity: Activity) -> str | None:
+    """Which tracked card an invoke came from: Teams names the message in replyToId."""
+    if not activity.reply_to_id or activity.conversation is None:
+        return None
+    key: str | None = await db.scalar(
+        select(CARDS.c.card_key).where(
+            CARDS.c.platform == Platform.TEAMS.value,
+            CARDS.c.channel == activity.conversation.id,
+            CARDS.c.message_id == activity.reply_to_id,
+        )
+    )
+    return key
 
 
 def _said(message: Message) -> str:

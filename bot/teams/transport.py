@@ -24,7 +24,6 @@ from bot.delivery import (
 )
 from bot.store import teams as teams_store
 from bot.teams.connector import ConnectorClient, ConnectorError, CredentialsRefused
-from bot.teams.seen import SeenInTeams
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +62,22 @@ def _failure(error: ConnectorError, who: str) -> Exception:
 
 class TeamsTransport:
     def __init__(
-        self, connector: ConnectorClient, engine: AsyncEngine, clock: Clock, seen: SeenInTeams
+        self,
+        connector: ConnectorClient,
+        engine: AsyncEngine,
+        clock: Clock,
+        reach: teams_store.ReachCache,
     ) -> None:
         self._connector = connector
         self._engine = engine
         self._clock = clock
-        self._seen = seen
+        self._reach = reach
 
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
-        async with self._engine.connect() as db:
-            conversation = await teams_store.conversation_with(db, address)
+        known, conversation = self._reach.cached(address)
+        if not known:
+            async with self._engine.connect() as db:
+                conversation = await self._reach.conversation_with(db, address)
         if conversation is None:
             raise Unreachable(
                 f"{address} has not added socialdesk in Teams yet (or removed it); the message "
@@ -88,15 +93,17 @@ class TeamsTransport:
                 async with self._engine.begin() as db:
                     await teams_store.forget(db, address, str(failure), self._clock.now())
                 # The next activity from them (unblocking, adding the app) is written again.
-                self._seen.lost(address)
+                self._reach.knew(address, None)
             raise failure from error
         return Sent(conversation.conversation_id, activity_id)
 
     async def update_message(
         self, channel: str, message_id: str, payload: Mapping[str, Any]
     ) -> None:
-        async with self._engine.connect() as db:
-            service_url = await teams_store.service_url_of(db, channel)
+        service_url = self._reach.known_service_url(channel)
+        if service_url is None:
+            async with self._engine.connect() as db:
+                service_url = await self._reach.service_url_of(db, channel)
         if service_url is None:
             raise PermanentFailure("no Teams conversation is known for this card")
         try:
