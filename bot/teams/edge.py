@@ -377,7 +377,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         word, _, rest = text.partition(" ")
         command = word.lower().strip()
         files = files_sent(activity)
-        if command == "post":
+        post, report, policy, help_word = COMMANDS
+        if command == post:
             form = posts.draft_form(self._ctx)
             form_key = uuid.uuid4().hex
             aad = self._aad_id(activity.from_property, activity.channel_id)
@@ -391,15 +392,15 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             card = self._renderer.form_card(form, files=[f.name for f in files], form_key=form_key)
             await self._say(turn_context, actor, _as_activity(card, form.title))
             return
-        if files and command != "post":
+        if files:
             message = cards.refusal(
                 "To put photos on a draft, send them in one message with the word post."
             )
-        elif command in ("help", "hi", "hello", "") or text == "?":
+        elif command in (help_word, "hi", "hello", "") or text == "?":
             message = help_handler.help_message(self._ctx, Platform.TEAMS)
-        elif command == "report":
+        elif command == report:
             message = help_handler.report_reply(self._ctx)
-        elif command == "policy":
+        elif command == policy:
             message = help_handler.policy_reply(self._ctx, rest.strip(), Platform.TEAMS)
         else:
             message = help_handler.policy_reply(self._ctx, text, Platform.TEAMS)
