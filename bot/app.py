@@ -147,7 +147,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             )
         else:
             await _start_slack(settings.slack, runtime, services, transports)
-        await _start_teams(settings, runtime, services, transports, teams_cards)
+        if settings.teams.enabled:
+            await _start_teams(settings, runtime, services, transports, teams_cards)
+        else:
+            log.warning(
+                "Teams is off: MICROSOFT_APP_ID is not set. (Local mode, which verifies nothing "
+                "and is for the Bot Framework Emulator, runs only without Slack credentials or "
+                "with SOCIALDESK_TEAMS_LOCAL=1.)"
+            )
         _warn_about_unreachable_roles(school, frozenset(Platform(p) for p in runtime.renderers))
         delivery = asyncio.create_task(worker.run_forever(), name="delivery")
         yield
@@ -253,7 +260,8 @@ async def _start_teams(
     http = aiohttp.ClientSession()
     services.closers.append(http.close)
     connector = ConnectorClient(http, BotToken(http, teams))
-    async with runtime.engine.connect() as db:
+    async with runtime.engine.begin() as db:
+        await teams_store.purge_uploads(db, runtime.context.clock.now())
         for aad, name in (await teams_store.names(db)).items():
             runtime.context.directory.learn_name(Identity(Platform.TEAMS, aad), name)
         waiting = await runtime.teams_reach.reachable(
@@ -279,7 +287,11 @@ async def _start_teams(
         log.info("Teams is on (app %s, %s)", teams.app_id, teams.app_type)
     services.teams = TeamsEndpoint(runtime, teams, connector, renderer, verifier)
     transports[Platform.TEAMS.value] = TeamsTransport(
-        connector, runtime.engine, runtime.context.clock, runtime.teams_reach
+        connector,
+        runtime.engine,
+        runtime.context.clock,
+        runtime.teams_reach,
+        local_mode=teams.local_mode,
     )
     for person in runtime.context.directory.people:
         identity = person.identity_on(Platform.TEAMS)
@@ -336,5 +348,9 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
 async def teams_messages(request: web.Request) -> web.StreamResponse:
     endpoint = request.app[SERVICES].teams
     if endpoint is None:
+        if not request.app[SETTINGS].teams.enabled:
+            return web.json_response(
+                {"error": "Teams is not configured (MICROSOFT_APP_ID is not set)"}, status=404
+            )
         return web.json_response({"error": "starting"}, status=503)
     return await endpoint.handle(request)

@@ -178,11 +178,12 @@ def _check_config(settings: Settings) -> int:
         print(f"  {role.value}: {count}")
     print(f"Slack: {'on' if settings.slack else 'off'}")
     teams = settings.teams
-    print(
-        "Teams: local mode (requests are NOT verified; Emulator and tests only)"
-        if teams.local_mode
-        else f"Teams: on (app {teams.app_id}, {teams.app_type})"
-    )
+    if teams.app_id is not None:
+        print(f"Teams: on (app {teams.app_id}, {teams.app_type})")
+    elif teams.local_mode:
+        print("Teams: local mode (requests are NOT verified; Emulator and tests only)")
+    else:
+        print("Teams: off (MICROSOFT_APP_ID is not set)")
     for person in school.directory.people:
         if person.roles and person.identity_on(Platform.SLACK) is None:
             roles = ", ".join(sorted(r.value for r in person.roles))

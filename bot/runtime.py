@@ -202,7 +202,8 @@ def _where_to_reach(
 ) -> list[Identity]:
     """A person is told where they have the bot: on Slack, if it is on; in Teams, once they
     have added the app there. Someone reachable nowhere yet gets the message queued on each
-    platform they have, to go wherever they can first be reached."""
+    platform that is on, to go wherever they can first be reached (or, with none on, on every
+    platform they have, to wait for one)."""
     identities = [i for i in person.identities if i.platform.value in served]
     ready = [
         i
@@ -210,4 +211,5 @@ def _where_to_reach(
         if i.platform.value in live
         and (i.platform is not Platform.TEAMS or i.external_id in in_teams)
     ]
-    return ready or identities
+    live_ones = [i for i in identities if i.platform.value in live]
+    return ready or live_ones or identities

@@ -51,10 +51,16 @@ class TeamsSettings:
     app_type: str = "MultiTenant"
     openid_metadata_url: str = DEFAULT_TEAMS_OPENID_METADATA_URL
     login_url: str = DEFAULT_TEAMS_LOGIN_URL
+    # Without an app id: local mode, or Teams off. See _teams_settings.
+    local_allowed: bool = True
 
     @property
     def local_mode(self) -> bool:
-        return self.app_id is None
+        return self.app_id is None and self.local_allowed
+
+    @property
+    def enabled(self) -> bool:
+        return self.app_id is not None or self.local_allowed
 
     @property
     def token_url(self) -> str:
@@ -104,6 +110,7 @@ class Settings:
             )
 
         policy = get("SOCIALDESK_POLICY")
+        slack = _slack_settings(get)
         return cls(
             database_url=_with_existing_folder(
                 normalise_database_url(get("DATABASE_URL") or DEFAULT_DATABASE_URL)
@@ -112,8 +119,8 @@ class Settings:
             host=get("HOST") or "0.0.0.0",  # noqa: S104
             config_path=Path(get("SOCIALDESK_CONFIG") or "socialdesk.yaml"),
             policy_path=Path(policy) if policy else None,
-            slack=_slack_settings(get),
-            teams=_teams_settings(get),
+            slack=slack,
+            teams=_teams_settings(get, slack_configured=slack is not None),
             retry_base_seconds=retry_base,
             log_level=log_level,
         )
@@ -147,7 +154,7 @@ def _slack_settings(get: Callable[[str], str | None]) -> SlackSettings | None:
     return SlackSettings(bot_token, signing_secret, app_token, api_url)
 
 
-def _teams_settings(get: Callable[[str], str | None]) -> TeamsSettings:
+def _teams_settings(get: Callable[[str], str | None], slack_configured: bool) -> TeamsSettings:
     app_id = get("MICROSOFT_APP_ID")
     password = get("MICROSOFT_APP_PASSWORD")
     tenant_id = get("MICROSOFT_APP_TENANT_ID")
@@ -171,13 +178,28 @@ def _teams_settings(get: Callable[[str], str | None]) -> TeamsSettings:
     ):
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"{name} must be an http(s) URL, not {url!r}")
+    local_flag = (get("SOCIALDESK_TEAMS_LOCAL") or "").lower()
+    if local_flag not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise SettingsError(f"SOCIALDESK_TEAMS_LOCAL must be 1 or 0, not {local_flag!r}")
     if app_id is None:
         if password is not None:
             raise SettingsError(
                 "MICROSOFT_APP_ID is missing: MICROSOFT_APP_PASSWORD is set, but without the "
                 "app id every Teams request would be accepted unverified"
             )
-        return TeamsSettings(openid_metadata_url=metadata_url, login_url=login_url)
+        # Local mode verifies nothing. It runs when the bot runs with no credentials at all
+        # (a trial, tests), or when asked for; a Slack deployment, reachable from outside,
+        # gets no unverified Teams endpoint beside it.
+        forced = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+        allowed = forced.get(local_flag, not slack_configured)
+        return TeamsSettings(
+            openid_metadata_url=metadata_url, login_url=login_url, local_allowed=allowed
+        )
+    if local_flag in ("1", "true", "yes"):
+        raise SettingsError(
+            "SOCIALDESK_TEAMS_LOCAL is set, but so is MICROSOFT_APP_ID: local mode is for "
+            "running without a registration"
+        )
     if password is None:
         raise SettingsError(
             "MICROSOFT_APP_PASSWORD is missing: the bot needs the client secret of its Azure "

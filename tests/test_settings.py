@@ -87,6 +87,25 @@ def test_teams_registrations() -> None:
     assert single.token_url == "https://login.microsoftonline.com/t-1/oauth2/v2.0/token"
 
 
+def test_teams_local_mode_runs_only_without_slack_or_when_asked() -> None:
+    slack = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    assert Settings.from_env({}).teams.local_mode
+    beside_slack = Settings.from_env(slack).teams
+    assert not beside_slack.local_mode and not beside_slack.enabled
+    assert Settings.from_env({**slack, "SOCIALDESK_TEAMS_LOCAL": "1"}).teams.local_mode
+    assert not Settings.from_env({"SOCIALDESK_TEAMS_LOCAL": "0"}).teams.enabled
+    registered = {
+        "MICROSOFT_APP_ID": "a",
+        "MICROSOFT_APP_PASSWORD": "p",
+        "MICROSOFT_APP_TENANT_ID": "t",
+    }
+    assert Settings.from_env({**slack, **registered}).teams.enabled
+    with pytest.raises(SettingsError, match="SOCIALDESK_TEAMS_LOCAL"):
+        Settings.from_env({**registered, "SOCIALDESK_TEAMS_LOCAL": "1"})
+    with pytest.raises(SettingsError, match="SOCIALDESK_TEAMS_LOCAL"):
+        Settings.from_env({"SOCIALDESK_TEAMS_LOCAL": "maybe"})
+
+
 def test_slack_modes_and_database_urls() -> None:
     http = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
     assert http.slack is not None and not http.slack.socket_mode

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
 
 from bot.settings import TeamsSettings
-from bot.store.models import Attachment, OutboxItem, Post, TeamsConversation
+from bot.store.models import Attachment, OutboxItem, Post, TeamsConversation, TeamsUpload
 from tests.conftest import BotFactory
-from tests.fakes.teams import APP_ID, APP_PASSWORD, TENANT, FakeTeams, install
-from tests.harness import RunningBot, eventually
+from tests.fakes.teams import APP_ID, APP_PASSWORD, TENANT, FakeTeams, card_action, install
+from tests.harness import RunningBot, eventually, sessions
 from tests.teams_client import TeamsUser, texts_of
 from tests.test_teams_post import SAM, TEACHER, draft_inputs
 
@@ -108,6 +109,12 @@ async def test_when_the_signing_keys_cannot_be_fetched_the_answer_is_503(
     reply = await secured.teams(install(fake_teams, TEACHER), fake_teams.token())
     assert reply.status == 503
     await _nothing_stored(secured, fake_teams)
+    # Nor is every request a fetch: the failure is remembered for a moment.
+    fetches = fake_teams.metadata_fetches
+    for _ in range(5):
+        reply = await secured.teams(install(fake_teams, TEACHER), fake_teams.token(key_id="k9"))
+        assert reply.status == 503
+    assert fake_teams.metadata_fetches == fetches
     fake_teams.key_faults = 0
 
     # Keys are looked for again a little later (not on every request): then it works.
@@ -225,3 +232,42 @@ async def test_file_addresses_come_from_teams_never_from_the_card(
     assert "sent for approval" in texts_of(answer["value"])
     assert await secured.count(Attachment) == 0
     assert "internal-admin" not in fake_teams.file_authorizations
+
+
+async def test_a_file_waits_while_the_bots_credentials_are_refused(
+    start_bot: BotFactory, fake_teams: FakeTeams
+) -> None:
+    # The form is filled in while the credentials still worked; then the secret is revoked.
+    bot = await start_bot(teams=registered(fake_teams, password="revoked"))
+    token = fake_teams.token()
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    pasted = fake_teams.add_file("pasted", PNG, inline=True)
+    await teacher.say("post", [{"contentType": "image/png", "contentUrl": pasted}], token)
+
+    async def form_queued() -> bool:
+        return any(r.kind == "message" for r in await bot.rows(OutboxItem))
+
+    await eventually(form_queued, what="the form waiting in the outbox")
+    data = {
+        "sd_form": "post.draft",
+        "sd_context": "",
+        "sd_form_key": await _only_form_key(bot),
+        "sd_files_kept": True,
+        **draft_inputs(),
+    }
+    reply = await bot.teams(card_action(fake_teams, TEACHER, "socialdesk.form", data), token)
+    assert "sent for approval" in reply.text
+
+    async def fetch_waits() -> bool:
+        rows = [r for r in await bot.rows(OutboxItem) if r.kind == "fetch"]
+        return bool(rows) and rows[0].status == "pending" and rows[0].attempts > 0
+
+    await eventually(fetch_waits, what="the fetch waiting")
+    (photo,) = await bot.rows(Attachment)
+    assert photo.status == "pending"
+
+
+async def _only_form_key(bot: RunningBot) -> str:
+    async with sessions(bot.runtime.engine)() as session:
+        (key,) = await session.scalars(select(TeamsUpload.form_key))
+    return str(key)

@@ -185,3 +185,36 @@ async def test_a_card_update_for_someone_who_blocked_the_bot_waits_for_them(
         lambda: any("Approved by Nia Deputy" in texts_of(c) for c in fake_teams.cards_to(SAM)),
         what="Sam's card updated",
     )
+
+
+async def test_with_slack_off_a_person_yet_to_add_the_app_waits_in_teams_only(
+    start_bot: BotFactory, fake_teams: FakeTeams
+) -> None:
+    bot = await start_bot(slack=False)
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.say("post")
+    sent, form = teacher.last_card()
+    await teacher.click(form, "Send for approval", draft_inputs(), reply_to=sent)
+    rows = await bot.rows(OutboxItem)
+    assert [r.platform for r in rows if r.recipient_key == "sam"] == ["teams"]
+    sam = TeamsUser(bot, fake_teams, SAM, "Sam Network")
+    await sam.install()
+    await fake_teams.wait_for(lambda: len(_approval_cards(sam)) == 1, what="Sam's card")
+
+
+async def test_an_install_seen_by_one_instance_releases_what_another_holds(
+    start_bot: BotFactory, fake_teams: FakeTeams, fake_slack: FakeSlack, tmp_path: Path
+) -> None:
+    config = tmp_path / "school.yaml"
+    config.write_text(
+        (FIXTURES / "school.yaml").read_text().replace("slack: U0NETDEP}", f"teams: {NIA_TEAMS}}}")
+    )
+    first = await start_bot(config_path=config)
+    second = await start_bot(config_path=config)
+    # The first instance routes Nia's card, learning she cannot be reached yet.
+    await first.submit(draft_payload("U0TEACH"))
+    await eventually(lambda: _waiting_for(first, NIA_TEAMS), what="Nia's card waiting")
+    # She adds the app; the second instance hears it.
+    nia = TeamsUser(second, fake_teams, NIA_TEAMS, "Nia Deputy")
+    await nia.install()
+    await fake_teams.wait_for(lambda: len(_approval_cards(nia)) == 1, what="Nia's card")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
 
+from bot.settings import TeamsSettings
 from bot.store.models import Post, TeamsConversation
 from bot.teams.edge import is_loopback
+from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import TENANT, FakeTeams, install, message
 from tests.harness import ALL_CONFIRMATIONS, RunningBot, sessions
@@ -178,6 +181,44 @@ async def test_local_mode_takes_nothing_from_or_for_another_machine(
     assert await bot.count(TeamsConversation) == 0
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("10.0.0.5") and not is_loopback(None)
+
+
+async def test_local_mode_refuses_what_a_proxy_passes_on(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    # A reverse proxy on this machine would make any caller look local.
+    body = json.dumps(message(fake_teams, TEACHER, "help")).encode()
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        reply = await bot.post_raw(
+            "/api/messages", body, {"Content-Type": "application/json", header: "203.0.113.9"}
+        )
+        assert reply.status == 403, header
+    assert await bot.count(TeamsConversation) == 0
+    assert is_loopback("::ffff:127.0.0.1") and is_loopback("LOCALHOST")
+
+
+async def test_beside_slack_without_a_registration_teams_is_off(
+    start_bot: BotFactory, fake_teams: FakeTeams
+) -> None:
+    bot = await start_bot(teams=TeamsSettings(local_allowed=False))
+    reply = await bot.teams(message(fake_teams, TEACHER, "help"))
+    assert reply.status == 404
+    assert "MICROSOFT_APP_ID" in reply.text
+    assert (await bot.get("/healthz")).json()["teams"] == "off"
+    assert fake_teams.sent == []
+
+
+async def test_a_form_whose_photos_are_no_longer_held_sends_nothing(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.say("post")
+    sent, form = teacher.last_card()
+    inputs = {**draft_inputs(), "sd_files_kept": True}
+    answer = await teacher.click(form, "Send for approval", inputs, reply_to=sent)
+    assert answer["type"] == "application/vnd.microsoft.activity.message"
+    assert "send them again" in answer["value"]
+    assert await bot.count(Post) == 0
 
 
 async def test_an_upgrade_is_not_welcomed_again(bot: RunningBot, fake_teams: FakeTeams) -> None:

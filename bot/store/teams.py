@@ -36,9 +36,13 @@ class TeamsConversation:
     name: str | None = None
 
 
-async def remember(db: AsyncConnection, conversation: TeamsConversation, now: datetime) -> bool:
-    """Keep (or refresh) where a person is reached; True if they were not reachable before,
-    so that messages waiting for them can go now."""
+async def remember(
+    db: AsyncConnection, conversation: TeamsConversation, now: datetime, *, release: bool = False
+) -> bool:
+    """Keep (or refresh) where a person is reached. Messages waiting for them are made due
+    when they were not reachable before, or when `release` says so (an install: a card
+    update Teams refused while they had blocked the bot left their row as it was). True if
+    any were."""
     before = (
         await db.execute(
             select(
@@ -55,7 +59,7 @@ async def remember(db: AsyncConnection, conversation: TeamsConversation, now: da
         and before.service_url == conversation.service_url
     ):
         # Every message refreshes the address; most change nothing, so skip the write.
-        return False
+        return release and await release_waiting(db, conversation.aad_object_id, now) > 0
     values = {
         "tenant_id": conversation.tenant_id,
         "service_url": conversation.service_url,
@@ -77,8 +81,7 @@ async def remember(db: AsyncConnection, conversation: TeamsConversation, now: da
             index_elements=[TEAMS_CONVERSATIONS.c.aad_object_id], set_=values
         )
     )
-    await release_waiting(db, conversation.aad_object_id, now)
-    return True
+    return await release_waiting(db, conversation.aad_object_id, now) > 0
 
 
 async def release_waiting(db: AsyncConnection, aad_object_id: str, now: datetime) -> int:
@@ -192,7 +195,7 @@ async def keep_uploads(
     files: Sequence[Mapping[str, Any]],
     now: datetime,
 ) -> None:
-    await db.execute(delete(TEAMS_UPLOADS).where(TEAMS_UPLOADS.c.created_at < now - UPLOADS_KEPT))
+    await purge_uploads(db, now)
     await db.execute(
         insert(TEAMS_UPLOADS).values(
             form_key=form_key,
@@ -201,6 +204,10 @@ async def keep_uploads(
             created_at=now,
         )
     )
+
+
+async def purge_uploads(db: AsyncConnection, now: datetime) -> None:
+    await db.execute(delete(TEAMS_UPLOADS).where(TEAMS_UPLOADS.c.created_at < now - UPLOADS_KEPT))
 
 
 async def uploads_for(
@@ -219,20 +226,17 @@ async def uploads_for(
 class ReachCache:
     """Who can be reached in Teams, and where, as this instance last read or wrote it.
 
-    Every message the bot sends, and every activity a person sends, would otherwise read
-    their row. An entry lasts a minute, so that a change another instance sharing the
-    database made (an install, a block) is seen soon; in this instance a change updates the
-    entry at once.
+    Routing a message, and every activity a person sends, would otherwise read their row.
+    An entry lasts a minute, so that a change another instance sharing the database made (an
+    install, a block) is seen soon; in this instance a change updates it at once. Only a
+    known address is trusted for sending: "not reachable" is read afresh before a message is
+    put back to wait, since an install elsewhere may just have released it.
     """
 
     def __init__(self, ttl_seconds: float = 60.0) -> None:
         self._ttl = ttl_seconds
         self._entries: dict[str, tuple[TeamsConversation | None, float]] = {}
-        self._service_urls: dict[str, str] = {}
-
-    def cached(self, aad_object_id: str) -> tuple[bool, TeamsConversation | None]:
-        """(True, where) if this instance knows where they are (None: nowhere) right now."""
-        return self._fresh(aad_object_id)
+        self._service_urls: dict[str, tuple[str, float]] = {}
 
     def _fresh(self, aad_object_id: str) -> tuple[bool, TeamsConversation | None]:
         entry = self._entries.get(aad_object_id)
@@ -241,42 +245,46 @@ class ReachCache:
         return True, entry[0]
 
     def knew(self, aad_object_id: str, conversation: TeamsConversation | None) -> None:
-        self._entries[aad_object_id] = (conversation, time.monotonic())
+        now = time.monotonic()
+        self._entries[aad_object_id] = (conversation, now)
         if conversation is not None:
-            self._service_urls[conversation.conversation_id] = conversation.service_url
+            self._service_urls[conversation.conversation_id] = (conversation.service_url, now)
 
-    def known_service_url(self, conversation_id: str) -> str | None:
-        return self._service_urls.get(conversation_id)
+    def drop(self, aad_object_id: str) -> None:
+        """Before a write about them: until it commits, ask the database."""
+        self._entries.pop(aad_object_id, None)
 
-    async def service_url_of(self, db: AsyncConnection, conversation_id: str) -> str | None:
-        """Where to reach a chat a card was sent to. A chat's address changes only when
-        Teams moves it, and a card sent there is updated through whichever it has now."""
-        known = self._service_urls.get(conversation_id)
-        if known is None:
-            known = await service_url_of(db, conversation_id)
-            if known is not None:
-                self._service_urls[conversation_id] = known
-        return known
+    def address_of(self, aad_object_id: str) -> TeamsConversation | None:
+        """Where to send to them, if this instance knows it now."""
+        return self._fresh(aad_object_id)[1]
 
     def unchanged(self, conversation: TeamsConversation) -> bool:
         """Whether the database already holds this address for them, as far as known."""
-        fresh, known = self._fresh(conversation.aad_object_id)
-        return (
-            fresh
-            and known is not None
-            and (known.conversation_id, known.service_url)
-            == (conversation.conversation_id, conversation.service_url)
+        known = self.address_of(conversation.aad_object_id)
+        return known is not None and (known.conversation_id, known.service_url) == (
+            conversation.conversation_id,
+            conversation.service_url,
         )
 
     async def conversation_with(
         self, db: AsyncConnection, aad_object_id: str
     ) -> TeamsConversation | None:
-        fresh, known = self._fresh(aad_object_id)
-        if fresh:
-            return known
         found = await conversation_with(db, aad_object_id)
         self.knew(aad_object_id, found)
         return found
+
+    def known_service_url(self, conversation_id: str) -> str | None:
+        entry = self._service_urls.get(conversation_id)
+        if entry is None or time.monotonic() - entry[1] > self._ttl:
+            return None
+        return entry[0]
+
+    async def service_url_of(self, db: AsyncConnection, conversation_id: str) -> str | None:
+        """Where to reach the chat a card was sent to (Teams may move a chat)."""
+        known = await service_url_of(db, conversation_id)
+        if known is not None:
+            self._service_urls[conversation_id] = (known, time.monotonic())
+        return known
 
     async def reachable(self, db: AsyncConnection, aad_object_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()

@@ -35,6 +35,7 @@ KEYS_KEPT_SECONDS = 24 * 3600
 UNKNOWN_KEY_REFETCH_SECONDS = 300
 # After a failed fetch, requests are answered from what is held (or 503) for this long.
 RETRY_FAILED_FETCH_SECONDS = 2
+RETRY_WITH_KEYS_SECONDS = 60
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -68,6 +69,7 @@ class TokenVerifier:
         self._keys: dict[str, _SigningKey] = {}
         self._fetched_at = float("-inf")
         self._failure: str | None = None
+        self._retry_at = 0.0
         self._lock = asyncio.Lock()
 
     async def verify(self, authorization: str | None, channel_id: str, service_url: str) -> Caller:
@@ -108,13 +110,17 @@ class TokenVerifier:
         return Caller(app_id=_str(claims.get("appid")), service_url=_str(claimed_url))
 
     def _due(self, key_id: str) -> bool:
-        age = time.monotonic() - self._fetched_at
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        age = now - self._fetched_at
         return age > KEYS_KEPT_SECONDS or (
             key_id not in self._keys and age > UNKNOWN_KEY_REFETCH_SECONDS
         )
 
     async def _key(self, key_id: str) -> _SigningKey:
-        if self._due(key_id):
+        if self._due(key_id) and not (self._keys and self._lock.locked()):
+            # With keys in hand, a request does not wait for a refresh another has begun.
             async with self._lock:
                 # Another request may have fetched them (or failed to) while this one waited.
                 if self._due(key_id):
@@ -134,13 +140,17 @@ class TokenVerifier:
             # Keep the keys we had rather than refuse everyone. Either way, look again in a
             # little while, not on every request: a fetch can take seconds to fail.
             log.warning("teams: %s", self._failure)
-            self._fetched_at = time.monotonic() - KEYS_KEPT_SECONDS + RETRY_FAILED_FETCH_SECONDS
+            self._retry_at = time.monotonic() + (
+                RETRY_FAILED_FETCH_SECONDS if not self._keys else RETRY_WITH_KEYS_SECONDS
+            )
             if not self._keys:
                 raise KeysUnavailable(self._failure) from error
             return
         self._keys = keys
         self._failure = None
         self._fetched_at = time.monotonic()
+        # An unknown key id may be tried again only after UNKNOWN_KEY_REFETCH_SECONDS.
+        self._retry_at = 0.0
 
     async def _fetch_keys(self) -> dict[str, _SigningKey]:
         metadata = await self._get_json(self._metadata_url)

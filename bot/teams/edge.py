@@ -62,6 +62,10 @@ COMMANDS = ("post", "report", "policy", "help")
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was sent; please try again."
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
+UPLOADS_GONE = (
+    "The photos sent with this form are no longer held, so nothing was sent. Please send them "
+    "again in one message with the word post."
+)
 
 
 class TurnAdapter(BotAdapter):  # type: ignore[misc]
@@ -106,8 +110,10 @@ class TeamsEndpoint:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         local = self._settings.local_mode
-        if local and not is_loopback(request.remote):
-            # Unverified requests are only ever taken from this machine (the Emulator, tests).
+        if local and (not is_loopback(request.remote) or _forwarded(request)):
+            # Unverified requests are only ever taken from this machine (the Emulator, tests):
+            # not from another, nor through a proxy on this one, which would pass them on
+            # from anywhere.
             return _refusal(403, "local mode answers this machine only; set MICROSOFT_APP_ID")
         if request.content_type != "application/json":
             return _refusal(415, "expected application/json")
@@ -178,12 +184,21 @@ def _refusal(status: int, reason: str, retry_after: int | None = None) -> web.Re
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+_PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP", "Via")
+
+
+def _forwarded(request: web.Request) -> bool:
+    return any(name in request.headers for name in _PROXY_HEADERS)
 
 
 # The store's column sizes; longer ids are not Teams ids.
@@ -311,8 +326,11 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if routine and self._reach.unchanged(record):
             return
         self._ctx.directory.learn_name(Identity(Platform.TEAMS, aad), record.name)
+        self._reach.drop(aad)
         async with self._runtime.engine.begin() as db:
-            released = await teams_store.remember(db, record, self._ctx.clock.now())
+            released = await teams_store.remember(
+                db, record, self._ctx.clock.now(), release=not routine
+            )
         self._reach.knew(aad, record)
         if released:
             log.info("teams: %s can be reached; messages waiting for them go now", aad)
@@ -329,6 +347,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         aad = self._aad_id(turn_context.activity.from_property, turn_context.activity.channel_id)
         if aad is None:
             return
+        self._reach.drop(aad)
         async with self._runtime.engine.begin() as db:
             await teams_store.forget(db, aad, "removed the app", self._ctx.clock.now())
         self._reach.knew(aad, None)
@@ -508,6 +527,9 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             aad = _identity_of(actor)
             async with self._runtime.engine.connect() as db:
                 files = await teams_store.uploads_for(db, form_key, aad) if aad else []
+            if not files:
+                # Rather than a draft quietly without the photos its form lists.
+                return adaptive.invoke_message(UPLOADS_GONE)
         if form_id in (cards.DRAFT_FORM, cards.REVISION_FORM):
             submission = draft_from_data(field, form_key, files)
             if form_id == cards.DRAFT_FORM:

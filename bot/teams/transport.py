@@ -7,10 +7,12 @@ the app goes once they have.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -67,15 +69,18 @@ class TeamsTransport:
         engine: AsyncEngine,
         clock: Clock,
         reach: teams_store.ReachCache,
+        *,
+        local_mode: bool = False,
     ) -> None:
         self._connector = connector
         self._engine = engine
         self._clock = clock
         self._reach = reach
+        self._local_mode = local_mode
 
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
-        known, conversation = self._reach.cached(address)
-        if not known:
+        conversation = self._reach.address_of(address)
+        if conversation is None:
             async with self._engine.connect() as db:
                 conversation = await self._reach.conversation_with(db, address)
         if conversation is None:
@@ -90,10 +95,10 @@ class TeamsTransport:
         except ConnectorError as error:
             failure = _failure(error, address)
             if isinstance(failure, Unreachable):
+                # The next activity from them (unblocking, adding the app) is written again.
+                self._reach.drop(address)
                 async with self._engine.begin() as db:
                     await teams_store.forget(db, address, str(failure), self._clock.now())
-                # The next activity from them (unblocking, adding the app) is written again.
-                self._reach.knew(address, None)
             raise failure from error
         return Sent(conversation.conversation_id, activity_id)
 
@@ -116,11 +121,16 @@ class TeamsTransport:
             raise _failure(error, "the recipient") from error
 
     async def download(self, url: str, max_bytes: int) -> bytes:
+        if self._local_mode and not _on_this_machine(url):
+            raise PermanentFailure("local mode fetches files from this machine only")
         async with self._engine.connect() as db:
             service_urls = await teams_store.service_urls(db)
         try:
             return await self._connector.download(url, service_urls, max_bytes)
         except ConnectorError as error:
+            if isinstance(error, CredentialsRefused) or error.status in (0, 401):
+                # The bot's own credentials (or the network): the file waits, like messages.
+                raise _failure(error, "the sender") from error
             if 400 <= error.status < 500 and error.status not in (408, 429):
                 # Gone, expired or refused: asking again will not bring it back.
                 raise PermanentFailure(
@@ -161,3 +171,13 @@ class TeamsTransport:
                 ),
             }
         await self.send_message(address, payload)
+
+
+def _on_this_machine(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

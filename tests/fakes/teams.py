@@ -111,6 +111,7 @@ class FakeTeams:
     invalid: list[str] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     key_faults: int = 0
+    metadata_fetches: int = 0
     blocked: set[str] = field(default_factory=set)  # conversation ids that answer 403
     files: dict[str, bytes] = field(default_factory=dict)
     file_authorizations: dict[str, str | None] = field(default_factory=dict)
@@ -285,6 +286,7 @@ class FakeTeams:
         return web.Response(body=content, content_type="application/octet-stream")
 
     async def _openid(self, request: web.Request) -> web.StreamResponse:
+        self.metadata_fetches += 1
         if self.key_faults:
             self.key_faults -= 1
             return web.Response(status=503)
