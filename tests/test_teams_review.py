@@ -68,6 +68,17 @@ async def test_changes_are_asked_for_in_the_card_and_the_revision_goes_back(
     form = revision_form["value"]
     (text_input,) = [i for i in inputs_of(form) if i["id"] == "text"]
     assert text_input["value"].startswith("Year 4 won")
+    # A refused revision is told in a note; the form, with what was typed, stays.
+    refused = await teacher.click(
+        form,
+        "Send for approval",
+        draft_inputs(text="Year 4 won!", confirmed=()),
+        reply_to=told_sent,
+    )
+    assert refused["type"] == "application/vnd.microsoft.activity.message"
+    assert "parent or carer" in refused["value"]
+    (post,) = await bot.rows(Post)
+    assert post.state == "changes_requested"
     revised = await teacher.click(
         form,
         "Send for approval",

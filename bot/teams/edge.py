@@ -520,7 +520,9 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return value if isinstance(value, str) else ""
 
         work: Callable[[UnitOfWork], Awaitable[Outcome]]
-        form: Form
+        # The form to show again with its refusals; None: they are told in a note, and the
+        # card, with what was typed in it, stays (a form inside a shared card, a revision).
+        form: Form | None
         form_key = str(data.get(adaptive.FORM_ID_KEY) or "")[:64]
         files: list[dict[str, Any]] = []
         if form_id == cards.DRAFT_FORM and form_key and data.get(adaptive.FILES_KEPT_KEY):
@@ -550,7 +552,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
                         ctx, uow, actor, post_id, version, submission, keep
                     )
 
-                form = _REFILL
+                form = None
         elif form_id == cards.REASON_FORM:
             reason_target = cards.parse_reason_target(context)
             if reason_target is None:
@@ -563,7 +565,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
                     ctx, uow, actor, post_id, version, decision, reason, from_form=True
                 )
 
-            form = _REFILL
+            form = None
         elif form_id == cards.LINKS_FORM:
             target = cards.parse_target(context)
             if target is None:
@@ -577,7 +579,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
                 return posts.mark_posted(ctx, uow, actor, post_id, version, given)
 
-            form = _REFILL
+            form = None
         else:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
         return await self._answer(
@@ -640,7 +642,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         files: Sequence[str],
     ) -> Json:
         text = " ".join(errors.by_input.values())
-        if form is None or form is _REFILL:
+        if form is None:
             return adaptive.invoke_message(text or "That could not be done.")
         values = _inputs(submitted, str(submitted.get(adaptive.PREFIX_KEY) or ""))
         card = self._renderer.form_card(
@@ -651,10 +653,6 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             form_key=str(submitted.get(adaptive.FORM_ID_KEY) or "") or None,
         )
         return adaptive.invoke_card(card)
-
-
-# Marks a form whose refusal is told as a message: the form lives inside a shared card.
-_REFILL = Form(form_id="", title="", submit_label="", intro=(), inputs=())
 
 
 async def _card_at(db: AsyncConnection, activity: Activity) -> str | None:
