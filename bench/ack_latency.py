@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -128,9 +128,19 @@ def signed(body: str) -> tuple[bytes, dict[str, str]]:
     }
 
 
+# A request as the platform sends it: the body and its headers, for request number n.
+Request = tuple[bytes, dict[str, str]]
+
+
 async def load(
-    name: str, url: str, make_body: Callable[[int], str], rate: float, seconds: float
+    name: str,
+    url: str,
+    make_request: Callable[[int], Request],
+    rate: float,
+    seconds: float,
+    accepted: Callable[[int, bytes], bool] = lambda status, _: status == 200,
 ) -> Figures:
+    """Open-loop load: request n leaves at n/rate seconds, whatever the answers are doing."""
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=0)
@@ -138,12 +148,11 @@ async def load(
 
         async def one(n: int) -> None:
             nonlocal errors
-            raw, headers = signed(make_body(n))
+            raw, headers = make_request(n)
             started = time.perf_counter()
             try:
-                async with http.post(url + "/slack/events", data=raw, headers=headers) as reply:
-                    await reply.read()
-                    ok = reply.status == 200
+                async with http.post(url, data=raw, headers=headers) as reply:
+                    ok = accepted(reply.status, await reply.read())
             except aiohttp.ClientError:
                 ok = False
             if ok:
@@ -167,6 +176,34 @@ async def load(
         await asyncio.gather(*tasks)
         elapsed = loop.time() - start
     return Figures(name, latencies, errors, elapsed)
+
+
+async def measured(
+    name: str,
+    server: Server,
+    path: str,
+    make_request: Callable[[int], Request],
+    rate: float,
+    seconds: float,
+    settled: Callable[[], Awaitable[None]],
+    accepted: Callable[[int, bytes], bool] = lambda status, _: status == 200,
+) -> Figures:
+    """One line of figures. The server's CPU per request counts everything a request set
+    off, its deliveries included: the next line starts once `settled` says those are done."""
+    cpu_before = server.cpu_seconds()
+    figures = await load(name, server.url + path, make_request, rate, seconds, accepted)
+    await settled()
+    cpu_after = server.cpu_seconds()
+    if cpu_before is not None and cpu_after is not None and figures.latencies:
+        figures.cpu_per_request = (cpu_after - cpu_before) / (len(figures.latencies) + WARM_UP)
+    return figures
+
+
+def arguments(doc: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
+    return parser.parse_args()
 
 
 WARM_UP = 10
@@ -222,16 +259,16 @@ async def run(rate: float, seconds: float) -> None:
         "PYTHONPATH": str(ROOT),
     }
 
-    async def measured(name: str, server: Server, body: Callable[[int], str]) -> Figures:
-        cpu_before = server.cpu_seconds()
-        figures = await load(name, server.url, body, rate, seconds)
-        # The server's CPU per request counts everything a request set off, its deliveries to
-        # Slack included; the next line starts once those are done.
-        await settled(fake)
-        cpu_after = server.cpu_seconds()
-        if cpu_before is not None and cpu_after is not None and figures.latencies:
-            figures.cpu_per_request = (cpu_after - cpu_before) / (len(figures.latencies) + WARM_UP)
-        return figures
+    async def line(name: str, server: Server, body: Callable[[int], str]) -> Figures:
+        return await measured(
+            name,
+            server,
+            "/slack/events",
+            lambda n: signed(body(n)),
+            rate,
+            seconds,
+            lambda: settled(fake),
+        )
 
     print(
         f"open-loop load at {rate:g} requests/s for {seconds:g} s per line; "
@@ -248,7 +285,7 @@ async def run(rate: float, seconds: float) -> None:
         )
         async with serving(argv, base_env, port) as server:
             for label, body in bodies:
-                print((await measured(f"bare bolt, no-op listener: {label}", server, body)).line())
+                print((await line(f"bare bolt, no-op listener: {label}", server, body)).line())
         kinds = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
         for kind in kinds:
             async with database(kind) as database_url:
@@ -257,9 +294,7 @@ async def run(rate: float, seconds: float) -> None:
                 argv = [sys.executable, "-m", "bot", "serve"]
                 async with serving(argv, env, port) as server:
                     for label, body in bodies:
-                        print(
-                            (await measured(f"socialdesk on {kind}: {label}", server, body)).line()
-                        )
+                        print((await line(f"socialdesk on {kind}: {label}", server, body)).line())
     finally:
         await fake.stop()
 
@@ -274,10 +309,7 @@ async def settled(fake: FakeSlack, quiet_for: float = 1.0) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run")
-    args = parser.parse_args()
+    args = arguments(__doc__ or "")
     asyncio.run(run(args.rate, args.seconds))
 
 

@@ -18,6 +18,15 @@ from tests.test_teams_post import SAM, TEACHER, draft_inputs
 NIA_TEAMS = "00000000-0000-0000-0000-0000000ae001"
 
 
+def _nia_in_teams_only(folder: Path) -> Path:
+    """The school with its deputy Network Manager in Teams only."""
+    config = folder / "school.yaml"
+    config.write_text(
+        (FIXTURES / "school.yaml").read_text().replace("slack: U0NETDEP}", f"teams: {NIA_TEAMS}}}")
+    )
+    return config
+
+
 def _approval_cards(user: TeamsUser) -> list[str]:
     return [
         texts_of(c)
@@ -80,10 +89,7 @@ async def _attempted(bot: RunningBot) -> bool:
 async def test_a_card_for_someone_who_has_not_added_the_bot_waits_until_they_do(
     start_bot: BotFactory, fake_teams: FakeTeams, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    config = tmp_path / "school.yaml"
-    config.write_text(
-        (FIXTURES / "school.yaml").read_text().replace("slack: U0NETDEP}", f"teams: {NIA_TEAMS}}}")
-    )
+    config = _nia_in_teams_only(tmp_path)
     bot = await start_bot(config_path=config)
     await bot.submit(draft_payload("U0TEACH"))
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")), what="Sam")
@@ -205,10 +211,7 @@ async def test_with_slack_off_a_person_yet_to_add_the_app_waits_in_teams_only(
 async def test_an_install_seen_by_one_instance_releases_what_another_holds(
     start_bot: BotFactory, fake_teams: FakeTeams, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    config = tmp_path / "school.yaml"
-    config.write_text(
-        (FIXTURES / "school.yaml").read_text().replace("slack: U0NETDEP}", f"teams: {NIA_TEAMS}}}")
-    )
+    config = _nia_in_teams_only(tmp_path)
     first = await start_bot(config_path=config)
     second = await start_bot(config_path=config)
     # The first instance routes Nia's card, learning she cannot be reached yet.

@@ -19,6 +19,8 @@ from aiohttp import WSMsgType, web
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from tests.fakes import serve_locally
+
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
 BLOCK_METHODS = {
@@ -117,12 +119,7 @@ class FakeSlack:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         app.router.add_post("/response/{key}", self._response)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.root = f"http://127.0.0.1:{port}"
+        self._runner, self.root = await serve_locally(app)
         self.base_url = f"{self.root}/api/"
         return self
 

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jsonschema import Draft6Validator
 from jwt.algorithms import RSAAlgorithm
 
+from tests.fakes import serve_locally
+
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[3] / "shared" / "schemas" / "adaptive-cards" / "1.5.0"
 ) / "adaptive-card.json"
@@ -129,16 +131,12 @@ class FakeTeams:
         app = web.Application()
         app.router.add_post("/emea/v3/conversations/{cid}/activities", self._send)
         app.router.add_put("/emea/v3/conversations/{cid}/activities/{aid}", self._update)
-        app.router.add_get("/emea/v3/attachments/{name}/views/original", self._inline_file)
-        app.router.add_get("/sharepoint/{name}", self._shared_file)
+        app.router.add_get("/emea/v3/attachments/{name}/views/original", self._file)
+        app.router.add_get("/sharepoint/{name}", self._file)
         app.router.add_get("/openid", self._openid)
         app.router.add_get("/keys", self._keys)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.root = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        self._runner, self.root = await serve_locally(app)
         return self
 
     async def stop(self) -> None:
@@ -271,16 +269,12 @@ class FakeTeams:
                 return web.json_response({"id": activity_id})
         return web.json_response({"error": {"code": "ActivityNotFound"}}, status=404)
 
-    async def _inline_file(self, request: web.Request) -> web.StreamResponse:
-        self.file_authorizations[request.match_info["name"]] = request.headers.get("Authorization")
-        content = self.files.get(request.match_info["name"])
-        if content is None:
-            return web.Response(status=404)
-        return web.Response(body=content, content_type="image/png")
-
-    async def _shared_file(self, request: web.Request) -> web.StreamResponse:
-        self.file_authorizations[request.match_info["name"]] = request.headers.get("Authorization")
-        content = self.files.get(request.match_info["name"])
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        """A pasted image (under the service URL) or a shared file's pre-authorised address:
+        either way the fake notes what authorisation came with the request."""
+        name = request.match_info["name"]
+        self.file_authorizations[name] = request.headers.get("Authorization")
+        content = self.files.get(name)
         if content is None:
             return web.Response(status=404)
         return web.Response(body=content, content_type="application/octet-stream")
