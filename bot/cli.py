@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 DESCRIPTION = """\
-socialdesk runs a school's staff Social Media Policy inside Slack: draft posts for the
-school's accounts go to the IT Network Manager, who approves, returns or rejects them and
-marks them posted with their live links. (Microsoft Teams comes later.)
+socialdesk runs a school's staff Social Media Policy inside Slack and Microsoft Teams: draft
+posts for the school's accounts go to the IT Network Manager, who approves, returns or rejects
+them and marks them posted with their live links.
 
 Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, SOCIALDESK_CONFIG,
-SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL,
+SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL, MICROSOFT_APP_ID,
+MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID, MICROSOFT_APP_TYPE,
+MICROSOFT_OPENID_METADATA_URL, MICROSOFT_LOGIN_URL, SOCIALDESK_TEAMS_LOCAL,
 SOCIALDESK_RETRY_BASE_SECONDS); people, roles and accounts from the YAML file
 SOCIALDESK_CONFIG names (default socialdesk.yaml). See README.md.
 """
