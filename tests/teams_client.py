@@ -10,7 +10,6 @@ from typing import Any
 from tests.fakes.teams import (
     FakeTeams,
     Sent,
-    _inputs,
     card_action,
     cards_in,
     install,
@@ -34,10 +33,6 @@ def action_titled(card: Mapping[str, Any], title: str) -> Json:
     found = [a for a in actions_of(card) if a.get("title") == title and "verb" in a]
     assert found, f"no {title!r} button; there are {[a.get('title') for a in actions_of(card)]}"
     return found[-1]
-
-
-def inputs_of(card: Mapping[str, Any]) -> list[Json]:
-    return _inputs(card)
 
 
 def texts_of(card: Mapping[str, Any]) -> str:

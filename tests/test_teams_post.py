@@ -12,9 +12,9 @@ from bot.store.models import Post, TeamsConversation
 from bot.teams.edge import is_loopback
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
-from tests.fakes.teams import TENANT, FakeTeams, install, message
+from tests.fakes.teams import TENANT, FakeTeams, inputs_of, install, message
 from tests.harness import ALL_CONFIRMATIONS, RunningBot, sessions
-from tests.teams_client import TeamsUser, inputs_of, texts_of
+from tests.teams_client import TeamsUser, texts_of
 
 TEACHER = "7b2a0c55-0000-4000-8000-00000000c0de"
 SAM = "00000000-0000-0000-0000-00000000a001"  # network manager, in Slack and Teams

@@ -8,9 +8,9 @@ from typing import Any
 
 from bot.store.models import Post
 from tests.fakes.slack import FakeSlack
-from tests.fakes.teams import FakeTeams, cards_in
+from tests.fakes.teams import FakeTeams, cards_in, inputs_of
 from tests.harness import RunningBot, eventually
-from tests.teams_client import TeamsUser, action_titled, inputs_of, texts_of
+from tests.teams_client import TeamsUser, action_titled, texts_of
 from tests.test_teams_post import SAM, TEACHER, draft_inputs
 
 CHRIS_SLACK = "U0COHEAD1"

@@ -12,7 +12,7 @@ Permissions are checked here, when a person acts, never only when a card was sen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -586,6 +586,15 @@ async def remind_to_publish(
 
 
 TIMERS: Mapping[str, TimerHandler] = {PUBLISH_REMINDER: remind_to_publish}
+
+# What a button on a draft's card or message does, given who clicked and the draft and
+# version it showed; the decision buttons (cards.DECISION_ACTIONS) go to `decide`.
+PostButton = Callable[[HandlerContext, UnitOfWork, Person, int, int], Awaitable[Outcome]]
+BUTTONS: Mapping[str, PostButton] = {
+    cards.MARK_POSTED: posted_form,
+    cards.REVISE: revision_form,
+    cards.WITHDRAW: withdraw,
+}
 
 
 # --- history -------------------------------------------------------------------------------

@@ -41,9 +41,9 @@ from bot.core.posts import (
     DraftSubmission,
 )
 from bot.core.ui import Form, Message
-from bot.handlers import HandlerContext, posts
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
+from bot.handlers import posts
 from bot.runtime import Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
@@ -209,9 +209,8 @@ class SlackListeners:
         app.view(cards.LINKS_FORM)(self.submit_links)
         for action in cards.DECISION_ACTIONS:
             app.action(action)(self.decision_clicked)
-        app.action(cards.MARK_POSTED)(self.mark_posted_clicked)
-        app.action(cards.REVISE)(self.revise_clicked)
-        app.action(cards.WITHDRAW)(self.withdraw_clicked)
+        for action in posts.BUTTONS:
+            app.action(action)(self.post_button_clicked)
         app.command(policy)(self.policy_command)
         app.command(report)(self.report_command)
         app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
@@ -363,26 +362,16 @@ class SlackListeners:
 
         await self._run_click(ack, body, request, client, work)
 
-    async def mark_posted_clicked(
+    async def post_button_clicked(
         self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
     ) -> None:
-        await self._run_click(ack, body, request, client, self._with_context(posts.posted_form))
-
-    async def revise_clicked(
-        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
-    ) -> None:
-        await self._run_click(ack, body, request, client, self._with_context(posts.revision_form))
-
-    async def withdraw_clicked(
-        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
-    ) -> None:
-        await self._run_click(ack, body, request, client, self._with_context(posts.withdraw))
-
-    def _with_context(
-        self, handler: Callable[[HandlerContext, UnitOfWork, Person, int, int], Awaitable[Outcome]]
-    ) -> ClickWork:
+        handler = posts.BUTTONS[_clicked(body)[0]]  # registered for these only
         ctx = self.runtime.context
-        return lambda uow, actor, post_id, version: handler(ctx, uow, actor, post_id, version)
+
+        def work(uow: UnitOfWork, actor: Person, post_id: int, version: int) -> Awaitable[Outcome]:
+            return handler(ctx, uow, actor, post_id, version)
+
+        await self._run_click(ack, body, request, client, work)
 
     async def _run_click(
         self,

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core import plaintext
 from bot.core.outcome import Outcome
 from bot.core.people import Identity, Person, Platform
 from bot.core.ports import UnitOfWork
@@ -243,10 +244,6 @@ def tenant_of(activity: Activity) -> str | None:
     return conversation_tenant if isinstance(conversation_tenant, str) else None
 
 
-# What a card button does, given who clicked and the draft and version its card showed.
-ClickWork = Callable[[HandlerContext, UnitOfWork, Person, int, int], Awaitable[Outcome]]
-
-
 class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     def __init__(
         self,
@@ -261,11 +258,6 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         self._connector = connector
         self._renderer = renderer
         self._reach = runtime.teams_reach
-        self._clicks: dict[str, ClickWork] = {
-            cards.MARK_POSTED: posts.posted_form,
-            cards.REVISE: posts.revision_form,
-            cards.WITHDRAW: posts.withdraw,
-        }
 
     @property
     def _ctx(self) -> HandlerContext:
@@ -497,8 +489,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
                 return posts.decide(ctx, uow, actor, post_id, version, decision)
 
-        elif verb in self._clicks:
-            click = self._clicks[verb]
+        elif verb in posts.BUTTONS:
+            click = posts.BUTTONS[verb]
 
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
                 return click(ctx, uow, actor, post_id, version)
@@ -670,13 +662,9 @@ async def _card_at(db: AsyncConnection, activity: Activity) -> str | None:
 
 
 def _said(message: Message) -> str:
-    """A message as the one line of plain text an invoke's note can carry."""
-    parts = [
-        "".join(p if isinstance(p, str) else (p.person.name or "someone") for p in b.parts)
-        for b in message.blocks
-        if isinstance(b, Paragraph)
-    ]
-    return " ".join(parts) or message.summary
+    """A message as the one line of plain text an invoke's note can carry: its paragraphs."""
+    paragraphs = tuple(b for b in message.blocks if isinstance(b, Paragraph))
+    return plaintext.render_blocks(paragraphs).replace("\n", " ") or message.summary
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -60,7 +60,7 @@ def validate_card(card: Any) -> None:
         return
     if _validator is None:
         _validator = Draft6Validator(json.loads(SCHEMA_PATH.read_text()))
-    ids = [i["id"] for i in _inputs(card)]
+    ids = [i["id"] for i in inputs_of(card)]
     if len(ids) != len(set(ids)):
         # The schema cannot see this; Teams gathers inputs by id across the whole card.
         raise CardError(f"duplicate input ids: {sorted(ids)}")
@@ -70,16 +70,17 @@ def validate_card(card: Any) -> None:
         raise CardError("; ".join(f"{list(e.path)}: {e.message[:300]}" for e in errors[:5]))
 
 
-def _inputs(node: Any) -> list[dict[str, Any]]:
+def inputs_of(node: Any) -> list[dict[str, Any]]:
+    """Every input on a card, those inside Action.ShowCard included."""
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
         if str(node.get("type", "")).startswith("Input."):
             found.append(node)
         for value in node.values():
-            found.extend(_inputs(value))
+            found.extend(inputs_of(value))
     elif isinstance(node, list):
         for value in node:
-            found.extend(_inputs(value))
+            found.extend(inputs_of(value))
     return found
 
 
