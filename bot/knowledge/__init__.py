@@ -1,0 +1,101 @@
+"""What the bot knows beyond the school's policy document, kept as data beside the code
+(policy-answers.yaml) and read into the core's types."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from bot.core.questions import (
+    Knowledge,
+    NextKind,
+    NextStep,
+    Phrasing,
+    SectionKnowledge,
+    SmallTalk,
+    Topic,
+)
+
+KNOWLEDGE_FILE = "policy-answers.yaml"
+PHRASINGS_FILE = "phrasings.tsv"
+
+
+class KnowledgeError(Exception):
+    pass
+
+
+def load_knowledge(text: str | None = None, phrasings: str | None = None) -> Knowledge:
+    """The packaged knowledge, or `text` (and `phrasings`) in the same formats."""
+    package = resources.files(__package__)
+    if text is None:
+        text = package.joinpath(KNOWLEDGE_FILE).read_text("utf-8")
+    if phrasings is None:
+        phrasings = package.joinpath(PHRASINGS_FILE).read_text("utf-8")
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, dict):
+        raise KnowledgeError("the knowledge file is not a mapping")
+    concepts = {
+        str(name): tuple(str(t) for t in _list(terms, f"concept {name}"))
+        for name, terms in (raw.get("concepts") or {}).items()
+    }
+    smalltalk = tuple(
+        SmallTalk(
+            str(kind),
+            tuple(str(t) for t in _list(entry.get("terms"), kind)),
+            str(entry["reply"]).strip(),
+        )
+        for kind, entry in (raw.get("smalltalk") or {}).items()
+    )
+    sections = []
+    for section in _list(raw.get("sections"), "sections"):
+        title = str(section["title"])
+        topics = tuple(_topic(title, t) for t in _list(section.get("topics"), title))
+        sections.append(SectionKnowledge(title, str(section["reviewed"]), topics))
+    keys = [t.key for s in sections for t in s.topics]
+    if len(keys) != len(set(keys)):
+        raise KnowledgeError("topic keys must be unique")
+    return Knowledge(
+        concepts,
+        smalltalk,
+        tuple(sections),
+        read_phrasings(phrasings),
+        generic_concepts=frozenset(str(c) for c in _list(raw.get("generic_concepts"), "generic")),
+        policy_words=tuple(str(w) for w in _list(raw.get("policy_words"), "policy_words")),
+    )
+
+
+def read_phrasings(text: str) -> tuple[Phrasing, ...]:
+    """`question<TAB>title|another title` lines; # starts a comment."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        question, tab, titles = line.partition("\t")
+        if not tab or not question.strip() or not titles.strip():
+            raise KnowledgeError(f"{PHRASINGS_FILE} line {number}: expected question<TAB>titles")
+        found.append(Phrasing(question.strip(), tuple(t.strip() for t in titles.split("|"))))
+    return tuple(found)
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise KnowledgeError(f"{where}: expected a list")
+    return value
+
+
+def _topic(section: str, raw: dict[str, Any]) -> Topic:
+    step = raw.get("next")
+    return Topic(
+        key=str(raw["key"]),
+        section=section,
+        answer=" ".join(str(raw["answer"]).split()),
+        cues=tuple(str(c) for c in _list(raw.get("cues"), raw["key"])),
+        asks=tuple(str(a) for a in _list(raw.get("asks"), raw["key"])),
+        next=NextStep(NextKind(step["kind"]), " ".join(str(step["text"]).split()))
+        if step
+        else None,
+    )
