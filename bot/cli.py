@@ -19,16 +19,20 @@ from bot.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from bot.core.questions import PolicyIndex
+
 DESCRIPTION = """\
 socialdesk runs a school's staff Social Media Policy inside Slack and Microsoft Teams: draft
 posts for the school's accounts go to the IT Network Manager, who approves, returns or rejects
-them and marks them posted with their live links.
+them and marks them posted with their live links; policy questions are answered from the
+school's own policy document, with the passage and its section, or passed to the IT Network
+Manager.
 
 Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, SOCIALDESK_CONFIG,
 SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL, MICROSOFT_APP_ID,
 MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID, MICROSOFT_APP_TYPE,
 MICROSOFT_OPENID_METADATA_URL, MICROSOFT_LOGIN_URL, SOCIALDESK_TEAMS_LOCAL,
-SOCIALDESK_RETRY_BASE_SECONDS); people, roles and accounts from the YAML file
+SOCIALDESK_POLICY, SOCIALDESK_RETRY_BASE_SECONDS); people, roles and accounts from the YAML file
 SOCIALDESK_CONFIG names (default socialdesk.yaml). See README.md.
 """
 
@@ -113,6 +117,25 @@ def _parser() -> argparse.ArgumentParser:
         help="folder holding manifest.json, color.png and outline.png "
         "(default: the project's manifests/teams)",
     )
+    ask = commands.add_parser(
+        "ask",
+        help="answer a policy question as the bot would, from the policy document",
+        description="Answer a question from the school's policy document (SOCIALDESK_POLICY, "
+        "or policy: in the YAML) as the bot would, without storing it. Given - instead of a "
+        "question, read one question per line from standard input. With --json, print one "
+        "JSON object per question: answer (string), confident (bool) and sections (list of "
+        '{"title": ..., "score": ...}, best first).',
+    )
+    ask.add_argument("question", help="the question, or - to read one per line from stdin")
+    ask.add_argument("--json", action="store_true", help="print JSON, one object per question")
+    commands.add_parser(
+        "policy",
+        help="show the loaded policy's sections and the answers held back for review",
+        description="Read the policy document as the bot would: its version, the sections "
+        "found from its headings, the sections whose short answers are held back because "
+        "their wording changed since they were checked, and the IT Network Manager's kept "
+        "answers held back for the same reason.",
+    )
     return parser
 
 
@@ -138,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_outbox(settings, args.retry))
         if args.command == "teams":
             return asyncio.run(_teams(settings))
+        if args.command == "ask":
+            return _ask(settings, args.question, args.json)
+        if args.command == "policy":
+            return asyncio.run(_policy(settings))
         if args.command == "teams-package":
             return _teams_package(settings, Path(args.out), args.source)
     except SettingsError as error:
@@ -193,6 +220,87 @@ def _check_config(settings: Settings) -> int:
                 f"  note: {person.name} ({roles}) has no Slack id: they are reached in Teams "
                 "once they add socialdesk there (see `socialdesk teams`)"
             )
+    return 0
+
+
+def _policy_index(settings: Settings) -> PolicyIndex | None:
+    from bot.app import open_policy
+    from bot.config import load_config
+
+    path = settings.policy_path
+    if path is None and settings.config_path.exists():
+        path = load_config(settings.config_path).policy_path
+    return open_policy(path).current()
+
+
+def _ask(settings: Settings, question: str, as_json: bool) -> int:
+    from bot.core.questions import answer_question
+
+    index = _policy_index(settings)
+    lines = sys.stdin.read().splitlines() if question == "-" else [question]
+    for line in lines:
+        text = " ".join(line.split())
+        sections: list[dict[str, object]] = []
+        confident = False
+        quoted: list[str] = []
+        talk = index.smalltalk(text) if index and text else None
+        if index is None:
+            answer = "No policy loaded: set SOCIALDESK_POLICY to the school's policy document."
+        elif not text:
+            answer = "Ask a question about the policy."
+        elif talk is not None:
+            answer = talk.reply
+        else:
+            found = answer_question(index, text)
+            answer, confident = found.text, found.confident
+            sections = [
+                {"title": s.section.short_title, "score": round(s.score, 3)} for s in found.ranked
+            ]
+            quoted = [
+                f"{q.section.short_title}: {p.quoted}" for q in found.quoted for p in q.passages
+            ]
+        if as_json:
+            print(json.dumps({"answer": answer, "confident": confident, "sections": sections}))
+            continue
+        print(answer)
+        for passage in quoted:
+            print(f"  > {passage}")
+        for section in sections:
+            print(f"  {section['score']:>7} {section['title']}")
+    return 0
+
+
+async def _policy(settings: Settings) -> int:
+    from bot.store.repos import SqlQuestions
+
+    index = _policy_index(settings)
+    if index is None:
+        print("no policy document configured (SOCIALDESK_POLICY, or policy: in the YAML)")
+        return 0
+    document = index.document
+    print(f"{document.source}: version {document.digest[:12]}, {len(document.sections)} sections")
+    for section in document.sections:
+        kind = f"{len(section.passages)} passages" if section.passages else "heading only"
+        print(f"  {section.digest[:12]}  {section.short_title} ({kind})")
+    for review in index.reviews:
+        now = f"now {review.current}" if review.current else "no longer in the document"
+        print(
+            f"held back for review: answers for {review.title!r} were checked against "
+            f"{review.reviewed}, {now}"
+        )
+    if settings.database_url:
+        try:
+            async with _existing_database(settings) as engine, engine.connect() as db:
+                learned = await SqlQuestions(db).learned()
+        except SettingsError as error:
+            print(f"kept answers not checked: {error}")
+            return 0
+        for entry in learned:
+            if not entry.still_fits(document):
+                print(
+                    f"held back for review: the IT Network Manager's answer {entry.reference} "
+                    f"({entry.question[:60]!r}); the policy it was given for has changed"
+                )
     return 0
 
 

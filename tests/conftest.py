@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,14 @@ async def start_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[B
         clock = kwargs.pop("clock", None)
         use_fake = kwargs.pop("slack", True)
         teams = kwargs.pop("teams", None)
-        bot = RunningBot(
-            settings_for(database_url, fake_slack if use_fake else None, teams, **kwargs),
-            config_path,
-            clock,
+        policy = kwargs.pop("policy", None)
+        no_policy = kwargs.pop("no_policy", False)
+        settings = settings_for(
+            database_url, fake_slack if use_fake else None, teams, policy, **kwargs
         )
+        if no_policy:
+            settings = replace(settings, policy_path=None)
+        bot = RunningBot(settings, config_path, clock)
         await bot.start()
         started.append(bot)
         return bot

@@ -26,6 +26,9 @@ from bot.settings import Settings, SlackSettings, TeamsSettings
 from tests.fakes.slack import MESSAGE_BLOCKS_MAX, FakeSlack, validate_blocks, validate_view
 
 FIXTURES = Path(__file__).with_name("fixtures")
+# The school's policy lives beside the project, never in it; tests read it from there.
+SHARED_POLICY = Path(__file__).resolve().parents[1].parent / "shared" / "policy"
+POLICY_FILE = SHARED_POLICY / "social-media-policy.txt"
 SIGNING_SECRET = "test-signing-secret"
 TEAM = "T0SCHOOL"
 
@@ -34,8 +37,11 @@ def settings_for(
     database_url: str,
     fake: FakeSlack | None,
     teams: TeamsSettings | None = None,
+    policy: Path | None = None,
     **slack: Any,
 ) -> Settings:
+    """`policy` defaults to the shared policy document when it is beside the project; tests
+    that need no policy work without it."""
     slack_settings = None
     if fake is not None:
         slack_settings = SlackSettings(
@@ -53,6 +59,7 @@ def settings_for(
         teams=teams or TeamsSettings(),
         retry_base_seconds=0.05,
         retry_cap_seconds=1.0,
+        policy_path=policy if policy is not None else POLICY_FILE if POLICY_FILE.exists() else None,
     )
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from bot.core.posts import Draft, LiveLink, PostRecord
+from bot.core.questions import LearnedAnswer, LearnedSection, NewQuestion, QuestionRecord
 from bot.core.refs import RefKind
 from bot.core.states import PostState
 
@@ -144,6 +145,29 @@ class AuditLog(Protocol):
     ) -> None: ...
 
 
+class QuestionRepository(Protocol):
+    async def create(self, question: NewQuestion) -> QuestionRecord: ...
+
+    async def get(self, question_id: int) -> QuestionRecord | None: ...
+
+    async def mark_escalated(self, question_id: int, at: datetime) -> bool:
+        """False if it had already gone to the IT Network Manager. Race-safe."""
+
+    async def record_answer(
+        self,
+        question_id: int,
+        by: str,
+        answer: str,
+        at: datetime,
+        policy_hash: str | None,
+        learned_sections: Sequence[LearnedSection] | None,
+    ) -> bool:
+        """Store the answer unless one was stored first (False). `learned_sections` not None:
+        the answer joins the bot's answers, tied to these sections."""
+
+    async def learned(self) -> Sequence[LearnedAnswer]: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def references(self) -> References: ...
@@ -156,3 +180,6 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def questions(self) -> QuestionRepository: ...

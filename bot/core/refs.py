@@ -1,4 +1,5 @@
-"""Reference numbers people quote: P-0001 for draft posts, R-0001 for reports."""
+"""Reference numbers people quote: P-0001 for draft posts, R-0001 for reports, Q-0001
+for policy questions sent to the IT Network Manager."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from enum import StrEnum
 class RefKind(StrEnum):
     POST = "P"
     REPORT = "R"
+    QUESTION = "Q"
 
 
 _REF = re.compile(r"^(?P<kind>[A-Z])-(?P<number>\d{4,})$")

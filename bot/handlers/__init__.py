@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from bot.core.clock import Clock, SchoolTime
 from bot.core.people import Directory
 from bot.core.posts import Account
+from bot.core.questions import PolicyLookup
 
 if TYPE_CHECKING:
     from bot.core.outcome import Outcome
@@ -26,6 +27,8 @@ class HandlerContext:
     directory: Directory
     clock: Clock
     school_time: SchoolTime
+    # None when no policy document is configured: questions are then answered as such.
+    policy: PolicyLookup | None = None
 
 
 # A timer's work: like a handler, but run by the delivery worker when it falls due.

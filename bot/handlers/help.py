@@ -1,13 +1,13 @@
-"""What the bot says about itself, and its interim answers for /policy and /report.
+"""What the bot says about itself, and its interim answer for /report.
 
-Until policy questions and concern reports have their own workflows, these point people to
-the routes the policy itself gives, in our own words.
+Until concern reports have their own workflow, that answer points people to the routes the
+policy itself gives, in our own words.
 """
 
 from __future__ import annotations
 
 from bot.core.people import Platform
-from bot.core.ui import BulletList, Message, Note, Paragraph
+from bot.core.ui import BulletList, Message, Paragraph
 from bot.handlers import HandlerContext
 
 PERSONNEL = "Personnel Responsible for Implementing This Policy"
@@ -25,8 +25,9 @@ def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Me
         + ("" if slash else ". Send photos in the same message as the word post"),
         f"{slash}report - how to report disparaging content, a friend request from a pupil or "
         "misuse of social media",
-        f"{slash}policy - ask about the policy"
-        + ("" if slash else " (or just type your question)"),
+        f"{slash}policy <your question> - ask about the policy in your own words; I answer "
+        "from the school's policy, quote the passage and name its section, and can pass your "
+        "question to the IT Network Manager" + ("" if slash else " (or just type your question)"),
     )
     if not slash:
         commands += ("help - this list",)
@@ -51,29 +52,6 @@ def welcome_message(ctx: HandlerContext, platform: Platform) -> Message:
                 "Hello. Messages about drafts you send, and drafts you approve, will arrive here."
             ),
             *shown.blocks,
-        ),
-    )
-
-
-def _contact(ctx: HandlerContext) -> str:
-    if ctx.policy_contact:
-        return f"email {ctx.policy_contact}, marked for the attention of the IT Network Manager"
-    return "ask the IT Network Manager"
-
-
-def policy_reply(
-    ctx: HandlerContext, question: str, platform: Platform = Platform.SLACK
-) -> Message:
-    if not question:
-        return help_message(ctx, platform)
-    return Message(
-        summary="Questions about the policy go to the IT Network Manager",
-        blocks=(
-            Paragraph.of(
-                "I cannot answer policy questions myself yet. The policy asks that questions "
-                f"about its content or how it applies are sent by email: {_contact(ctx)}."
-            ),
-            Note(PERSONNEL),
         ),
     )
 

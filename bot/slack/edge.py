@@ -43,7 +43,7 @@ from bot.core.posts import (
 from bot.core.ui import Form, Message
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
-from bot.handlers import posts
+from bot.handlers import posts, questions
 from bot.runtime import Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
@@ -212,6 +212,9 @@ class SlackListeners:
         for action in posts.BUTTONS:
             app.action(action)(self.post_button_clicked)
         app.command(policy)(self.policy_command)
+        for action in questions.BUTTONS:
+            app.action(action)(self.question_button_clicked)
+        app.view(questions.ANSWER_FORM)(self.submit_policy_answer)
         app.command(report)(self.report_command)
         app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
 
@@ -380,11 +383,12 @@ class SlackListeners:
         request: AsyncBoltRequest,
         client: AsyncWebClient,
         work: ClickWork,
+        target: tuple[int, int] | None = None,
     ) -> None:
         """A button: the change (or refusal) is decided and stored before the ack, so the ack
         means it is done; a form to open or a note for the clicker follows the ack."""
         actor = actor_of(self.runtime, body)
-        parsed = cards.parse_target(_clicked(body)[1])
+        parsed = target or cards.parse_target(_clicked(body)[1])
         if actor is None or parsed is None:
             await ack()
             log.warning("slack: a click without a user or a draft; ignored")
@@ -427,12 +431,74 @@ class SlackListeners:
                 blockkit.render_message(cards.refusal(FORM_FAILED)),
             )
 
-    # --- policy and reports (interim) ----------------------------------------------------
+    # --- policy questions ----------------------------------------------------------------
 
     async def policy_command(self, ack: AsyncAck, body: Json) -> None:
-        question = str(body.get("text") or "").strip()
-        message = help_handler.policy_reply(self.runtime.context, question)
-        await ack(**self._ephemeral(message))
+        """Answered in the command's own response, seen only by the asker."""
+        actor = actor_of(self.runtime, body)
+        if actor is None:
+            await ack(**self._ephemeral(cards.refusal("Slack did not say who you are.")))
+            return
+        text = str(body.get("text") or "")
+        ctx = self.runtime.context
+        try:
+            outcome = await self.runtime.perform(
+                lambda uow: questions.ask(ctx, uow, actor, text, Platform.SLACK)
+            )
+        except Exception:
+            log.exception("slack: a policy question could not be answered")
+            await ack(**self._ephemeral(cards.refusal(QUESTION_FAILED)))
+            return
+        await ack(**self._ephemeral(outcome.reply or cards.refusal(QUESTION_FAILED)))
+
+    async def question_button_clicked(
+        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
+        action, value = _clicked(body)
+        click = questions.CLICKS[action]  # registered for these only
+        ctx = self.runtime.context
+        if not value.isdigit():
+            await ack()
+            log.warning("slack: a question button without a question; ignored")
+            return
+        question_id = int(value)
+
+        def work(uow: UnitOfWork, actor: Person, _id: int, _version: int) -> Awaitable[Outcome]:
+            return click(ctx, uow, actor, question_id)
+
+        await self._run_click(ack, body, request, client, work, target=(question_id, 0))
+
+    async def submit_policy_answer(self, ack: AsyncAck, body: Json) -> None:
+        actor = actor_of(self.runtime, body)
+        view = body.get("view")
+        context = _metadata(view)
+        if actor is None or not isinstance(view, dict) or not context.isdigit():
+            await ack(
+                response_action="errors",
+                errors={questions.ANSWER_TEXT: "This form arrived incomplete."},
+            )
+            return
+        values = _state(view)
+        answer = _element(values, questions.ANSWER_TEXT).get("value")
+        keep = questions.LEARN in _selected(_element(values, questions.LEARN))
+        chosen = _selected(_element(values, questions.SECTIONS))
+        ctx = self.runtime.context
+        await self._run_form(
+            ack,
+            lambda uow: questions.submit_answer(
+                ctx,
+                uow,
+                actor,
+                int(context),
+                answer if isinstance(answer, str) else "",
+                keep,
+                chosen,
+            ),
+            "Answer sent",
+            questions.ANSWER_TEXT,
+        )
+
+    # --- reports (interim) ---------------------------------------------------------------
 
     async def report_command(self, ack: AsyncAck) -> None:
         await ack(**self._ephemeral(help_handler.report_reply(self.runtime.context)))
@@ -461,6 +527,7 @@ class SlackListeners:
 
 # What a button does, given who clicked it and the draft and version its card showed.
 ClickWork = Callable[[UnitOfWork, Person, int, int], Awaitable[Outcome]]
+QUESTION_FAILED = "Sorry, I could not answer just now. Nothing was kept; please ask again."
 CLICK_FAILED = "Sorry, that could not be done just now. Nothing was changed; please try again."
 FORM_FAILED = "The form could not be opened just now. Please click the button again."
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -240,6 +241,30 @@ class TeamsUpload(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class PolicyQuestion(Base):
+    """A question asked of the bot, what it answered and from which version of the policy
+    (`policy_hash`); if it went to the IT Network Manager, their answer and whether it joins
+    the bot's answers (`learned`, tied to the sections and their digests in `learned_sections`)."""
+
+    __tablename__ = "policy_questions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    asker_key: Mapped[str] = mapped_column(String(200), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))
+    policy_hash: Mapped[str | None] = mapped_column(String(64))
+    sections: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    topic: Mapped[str | None] = mapped_column(String(100))
+    asked_at: Mapped[datetime]
+    escalated_at: Mapped[datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None]
+    answer_policy_hash: Mapped[str | None] = mapped_column(String(64))
+    learned: Mapped[bool] = mapped_column(default=False, server_default=false(), index=True)
+    learned_sections: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -259,3 +284,4 @@ OUTBOX = table_of(OutboxItem)
 CARDS = table_of(Card)
 TEAMS_CONVERSATIONS = table_of(TeamsConversation)
 TEAMS_UPLOADS = table_of(TeamsUpload)
+POLICY_QUESTIONS = table_of(PolicyQuestion)

@@ -10,13 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost, VersionEntry
 from bot.core.posts import Draft, KeptAttachment, LiveLink, PostRecord
-from bot.core.refs import RefKind
+from bot.core.questions import (
+    AnswerKind,
+    LearnedAnswer,
+    LearnedSection,
+    NewQuestion,
+    QuestionRecord,
+)
+from bot.core.refs import RefKind, format_reference
 from bot.core.states import PostState
 from bot.store.models import (
     ATTACHMENTS,
     AUDIT,
     COUNTERS,
     HISTORY,
+    POLICY_QUESTIONS,
     POST_LINKS,
     POST_VERSIONS,
     POSTS,
@@ -374,9 +382,127 @@ class SqlAuditLog:
         ]
 
 
+class SqlQuestions:
+    def __init__(self, db: AsyncConnection) -> None:
+        self._db = db
+
+    async def create(self, question: NewQuestion) -> QuestionRecord:
+        number = await SqlReferences(self._db).next_number(RefKind.QUESTION)
+        reference = format_reference(RefKind.QUESTION, number)
+        sections = [{"title": t, "score": round(s, 3)} for t, s in question.sections]
+        inserted = await self._db.execute(
+            insert(POLICY_QUESTIONS)
+            .values(
+                reference=reference,
+                asker_key=question.asker_key,
+                question=question.question,
+                kind=question.kind.value,
+                policy_hash=question.policy_hash,
+                sections=sections,
+                topic=question.topic,
+                asked_at=question.at,
+                learned=False,
+            )
+            .returning(POLICY_QUESTIONS.c.id)
+        )
+        return QuestionRecord(
+            id=int(inserted.scalar_one()),
+            reference=reference,
+            asker_key=question.asker_key,
+            question=question.question,
+            kind=question.kind,
+            policy_hash=question.policy_hash,
+            sections=question.sections,
+            asked_at=question.at,
+            escalated_at=None,
+            answered_by=None,
+            answer=None,
+            answered_at=None,
+        )
+
+    async def get(self, question_id: int) -> QuestionRecord | None:
+        row = (
+            await self._db.execute(
+                select(POLICY_QUESTIONS).where(POLICY_QUESTIONS.c.id == question_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        return QuestionRecord(
+            id=row.id,
+            reference=row.reference,
+            asker_key=row.asker_key,
+            question=row.question,
+            kind=AnswerKind(row.kind),
+            policy_hash=row.policy_hash,
+            sections=tuple((str(s["title"]), float(s["score"])) for s in row.sections),
+            asked_at=row.asked_at,
+            escalated_at=row.escalated_at,
+            answered_by=row.answered_by,
+            answer=row.answer,
+            answered_at=row.answered_at,
+        )
+
+    async def mark_escalated(self, question_id: int, at: datetime) -> bool:
+        changed = await self._db.execute(
+            update(POLICY_QUESTIONS)
+            .where(POLICY_QUESTIONS.c.id == question_id, POLICY_QUESTIONS.c.escalated_at.is_(None))
+            .values(escalated_at=at)
+        )
+        return changed.rowcount == 1
+
+    async def record_answer(
+        self,
+        question_id: int,
+        by: str,
+        answer: str,
+        at: datetime,
+        policy_hash: str | None,
+        learned_sections: Sequence[LearnedSection] | None,
+    ) -> bool:
+        changed = await self._db.execute(
+            update(POLICY_QUESTIONS)
+            .where(POLICY_QUESTIONS.c.id == question_id, POLICY_QUESTIONS.c.answered_at.is_(None))
+            .values(
+                answered_by=by,
+                answer=answer,
+                answered_at=at,
+                answer_policy_hash=policy_hash,
+                learned=learned_sections is not None,
+                learned_sections=None
+                if learned_sections is None
+                else [{"title": s.title, "digest": s.digest} for s in learned_sections],
+            )
+        )
+        return changed.rowcount == 1
+
+    async def learned(self) -> Sequence[LearnedAnswer]:
+        rows = await self._db.execute(
+            select(POLICY_QUESTIONS)
+            .where(POLICY_QUESTIONS.c.learned.is_(True))
+            .order_by(POLICY_QUESTIONS.c.id)
+        )
+        return [
+            LearnedAnswer(
+                question_id=row.id,
+                reference=row.reference,
+                question=row.question,
+                answer=row.answer or "",
+                answered_by=row.answered_by or "",
+                policy_hash=row.answer_policy_hash,
+                sections=tuple(
+                    LearnedSection(str(s["title"]), str(s["digest"]))
+                    for s in row.learned_sections or []
+                ),
+            )
+            for row in rows
+        ]
+
+
 class SqlUnitOfWork:
     def __init__(self, db: AsyncConnection) -> None:
         self.db = db
+        self.questions = SqlQuestions(db)
         self.references = SqlReferences(db)
         self.posts = SqlPosts(db)
         self.history = SqlHistory(db)

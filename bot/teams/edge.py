@@ -42,7 +42,7 @@ from bot.core.posts import (
     DraftSubmission,
 )
 from bot.core.ui import Form, FormErrors, Message, Paragraph
-from bot.handlers import HandlerContext, posts
+from bot.handlers import HandlerContext, posts, questions
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
 from bot.runtime import Runtime
@@ -61,6 +61,7 @@ TEAMS_CHANNEL = "msteams"
 # The words the bot answers in a personal chat; manifests/teams/manifest.json lists the same.
 COMMANDS = ("post", "report", "policy", "help")
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+QUESTION_FAILED = "Sorry, I could not answer just now. Nothing was kept; please ask again."
 SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was sent; please try again."
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
 UPLOADS_GONE = (
@@ -411,11 +412,22 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             message = help_handler.help_message(self._ctx, Platform.TEAMS)
         elif command == report:
             message = help_handler.report_reply(self._ctx)
-        elif command == policy:
-            message = help_handler.policy_reply(self._ctx, rest.strip(), Platform.TEAMS)
         else:
-            message = help_handler.policy_reply(self._ctx, text, Platform.TEAMS)
+            # Any other words are a policy question (DESIGN.md), `policy` first or not.
+            question = rest if command == policy else text
+            message = await self._question(actor, question)
         await self._say(turn_context, actor, self._renderer.activity(message))
+
+    async def _question(self, actor: Person, question: str) -> Message:
+        ctx = self._ctx
+        try:
+            outcome = await self._runtime.perform(
+                lambda uow: questions.ask(ctx, uow, actor, question, Platform.TEAMS)
+            )
+        except Exception:
+            log.exception("teams: a policy question could not be answered")
+            return cards.refusal(QUESTION_FAILED)
+        return outcome.reply or cards.refusal(QUESTION_FAILED)
 
     async def _say(
         self,
@@ -479,6 +491,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         ctx = self._ctx
         if verb == adaptive.SUBMIT_VERB:
             return await self._form_submitted(turn, actor, data)
+        if verb in questions.CLICKS:
+            return await self._question_clicked(turn, actor, verb, data)
         parsed = cards.parse_target(str(data.get(adaptive.VALUE_KEY) or ""))
         if parsed is None:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
@@ -498,6 +512,31 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         else:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
         return await self._answer(turn, work)
+
+    async def _question_clicked(
+        self, turn: TurnContext, actor: Person, verb: str, data: Mapping[str, Any]
+    ) -> Json:
+        value = str(data.get(adaptive.VALUE_KEY) or "")
+        if not value.isdigit():
+            return adaptive.invoke_message(UNKNOWN_BUTTON)
+        ctx, question_id, click = self._ctx, int(value), questions.CLICKS[verb]
+        if verb == questions.START_DRAFT:
+            # The draft form comes as a message of its own: the answer stays readable above it.
+            form = posts.draft_form(ctx)
+            card = self._renderer.form_card(form, form_key=uuid.uuid4().hex)
+            await self._say(turn, actor, _as_activity(card, form.title))
+            return adaptive.invoke_message("The draft form is in the message below.")
+        if verb == questions.ESCALATE:
+            try:
+                outcome = await self._runtime.perform(
+                    lambda uow: click(ctx, uow, actor, question_id)
+                )
+            except Exception:
+                log.exception("teams: a question could not be sent on")
+                return adaptive.invoke_message(SAVE_FAILED)
+            # The answer card stays as it was; the asker is told in a note.
+            return adaptive.invoke_message(_said(outcome.reply) if outcome.reply else "")
+        return await self._answer(turn, lambda uow: click(ctx, uow, actor, question_id))
 
     async def _form_submitted(
         self, turn: TurnContext, actor: Person, data: Mapping[str, Any]
@@ -556,6 +595,18 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
                 return posts.decide(
                     ctx, uow, actor, post_id, version, decision, reason, from_form=True
                 )
+
+            form = None
+        elif form_id == questions.ANSWER_FORM:
+            if not context.isdigit():
+                return adaptive.invoke_message(UNKNOWN_BUTTON)
+            question_id = int(context)
+            answer = field(questions.ANSWER_TEXT)
+            keep = questions.LEARN in field(questions.LEARN).split(",")
+            chosen = tuple(c for c in field(questions.SECTIONS).split(",") if c)
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return questions.submit_answer(ctx, uow, actor, question_id, answer, keep, chosen)
 
             form = None
         elif form_id == cards.LINKS_FORM:

@@ -1,0 +1,58 @@
+"""The school's policy document, read from the path the configuration names, and read again
+when the file changes, so a new version needs neither new code nor a restart."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from bot.core.policy import PolicyError, parse_policy
+from bot.core.questions import Knowledge, PolicyIndex
+
+log = logging.getLogger(__name__)
+
+
+class PolicySource:
+    def __init__(self, path: Path | None, knowledge: Knowledge) -> None:
+        self.path = path
+        self._knowledge = knowledge
+        self._index: PolicyIndex | None = None
+        self._seen: tuple[int, int] | None = None  # (mtime_ns, size) of the version read
+
+    def load(self) -> PolicyIndex | None:
+        """Read the document now; PolicyError says why it cannot be (for start-up)."""
+        if self.path is None:
+            return None
+        try:
+            status = self.path.stat()
+            data = self.path.read_bytes()
+        except OSError as error:
+            raise PolicyError(f"cannot read the policy {self.path}: {error.strerror}") from error
+        index = PolicyIndex(parse_policy(data, self.path.name), self._knowledge)
+        self._index, self._seen = index, (status.st_mtime_ns, status.st_size)
+        for review in index.reviews:
+            log.warning(
+                "policy: the section %r %s since its answers were checked; they are held back "
+                "for review (socialdesk policy lists them)",
+                review.title,
+                "has changed" if review.current else "is no longer in the document",
+            )
+        return index
+
+    def current(self) -> PolicyIndex | None:
+        if self.path is None:
+            return None
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return self._index  # gone for a moment (being replaced): keep the last version
+        if (status.st_mtime_ns, status.st_size) != self._seen:
+            try:
+                self.load()
+                log.info("policy: read the new version of %s", self.path)
+            except PolicyError as error:
+                # Keep answering from the version that worked; say so once per change.
+                self._seen = (status.st_mtime_ns, status.st_size)
+                log.error("policy: the new version cannot be read, keeping the last: %s", error)
+        return self._index

@@ -1,0 +1,213 @@
+"""Reading the school's policy document: sections from its own headings, in plain text, Markdown
+and Word; a new version read without a restart; what the bot knows flagged when its section
+changes."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+from bot.cli import main
+from bot.core.policy import PolicyError, parse_policy
+from bot.core.questions import HELD, AnswerKind, PolicyIndex, answer_question, needing_review
+from bot.knowledge import load_knowledge
+from bot.policy_source import PolicySource
+from tests.harness import POLICY_FILE
+
+# DESIGN.md, "The sections of the policy document".
+SECTIONS = [
+    "Introduction",
+    "Purpose of This Policy",
+    "Who is Covered by This Policy?",
+    "Scope and Purpose of This Policy",
+    "Personnel Responsible for Implementing This Policy",
+    "Compliance with Related Policies and Agreements",
+    "Personal Use of Social Media",
+    "Monitoring",
+    "Educational and Extra-Curricular Use of Social Media",
+    "Recruitment",
+    "Responsible Use of Social Media",
+    "Photographs for use with social media:",
+    "Staff protocol for use of social media:",
+    "Protecting our business reputation:",
+    "Process for creating new accounts",
+    "Respecting intellectual property and confidential information:",
+    "Respecting colleagues, pupils, parents, clients, service providers and stakeholders:",
+    "Monitoring and Review of This Policy",
+]
+
+
+@pytest.fixture
+def policy_text(shared_dir: Path) -> str:
+    return POLICY_FILE.read_text("utf-8")
+
+
+def test_the_schools_policy_splits_into_the_sections_its_headings_name(policy_text: str) -> None:
+    document = parse_policy(policy_text.encode(), "social-media-policy.txt")
+    assert document.title == "Social Media/Networking Policy"
+    assert [s.title for s in document.sections] == SECTIONS
+    # A heading over others has no text of its own and is never quoted.
+    assert not document.section("Responsible Use of Social Media").passages  # type: ignore[union-attr]
+    # "...statements about:" leads into its list; it is not a heading.
+    reputation = document.section("Protecting our business reputation")
+    assert reputation is not None
+    first = reputation.passages[0]
+    assert first.lead == "Staff must not post disparaging or defamatory statements about:"
+    assert first.quoted.startswith(first.lead)
+    assert reputation.short_title == "Protecting our business reputation"
+
+
+def test_markdown_headings_are_the_sections() -> None:
+    document = parse_policy(
+        b"# Staff Policy\n\n## Using phones\n\nPhones stay in lockers.\n\n"
+        b"## Photos\n\n**Only** school cameras.\n\n- Delete copies.\n",
+        "policy.md",
+    )
+    assert document.title == "Staff Policy"
+    assert [s.title for s in document.sections] == ["Using phones", "Photos"]
+    assert document.sections[1].text == "Only school cameras.\n- Delete copies."
+
+
+def _docx(paragraphs: list[tuple[str, str | None]], styles: bool = True) -> bytes:
+    """A minimal Word document: (text, style id) paragraphs."""
+    body = "".join(
+        "<w:p>"
+        + (f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else "")
+        + f"<w:r><w:t>{escape(text)}</w:t></w:r></w:p>"
+        for text, style in paragraphs
+    )
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        )
+        archive.writestr(
+            "word/document.xml", f"<w:document {ns}><w:body>{body}</w:body></w:document>"
+        )
+        if styles:
+            archive.writestr(
+                "word/styles.xml",
+                f'<w:styles {ns}><w:style w:styleId="Titel"><w:name w:val="Title"/></w:style>'
+                f'<w:style w:styleId="berschrift1"><w:name w:val="heading 1"/></w:style>'
+                "</w:styles>",
+            )
+    return buffer.getvalue()
+
+
+def test_a_word_document_is_read_by_its_heading_styles(policy_text: str) -> None:
+    txt = parse_policy(policy_text.encode(), "policy.txt")
+    paragraphs: list[tuple[str, str | None]] = [(txt.title or "", "Titel")]
+    for section in txt.sections:
+        # Localised style ids: the style's name says it is a heading.
+        paragraphs.append((section.title, "berschrift1"))
+        lead = None
+        for passage in section.passages:
+            if passage.lead and passage.lead != lead:
+                paragraphs.append((passage.lead, None))
+            lead = passage.lead
+            paragraphs.append((passage.text, None))
+    document = parse_policy(_docx(paragraphs), "policy.docx")
+    assert [s.title for s in document.sections] == SECTIONS
+    assert document.digest == txt.digest  # the same words are the same version
+    # Without heading styles, the headings are found by their shape, as in plain text.
+    plain = parse_policy(_docx([(t, None) for t, _ in paragraphs], styles=False), "p.docx")
+    assert [s.title for s in plain.sections] == SECTIONS
+
+
+def test_unreadable_documents_are_refused_with_a_reason() -> None:
+    with pytest.raises(PolicyError, match="not a readable Word document"):
+        parse_policy(b"not a zip", "policy.docx")
+    with pytest.raises(PolicyError, match="no headings"):
+        parse_policy(b"just one paragraph of text.", "policy.txt")
+    with pytest.raises(PolicyError, match="not UTF-8"):
+        parse_policy(b"\xff\xfe\x00bad", "policy.txt")
+
+
+def test_a_changed_section_holds_its_answers_back_for_review(
+    policy_text: str, tmp_path: Path
+) -> None:
+    knowledge = load_knowledge()
+    assert needing_review(knowledge, parse_policy(policy_text.encode(), "p.txt")) == ()
+    changed = policy_text.replace(
+        "so that these may be logged.", "so that these may be logged and kept for a year."
+    ).replace("Recruitment\n", "Hiring\n")
+    document = parse_policy(changed.encode(), "p.txt")
+    held = {r.title: r.current for r in needing_review(knowledge, document)}
+    assert set(held) == {"Personal Use of Social Media", "Recruitment"}
+    assert held["Recruitment"] is None  # gone under that title
+    # The section is still found and quoted, but its short answer is not served.
+    found = answer_question(PolicyIndex(document, knowledge), "a Year 8 added me on Snapchat")
+    assert found.kind is AnswerKind.ANSWERED and found.held_for_review
+    assert found.text == HELD
+    assert "kept for a year" in found.quoted[0].passages[0].text
+
+    # The running bot reads the new version when the file changes, without a restart.
+    path = tmp_path / "policy.txt"
+    path.write_text(policy_text, "utf-8")
+    source = PolicySource(path, knowledge)
+    first = source.load()
+    assert first is not None and not first.reviews
+    path.write_text(changed, "utf-8")
+    now = source.current()
+    assert now is not None and now.document.digest == document.digest
+    # A broken new version keeps the last good one.
+    path.write_bytes(b"\xff\xfe")
+    assert source.current() is now
+
+
+def test_ask_prints_json_for_one_question_or_one_per_line(
+    shared_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SOCIALDESK_POLICY", str(POLICY_FILE))
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(shared_dir / "absent.yaml"))
+    assert main(["ask", "can I put the school in my LinkedIn bio?", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert set(answer) == {"answer", "confident", "sections"}
+    assert answer["confident"] is True and "LinkedIn" in answer["answer"]
+    assert answer["sections"][0]["title"] == "Personal Use of Social Media"
+    scores = [s["score"] for s in answer["sections"]]
+    assert scores == sorted(scores, reverse=True)
+
+    questions = "Can I use my own phone for trip photos?\nthanks\nwhat's for lunch?\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(questions))
+    assert main(["ask", "-", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3
+    assert lines[0]["sections"][0]["title"] == "Photographs for use with social media"
+    assert lines[1]["sections"] == [] and lines[2]["confident"] is False
+
+
+def test_a_policy_that_cannot_be_read_stops_start_up_with_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SOCIALDESK_POLICY", str(tmp_path / "missing.docx"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.setenv(
+        "SOCIALDESK_CONFIG", str(Path(__file__).with_name("fixtures") / "school.yaml")
+    )
+    assert main(["serve"]) == 2
+    assert "SOCIALDESK_POLICY" in capsys.readouterr().err
+
+
+def test_the_policy_command_shows_sections_and_what_waits_for_review(
+    policy_text: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "policy.txt"
+    path.write_text(policy_text.replace("Recruitment\n", "Hiring\n"), "utf-8")
+    monkeypatch.setenv("SOCIALDESK_POLICY", str(path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(tmp_path / "absent.yaml"))
+    assert main(["policy"]) == 0
+    out = capsys.readouterr().out
+    assert "18 sections" in out and "Hiring" in out
+    assert "held back for review: answers for 'Recruitment'" in out

@@ -1,0 +1,107 @@
+"""Policy questions in Teams: any words that are not a command are a question; the answer card,
+the question sent on to the IT Network Manager, answered inside their card and told back in the
+asker's chat, all over HTTP as the Bot Connector would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.handlers import questions
+from bot.store.models import PolicyQuestion
+from tests.fakes.slack import FakeSlack
+from tests.fakes.teams import FakeTeams, cards_in, inputs_of
+from tests.harness import RunningBot
+from tests.teams_client import TeamsUser, action_titled, texts_of
+from tests.test_teams_post import SAM, TEACHER
+
+NIA_SLACK = "U0NETDEP"
+
+
+async def _card_with(user: TeamsUser, fake: FakeTeams, text: str) -> tuple[Any, dict[str, Any]]:
+    await fake.wait_for(
+        lambda: any(text in texts_of(c) for c in fake.cards_to(user.aad)), what=text
+    )
+    for sent in reversed(user.messages):
+        for card in cards_in(sent.activity):
+            if text in texts_of(card):
+                return sent, card
+    raise AssertionError(text)
+
+
+async def test_any_other_words_are_a_question_answered_from_the_policy(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.install()
+    await teacher.say("can I use my own phone for the trip photos?")
+    _, card = teacher.last_card()
+    shown = texts_of(card)
+    assert "school devices" in shown
+    assert "Photographs for use with social media" in shown
+    assert {a["title"] for a in card["actions"]} >= {"Start a draft", "Ask the IT Network Manager"}
+
+    # `policy` in front reads the same; small talk and empty questions are short.
+    await teacher.say("policy a Year 8 added me on Snapchat, what do I do?")
+    assert "Personal Use of Social Media" in texts_of(teacher.last_card()[1])
+    await teacher.say("thanks")
+    assert "welcome" in texts_of(teacher.last_card()[1]).lower()
+    await teacher.say("policy")
+    assert "post - draft a post" in texts_of(teacher.last_card()[1])
+
+
+async def test_start_a_draft_sends_the_form_and_keeps_the_answer(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.install()
+    await teacher.say("How do I get something on the school Instagram?")
+    sent, card = teacher.last_card()
+    answer = await teacher.click(card, "Start a draft", reply_to=sent)
+    assert answer["type"] == "application/vnd.microsoft.activity.message"
+    _, form = teacher.last_card()
+    assert "text" in {i["id"] for i in inputs_of(form)}
+
+
+async def test_a_question_goes_to_the_network_manager_in_teams_and_the_answer_comes_back(
+    bot: RunningBot, fake_teams: FakeTeams, fake_slack: FakeSlack
+) -> None:
+    sam = TeamsUser(bot, fake_teams, SAM, "Sam Network")
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await sam.install()
+    await teacher.install()
+    asked = "Can I livestream the summer fair on my own TikTok?"
+    await teacher.say(asked)
+    sent, card = teacher.last_card()
+    told = await teacher.click(card, "Ask the IT Network Manager", reply_to=sent)
+    assert "Sent to the IT Network Manager as Q-0001" in told["value"]
+
+    # Sam gets the card in Teams (and Nia, who is only in Slack, in Slack).
+    question_sent, question_card = await _card_with(sam, fake_teams, asked)
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to(NIA_SLACK)))
+    # The answer is written in the card (Action.ShowCard): no second round trip.
+    assert any(
+        a.get("title") == "Answer" and a["type"] == "Action.ShowCard"
+        for a in question_card["actions"]
+    )
+    assert action_titled(question_card, "Send answer")["verb"] == "socialdesk.form"
+    ids = {i["id"] for i in inputs_of(question_card)}
+    answer_id = next(i for i in ids if i.endswith(questions.ANSWER_TEXT))
+    learn_id = next(i for i in ids if i.endswith(f".{questions.LEARN}"))
+
+    # The teacher cannot answer from a copy of the card: checked at the click.
+    refused = await teacher.click(
+        question_card, "Send answer", {answer_id: "Yes!"}, reply_to=question_sent
+    )
+    assert "Only the IT Network Manager" in refused["value"]
+
+    answered = await sam.click(
+        question_card,
+        "Send answer",
+        {answer_id: "Not on a personal account, sorry.", learn_id: questions.LEARN},
+        reply_to=question_sent,
+    )
+    assert "Answered by Sam Network" in texts_of(answered["value"])
+    _, reply = await _card_with(teacher, fake_teams, "Not on a personal account, sorry.")
+    assert asked in texts_of(reply)
+    (stored,) = await bot.rows(PolicyQuestion)
+    assert stored.answered_by == "sam" and stored.learned
