@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bot.core.policy import PolicyDocument, parse_policy, title_key
-from bot.core.questions import Knowledge, PolicyIndex
+from bot.core.questions import AnswerKind, Knowledge, PolicyIndex, answer_question
 from bot.knowledge import load_knowledge
 
 HERE = Path(__file__).parent
@@ -60,7 +60,7 @@ def measure(index: PolicyIndex, rows: Labelled, show_misses: bool, timings: list
 
 def cross_validate(document: PolicyDocument, knowledge: Knowledge, timings: list[float]) -> str:
     phrasings = knowledge.phrasings
-    first = top3 = 0
+    first = top3 = confident = confident_right = off_topic = 0
     for fold in range(FOLDS):
         kept = tuple(p for i, p in enumerate(phrasings) if i % FOLDS != fold)
         asked = [p for i, p in enumerate(phrasings) if i % FOLDS == fold]
@@ -72,8 +72,23 @@ def cross_validate(document: PolicyDocument, knowledge: Knowledge, timings: list
             timings.append(time.perf_counter() - started)
             first += titles[0] in wanted
             top3 += bool(wanted & set(titles[:3]))
+            answer = answer_question(index, phrasing.question)
+            off_topic += answer.kind is AnswerKind.OFF_TOPIC
+            if answer.confident:
+                confident += 1
+                confident_right += title_key(answer.ranked[0].section.title) in wanted
     n = len(phrasings)
-    return f"{n} questions, first {first / n:.1%}, top three {top3 / n:.1%}"
+    return (
+        f"{n} questions, first {first / n:.1%}, top three {top3 / n:.1%}; confident for "
+        f"{confident / n:.0%}, right when confident {confident_right / max(confident, 1):.1%}; "
+        f"taken for off-topic {off_topic}"
+    )
+
+
+def off_topic(index: PolicyIndex, path: Path) -> str:
+    lines = [x for x in path.read_text("utf-8").splitlines() if x.strip() and x[0] != "#"]
+    caught = sum(answer_question(index, x).kind is AnswerKind.OFF_TOPIC for x in lines)
+    return f"{caught} of {len(lines)} said to be off-topic"
 
 
 def main() -> None:
@@ -93,6 +108,7 @@ def main() -> None:
     for path in args.sets:
         print(f"{path.name}: {measure(index, read_set(path), args.show_misses, timings)}")
     print(f"phrasings, {FOLDS}-fold: {cross_validate(document, knowledge, timings)}")
+    print(f"off-topic.txt: {off_topic(index, HERE / 'questions' / 'off-topic.txt')}")
     ms = sorted(t * 1000 for t in timings)
     print(
         f"rank: {len(ms)} questions, p50 {statistics.median(ms):.2f} ms, "
