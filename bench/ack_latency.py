@@ -62,7 +62,8 @@ class Figures:
 
         rate = len(ordered) / self.elapsed
         return (
-            f"{self.name:<44} n={len(ordered):>5}  p50 {pct(50):6.1f} ms  p99 {pct(99):6.1f} ms"
+            f"{self.name:<44} n={len(ordered):>5}  p50 {pct(50):6.1f} ms  p95 {pct(95):6.1f} ms"
+            f"  p99 {pct(99):6.1f} ms"
             f"  max {ordered[-1] * 1000:6.1f} ms  mean {statistics.fmean(ordered) * 1000:6.1f} ms"
             f"  {rate:6.1f} req/s  errors {self.errors}"
             + (

@@ -234,22 +234,29 @@ def _policy_index(settings: Settings) -> PolicyIndex | None:
 
 
 def _ask(settings: Settings, question: str, as_json: bool) -> int:
-    from bot.core.questions import answer_question
+    from bot.core.questions import answer_question, smalltalk_in
+    from bot.handlers.questions import QUESTION_MAX
 
     index = _policy_index(settings)
-    lines = sys.stdin.read().splitlines() if question == "-" else [question]
+    if index is None:
+        raise SettingsError(
+            "SOCIALDESK_POLICY: no policy document configured (or policy: in the YAML), so "
+            "there is nothing to answer from"
+        )
+    # One line in, one answer out, at once: a program may send a question and wait for it.
+    lines = sys.stdin if question == "-" else [question]
     for line in lines:
         text = " ".join(line.split())
         sections: list[dict[str, object]] = []
         confident = False
         quoted: list[str] = []
-        talk = index.smalltalk(text) if index and text else None
-        if index is None:
-            answer = "No policy loaded: set SOCIALDESK_POLICY to the school's policy document."
-        elif not text:
+        talk = smalltalk_in(index.knowledge, text) if text else None
+        if not text:
             answer = "Ask a question about the policy."
         elif talk is not None:
             answer = talk.reply
+        elif len(text) > QUESTION_MAX:
+            answer = f"Please ask in fewer than {QUESTION_MAX} characters."
         else:
             found = answer_question(index, text)
             answer, confident = found.text, found.confident
@@ -260,13 +267,16 @@ def _ask(settings: Settings, question: str, as_json: bool) -> int:
                 f"{q.section.short_title}: {p.quoted}" for q in found.quoted for p in q.passages
             ]
         if as_json:
-            print(json.dumps({"answer": answer, "confident": confident, "sections": sections}))
+            print(
+                json.dumps({"answer": answer, "confident": confident, "sections": sections}),
+                flush=True,
+            )
             continue
         print(answer)
         for passage in quoted:
             print(f"  > {passage}")
         for section in sections:
-            print(f"  {section['score']:>7} {section['title']}")
+            print(f"  {section['score']:>7} {section['title']}", flush=True)
     return 0
 
 
@@ -288,6 +298,8 @@ async def _policy(settings: Settings) -> int:
             f"held back for review: answers for {review.title!r} were checked against "
             f"{review.reviewed}, {now}"
         )
+    for title, count in index.orphan_phrasings.items():
+        print(f"held back for review: {count} staff phrasings name {title!r}, not in the document")
     if settings.database_url:
         try:
             async with _existing_database(settings) as engine, engine.connect() as db:
@@ -297,9 +309,10 @@ async def _policy(settings: Settings) -> int:
             return 0
         for entry in learned:
             if not entry.still_fits(document):
+                # By reference only: the question is the asker's, not the console's.
                 print(
-                    f"held back for review: the IT Network Manager's answer {entry.reference} "
-                    f"({entry.question[:60]!r}); the policy it was given for has changed"
+                    f"held back for review: the IT Network Manager's kept answer to "
+                    f"{entry.reference}; the policy it was given for has changed"
                 )
     return 0
 

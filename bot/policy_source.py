@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 class PolicySource:
     def __init__(self, path: Path | None, knowledge: Knowledge) -> None:
         self.path = path
-        self._knowledge = knowledge
+        self.knowledge = knowledge
         self._index: PolicyIndex | None = None
         self._seen: tuple[int, int] | None = None  # (mtime_ns, size) of the version read
 
@@ -29,7 +29,7 @@ class PolicySource:
             data = self.path.read_bytes()
         except OSError as error:
             raise PolicyError(f"cannot read the policy {self.path}: {error.strerror}") from error
-        index = PolicyIndex(parse_policy(data, self.path.name), self._knowledge)
+        index = PolicyIndex(parse_policy(data, self.path.name), self.knowledge)
         self._index, self._seen = index, (status.st_mtime_ns, status.st_size)
         for review in index.reviews:
             log.warning(
@@ -37,6 +37,13 @@ class PolicySource:
                 "for review (socialdesk policy lists them)",
                 review.title,
                 "has changed" if review.current else "is no longer in the document",
+            )
+        for title, count in index.orphan_phrasings.items():
+            log.warning(
+                "policy: %d staff phrasings name the section %r, which the document no longer "
+                "has; they are not used until reviewed",
+                count,
+                title,
             )
         return index
 

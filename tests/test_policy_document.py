@@ -73,12 +73,22 @@ def test_markdown_headings_are_the_sections() -> None:
     assert document.sections[1].text == "Only school cameras.\n- Delete copies."
 
 
-def _docx(paragraphs: list[tuple[str, str | None]], styles: bool = True) -> bytes:
-    """A minimal Word document: (text, style id) paragraphs."""
+def _docx(
+    paragraphs: list[tuple[str, str | None]],
+    styles: bool = True,
+    numbered: frozenset[str] = frozenset(),
+) -> bytes:
+    """A minimal Word document: (text, style id) paragraphs; those in `numbered` carry Word's
+    automatic numbering, as a numbered heading or list item does."""
+
+    def properties(text: str, style: str | None) -> str:
+        inner = (f'<w:pStyle w:val="{style}"/>' if style else "") + (
+            '<w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr>' if text in numbered else ""
+        )
+        return f"<w:pPr>{inner}</w:pPr>" if inner else ""
+
     body = "".join(
-        "<w:p>"
-        + (f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else "")
-        + f"<w:r><w:t>{escape(text)}</w:t></w:r></w:p>"
+        f"<w:p>{properties(text, style)}<w:r><w:t>{escape(text)}</w:t></w:r></w:p>"
         for text, style in paragraphs
     )
     ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
@@ -119,6 +129,49 @@ def test_a_word_document_is_read_by_its_heading_styles(policy_text: str) -> None
     # Without heading styles, the headings are found by their shape, as in plain text.
     plain = parse_policy(_docx([(t, None) for t, _ in paragraphs], styles=False), "p.docx")
     assert [s.title for s in plain.sections] == SECTIONS
+
+
+def test_numbered_headings_and_lists_in_word_and_plain_text() -> None:
+    word = _docx(
+        [
+            ("Staff Social Media Policy", "Titel"),
+            ("Introduction", "berschrift1"),
+            ("This policy applies to everyone.", None),
+            ("Photographs", "berschrift1"),
+            ("Before posting:", None),
+            ("Ask the parents.", None),
+            ("Use a school camera", None),
+        ],
+        numbered=frozenset(
+            {"Introduction", "Photographs", "Ask the parents.", "Use a school camera"}
+        ),
+    )
+    document = parse_policy(word, "policy.docx")
+    assert [s.title for s in document.sections] == ["Introduction", "Photographs"]
+    items = document.sections[1].passages
+    assert [p.text for p in items] == ["- Ask the parents.", "- Use a school camera"]
+    assert items[0].lead == "Before posting:"
+
+    text = parse_policy(
+        b"Staff Policy\n\n1. Introduction\n\nThis applies to all.\n\n2. Photos\n\n"
+        b"Steps:\n\n1. Ask the parents first\n2. Use a school camera\n\n"
+        b"3.1 Contact\n\nWrite to us.\n\nOr phone:\n",
+        "policy.txt",
+    )
+    assert [s.title for s in text.sections] == ["1. Introduction", "2. Photos", "3.1 Contact"]
+    photos = text.section("Photos")
+    assert photos is not None and len(photos.passages) == 2  # list items, not headings
+    # A sentence ending in a colon with no list after it is kept, not lost.
+    contact = text.section("contact")
+    assert contact is not None and [p.text for p in contact.passages][-1] == "Or phone:"
+
+
+def test_markdown_keeps_the_words_as_written() -> None:
+    document = parse_policy(
+        b"# Policy\n\n## Contact\n\nWrite to my_school_account@example.org, _soon_.\n",
+        "policy.md",
+    )
+    assert document.sections[0].text == "Write to my_school_account@example.org, soon."
 
 
 def test_unreadable_documents_are_refused_with_a_reason() -> None:
@@ -182,6 +235,15 @@ def test_ask_prints_json_for_one_question_or_one_per_line(
     assert len(lines) == 3
     assert lines[0]["sections"][0]["title"] == "Photographs for use with social media"
     assert lines[1]["sections"] == [] and lines[2]["confident"] is False
+
+
+def test_ask_without_a_policy_says_so_and_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SOCIALDESK_POLICY", raising=False)
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(tmp_path / "absent.yaml"))
+    assert main(["ask", "can I use my phone?", "--json"]) == 2
+    assert "no policy document configured" in capsys.readouterr().err
 
 
 def test_a_policy_that_cannot_be_read_stops_start_up_with_a_reason(

@@ -89,8 +89,8 @@ class PolicyDocument:
 
 
 def title_key(title: str) -> str:
-    """Titles compare without case, spacing or a final colon."""
-    return " ".join(title.replace(":", " ").casefold().split())
+    """Titles compare without case, spacing, a section number or a final colon."""
+    return " ".join(_SECTION_NUMBER.sub("", title.strip()).replace(":", " ").casefold().split())
 
 
 def _digest(text: str) -> str:
@@ -149,7 +149,8 @@ def _text_blocks(text: str) -> list[_Block]:
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
+# Underscores mark emphasis only at word edges: my_school_account stays as written.
+_MD_EMPHASIS = re.compile(r"(\*\*|\*|`|(?<!\w)__|(?<!\w)_)(?=\S)(.+?)(?<=\S)\1(?!\w)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 
 
@@ -234,7 +235,8 @@ def _docx_blocks(data: bytes, name: str) -> list[_Block]:
     styled = any(s.startswith("heading") or s == "title" for _, s, _ in paragraphs)
     blocks: list[_Block] = []
     for text, style, numbered in paragraphs:
-        if numbered or "list" in style:
+        heading_style = style.startswith("heading") or style == "title"
+        if (numbered or "list" in style) and not (styled and heading_style):
             text = f"- {text}"
         if not styled:
             blocks.append(_Block(text))
@@ -245,9 +247,32 @@ def _docx_blocks(data: bytes, name: str) -> list[_Block]:
     return blocks
 
 
-def _looks_like_heading(block: _Block, following: _Block | None) -> bool:
+# "1. Introduction", "3.1 Photographs": a section number before a heading.
+_SECTION_NUMBER = re.compile(r"^\(?\d{1,2}(?:\.\d{1,2})*[.)]?\s+")
+
+
+def _continues(previous: _Block | None, number: str) -> bool:
+    """Whether `number` ("4.") follows the item before it ("3. ...") in one list."""
+    if previous is None:
+        return False
+    before = re.match(r"^\(?(\d{1,2})[.)]\s", previous.text)
+    this = re.match(r"^\(?(\d{1,2})[.)]?\s*$", number)
+    return bool(before and this and int(this.group(1)) == int(before.group(1)) + 1)
+
+
+def _looks_like_heading(
+    block: _Block, following: _Block | None, previous: _Block | None = None
+) -> bool:
     text = block.text
-    if following is None or _LIST_ITEM.match(text):
+    if following is None:
+        return False
+    numbered = _SECTION_NUMBER.match(text)
+    if numbered:
+        # A numbered line that starts or carries on a numbered list is an item, not a section.
+        if _LIST_ITEM.match(following.text) or _continues(previous, numbered.group()):
+            return False
+        text = text[numbered.end() :]
+    elif _LIST_ITEM.match(text):
         return False
     if len(text) > HEADING_MAX_CHARS or len(text.split()) > HEADING_MAX_WORDS:
         return False
@@ -262,7 +287,11 @@ def _sections_of(blocks: Sequence[_Block], name: str) -> PolicyDocument:
     headings = [
         block.heading
         if block.heading is not None
-        else _looks_like_heading(block, blocks[i + 1] if i + 1 < len(blocks) else None)
+        else _looks_like_heading(
+            block,
+            blocks[i + 1] if i + 1 < len(blocks) else None,
+            blocks[i - 1] if i else None,
+        )
         for i, block in enumerate(blocks)
     ]
     title: str | None = None
@@ -294,10 +323,16 @@ def _sections_of(blocks: Sequence[_Block], name: str) -> PolicyDocument:
 
 def _passages(paragraphs: Iterable[str]) -> Iterable[Passage]:
     lead: str | None = None
+    led = False  # whether the pending lead has had a list item
     for paragraph in paragraphs:
         if _LIST_ITEM.match(paragraph):
             yield Passage(paragraph, lead)
+            led = True
             continue
-        lead = paragraph if paragraph.endswith(":") else None
+        if lead is not None and not led:
+            yield Passage(lead)  # a sentence ending in a colon with no list after it
+        lead, led = (paragraph, False) if paragraph.endswith(":") else (None, False)
         if lead is None:
             yield Passage(paragraph)
+    if lead is not None and not led:
+        yield Passage(lead)

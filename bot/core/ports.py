@@ -150,8 +150,9 @@ class QuestionRepository(Protocol):
 
     async def get(self, question_id: int) -> QuestionRecord | None: ...
 
-    async def mark_escalated(self, question_id: int, at: datetime) -> bool:
-        """False if it had already gone to the IT Network Manager. Race-safe."""
+    async def mark_escalated(self, question_id: int, at: datetime) -> str | None:
+        """Its new reference, or None if it had already gone to the IT Network Manager.
+        Race-safe."""
 
     async def record_answer(
         self,

@@ -108,12 +108,13 @@ class NewQuestion:
     sections: tuple[tuple[str, float], ...]  # (title, score), best first
     topic: str | None
     at: datetime
+    learned_from: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class QuestionRecord:
     id: int
-    reference: str
+    reference: str | None  # given when the question goes to the IT Network Manager
     asker_key: str
     question: str
     kind: AnswerKind
@@ -414,6 +415,14 @@ class PolicyIndex:
             if not term.startswith("@")
         }
         answerable = {title_key(s.title) for s in document.answerable}
+        # Phrasings for a section the document no longer has wait for review, unused.
+        orphans: Counter[str] = Counter(
+            title
+            for p in knowledge.phrasings
+            for title in p.titles
+            if title_key(title) not in answerable
+        )
+        self.orphan_phrasings: dict[str, int] = dict(orphans)
         self._phrasings = [
             (frozenset(self.analyzer.terms(p.question)), keys)
             for p in knowledge.phrasings
@@ -510,37 +519,13 @@ class PolicyIndex:
         if not scored:
             return ()
         top = scored[0][0]
-        chosen = [p for s, _, p in scored[:limit] if s >= 0.6 * top and s > 0] or [scored[0][2]]
+        chosen = [p for s, _, p in scored[:limit] if s >= 0.8 * top and s > 0] or [scored[0][2]]
         # Shown in the document's order, so a list reads as the school wrote it.
         order = {id(p): i for i, p in enumerate(section.passages)}
         return tuple(sorted(chosen, key=lambda p: order[id(p)]))
 
     def smalltalk(self, text: str) -> SmallTalk | None:
-        """A message that is only a greeting, thanks or the like; None for anything more."""
-        words = [
-            w
-            for w in tokens(text)
-            if w
-            not in {"so", "much", "very", "a", "lot", "you", "there", "again", "all", "for", "that"}
-        ]
-        if not words:
-            return None
-        for talk in self.knowledge.smalltalk:
-            phrases = sorted((tuple(tokens(t)) for t in talk.terms), key=lambda p: -len(p))
-            rest = list(words)
-            index = 0
-            matched = True
-            while index < len(rest):
-                for phrase in phrases:
-                    if phrase and tuple(rest[index : index + len(phrase)]) == phrase:
-                        index += len(phrase)
-                        break
-                else:
-                    matched = False
-                    break
-            if matched:
-                return talk
-        return None
+        return smalltalk_in(self.knowledge, text)
 
 
 # --- answering -----------------------------------------------------------------------------
@@ -554,7 +539,11 @@ NEAREST = 3
 
 
 class PolicyLookup(Protocol):
-    """The policy as loaded now (a new version of the file is read when it changes)."""
+    """The policy as loaded now (a new version of the file is read when it changes), and what
+    the bot knows beyond it."""
+
+    @property
+    def knowledge(self) -> Knowledge: ...
 
     def current(self) -> PolicyIndex | None: ...
 
@@ -632,11 +621,18 @@ def similar_learned(
     asked = set(index.analyzer.terms(question))
     if not asked:
         return None
+    generic = index.knowledge.generic_concepts
+
+    def ideas(terms: set[str]) -> set[str]:
+        return {t for t in terms if t.startswith("@") and t[1:] not in generic}
+
     best: tuple[float, LearnedAnswer] | None = None
     for entry in learned:
         if not entry.still_fits(index.document):
             continue
         theirs = set(index.analyzer.terms(entry.question))
+        if ideas(theirs) != ideas(asked):
+            continue  # "my own TikTok" is not "the school's TikTok"
         union = asked | theirs
         weight = sum(index.idf(t) or 1.0 for t in union)
         shared = sum(index.idf(t) or 1.0 for t in asked & theirs)
@@ -646,4 +642,30 @@ def similar_learned(
     return best[1] if best else None
 
 
-LEARNED_SIMILARITY = 0.6
+LEARNED_SIMILARITY = 0.7
+
+
+_FILLER = frozenset(
+    {"so", "much", "very", "a", "lot", "you", "there", "again", "all", "for", "that"}
+)
+
+
+def smalltalk_in(knowledge: Knowledge, text: str) -> SmallTalk | None:
+    """A message that is only a greeting, thanks or the like; None for anything more. It needs
+    no policy document, so it works before one is loaded."""
+    words = [w for w in tokens(text) if w not in _FILLER]
+    if not words:
+        return None
+    for talk in knowledge.smalltalk:
+        phrases = sorted((tuple(tokens(t)) for t in talk.terms), key=lambda p: -len(p))
+        index = 0
+        while index < len(words):
+            phrase = next(
+                (p for p in phrases if p and tuple(words[index : index + len(p)]) == p), None
+            )
+            if phrase is None:
+                break
+            index += len(phrase)
+        else:
+            return talk
+    return None

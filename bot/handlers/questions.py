@@ -12,6 +12,7 @@ service.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.core.outcome import CardUpdate, Notify, Outcome
 from bot.core.people import Person, Platform, Role
@@ -27,6 +28,7 @@ from bot.core.questions import (
     QuestionRecord,
     answer_question,
     similar_learned,
+    smalltalk_in,
 )
 from bot.core.ui import (
     Block,
@@ -58,7 +60,7 @@ LEARN = "learn"
 SECTIONS = "sections"
 ANSWER_MAX = 2000
 QUESTION_MAX = 1000
-GONE = "That question is no longer on record."
+GONE = "That question is not one sent to the IT Network Manager."
 
 
 def _card_key(question_id: int) -> str:
@@ -88,80 +90,92 @@ async def ask(
     question = " ".join(text.split())
     if not question:
         return Outcome(reply=help_handler.help_message(ctx, platform))
-    index = ctx.policy.current() if ctx.policy else None
-    if index is not None:
-        talk = index.smalltalk(question)
-        if talk is not None:
-            if talk.kind == "about_bot":
-                return Outcome(reply=help_handler.help_message(ctx, platform))
-            return Outcome(reply=Message(summary=talk.reply, blocks=(Paragraph.of(talk.reply),)))
+    # Small talk needs no policy document: "thanks" is answered before one is loaded too.
+    talk = smalltalk_in(ctx.policy.knowledge, question) if ctx.policy else None
+    if talk is not None:
+        if talk.kind == "about_bot":
+            return Outcome(reply=help_handler.help_message(ctx, platform))
+        return Outcome(reply=_told(talk.reply))
     if len(question) > QUESTION_MAX:
         return Outcome(
-            reply=Message(
-                summary="That question is too long",
-                blocks=(
-                    Paragraph.of(
-                        f"Please ask in fewer than {QUESTION_MAX} characters: one question at a "
-                        "time works best."
-                    ),
-                ),
+            reply=_told(
+                f"Please ask in fewer than {QUESTION_MAX} characters: one question at a time "
+                "works best."
             )
         )
     now = ctx.clock.now()
+    index = ctx.policy.current() if ctx.policy else None
     if index is None:
         record = await uow.questions.create(
             NewQuestion(actor.key, question, AnswerKind.NO_POLICY, None, (), None, now)
         )
-        return Outcome(reply=_no_policy(ctx, record))
+        return Outcome(reply=_no_policy(record))
 
-    learned = similar_learned(index, question, await uow.questions.learned())
     found = answer_question(index, question)
-    kind = AnswerKind.LEARNED if learned else found.kind
+    learned = None
+    if found.kind is not AnswerKind.OFF_TOPIC:
+        learned = similar_learned(index, question, await uow.questions.learned())
     record = await uow.questions.create(
         NewQuestion(
             actor.key,
             question,
-            kind,
+            AnswerKind.LEARNED if learned else found.kind,
             index.document.digest,
             tuple((s.section.short_title, s.score) for s in found.ranked),
-            found.topic.key if found.topic and not learned else None,
+            found.topic.key if found.topic else None,
             now,
+            learned.question_id if learned else None,
         )
     )
-    if learned is not None:
-        return Outcome(reply=_learned_reply(ctx, record, learned))
     if found.kind is AnswerKind.OFF_TOPIC:
-        return Outcome(
-            reply=Message(summary="Not a policy question", blocks=(Paragraph.of(found.text),))
-        )
-    return Outcome(reply=_answer_reply(ctx, record, found))
+        return Outcome(reply=_told(found.text))
+    return Outcome(reply=_answer_reply(ctx, record, found, learned, platform))
 
 
 def _ask_button(record: QuestionRecord) -> Button:
     return Button("Ask the IT Network Manager", ESCALATE, str(record.id))
 
 
-def _answer_reply(ctx: HandlerContext, record: QuestionRecord, found: Answer) -> Message:
+def _answer_reply(
+    ctx: HandlerContext,
+    record: QuestionRecord,
+    found: Answer,
+    learned: LearnedAnswer | None,
+    platform: Platform,
+) -> Message:
     blocks: list[Block] = [Paragraph.of(found.text)]
     if found.confident:
         quoted = found.quoted[0]
-        for passage in quoted.passages:
-            blocks.append(Quote(passage.quoted))
+        blocks.extend(Quote(passage.quoted) for passage in quoted.passages)
         blocks.append(Note(f"From the policy, \u201c{quoted.section.short_title}\u201d"))
     else:
         for quoted in found.quoted:
             blocks.append(Paragraph.of(f"\u201c{quoted.section.short_title}\u201d:"))
             blocks.extend(Quote(p.quoted) for p in quoted.passages)
+    if learned is not None:
+        # Beside the policy's answer, never instead of it; the earlier question was someone
+        # else's and is never shown.
+        by = ctx.directory.by_key(learned.answered_by)
+        blocks.append(
+            Paragraph.of(
+                "The IT Network Manager has answered a question like yours",
+                *((" (", Mention(by), ")") if by else ()),
+                ":",
+            )
+        )
+        blocks.append(Quote(learned.answer))
     buttons = [_ask_button(record)]
     step = found.topic.next if found.topic and found.confident else None
     if step is not None:
-        blocks.append(_next_step(ctx, step.kind, step.text))
+        # Slack has slash commands; in Teams the same words are typed in the chat.
+        report = "/report" if platform is Platform.SLACK else "report"
+        blocks.append(_next_step(ctx, step.kind, step.text.replace("{report}", report)))
         if step.kind is NextKind.DRAFT:
             buttons.insert(
                 0, Button("Start a draft", START_DRAFT, str(record.id), ButtonStyle.PRIMARY)
             )
     blocks.append(Buttons(tuple(buttons)))
-    blocks.append(Note(_reference_note(record)))
+    blocks.append(Note(_version_note(record)))
     summary = found.text if found.confident else "Not sure: the nearest passages of the policy"
     return Message(summary=summary, blocks=tuple(blocks))
 
@@ -182,12 +196,13 @@ def _next_step(ctx: HandlerContext, kind: NextKind, text: str) -> Paragraph:
     return Paragraph(tuple(parts))
 
 
-def _reference_note(record: QuestionRecord) -> str:
-    version = f" \u00b7 policy version {record.policy_hash[:8]}" if record.policy_hash else ""
-    return f"Question {record.reference}{version}"
+def _version_note(record: QuestionRecord) -> str:
+    if record.policy_hash:
+        return f"From the school's policy, version {record.policy_hash[:8]}"
+    return "No policy document loaded"
 
 
-def _no_policy(ctx: HandlerContext, record: QuestionRecord) -> Message:
+def _no_policy(record: QuestionRecord) -> Message:
     return Message(
         summary="No policy loaded",
         blocks=(
@@ -196,23 +211,6 @@ def _no_policy(ctx: HandlerContext, record: QuestionRecord) -> Message:
                 "so I cannot answer from it. The IT Network Manager can answer your question."
             ),
             Buttons((_ask_button(record),)),
-            Note(_reference_note(record)),
-        ),
-    )
-
-
-def _learned_reply(ctx: HandlerContext, record: QuestionRecord, learned: LearnedAnswer) -> Message:
-    by = ctx.directory.by_key(learned.answered_by)
-    said_by: str | Mention = Mention(by) if by else "the IT Network Manager"
-    return Message(
-        summary=learned.answer[:150],
-        blocks=(
-            Paragraph.of("The IT Network Manager has answered much the same question:"),
-            Quote(learned.question),
-            Paragraph.of("Their answer, from ", said_by, ":"),
-            Quote(learned.answer),
-            Buttons((_ask_button(record),)),
-            Note(f"{_reference_note(record)} \u00b7 answer from {learned.reference}"),
         ),
     )
 
@@ -224,38 +222,31 @@ async def escalate(
     ctx: HandlerContext, uow: UnitOfWork, actor: Person, question_id: int
 ) -> Outcome:
     record = await uow.questions.get(question_id)
-    if record is None:
-        return _refuse(GONE)
-    if record.asker_key != actor.key:
+    if record is None or record.asker_key != actor.key:
         return _refuse("Only the person who asked can send this question on.")
     answerers = answerers_for(ctx, actor.key)
     if not answerers:
         where = f" by email to {ctx.policy_contact}" if ctx.policy_contact else ""
         return _refuse(
-            "Nobody is set up to answer policy questions here yet; ask the IT Network Manager"
+            f"Nobody is set up to answer policy questions here yet; ask the IT Network Manager"
             f"{where}."
         )
     now = ctx.clock.now()
-    if not await uow.questions.mark_escalated(question_id, now):
-        return Outcome(
-            reply=_told(
-                f"{record.reference} has already gone to the IT Network "
-                "Manager; their answer will arrive here."
-            )
+    reference = await uow.questions.mark_escalated(question_id, now)
+    if reference is None:
+        return _refuse(
+            f"{record.reference or 'That question'} has already gone to the IT Network "
+            "Manager; their answer will arrive here."
         )
+    record = replace(record, reference=reference, escalated_at=now)
     await uow.audit.append(
-        actor.key,
-        "question.escalated",
-        "question",
-        record.reference,
-        now,
-        {"answerers": len(answerers)},
+        actor.key, "question.escalated", "question", reference, now, {"answerers": len(answerers)}
     )
     asker = ctx.directory.by_key(actor.key) or actor
-    card = _question_card(ctx, record, asker, now)
+    card = _question_card(ctx, record, asker)
     return Outcome(
         reply=_told(
-            f"Sent to the IT Network Manager as {record.reference}. Their answer will arrive here."
+            f"Sent to the IT Network Manager as {reference}. Their answer will arrive here."
         ),
         notifications=tuple(
             Notify(recipient=p, message=card, card_key=_card_key(record.id), revision=1)
@@ -279,6 +270,8 @@ def answer_form(record: QuestionRecord) -> Form:
             "For next time",
             (Choice(LEARN, "Add this answer to socialdesk's answers for much the same question"),),
             required=False,
+            hint="Only your answer is shown to others who ask, never this question or who asked "
+            "it: keep names and personal details out of it.",
         ),
     ]
     if choices:
@@ -288,8 +281,8 @@ def answer_form(record: QuestionRecord) -> Form:
                 "Which parts of the policy it rests on",
                 choices,
                 required=False,
-                hint="A kept answer is held back for review when these "
-                "sections change; with none ticked, when any of the policy changes.",
+                hint="A kept answer is held back when these sections change; with none ticked, "
+                "when any of the policy changes.",
             )
         )
     return Form(
@@ -302,20 +295,16 @@ def answer_form(record: QuestionRecord) -> Form:
     )
 
 
-def _question_card(
-    ctx: HandlerContext, record: QuestionRecord, asker: Person, sent_at: object = None
-) -> Message:
+def _question_card(ctx: HandlerContext, record: QuestionRecord, asker: Person) -> Message:
     nearest = ", ".join(title for title, _ in record.sections) or "none (no policy loaded)"
     return Message(
         summary=f"A policy question for you ({record.reference})",
         blocks=(
-            Paragraph.of(
-                Mention(asker), " asked a question about the policy that I could not settle:"
-            ),
+            Paragraph.of(Mention(asker), " asked a question about the policy:"),
             Quote(record.question),
             Fields(
                 (
-                    ("Reference", record.reference),
+                    ("Reference", record.reference or ""),
                     ("Asked", ctx.school_time.show(record.asked_at)),
                     ("Nearest sections", nearest),
                 )
@@ -353,7 +342,7 @@ def _answered_card(
     ]
     if kept:
         blocks.append(Note("Kept as one of socialdesk's answers for next time."))
-    blocks.append(Note(record.reference))
+    blocks.append(Note(record.reference or ""))
     return Message(summary=f"{record.reference} answered", blocks=tuple(blocks))
 
 
@@ -362,9 +351,8 @@ async def open_answer_form(
 ) -> Outcome:
     record = await uow.questions.get(question_id)
     refusal = _may_answer(ctx, record, actor)
-    if refusal is not None:
-        return refusal
-    assert record is not None
+    if refusal is not None or record is None:
+        return refusal or _refuse(GONE)
     return Outcome(form=answer_form(record))
 
 
@@ -372,7 +360,8 @@ def _may_answer(
     ctx: HandlerContext, record: QuestionRecord | None, actor: Person
 ) -> Outcome | None:
     # Checked at every click and submission: roles change, and a card outlives them.
-    if record is None:
+    if record is None or record.escalated_at is None:
+        # Only a question its asker sent on is anyone else's to read or answer.
         return _refuse(GONE)
     if actor.key not in {p.key for p in answerers_for(ctx, record.asker_key)}:
         return _refuse("Only the IT Network Manager answers policy questions.")
@@ -404,9 +393,8 @@ async def submit_answer(
 ) -> Outcome:
     record = await uow.questions.get(question_id)
     refusal = _may_answer(ctx, record, actor)
-    if refusal is not None:
-        return refusal
-    assert record is not None
+    if refusal is not None or record is None:
+        return refusal or _refuse(GONE)
     text = answer.strip()
     if not text:
         return Outcome(errors=FormErrors({ANSWER_TEXT: "Write the answer to send."}))
@@ -415,29 +403,40 @@ async def submit_answer(
             errors=FormErrors({ANSWER_TEXT: f"Keep the answer under {ANSWER_MAX} characters."})
         )
     index = ctx.policy.current() if ctx.policy else None
-    chosen: list[LearnedSection] = []
-    for choice in section_choices:
-        if not choice.isdigit() or int(choice) >= len(record.sections):
-            return Outcome(errors=FormErrors({SECTIONS: "Choose from the sections listed."}))
-        section = index.document.section(record.sections[int(choice)][0]) if index else None
-        if section is None:
-            return Outcome(
-                errors=FormErrors({SECTIONS: "That section is no longer in the policy; untick it."})
+    if keep and index is None:
+        return Outcome(
+            errors=FormErrors(
+                {LEARN: "No policy document is loaded, so the answer cannot be kept; untick it."}
             )
-        chosen.append(LearnedSection(section.short_title, section.digest[:DIGEST_CHARS]))
+        )
+    chosen: list[LearnedSection] = []
+    if keep and index is not None:
+        for choice in section_choices:
+            if not choice.isdigit() or int(choice) >= len(record.sections):
+                return Outcome(errors=FormErrors({SECTIONS: "Choose from the sections listed."}))
+            section = index.document.section(record.sections[int(choice)][0])
+            if section is None:
+                gone = "That section is no longer in the policy; untick it."
+                return Outcome(errors=FormErrors({SECTIONS: gone}))
+            chosen.append(LearnedSection(section.short_title, section.digest[:DIGEST_CHARS]))
     now = ctx.clock.now()
-    policy_hash = index.document.digest if index else None
     stored = await uow.questions.record_answer(
-        question_id, actor.key, text, now, policy_hash, chosen if keep else None
+        question_id,
+        actor.key,
+        text,
+        now,
+        index.document.digest if index else None,
+        chosen if keep else None,
     )
     if not stored:
         fresh = await uow.questions.get(question_id)
         return _may_answer(ctx, fresh, actor) or _refuse("That question was already answered.")
+    reference = record.reference or ""
     await uow.audit.append(
         actor.key,
         "question.answered",
         "question",
-        record.reference,
+        reference,
         now,
         {"kept": int(keep), "sections": len(chosen)},
     )
@@ -445,18 +444,18 @@ async def submit_answer(
         key=record.asker_key, name=None, identities=()
     )
     for_asker = Message(
-        summary=f"An answer to your policy question ({record.reference})",
+        summary=f"An answer to your policy question ({reference})",
         blocks=(
             Paragraph.of("The IT Network Manager answered your question:"),
             Quote(record.question),
             Paragraph.of("From ", Mention(actor), ":"),
             Quote(text),
-            Note(record.reference),
+            Note(reference),
         ),
     )
     card = _answered_card(ctx, record, asker, actor, text, keep)
     return Outcome(
-        reply=_told(f"Answer sent for {record.reference}."),
+        reply=_told(f"Answer sent for {reference}."),
         notifications=(Notify(recipient=asker, message=for_asker),),
         card_updates=(CardUpdate(_card_key(record.id), card, revision=2),),
     )

@@ -248,13 +248,16 @@ class PolicyQuestion(Base):
 
     __tablename__ = "policy_questions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    # Q-0001: given when the question goes to the IT Network Manager, the number they see.
+    reference: Mapped[str | None] = mapped_column(String(16), unique=True)
     asker_key: Mapped[str] = mapped_column(String(200), index=True)
     question: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20))
     policy_hash: Mapped[str | None] = mapped_column(String(64))
     sections: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     topic: Mapped[str | None] = mapped_column(String(100))
+    # The kept answer shown with this one, if any.
+    learned_from: Mapped[int | None] = mapped_column(Integer)
     asked_at: Mapped[datetime]
     escalated_at: Mapped[datetime | None]
     answered_by: Mapped[str | None] = mapped_column(String(200))

@@ -387,19 +387,17 @@ class SqlQuestions:
         self._db = db
 
     async def create(self, question: NewQuestion) -> QuestionRecord:
-        number = await SqlReferences(self._db).next_number(RefKind.QUESTION)
-        reference = format_reference(RefKind.QUESTION, number)
         sections = [{"title": t, "score": round(s, 3)} for t, s in question.sections]
         inserted = await self._db.execute(
             insert(POLICY_QUESTIONS)
             .values(
-                reference=reference,
                 asker_key=question.asker_key,
                 question=question.question,
                 kind=question.kind.value,
                 policy_hash=question.policy_hash,
                 sections=sections,
                 topic=question.topic,
+                learned_from=question.learned_from,
                 asked_at=question.at,
                 learned=False,
             )
@@ -407,7 +405,7 @@ class SqlQuestions:
         )
         return QuestionRecord(
             id=int(inserted.scalar_one()),
-            reference=reference,
+            reference=None,
             asker_key=question.asker_key,
             question=question.question,
             kind=question.kind,
@@ -443,13 +441,23 @@ class SqlQuestions:
             answered_at=row.answered_at,
         )
 
-    async def mark_escalated(self, question_id: int, at: datetime) -> bool:
+    async def mark_escalated(self, question_id: int, at: datetime) -> str | None:
         changed = await self._db.execute(
             update(POLICY_QUESTIONS)
             .where(POLICY_QUESTIONS.c.id == question_id, POLICY_QUESTIONS.c.escalated_at.is_(None))
             .values(escalated_at=at)
         )
-        return changed.rowcount == 1
+        if changed.rowcount != 1:
+            return None
+        # Numbered only now, so the numbers the Network Manager sees run without gaps.
+        number = await SqlReferences(self._db).next_number(RefKind.QUESTION)
+        reference = format_reference(RefKind.QUESTION, number)
+        await self._db.execute(
+            update(POLICY_QUESTIONS)
+            .where(POLICY_QUESTIONS.c.id == question_id)
+            .values(reference=reference)
+        )
+        return reference
 
     async def record_answer(
         self,
@@ -485,7 +493,7 @@ class SqlQuestions:
         return [
             LearnedAnswer(
                 question_id=row.id,
-                reference=row.reference,
+                reference=row.reference or "",
                 question=row.question,
                 answer=row.answer or "",
                 answered_by=row.answered_by or "",

@@ -390,7 +390,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         command = word.lower().strip()
         files = files_sent(activity)
         post, report, policy, help_word = COMMANDS
-        if command == post:
+        # "post" alone (or with photos) opens the form; "post photos of my class?" is a question.
+        if command == post and not (rest.strip().endswith("?") and not files):
             form = posts.draft_form(self._ctx)
             form_key = uuid.uuid4().hex
             aad = self._aad_id(activity.from_property, activity.channel_id)
@@ -408,7 +409,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             message = cards.refusal(
                 "To put photos on a draft, send them in one message with the word post."
             )
-        elif command in (help_word, "hi", "hello", "") or text == "?":
+        elif (command in (help_word, "hi", "hello") and not rest.strip()) or text in ("", "?"):
             message = help_handler.help_message(self._ctx, Platform.TEAMS)
         elif command == report:
             message = help_handler.report_reply(self._ctx)
