@@ -247,9 +247,10 @@ async def database(kind: str) -> AsyncIterator[str]:
         await as_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def run(rate: float, seconds: float) -> None:
-    fake = await FakeSlack().start()
-    base_env = {
+def slack_environment(fake: FakeSlack, **more: str) -> dict[str, str]:
+    """socialdesk serve's environment for a benchmark: this one's, without any Slack or
+    socialdesk settings of its own, pointed at the fake Slack and the test school."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SOCIALDESK_"))},
         "SLACK_BOT_TOKEN": fake.bot_token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -258,7 +259,13 @@ async def run(rate: float, seconds: float) -> None:
         "HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
+        **more,
     }
+
+
+async def run(rate: float, seconds: float) -> None:
+    fake = await FakeSlack().start()
+    base_env = slack_environment(fake)
 
     async def line(name: str, server: Server, body: Callable[[int], str]) -> Figures:
         return await measured(

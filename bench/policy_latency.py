@@ -33,10 +33,11 @@ from bench.ack_latency import (
     serving,
     settled,
     signed,
+    slack_environment,
 )
 from bench.policy_accuracy import read_set
 from tests.fakes.slack import FakeSlack
-from tests.harness import FIXTURES, POLICY_FILE, SIGNING_SECRET, command_body
+from tests.harness import POLICY_FILE, command_body
 
 QUESTIONS = [q for q, _ in read_set(ROOT / "bench" / "questions" / "held-out.tsv")]
 
@@ -75,17 +76,7 @@ async def start_up_seconds(env: dict[str, str]) -> float:
 
 async def run(rate: float, seconds: float) -> None:
     fake = await FakeSlack().start()
-    base_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SOCIALDESK_"))},
-        "SLACK_BOT_TOKEN": fake.bot_token,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake.base_url,
-        "SOCIALDESK_CONFIG": str(FIXTURES / "school.yaml"),
-        "SOCIALDESK_POLICY": str(POLICY_FILE),
-        "HOST": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
+    base_env = slack_environment(fake, SOCIALDESK_POLICY=str(POLICY_FILE))
     print(
         f"open-loop load at {rate:g} requests/s for {seconds:g} s per line; "
         f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}"

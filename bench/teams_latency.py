@@ -1,12 +1,13 @@
 """How fast socialdesk answers Teams: latency of `post` in the chat, a draft submitted from
-its card, and an Approve click, on POST /api/messages.
+its card, an Approve click and a policy question, on POST /api/messages.
 
 Runs the real `socialdesk serve` in its own process with a registered app id, so every
 request's token is verified (RS256, keys from a local issuer), against a local fake Bot
 Connector. Requests leave at a steady rate whatever the answers do (open loop). `post` is
 answered in the same request by a message sent to the connector; a submission's answer (the
 invoke response) includes its database write; an Approve click's includes the decision and
-the updated card for the clicker.
+the updated card for the clicker. A policy question (taken in turn from
+bench/questions/held-out.tsv) is answered in the same request, like `post`.
 
     .venv/bin/python -m bench.teams_latency [--rate 50] [--seconds 10]
 
@@ -37,7 +38,9 @@ from bench.ack_latency import (
     measured,
     serving,
 )
+from bench.policy_latency import QUESTIONS
 from tests.fakes.teams import APP_ID, APP_PASSWORD, TENANT, FakeTeams, card_action, install, message
+from tests.harness import POLICY_FILE
 from tests.test_teams_post import SAM, draft_inputs
 
 Activity = dict[str, Any]
@@ -99,6 +102,7 @@ async def run(rate: float, seconds: float) -> None:
         "MICROSOFT_OPENID_METADATA_URL": fake.metadata_url,
         "MICROSOFT_LOGIN_URL": fake.root,
         "SOCIALDESK_CONFIG": str(config),
+        "SOCIALDESK_POLICY": str(POLICY_FILE),
         "HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
@@ -112,6 +116,7 @@ async def run(rate: float, seconds: float) -> None:
         ("`post` in the chat", lambda n: message(fake, teacher(n), "post")),
         ("draft submitted from the card", submission(fake)),
         ("Approve click", approve(fake, drafts)),
+        ("policy question", lambda n: message(fake, teacher(n), QUESTIONS[n % len(QUESTIONS)])),
     )
     try:
         kinds = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
