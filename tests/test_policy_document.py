@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
 
@@ -17,6 +15,7 @@ from bot.core.policy import PolicyError, parse_policy
 from bot.core.questions import HELD, AnswerKind, PolicyIndex, answer_question, needing_review
 from bot.knowledge import load_knowledge
 from bot.policy_source import PolicySource
+from tests.documents import word_document
 from tests.harness import POLICY_FILE
 
 # DESIGN.md, "The sections of the policy document".
@@ -73,44 +72,6 @@ def test_markdown_headings_are_the_sections() -> None:
     assert document.sections[1].text == "Only school cameras.\n- Delete copies."
 
 
-def _docx(
-    paragraphs: list[tuple[str, str | None]],
-    styles: bool = True,
-    numbered: frozenset[str] = frozenset(),
-) -> bytes:
-    """A minimal Word document: (text, style id) paragraphs; those in `numbered` carry Word's
-    automatic numbering, as a numbered heading or list item does."""
-
-    def properties(text: str, style: str | None) -> str:
-        inner = (f'<w:pStyle w:val="{style}"/>' if style else "") + (
-            '<w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr>' if text in numbered else ""
-        )
-        return f"<w:pPr>{inner}</w:pPr>" if inner else ""
-
-    body = "".join(
-        f"<w:p>{properties(text, style)}<w:r><w:t>{escape(text)}</w:t></w:r></w:p>"
-        for text, style in paragraphs
-    )
-    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(
-            "[Content_Types].xml",
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
-        )
-        archive.writestr(
-            "word/document.xml", f"<w:document {ns}><w:body>{body}</w:body></w:document>"
-        )
-        if styles:
-            archive.writestr(
-                "word/styles.xml",
-                f'<w:styles {ns}><w:style w:styleId="Titel"><w:name w:val="Title"/></w:style>'
-                f'<w:style w:styleId="berschrift1"><w:name w:val="heading 1"/></w:style>'
-                "</w:styles>",
-            )
-    return buffer.getvalue()
-
-
 def test_a_word_document_is_read_by_its_heading_styles(policy_text: str) -> None:
     txt = parse_policy(policy_text.encode(), "policy.txt")
     paragraphs: list[tuple[str, str | None]] = [(txt.title or "", "Titel")]
@@ -123,16 +84,16 @@ def test_a_word_document_is_read_by_its_heading_styles(policy_text: str) -> None
                 paragraphs.append((passage.lead, None))
             lead = passage.lead
             paragraphs.append((passage.text, None))
-    document = parse_policy(_docx(paragraphs), "policy.docx")
+    document = parse_policy(word_document(paragraphs), "policy.docx")
     assert [s.title for s in document.sections] == SECTIONS
     assert document.digest == txt.digest  # the same words are the same version
     # Without heading styles, the headings are found by their shape, as in plain text.
-    plain = parse_policy(_docx([(t, None) for t, _ in paragraphs], styles=False), "p.docx")
+    plain = parse_policy(word_document([(t, None) for t, _ in paragraphs], styles=False), "p.docx")
     assert [s.title for s in plain.sections] == SECTIONS
 
 
 def test_numbered_headings_and_lists_in_word_and_plain_text() -> None:
-    word = _docx(
+    word = word_document(
         [
             ("Staff Social Media Policy", "Titel"),
             ("Introduction", "berschrift1"),

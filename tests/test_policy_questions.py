@@ -16,6 +16,7 @@ from bot.core.policy import parse_policy
 from bot.handlers import questions
 from bot.store.models import AuditEvent, OutboxItem, PolicyQuestion
 from tests.conftest import BotFactory
+from tests.documents import word_document
 from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import POLICY_FILE, RunningBot, eventually, sessions, view_payload
 
@@ -293,3 +294,19 @@ async def test_two_network_managers_answering_at_once_make_one_answer(
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to(TEACHER)))
     told = [json.dumps(m.args) for m in fake_slack.messages_to(TEACHER)]
     assert len(told) == 1 and stored.answer in told[0]
+
+
+@needs_policy
+async def test_the_bot_answers_from_a_word_document(start_bot: BotFactory, tmp_path: Path) -> None:
+    text = parse_policy(POLICY_FILE.read_bytes(), POLICY_FILE.name)
+    paragraphs: list[tuple[str, str | None]] = [(text.title or "", "Titel")]
+    for section in text.sections:
+        paragraphs.append((section.title, "berschrift1"))
+        paragraphs.extend((line, None) for line in section.text.split("\n"))
+    policy = tmp_path / "social-media-policy.docx"
+    policy.write_bytes(word_document(paragraphs))
+    bot = await start_bot(policy=policy)
+    answer = json.dumps(await ask(bot, "can I use my own phone for the trip photos?"))
+    assert "Photographs for use with social media" in answer and "school devices" in answer
+    (stored,) = await bot.rows(PolicyQuestion)
+    assert stored.policy_hash == text.digest  # the same words, the same version
