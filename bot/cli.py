@@ -121,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
         "ask",
         help="answer a policy question as the bot would, from the policy document",
         description="Answer a question from the school's policy document (SOCIALDESK_POLICY, "
-        "or policy: in the YAML) as the bot would, without storing it. Given - instead of a "
+        "or policy: in the YAML) as the bot would, without storing it and without the IT Network "
+        "Manager's kept answers (those are the running bot's). Given - instead of a "
         "question, read one question per line from standard input. With --json, print one "
         "JSON object per question: answer (string), confident (bool) and sections (list of "
         '{"title": ..., "score": ...}, best first).',
@@ -133,8 +134,9 @@ def _parser() -> argparse.ArgumentParser:
         help="show the loaded policy's sections and the answers held back for review",
         description="Read the policy document as the bot would: its version, the sections "
         "found from its headings, the sections whose short answers are held back because "
-        "their wording changed since they were checked, and the IT Network Manager's kept "
-        "answers held back for the same reason.",
+        "their wording changed since they were checked, and (from the database DATABASE_URL "
+        "names, if there is one) the IT Network Manager's kept answers held back for the same "
+        "reason.",
     )
     return parser
 
@@ -272,7 +274,7 @@ def _ask(settings: Settings, question: str, as_json: bool) -> int:
                 flush=True,
             )
             continue
-        print(answer)
+        print(answer, flush=not quoted and not sections)
         for passage in quoted:
             print(f"  > {passage}")
         for section in sections:
@@ -317,6 +319,17 @@ async def _policy(settings: Settings) -> int:
     return 0
 
 
+def _sqlite_file_missing(database_url: str) -> bool:
+    from sqlalchemy import make_url
+
+    url = make_url(database_url)
+    return (
+        url.get_backend_name() == "sqlite"
+        and bool(url.database)
+        and not (url.database == ":memory:" or Path(url.database or "").exists())
+    )
+
+
 @contextlib.asynccontextmanager
 async def _existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
     """The bot's database as it is: reading commands never change its schema under a running
@@ -325,6 +338,9 @@ async def _existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
     from bot.store.db import current_revision, head_revision, make_engine
 
+    if _sqlite_file_missing(settings.database_url):
+        # Opening it would create an empty file where the bot's database should be.
+        raise SettingsError("DATABASE_URL: no socialdesk database there yet")
     engine = make_engine(settings.database_url)
     try:
         try:

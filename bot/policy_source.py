@@ -58,8 +58,9 @@ class PolicySource:
             try:
                 self.load()
                 log.info("policy: read the new version of %s", self.path)
-            except PolicyError as error:
-                # Keep answering from the version that worked; say so once per change.
+            except Exception as error:
+                # Keep answering from the version that worked, whatever is wrong with the new
+                # one; say so once per change rather than failing every question.
                 self._seen = (status.st_mtime_ns, status.st_size)
-                log.error("policy: the new version cannot be read, keeping the last: %s", error)
+                log.error("policy: the new version cannot be read, keeping the last: %r", error)
         return self._index

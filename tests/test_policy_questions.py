@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ needs_policy = pytest.mark.skipif(
 )
 
 TEACHER, OTHER_TEACHER = "U0TEACH", "U0TEACH2"
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SAM, NIA = "U0NETMGR", "U0NETDEP"  # the two Network Managers
 CO_HEADS = ("U0COHEAD1", "U0COHEAD2")
 
@@ -110,7 +112,7 @@ async def test_every_answer_is_stored_with_the_policy_version_it_came_from(
 
 
 async def test_without_a_policy_the_bot_starts_and_says_no_policy_is_loaded(
-    start_bot: BotFactory,
+    start_bot: BotFactory, fake_slack: FakeSlack
 ) -> None:
     bot = await start_bot(no_policy=True)
     assert (await bot.get("/healthz")).status == 200
@@ -118,8 +120,51 @@ async def test_without_a_policy_the_bot_starts_and_says_no_policy_is_loaded(
     assert "welcome" in json.dumps(await ask(bot, "thanks!")).lower()
     answer = await ask(bot, "can I use my own phone for the trip photos?")
     assert "No policy loaded" in json.dumps(answer)
-    # The IT Network Manager can still be asked.
-    assert questions.ESCALATE in buttons_of(answer)
+    # The IT Network Manager can still be asked, and answer; but the answer cannot be kept,
+    # with no policy to tie it to.
+    question_id = buttons_of(answer)[questions.ESCALATE]
+    await bot.click(TEACHER, questions.ESCALATE, question_id, fake_slack.response_url("t"))
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to(SAM)))
+    kept = await _answer(bot, SAM, question_id, "Only school devices, please.", keep=True)
+    assert kept["response_action"] == "errors" and questions.LEARN in kept["errors"]
+    sent = await _answer(bot, SAM, question_id, "Only school devices, please.")
+    assert sent["response_action"] == "update"
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to(TEACHER)))
+
+
+@pytest.mark.postgres_only
+async def test_two_answers_at_once_on_postgresql_store_one(database_url: str) -> None:
+    """Two transactions, interleaved as two instances of the bot would: the second waits for
+    the first's row lock, then finds the question answered."""
+    from bot.core.questions import AnswerKind, NewQuestion
+    from bot.store.db import make_engine, migrate
+    from bot.store.repos import SqlQuestions
+
+    engine = make_engine(database_url)
+    try:
+        await migrate(engine)
+        async with engine.begin() as db:
+            record = await SqlQuestions(db).create(
+                NewQuestion("slack:U0TEACH", "May I?", AnswerKind.UNSURE, None, (), None, NOW)
+            )
+            assert await SqlQuestions(db).mark_escalated(record.id, NOW) == "Q-0001"
+        async with engine.connect() as first, engine.connect() as second:
+            await first.begin()
+            await second.begin()
+            assert await SqlQuestions(first).record_answer(record.id, "sam", "Yes", NOW, None, None)
+            racing = asyncio.create_task(
+                SqlQuestions(second).record_answer(record.id, "nia", "No", NOW, None, None)
+            )
+            await asyncio.sleep(0.2)
+            assert not racing.done()  # held by the first's row lock
+            await first.commit()
+            assert await racing is False
+            await second.commit()
+        async with engine.connect() as db:
+            stored = await SqlQuestions(db).get(record.id)
+        assert stored is not None and stored.answer == "Yes" and stored.answered_by == "sam"
+    finally:
+        await engine.dispose()
 
 
 @needs_policy
@@ -190,14 +235,20 @@ async def test_a_question_goes_to_the_network_manager_and_the_answer_comes_back(
     )
     # A second answer from the other Network Manager is refused: the first stands.
     late = await _answer(bot, NIA, escalate, "Yes, go ahead.")
-    assert "already answered" in json.dumps(late)
+    assert late["response_action"] == "errors"  # the form stays open, with the reason
+    assert "already answered by Sam Network" in late["errors"][questions.ANSWER_TEXT]
 
     stored = (await bot.rows(PolicyQuestion))[0]
     assert stored.answer == "Not on a personal account, sorry." and stored.learned
     assert stored.answered_by == "sam" and stored.answer_policy_hash == stored.policy_hash
     assert stored.learned_sections and stored.learned_sections[0]["digest"]
-    actions = [e.action for e in await bot.rows(AuditEvent)]
-    assert actions == ["question.escalated", "question.answered"]
+    events = await bot.rows(AuditEvent)
+    assert [e.action for e in events] == ["question.escalated", "question.answered"]
+    # The audit log holds references and counts, never the question or the answer.
+    assert asked not in json.dumps([e.detail for e in events])
+    assert {e.object_id for e in events} == {"Q-0001"}
+    # Each Network Manager got the question once, however often it was sent on.
+    assert len(fake_slack.messages_to(SAM)) == len(fake_slack.messages_to(NIA)) == 1
 
     # Next time, much the same question gets the Network Manager's answer beside the policy's,
     # and never the first asker's question.
@@ -243,10 +294,15 @@ async def test_a_kept_answer_is_held_back_when_its_section_changes(
     await _answer(bot, SAM, escalate, "Not on a personal account.", keep=True)
     assert "Not on a personal account." in json.dumps(await ask(bot, asked))
 
-    # The school rewrites the section the answer rests on; the bot reads the new version.
+    # A change elsewhere in the policy leaves it be.
     stored = (await bot.rows(PolicyQuestion))[0]
     title = stored.learned_sections[0]["title"]
     text = policy.read_text("utf-8")
+    other = "Recruitment" if title != "Recruitment" else "Monitoring"
+    policy.write_text(text.replace(f"{other}\n\n", f"{other}\n\nA new first line.\n\n"), "utf-8")
+    assert "Not on a personal account." in json.dumps(await ask(bot, asked))
+
+    # The school rewrites the section the answer rests on; the bot reads the new version.
     section_start = text.index(title.rstrip(":"))
     paragraph_end = text.index("\n\n", text.index("\n\n", section_start) + 2)
     policy.write_text(

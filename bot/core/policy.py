@@ -12,6 +12,7 @@ import hashlib
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from xml.etree import ElementTree
@@ -198,15 +199,20 @@ def _docx_blocks(data: bytes, name: str) -> list[_Block]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             document = ElementTree.fromstring(archive.read("word/document.xml"))  # noqa: S314
-            styles_xml = (
-                archive.read("word/styles.xml") if "word/styles.xml" in archive.namelist() else None
+            styles = (
+                ElementTree.fromstring(archive.read("word/styles.xml"))  # noqa: S314
+                if "word/styles.xml" in archive.namelist()
+                else None
             )
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as error:
+    # A damaged file fails in many ways: a bad zip, a missing part, bad XML, bad compression.
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, zlib.error) as error:
+        raise PolicyError(f"{name} is not a readable Word document ({error})") from error
+    except (RuntimeError, NotImplementedError, ValueError, EOFError) as error:
         raise PolicyError(f"{name} is not a readable Word document ({error})") from error
     # Style ids are localised ("Heading1", "berschrift1"); their names are not.
     style_names: dict[str, str] = {}
-    if styles_xml is not None:
-        for definition in ElementTree.fromstring(styles_xml).iter(f"{_W}style"):  # noqa: S314
+    if styles is not None:
+        for definition in styles.iter(f"{_W}style"):
             style_id = definition.get(f"{_W}styleId")
             named = definition.find(f"{_W}name")
             if style_id and named is not None:

@@ -63,6 +63,16 @@ QUESTION_MAX = 1000
 GONE = "That question is not one sent to the IT Network Manager."
 
 
+def question_id(value: str) -> int | None:
+    """A question's id as a button or form carries it; None for anything else."""
+    return int(value) if value.isascii() and value.isdecimal() and len(value) < 12 else None
+
+
+def _plain(text: str) -> str:
+    """Text as typed, without control characters (PostgreSQL refuses NUL in text)."""
+    return "".join(c for c in text if c.isprintable() or c in "\n\t")
+
+
 def _card_key(question_id: int) -> str:
     return f"question:{question_id}"
 
@@ -87,7 +97,7 @@ async def ask(
     text: str,
     platform: Platform = Platform.SLACK,
 ) -> Outcome:
-    question = " ".join(text.split())
+    question = " ".join(_plain(text).split())
     if not question:
         return Outcome(reply=help_handler.help_message(ctx, platform))
     # Small talk needs no policy document: "thanks" is answered before one is loaded too.
@@ -394,8 +404,9 @@ async def submit_answer(
     record = await uow.questions.get(question_id)
     refusal = _may_answer(ctx, record, actor)
     if refusal is not None or record is None:
-        return refusal or _refuse(GONE)
-    text = answer.strip()
+        # Shown in the form, which stays open: nothing was sent.
+        return _in_form(refusal or _refuse(GONE))
+    text = _plain(answer).strip()
     if not text:
         return Outcome(errors=FormErrors({ANSWER_TEXT: "Write the answer to send."}))
     if len(text) > ANSWER_MAX:
@@ -430,7 +441,9 @@ async def submit_answer(
     )
     if not stored:
         fresh = await uow.questions.get(question_id)
-        return _may_answer(ctx, fresh, actor) or _refuse("That question was already answered.")
+        return _in_form(
+            _may_answer(ctx, fresh, actor) or _refuse("That question was already answered.")
+        )
     reference = record.reference or ""
     await uow.audit.append(
         actor.key,
@@ -446,7 +459,7 @@ async def submit_answer(
     for_asker = Message(
         summary=f"An answer to your policy question ({reference})",
         blocks=(
-            Paragraph.of("The IT Network Manager answered your question:"),
+            Paragraph.of("Your question about the policy has an answer:"),
             Quote(record.question),
             Paragraph.of("From ", Mention(actor), ":"),
             Quote(text),
@@ -465,6 +478,16 @@ async def start_draft(
     ctx: HandlerContext, uow: UnitOfWork, actor: Person, question_id: int
 ) -> Outcome:
     return Outcome(form=posts.draft_form(ctx))
+
+
+def _in_form(refusal: Outcome) -> Outcome:
+    said = refusal.reply.blocks if refusal.reply else ()
+    text = " ".join(
+        "".join(p if isinstance(p, str) else (p.person.name or "someone") for p in b.parts)
+        for b in said
+        if isinstance(b, Paragraph)
+    )
+    return Outcome(errors=FormErrors({ANSWER_TEXT: text or "That answer cannot be sent."}))
 
 
 def _told(text: str) -> Message:

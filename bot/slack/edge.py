@@ -445,11 +445,12 @@ class SlackListeners:
             outcome = await self.runtime.perform(
                 lambda uow: questions.ask(ctx, uow, actor, text, Platform.SLACK)
             )
+            answer = self._ephemeral(outcome.reply or cards.refusal(QUESTION_FAILED))
         except Exception:
+            # Never into bolt: Slack would get no answer at all.
             log.exception("slack: a policy question could not be answered")
-            await ack(**self._ephemeral(cards.refusal(QUESTION_FAILED)))
-            return
-        await ack(**self._ephemeral(outcome.reply or cards.refusal(QUESTION_FAILED)))
+            answer = self._ephemeral(cards.refusal(QUESTION_FAILED))
+        await ack(**answer)
 
     async def question_button_clicked(
         self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
@@ -457,11 +458,11 @@ class SlackListeners:
         action, value = _clicked(body)
         click = questions.CLICKS[action]  # registered for these only
         ctx = self.runtime.context
-        if not value.isdigit():
+        question_id = questions.question_id(value)
+        if question_id is None:
             await ack()
             log.warning("slack: a question button without a question; ignored")
             return
-        question_id = int(value)
 
         def work(uow: UnitOfWork, actor: Person, _id: int, _version: int) -> Awaitable[Outcome]:
             return click(ctx, uow, actor, question_id)
@@ -471,8 +472,8 @@ class SlackListeners:
     async def submit_policy_answer(self, ack: AsyncAck, body: Json) -> None:
         actor = actor_of(self.runtime, body)
         view = body.get("view")
-        context = _metadata(view)
-        if actor is None or not isinstance(view, dict) or not context.isdigit():
+        question_id = questions.question_id(_metadata(view))
+        if actor is None or not isinstance(view, dict) or question_id is None:
             await ack(
                 response_action="errors",
                 errors={questions.ANSWER_TEXT: "This form arrived incomplete."},
@@ -489,7 +490,7 @@ class SlackListeners:
                 ctx,
                 uow,
                 actor,
-                int(context),
+                question_id,
                 answer if isinstance(answer, str) else "",
                 keep,
                 chosen,

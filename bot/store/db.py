@@ -18,6 +18,9 @@ _MIGRATION_LOCK = 0x50C1A1D35C
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # A failed statement's message would otherwise carry its values (a question, a draft)
+    # into the logs.
+    kwargs = {"hide_parameters": True, **kwargs}
     if url.startswith("sqlite"):
         # SQLite has one writer at a time. Left to itself, a second writer waits in SQLite's
         # busy handler, which sleeps in steps of up to 100 ms: under load that, not the work,

@@ -517,10 +517,10 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     async def _question_clicked(
         self, turn: TurnContext, actor: Person, verb: str, data: Mapping[str, Any]
     ) -> Json:
-        value = str(data.get(adaptive.VALUE_KEY) or "")
-        if not value.isdigit():
+        question_id = questions.question_id(str(data.get(adaptive.VALUE_KEY) or ""))
+        if question_id is None:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
-        ctx, question_id, click = self._ctx, int(value), questions.CLICKS[verb]
+        ctx, click = self._ctx, questions.CLICKS[verb]
         if verb == questions.START_DRAFT:
             # The draft form comes as a message of its own: the answer stays readable above it.
             form = posts.draft_form(ctx)
@@ -599,15 +599,15 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
 
             form = None
         elif form_id == questions.ANSWER_FORM:
-            if not context.isdigit():
+            answered_id = questions.question_id(context)
+            if answered_id is None:
                 return adaptive.invoke_message(UNKNOWN_BUTTON)
-            question_id = int(context)
             answer = field(questions.ANSWER_TEXT)
             keep = questions.LEARN in field(questions.LEARN).split(",")
             chosen = tuple(c for c in field(questions.SECTIONS).split(",") if c)
 
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
-                return questions.submit_answer(ctx, uow, actor, question_id, answer, keep, chosen)
+                return questions.submit_answer(ctx, uow, actor, answered_id, answer, keep, chosen)
 
             form = None
         elif form_id == cards.LINKS_FORM:
