@@ -3,9 +3,11 @@
 Staff do not use the policy's words ("a Year 8 added me on Snapchat"), so the ranking does not
 rely on them alone. What the bot knows beyond the document (bot/knowledge) maps staff words to
 shared concepts ("Year 8", "tutee", "kid" are all a pupil) and gives each section topics: cues,
-example questions, a short answer and a next step. A question is scored against every topic,
-BM25-style over its cues, examples and its section's own text, with a bonus when every term of
-a cue is present; a section scores as its best topic. Nothing leaves the process.
+example questions, a short answer and a next step; it also holds staff-style questions labelled
+with their sections. A section's score adds three things: BM25 over its best topic's cues,
+examples and the section's own text (with a bonus when every term of a cue is present); votes
+from the labelled questions most like this one; and a naive Bayes model of all of them.
+Nothing leaves the process.
 """
 
 from __future__ import annotations
@@ -276,6 +278,7 @@ TEXT_WEIGHT = 0.35
 # Every term of a cue present in the question: the cue's idea is there, not only its words.
 CUE_MATCH_BONUS = 1.0
 K1 = 2.0
+B = 0.5
 # The staff phrasings (bot/knowledge/phrasings.tsv) vote too: the sections of the few most like
 # the question, weighted by how alike they are.
 NEIGHBOURS = 5
@@ -337,9 +340,6 @@ class _NaiveBayes:
         return {key: weight / total for key, weight in weights.items()}
 
 
-B = 0.5
-
-
 @dataclass(frozen=True, slots=True)
 class SectionScore:
     section: Section
@@ -382,7 +382,8 @@ class PolicyIndex:
             known = known_sections.get(title_key(section.title))
             topics: Sequence[Topic | None] = known.topics if known and known.topics else (None,)
             for topic in topics:
-                entry = _TopicIndex(None, section)
+                # Held-back topics still point to their section; only their answer waits.
+                entry = _TopicIndex(None if title_key(section.title) in held else topic, section)
                 for term, count in text_terms.items():
                     entry.weights[term] += TEXT_WEIGHT * count
                 if topic is not None:
@@ -395,8 +396,6 @@ class PolicyIndex:
                     for ask in topic.asks:
                         for term in self.analyzer.terms(ask):
                             entry.weights[term] += ASK_WEIGHT
-                    # Held-back topics still point to their section; only their answer waits.
-                    entry.topic = None if title_key(section.title) in held else topic
                 entry.length = sum(entry.weights.values())
                 self._entries.append(entry)
         count = len(self._entries)
