@@ -119,3 +119,7 @@ async def test_a_question_goes_to_the_network_manager_in_teams_and_the_answer_co
     assert asked in texts_of(reply)
     (stored,) = await bot.rows(PolicyQuestion)
     assert stored.answered_by == "sam" and stored.learned
+    # Kept: the next teacher asking much the same sees it beside the policy's answer.
+    await teacher.say("is it ok to livestream the summer fair on my own tiktok")
+    shown = texts_of(teacher.last_card()[1])
+    assert "Not on a personal account, sorry." in shown and asked not in shown
