@@ -428,6 +428,17 @@ class PolicyIndex:
             if (keys := tuple(k for k in map(title_key, p.titles) if k in answerable))
         ]
         self._bayes = _NaiveBayes(self._phrasings, self._topic_examples(answerable))
+        # Which phrasings use each term, and each phrasing's total weight, so a question is
+        # compared only with the phrasings it shares a term with.
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        self._phrasing_weight: list[float] = []
+        for number, (used, _) in enumerate(self._phrasings):
+            for term in used:
+                self._postings[term].append(number)
+            self._phrasing_weight.append(sum(self._weight(t) for t in used))
+
+    def _weight(self, term: str) -> float:
+        return self._idf.get(term) or UNSEEN_IDF
 
     def _topic_examples(self, answerable: set[str]) -> list[tuple[frozenset[str], str]]:
         """Each topic's cues and example questions, as examples of its section."""
@@ -454,13 +465,16 @@ class PolicyIndex:
     def _neighbours(self, present: set[str]) -> dict[str, float]:
         """Votes from the staff phrasings most like the question: similarity weighted by the
         terms' rarity, so a shared 'school' counts for little and a shared '@pupil' for a lot."""
-        scored: list[tuple[float, tuple[str, ...]]] = []
-        for terms, keys in self._phrasings:
-            shared = present & terms
-            if not shared:
-                continue
-            union = sum(self._idf.get(t) or UNSEEN_IDF for t in present | terms)
-            scored.append((sum(self._idf.get(t) or UNSEEN_IDF for t in shared) / union, keys))
+        shared: dict[int, float] = defaultdict(float)
+        for term in present:
+            weight = self._weight(term)
+            for number in self._postings.get(term, ()):
+                shared[number] += weight
+        asked = sum(self._weight(t) for t in present)
+        scored = [
+            (common / (asked + self._phrasing_weight[number] - common), self._phrasings[number][1])
+            for number, common in shared.items()
+        ]
         scored.sort(key=lambda s: -s[0])
         votes: dict[str, float] = defaultdict(float)
         for similarity, keys in scored[:NEIGHBOURS]:
