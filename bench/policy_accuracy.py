@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.core.policy import PolicyDocument, parse_policy, title_key
 from bot.core.questions import AnswerKind, Knowledge, PolicyIndex, answer_question
-from bot.knowledge import load_knowledge
+from bot.knowledge import load_knowledge, read_phrasings
 
 HERE = Path(__file__).parent
 DEFAULT_POLICY = HERE.parent.parent / "shared" / "policy" / "social-media-policy.txt"
@@ -31,13 +31,11 @@ Labelled = list[tuple[str, set[str]]]
 
 
 def read_set(path: Path) -> Labelled:
-    rows = []
-    for line in path.read_text("utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        question, titles = line.split("\t")
-        rows.append((question, {title_key(t) for t in titles.split("|")}))
-    return rows
+    """The same format as the bot's own phrasings, read the same way."""
+    return [
+        (p.question, {title_key(t) for t in p.titles})
+        for p in read_phrasings(path.read_text("utf-8"))
+    ]
 
 
 def measure(index: PolicyIndex, rows: Labelled, show_misses: bool, timings: list[float]) -> str:

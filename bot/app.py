@@ -11,7 +11,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -22,11 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import SchoolConfig
 from bot.core.clock import Clock, SchoolTime, SystemClock
 from bot.core.people import Identity, Platform
-from bot.core.policy import PolicyError
 from bot.delivery import Backoff, DeliveryWorker, Transport
 from bot.handlers import HandlerContext, posts
-from bot.knowledge import load_knowledge
-from bot.policy_source import PolicySource
+from bot.policy_source import open_policy
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError, SlackSettings
 from bot.slack import blockkit
@@ -89,30 +86,6 @@ def create_app(
     app.router.add_post("/api/messages", teams_messages)
     app.cleanup_ctx.append(_lifecycle)
     return app
-
-
-def open_policy(path: Path | None) -> PolicySource:
-    """The school's policy document, read now, so a document that cannot be read stops
-    start-up with a reason rather than leaving every question unanswerable."""
-    source = PolicySource(path, load_knowledge())
-    if path is None:
-        log.warning(
-            "no policy document configured (SOCIALDESK_POLICY or policy: in the YAML): "
-            "policy questions will be answered with 'no policy loaded'"
-        )
-        return source
-    try:
-        index = source.load()
-    except PolicyError as error:
-        raise SettingsError(f"SOCIALDESK_POLICY: {error}") from error
-    if index is not None:
-        log.info(
-            "policy: %s, %d sections, version %s",
-            path,
-            len(index.document.sections),
-            index.document.digest[:8],
-        )
-    return source
 
 
 async def _open_database(settings: Settings) -> tuple[AsyncEngine, str | None]:

@@ -226,8 +226,8 @@ def _check_config(settings: Settings) -> int:
 
 
 def _policy_index(settings: Settings) -> PolicyIndex | None:
-    from bot.app import open_policy
     from bot.config import load_config
+    from bot.policy_source import open_policy
 
     path = settings.policy_path
     if path is None and settings.config_path.exists():

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from bot.core.policy import PolicyError, parse_policy
 from bot.core.questions import Knowledge, PolicyIndex
+from bot.knowledge import load_knowledge
+from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +66,27 @@ class PolicySource:
                 self._seen = (status.st_mtime_ns, status.st_size)
                 log.error("policy: the new version cannot be read, keeping the last: %r", error)
         return self._index
+
+
+def open_policy(path: Path | None) -> PolicySource:
+    """The school's policy document, read now, so a document that cannot be read stops
+    start-up with a reason rather than leaving every question unanswerable."""
+    source = PolicySource(path, load_knowledge())
+    if path is None:
+        log.warning(
+            "no policy document configured (SOCIALDESK_POLICY or policy: in the YAML): "
+            "policy questions will be answered with 'no policy loaded'"
+        )
+        return source
+    try:
+        index = source.load()
+    except PolicyError as error:
+        raise SettingsError(f"SOCIALDESK_POLICY: {error}") from error
+    if index is not None:
+        log.info(
+            "policy: %s, %d sections, version %s",
+            path,
+            len(index.document.sections),
+            index.document.digest[:8],
+        )
+    return source

@@ -329,6 +329,7 @@ async def test_slack_failing_to_deliver_the_question_loses_nothing(
         return bool(items) and all(i.status == "sent" for i in items)
 
     await eventually(delivered, what="the question cards to be delivered")
+    assert len(fake_slack.failed) == 2  # Slack did fail, twice
     assert fake_slack.messages_to(SAM) and fake_slack.messages_to(NIA)
 
 

@@ -4,34 +4,22 @@ asker's chat, all over HTTP as the Bot Connector would."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from bot.handlers import questions
 from bot.store.models import PolicyQuestion
 from tests.fakes.slack import FakeSlack
-from tests.fakes.teams import FakeTeams, cards_in, inputs_of
+from tests.fakes.teams import FakeTeams, inputs_of
 from tests.harness import POLICY_FILE, RunningBot
 from tests.teams_client import TeamsUser, action_titled, texts_of
 from tests.test_teams_post import SAM, TEACHER
+from tests.test_teams_review import _card_for
 
 NIA_SLACK = "U0NETDEP"
 
 pytestmark = pytest.mark.skipif(
     not POLICY_FILE.exists(), reason=f"{POLICY_FILE} is absent: the shared policy is not here"
 )
-
-
-async def _card_with(user: TeamsUser, fake: FakeTeams, text: str) -> tuple[Any, dict[str, Any]]:
-    await fake.wait_for(
-        lambda: any(text in texts_of(c) for c in fake.cards_to(user.aad)), what=text
-    )
-    for sent in reversed(user.messages):
-        for card in cards_in(sent.activity):
-            if text in texts_of(card):
-                return sent, card
-    raise AssertionError(text)
 
 
 async def test_any_other_words_are_a_question_answered_from_the_policy(
@@ -90,7 +78,7 @@ async def test_a_question_goes_to_the_network_manager_in_teams_and_the_answer_co
     assert "Sent to the IT Network Manager as Q-0001" in told["value"]
 
     # Sam gets the card in Teams (and Nia, who is only in Slack, in Slack).
-    question_sent, question_card = await _card_with(sam, fake_teams, asked)
+    question_sent, question_card = await _card_for(sam, fake_teams, asked)
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to(NIA_SLACK)))
     # The answer is written in the card (Action.ShowCard): no second round trip.
     assert any(
@@ -115,7 +103,7 @@ async def test_a_question_goes_to_the_network_manager_in_teams_and_the_answer_co
         reply_to=question_sent,
     )
     assert "Answered by Sam Network" in texts_of(answered["value"])
-    _, reply = await _card_with(teacher, fake_teams, "Not on a personal account, sorry.")
+    _, reply = await _card_for(teacher, fake_teams, "Not on a personal account, sorry.")
     assert asked in texts_of(reply)
     (stored,) = await bot.rows(PolicyQuestion)
     assert stored.answered_by == "sam" and stored.learned

@@ -537,9 +537,6 @@ class PolicyIndex:
         order = {id(p): i for i, p in enumerate(section.passages)}
         return tuple(sorted(chosen, key=lambda p: order[id(p)]))
 
-    def smalltalk(self, text: str) -> SmallTalk | None:
-        return smalltalk_in(self.knowledge, text)
-
 
 # --- answering -----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from bot.core import plaintext
 from bot.core.outcome import CardUpdate, Notify, Outcome
 from bot.core.people import Person, Platform, Role
 from bot.core.ports import UnitOfWork
@@ -481,12 +482,8 @@ async def start_draft(
 
 
 def _in_form(refusal: Outcome) -> Outcome:
-    said = refusal.reply.blocks if refusal.reply else ()
-    text = " ".join(
-        "".join(p if isinstance(p, str) else (p.person.name or "someone") for p in b.parts)
-        for b in said
-        if isinstance(b, Paragraph)
-    )
+    """A refusal said in the answer form itself, which stays open with what was typed."""
+    text = plaintext.render_blocks(refusal.reply.blocks) if refusal.reply else ""
     return Outcome(errors=FormErrors({ANSWER_TEXT: text or "That answer cannot be sent."}))
 
 

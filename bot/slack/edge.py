@@ -357,24 +357,30 @@ class SlackListeners:
     async def decision_clicked(
         self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
     ) -> None:
-        decision = cards.DECISION_ACTIONS[_clicked(body)[0]]  # registered for these only
+        action, value = _clicked(body)
+        decision = cards.DECISION_ACTIONS[action]  # registered for these only
+        target = cards.parse_target(value)
         ctx = self.runtime.context
 
-        def work(uow: UnitOfWork, actor: Person, post_id: int, version: int) -> Awaitable[Outcome]:
-            return posts.decide(ctx, uow, actor, post_id, version, decision)
+        def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
+            assert target is not None
+            return posts.decide(ctx, uow, actor, *target, decision)
 
-        await self._run_click(ack, body, request, client, work)
+        await self._run_click(ack, body, request, client, work if target else None)
 
     async def post_button_clicked(
         self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
     ) -> None:
-        handler = posts.BUTTONS[_clicked(body)[0]]  # registered for these only
+        action, value = _clicked(body)
+        handler = posts.BUTTONS[action]  # registered for these only
+        target = cards.parse_target(value)
         ctx = self.runtime.context
 
-        def work(uow: UnitOfWork, actor: Person, post_id: int, version: int) -> Awaitable[Outcome]:
-            return handler(ctx, uow, actor, post_id, version)
+        def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
+            assert target is not None
+            return handler(ctx, uow, actor, *target)
 
-        await self._run_click(ack, body, request, client, work)
+        await self._run_click(ack, body, request, client, work if target else None)
 
     async def _run_click(
         self,
@@ -382,20 +388,18 @@ class SlackListeners:
         body: Json,
         request: AsyncBoltRequest,
         client: AsyncWebClient,
-        work: ClickWork,
-        target: tuple[int, int] | None = None,
+        work: ClickWork | None,
     ) -> None:
         """A button: the change (or refusal) is decided and stored before the ack, so the ack
-        means it is done; a form to open or a note for the clicker follows the ack."""
+        means it is done; a form to open or a note for the clicker follows the ack. `work` is
+        None when the button's value names nothing the bot knows."""
         actor = actor_of(self.runtime, body)
-        parsed = target or cards.parse_target(_clicked(body)[1])
-        if actor is None or parsed is None:
+        if actor is None or work is None:
             await ack()
-            log.warning("slack: a click without a user or a draft; ignored")
+            log.warning("slack: a click without a user, or naming nothing; ignored")
             return
-        post_id, version = parsed
         try:
-            outcome = await self.runtime.perform(lambda uow: work(uow, actor, post_id, version))
+            outcome = await self.runtime.perform(lambda uow: work(uow, actor))
         except Exception:
             log.exception("slack: a click could not be handled")
             await ack()
@@ -457,17 +461,14 @@ class SlackListeners:
     ) -> None:
         action, value = _clicked(body)
         click = questions.CLICKS[action]  # registered for these only
-        ctx = self.runtime.context
         question_id = questions.question_id(value)
-        if question_id is None:
-            await ack()
-            log.warning("slack: a question button without a question; ignored")
-            return
+        ctx = self.runtime.context
 
-        def work(uow: UnitOfWork, actor: Person, _id: int, _version: int) -> Awaitable[Outcome]:
+        def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
+            assert question_id is not None
             return click(ctx, uow, actor, question_id)
 
-        await self._run_click(ack, body, request, client, work, target=(question_id, 0))
+        await self._run_click(ack, body, request, client, None if question_id is None else work)
 
     async def submit_policy_answer(self, ack: AsyncAck, body: Json) -> None:
         actor = actor_of(self.runtime, body)
@@ -526,8 +527,8 @@ class SlackListeners:
         }
 
 
-# What a button does, given who clicked it and the draft and version its card showed.
-ClickWork = Callable[[UnitOfWork, Person, int, int], Awaitable[Outcome]]
+# What a button does, given who clicked it (the edge has read what its value names).
+ClickWork = Callable[[UnitOfWork, Person], Awaitable[Outcome]]
 QUESTION_FAILED = "Sorry, I could not answer just now. Nothing was kept; please ask again."
 CLICK_FAILED = "Sorry, that could not be done just now. Nothing was changed; please try again."
 FORM_FAILED = "The form could not be opened just now. Please click the button again."
