@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import SchoolConfig
 from bot.core.clock import Clock, SchoolTime, SystemClock
-from bot.core.people import Identity, Platform
+from bot.core.people import Identity, Platform, Role
 from bot.delivery import Backoff, DeliveryWorker, Transport
-from bot.handlers import HandlerContext, posts
+from bot.handlers import HandlerContext, posts, reports
 from bot.policy_source import open_policy
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError, SlackSettings
@@ -129,13 +129,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             clock=clock,
             school_time=SchoolTime(school.timezone),
             policy=policy,
+            calendar=school.calendar,
+            deadlines=school.deadlines,
         ),
         renderers={
             Platform.SLACK.value: blockkit.render_message,
             Platform.TEAMS.value: teams_cards.activity,
         },
         wake_delivery=worker.wake,
-        timers=posts.TIMERS,
+        timers={**posts.TIMERS, **reports.TIMERS},
         # The same mapping the worker sends through: a platform is live once started.
         live=transports.keys(),
     )
@@ -159,6 +161,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 "with SOCIALDESK_TEAMS_LOCAL=1.)"
             )
         _warn_about_unreachable_roles(school, frozenset(Platform(p) for p in runtime.renderers))
+        _warn_about_report_routes(school)
+        await _send_held_reports(runtime)
         delivery = asyncio.create_task(worker.run_forever(), name="delivery")
         yield
     finally:
@@ -307,6 +311,29 @@ async def _start_teams(
                 if person.identity_on(Platform.SLACK) and settings.slack is not None
                 else "their messages wait until they do",
             )
+
+
+def _warn_about_report_routes(school: SchoolConfig) -> None:
+    directory = school.directory
+    if not directory.holders(Role.CHAIR_OF_GOVERNORS):
+        log.warning(
+            "nobody holds the chair_of_governors role: a report naming both Co-Headteachers "
+            "would have nobody above them to go to, and is held until someone does"
+        )
+    if not directory.holders(Role.DSL):
+        log.warning(
+            "nobody holds the dsl role: safeguarding concerns and pupils' friend requests go to "
+            "the Co-Headteachers instead"
+        )
+
+
+async def _send_held_reports(runtime: Runtime) -> None:
+    """Reports nobody could receive are sent once the configuration names someone who can."""
+    ctx = runtime.context
+    try:
+        await runtime.perform(lambda uow: reports.release_held(ctx, uow))
+    except Exception:
+        log.exception("could not send on held reports; they stay held")
 
 
 def _warn_about_unreachable_roles(school: SchoolConfig, platforms: frozenset[Platform]) -> None:

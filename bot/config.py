@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,7 @@ import yaml
 
 from bot.core.people import Directory, Identity, Person, Platform, Role
 from bot.core.posts import Account, link_input_name
+from bot.core.reports import Deadlines, WorkingCalendar, parse_working_duration
 from bot.settings import SettingsError
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -29,6 +31,10 @@ class SchoolConfig:
     policy_path: Path | None
     accounts: tuple[Account, ...]
     directory: Directory
+    calendar: WorkingCalendar = field(
+        default_factory=lambda: WorkingCalendar(ZoneInfo("Europe/London"))
+    )
+    deadlines: Deadlines = field(default_factory=Deadlines)
 
 
 def load_config(path: Path) -> SchoolConfig:
@@ -65,6 +71,7 @@ def parse_config(raw: Any, path: Path) -> SchoolConfig:
             raise SettingsError(f"{where}: policy must be the path of the policy document")
         policy_path = (path.parent / str(policy)).resolve()
 
+    calendar, deadlines = _reports(raw.get("reports"), zone, where)
     return SchoolConfig(
         name=str(school["name"]).strip(),
         timezone=zone,
@@ -72,7 +79,97 @@ def parse_config(raw: Any, path: Path) -> SchoolConfig:
         policy_path=policy_path,
         accounts=_accounts(raw.get("accounts"), where),
         directory=_directory(raw.get("people"), where),
+        calendar=calendar,
+        deadlines=deadlines,
     )
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
+
+
+def _reports(raw: Any, zone: ZoneInfo, where: str) -> tuple[WorkingCalendar, Deadlines]:
+    """`reports:`: the working time in which reports must be acknowledged (all optional)."""
+    label = f"{where}: reports"
+    if raw is None:
+        return WorkingCalendar(zone), Deadlines()
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{label} must be a mapping")
+    starts, ends = time(8, 0), time(17, 0)
+    hours = raw.get("working_hours")
+    if hours is not None:
+        match = _HOURS.match(str(hours))
+        try:
+            if match is None:
+                raise ValueError
+            starts, ends = (
+                time.fromisoformat(match[1].zfill(5)),
+                time.fromisoformat(match[2].zfill(5)),
+            )
+        except ValueError:
+            raise SettingsError(
+                f"{label}.working_hours {hours!r} must look like 08:00-17:00"
+            ) from None
+        if ends <= starts:
+            raise SettingsError(f"{label}.working_hours must end after they start")
+    weekdays = frozenset(range(5))
+    days = raw.get("working_days")
+    if days is not None:
+        if not isinstance(days, list) or not days:
+            raise SettingsError(f"{label}.working_days must list days, such as [mon, tue, wed]")
+        chosen: set[int] = set()
+        for day in days:
+            name = str(day).strip().lower()[:3]
+            if name not in _WEEKDAYS:
+                raise SettingsError(f"{label}.working_days: {day!r} is not a day of the week")
+            chosen.add(_WEEKDAYS.index(name))
+        weekdays = frozenset(chosen)
+    terms: list[tuple[date, date]] = []
+    for index, term in enumerate(raw.get("term_dates") or []):
+        first, last = (term.get("from"), term.get("to")) if isinstance(term, dict) else (None, None)
+        try:
+            span = (_day(first), _day(last))
+        except ValueError:
+            raise SettingsError(
+                f"{label}.term_dates[{index}] must be {{from: YYYY-MM-DD, to: YYYY-MM-DD}}"
+            ) from None
+        if span[1] < span[0]:
+            raise SettingsError(f"{label}.term_dates[{index}] ends before it starts")
+        terms.append(span)
+    holidays: set[date] = set()
+    for index, holiday in enumerate(raw.get("bank_holidays") or []):
+        try:
+            holidays.add(_day(holiday))
+        except ValueError:
+            raise SettingsError(
+                f"{label}.bank_holidays[{index}] {holiday!r} is not a date (YYYY-MM-DD)"
+            ) from None
+    calendar = WorkingCalendar(
+        zone, starts, ends, weekdays, tuple(sorted(terms)), frozenset(holidays)
+    )
+    within = raw.get("acknowledge_within") or {}
+    if not isinstance(within, dict):
+        raise SettingsError(f"{label}.acknowledge_within must be a mapping (dsl:, other:)")
+    durations = {}
+    for key in ("dsl", "other"):
+        if within.get(key) is None:
+            continue
+        duration = parse_working_duration(str(within[key]), calendar)
+        if duration is None:
+            raise SettingsError(
+                f"{label}.acknowledge_within.{key} {within[key]!r} must be working time such "
+                "as 1h, 30m or 1d"
+            )
+        durations[key] = duration
+    return calendar, Deadlines(
+        urgent=durations.get("dsl", Deadlines.urgent), other=durations.get("other")
+    )
+
+
+def _day(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value).strip())
 
 
 def _accounts(raw: Any, where: str) -> tuple[Account, ...]:

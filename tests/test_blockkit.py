@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,8 @@ from bot.core.plaintext import render_message as render_text
 from bot.core.posts import CHECKLIST, Account, Decision, KeptAttachment, LiveLink, PostRecord
 from bot.core.states import PostState
 from bot.core.ui import Mention, Message, Paragraph, Quote
-from bot.handlers import HandlerContext
+from bot.core.reports import ReportState
+from bot.handlers import HandlerContext, reports
 from bot.handlers.post_cards import (
     Status,
     approval_card,
@@ -23,8 +25,10 @@ from bot.handlers.post_cards import (
     reason_form,
     submitted_receipt,
 )
+from bot.slack import blockkit
 from bot.slack.blockkit import escape, render_message, render_modal
-from tests.fakes.slack import validate_blocks, validate_view
+from tests.fakes.slack import MESSAGE_BLOCKS_MAX, validate_blocks, validate_view
+from tests.report_samples import sample_report
 
 TEACHER = Person("slack:U0TEACH", None, (Identity(Platform.SLACK, "U0TEACH"),))
 TEAMS_ONLY = Person("t", "Tia <Teams>", (Identity(Platform.TEAMS, "0000"),))
@@ -239,3 +243,38 @@ def test_a_button_value_is_ascii_digits_or_nothing() -> None:
     assert parse_target("42:3") == (42, 3)
     for forged in ("1:²", "4\uff12:1", "-1:1", "1", "a:b", ""):
         assert parse_target(forged) is None
+
+
+def test_every_report_card_and_form_validates_and_escapes_what_people_typed() -> None:
+    ctx = _context()
+    for state in ReportState:
+        for anonymous in (False, True):
+            rendered = blockkit.render_message(
+                reports.report_card(ctx, sample_report(state, anonymous, events=40))
+            )
+            validate_blocks(rendered["blocks"], MESSAGE_BLOCKS_MAX)
+            text = json.dumps(rendered)
+            assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    open_card = json.dumps(blockkit.render_message(reports.report_card(ctx, sample_report())))
+    assert all(a in open_card for a in ("report.acknowledge", "report.note", "report.close"))
+    closed = json.dumps(
+        blockkit.render_message(reports.report_card(ctx, sample_report(ReportState.CLOSED)))
+    )
+    assert '"actions"' not in closed
+    for form in (
+        reports.report_form(ctx, "safeguarding"),
+        reports.receipt_form(),
+        reports.note_form(sample_report()),
+        reports.ask_form(sample_report()),
+        reports.close_form(sample_report()),
+        reports.reply_form(sample_report(), "3"),
+    ):
+        validate_view(blockkit.render_modal(form))
+    modal = blockkit.render_modal(reports.report_form(ctx, "safeguarding"))
+    kinds = next(b for b in modal["blocks"] if b.get("block_id") == "kind")
+    assert kinds["element"]["initial_option"]["value"] == "safeguarding"
+    # The warning comes before the file input, and Slack's own user picker names people.
+    ids = [b.get("block_id") for b in modal["blocks"]]
+    assert "indecent image" in json.dumps(modal["blocks"][: ids.index("evidence")])
+    involved = next(b for b in modal["blocks"] if b.get("block_id") == "involved")
+    assert involved["element"]["type"] == "multi_users_select"

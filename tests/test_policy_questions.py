@@ -60,6 +60,15 @@ async def test_the_issue_examples_get_an_answer_the_passage_the_section_and_a_ne
     assert "friend requests should be notified to the Network Manger/DSL" in text  # quoted
     assert "Personal Use of Social Media" in text
     assert "Next step" in text and "/report" in text
+    # Report it opens the report form with a pupil's friend request chosen.
+    (report_it,) = [
+        e
+        for b in snapchat["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "report.open"
+    ]
+    assert report_it["value"] == "pupil_request"
 
     linkedin = json.dumps(await ask(bot, "can I put the school in my LinkedIn bio?"))
     assert "LinkedIn, where prior permission should be sought" in linkedin

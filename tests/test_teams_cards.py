@@ -15,12 +15,14 @@ from bot.core.people import Identity, Platform
 from bot.core.posts import CHECKLIST, Decision, KeptAttachment, LiveLink, PostRecord
 from bot.core.states import PostState
 from bot.core.ui import FormErrors, Message
-from bot.handlers import HandlerContext, posts
+from bot.core.reports import ReportState
+from bot.handlers import HandlerContext, posts, reports
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
 from bot.teams.cards import CardRenderer
 from tests.fakes import teams as fake
 from tests.harness import FIXTURES
+from tests.report_samples import sample_report
 from tests.teams_client import texts_of
 
 
@@ -81,7 +83,12 @@ def _messages() -> list[Message]:
         cards.ready_to_post(ctx, _post(PostState.APPROVED), approved),
         cards.publish_reminder(ctx, _post(PostState.APPROVED)),
         help_handler.welcome_message(ctx, Platform.TEAMS),
-        help_handler.report_reply(ctx),
+        reports.start_menu(ctx, Platform.TEAMS),
+        *(
+            reports.report_card(ctx, sample_report(state, anonymous, events=40))
+            for state in ReportState
+            for anonymous in (False, True)
+        ),
         cards.refusal("Nothing was changed."),
     ]
 
@@ -103,6 +110,10 @@ def test_every_form_passes_the_schema_with_values_errors_and_files(schema: None)
         cards.draft_form(ctx, revising=post),
         cards.reason_form(post, Decision.REJECT),
         cards.links_form(post),
+        reports.report_form(ctx, "pupil_request", Platform.TEAMS),
+        reports.receipt_form(),
+        reports.close_form(sample_report()),
+        reports.reply_form(sample_report(), "receipt:abc"),
     ]
     values: dict[str, Any] = {"text": "x" * 10, "accounts": "Facebook", "wished_date": "2026-12-01"}
     for form in forms:
@@ -129,3 +140,18 @@ def test_user_text_is_never_markdown() -> None:
     assert set(blocks(card)) <= {"TextRun"}
     assert "[a link](https://evil.example)" in texts_of(card)
     assert "entities" not in str(card)
+
+
+def test_report_forms_open_in_a_dialog_and_pass_the_schema(schema: None) -> None:
+    ctx = _ctx()
+    renderer = CardRenderer()
+    for form in (reports.report_form(ctx, None, Platform.TEAMS), reports.receipt_form()):
+        card = renderer.form_card(form, form_key="k1", dialog=True)
+        fake.validate_card(card)
+        (submit,) = card["actions"]
+        # A dialog's card submits with Action.Submit: Teams sends it as task/submit.
+        assert submit["type"] == "Action.Submit"
+        assert submit["data"]["sd_form"] == form.form_id
+    # The report form in Teams takes no files (a card cannot), and names the people it may.
+    shown = str(renderer.form_card(reports.report_form(ctx, None, Platform.TEAMS), dialog=True))
+    assert "Evidence files" not in shown and "Dana Safe" in shown

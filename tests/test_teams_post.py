@@ -146,7 +146,10 @@ async def test_help_and_other_words(bot: RunningBot, fake_teams: FakeTeams) -> N
         assert command in shown
     assert "/post" not in shown
     await teacher.say("report")
-    assert "Where each concern goes" in texts_of(teacher.last_card()[1])
+    _, menu = teacher.last_card()
+    assert "phone the DSL now" in texts_of(menu)
+    # The report form opens in a dialog, so nothing of a report stays in the chat.
+    assert [a["type"] for a in menu["actions"]] == ["Action.Submit", "Action.Submit"]
     # Any other words are a policy question.
     await teacher.say("Can I accept a friend request from a former pupil?")
     answered = "Personal Use of Social Media" if POLICY_FILE.exists() else "No policy loaded"

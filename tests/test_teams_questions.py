@@ -38,8 +38,14 @@ async def test_any_other_words_are_a_question_answered_from_the_policy(
     await teacher.say("policy a Year 8 added me on Snapchat, what do I do?")
     assert "Personal Use of Social Media" in texts_of(teacher.last_card()[1])
     # Teams has no slash commands: the next step names the word to type.
-    shown = texts_of(teacher.last_card()[1])
-    assert "the report command" in shown and "/report" not in shown
+    _, answer = teacher.last_card()
+    shown = texts_of(answer)
+    assert "or report." in shown and "/report" not in shown
+    # Report it opens the report form, in a dialog, with the kind already chosen.
+    (report_it,) = [a for a in answer["actions"] if a["title"] == "Report it"]
+    assert report_it["type"] == "Action.Submit"
+    assert report_it["data"]["msteams"] == {"type": "task/fetch"}
+    assert report_it["data"]["sd_value"] == "pupil_request"
     await teacher.say("thanks")
     assert "welcome" in texts_of(teacher.last_card()[1]).lower()
     # A greeting in front of a question does not hide it, nor "post" in front of one.

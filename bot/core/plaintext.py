@@ -18,6 +18,7 @@ from bot.core.ui import (
     Note,
     Paragraph,
     Quote,
+    SingleChoice,
 )
 
 
@@ -62,6 +63,9 @@ def render_form(form: Form) -> str:
         elif isinstance(item, MultiChoice):
             choices = ", ".join(c.label for c in item.choices)
             lines.append(f"{item.label}: one or more of {choices}")
+        elif isinstance(item, SingleChoice):
+            choices = ", ".join(c.label for c in item.choices)
+            lines.append(f"{item.label}: one of {choices}")
         else:
             lines.append(f"{item.label}: ____")
     lines.append(f"<{form.submit_label}>")

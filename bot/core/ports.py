@@ -14,6 +14,7 @@ from typing import Protocol
 from bot.core.posts import Draft, LiveLink, PostRecord
 from bot.core.questions import LearnedAnswer, LearnedSection, NewQuestion, QuestionRecord
 from bot.core.refs import RefKind
+from bot.core.reports import NewReport, ReportEvent, ReportKind, ReportRecord, ReportState
 from bot.core.states import PostState
 
 AuditDetail = Mapping[str, str | int | None]
@@ -169,6 +170,47 @@ class QuestionRepository(Protocol):
     async def learned(self) -> Sequence[LearnedAnswer]: ...
 
 
+class ReportRepository(Protocol):
+    async def reference_for_form(self, form_key: str) -> str | None:
+        """The reference of the report already made from this form, if any."""
+
+    async def create(self, new: NewReport) -> tuple[int, tuple[int, ...]]:
+        """The new report's id and the ids of its evidence files, to be fetched."""
+
+    async def get(self, report_id: int) -> ReportRecord | None: ...
+
+    async def find(self, reference: str) -> ReportRecord | None: ...
+
+    async def by_receipt(self, digest: str) -> ReportRecord | None: ...
+
+    async def append(self, report_id: int, event: ReportEvent) -> int:
+        """Add to the chronology, which is never edited; the report's new step."""
+
+    async def move(
+        self,
+        report_id: int,
+        allowed_from: Sequence[ReportState],
+        to: ReportState,
+        outcome: str | None = None,
+    ) -> bool:
+        """Race-safe: False when another change came first."""
+
+    async def mark_escalated(self, report_id: int) -> bool: ...
+
+    async def set_recipients(
+        self, report_id: int, recipients: Sequence[str], held: bool
+    ) -> None: ...
+
+    async def held(self) -> Sequence[int]: ...
+
+    async def listed(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Sequence[ReportKind] = (),
+    ) -> Sequence[ReportRecord]: ...
+
+
 class UnitOfWork(Protocol):
     @property
     def references(self) -> References: ...
@@ -184,3 +226,6 @@ class UnitOfWork(Protocol):
 
     @property
     def questions(self) -> QuestionRepository: ...
+
+    @property
+    def reports(self) -> ReportRepository: ...

@@ -27,7 +27,7 @@ from bot.core.policy import Passage, PolicyDocument, Section, title_key
 class NextKind(StrEnum):
     DRAFT = "draft"  # a button that opens the draft form
     CO_HEADS = "co_heads"  # ask the Co-Headteachers (named)
-    REPORT = "report"  # how to report it
+    REPORT = "report"  # a button that opens the report form, with its kind chosen
     NETWORK_MANAGER = "network_manager"
     LINE_MANAGER = "line_manager"
 
@@ -36,6 +36,8 @@ class NextKind(StrEnum):
 class NextStep:
     kind: NextKind
     text: str
+    # For a report: the kind of concern the form opens with (a bot.core.reports.ReportKind).
+    report_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

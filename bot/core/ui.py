@@ -95,6 +95,9 @@ class Button:
     style: ButtonStyle = ButtonStyle.DEFAULT
     confirm: ConfirmDialog | None = None
     form: Form | None = None
+    # The click opens a form in a window of its own (a Slack modal, a Teams dialog), never
+    # in the chat: for reports, whose words should not stay in a chat history.
+    dialog: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,36 @@ class MultiChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class SingleChoice:
+    name: str
+    label: str
+    choices: tuple[Choice, ...]
+    required: bool = True
+    hint: str | None = None
+    initial: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PeoplePicker:
+    """People to name. Slack shows its own user picker (the answer is Slack user ids); where
+    the platform has none, `choices` (the configured people, by key) are offered instead."""
+
+    name: str
+    label: str
+    choices: tuple[Choice, ...]
+    required: bool = False
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeInput:
+    name: str
+    label: str
+    required: bool = False
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Confirmation:
     """A statement the person must tick; `statement` is what they confirm."""
 
@@ -183,7 +216,17 @@ class FileInput:
     hint: str | None = None
 
 
-FormInput = TextInput | UrlInput | MultiChoice | Confirmation | DateInput | FileInput
+FormInput = (
+    TextInput
+    | UrlInput
+    | MultiChoice
+    | SingleChoice
+    | PeoplePicker
+    | Confirmation
+    | DateInput
+    | TimeInput
+    | FileInput
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from bot.core.ui import (
     Quote,
     TextInput,
 )
-from bot.handlers import HandlerContext, posts
+from bot.handlers import HandlerContext, posts, reports
 from bot.handlers import help as help_handler
 
 ESCALATE = "policy.escalate"
@@ -184,6 +184,18 @@ def _answer_reply(
         if step.kind is NextKind.DRAFT:
             buttons.insert(
                 0, Button("Start a draft", START_DRAFT, str(record.id), ButtonStyle.PRIMARY)
+            )
+        elif step.kind is NextKind.REPORT and step.report_kind:
+            # The report form, with this kind chosen, in a window of its own.
+            buttons.insert(
+                0,
+                Button(
+                    "Report it",
+                    reports.OPEN_FORM,
+                    step.report_kind,
+                    ButtonStyle.PRIMARY,
+                    dialog=True,
+                ),
             )
     blocks.append(Buttons(tuple(buttons)))
     blocks.append(Note(_version_note(record)))

@@ -95,7 +95,11 @@ def _topic(section: str, raw: dict[str, Any]) -> Topic:
         answer=" ".join(str(raw["answer"]).split()),
         cues=tuple(str(c) for c in _list(raw.get("cues"), raw["key"])),
         asks=tuple(str(a) for a in _list(raw.get("asks"), raw["key"])),
-        next=NextStep(NextKind(step["kind"]), " ".join(str(step["text"]).split()))
+        next=NextStep(
+            NextKind(step["kind"]),
+            " ".join(str(step["text"]).split()),
+            str(step["report"]) if step.get("report") else None,
+        )
         if step
         else None,
     )

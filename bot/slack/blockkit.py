@@ -28,8 +28,11 @@ from bot.core.ui import (
     MultiChoice,
     Note,
     Paragraph,
+    PeoplePicker,
     Quote,
+    SingleChoice,
     TextInput,
+    TimeInput,
     UrlInput,
 )
 
@@ -214,6 +217,23 @@ def _input(item: FormInput) -> Json:
         initial = [o for o in options if o["value"] in item.initial]
         if initial:
             element["initial_options"] = initial
+        block["optional"] = not item.required
+    elif isinstance(item, SingleChoice):
+        radios: list[Json] = [
+            {"text": _plain(choice.label, OPTION_TEXT_MAX), "value": choice.value}
+            for choice in item.choices
+        ]
+        element = {"type": "radio_buttons", "action_id": item.name, "options": radios}
+        for radio in radios:
+            if radio["value"] == item.initial:
+                element["initial_option"] = radio
+        # Optional to Slack, so that a missing choice reaches us and is refused with our reason.
+        block["optional"] = True
+    elif isinstance(item, PeoplePicker):
+        element = {"type": "multi_users_select", "action_id": item.name}
+        block["optional"] = not item.required
+    elif isinstance(item, TimeInput):
+        element = {"type": "timepicker", "action_id": item.name}
         block["optional"] = not item.required
     elif isinstance(item, Confirmation):
         # Optional to Slack, so that a missing tick reaches us and is refused with the

@@ -26,6 +26,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.core import reports as report_fields
 from bot.core.outcome import Outcome
 from bot.core.people import Identity, Person, Platform
 from bot.core.ports import UnitOfWork
@@ -40,10 +41,11 @@ from bot.core.posts import (
     AttachmentRef,
     DraftSubmission,
 )
+from bot.core.reports import ReportSubmission
 from bot.core.ui import Form, Message
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
-from bot.handlers import posts, questions
+from bot.handlers import posts, questions, reports
 from bot.runtime import Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
@@ -215,7 +217,14 @@ class SlackListeners:
         for action in questions.BUTTONS:
             app.action(action)(self.question_button_clicked)
         app.view(questions.ANSWER_FORM)(self.submit_policy_answer)
-        app.command(report)(self.report_command)
+        app.command(report)(ack=self.ack_command, lazy=[self.open_report_form])
+        app.view(reports.REPORT_FORM)(self.submit_report)
+        app.view(reports.RECEIPT_FORM)(self.submit_receipt)
+        app.view(reports.REPLY_FORM)(self.submit_report_reply)
+        for form_id in (reports.NOTE_FORM, reports.ASK_FORM, reports.CLOSE_FORM):
+            app.view(form_id)(self.submit_report_action)
+        for action in (*reports.CARD_BUTTONS, reports.OPEN_FORM, reports.FOLLOW_UP):
+            app.action(action)(self.report_button_clicked)
         app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
 
     async def ack_command(self, ack: AsyncAck) -> None:
@@ -345,6 +354,9 @@ class SlackListeners:
             return
         if outcome.refused:
             await ack(response_action="errors", errors=dict(outcome.errors.by_input))
+        elif outcome.form is not None:
+            # The next step of the same task (a report opened by its receipt) in this window.
+            await ack(response_action="update", view=blockkit.render_modal(outcome.form))
         elif outcome.reply is not None:
             await ack(
                 response_action="update", view=blockkit.render_result_modal(title, outcome.reply)
@@ -500,10 +512,164 @@ class SlackListeners:
             questions.ANSWER_TEXT,
         )
 
-    # --- reports (interim) ---------------------------------------------------------------
+    # --- reports -------------------------------------------------------------------------
 
-    async def report_command(self, ack: AsyncAck) -> None:
-        await ack(**self._ephemeral(help_handler.report_reply(self.runtime.context)))
+    async def open_report_form(self, body: Json, client: AsyncWebClient) -> None:
+        """`/report` opens the form; `/report receipt` opens an anonymous report again. Both
+        are modals: nothing of a report stays in a conversation Slack keeps."""
+        trigger_id = body.get("trigger_id")
+        if actor_of(self.runtime, body) is None or not isinstance(trigger_id, str):
+            log.warning("slack: /report without a user or trigger_id; ignored")
+            return
+        words = str(body.get("text") or "").strip().lower()
+        if words.startswith(("receipt", "follow")):
+            form = reports.receipt_form()
+        else:
+            form = reports.report_form(self.runtime.context)
+        try:
+            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(form))
+        except Exception as error:
+            log.error("slack: views.open failed: %r", error)
+            await self.replies.ephemeral(
+                body.get("response_url"),
+                blockkit.render_message(
+                    cards.refusal(
+                        "The report form could not be opened just now. Please try /report "
+                        "again. If a child is at immediate risk, phone the DSL now."
+                    )
+                ),
+            )
+
+    async def submit_report(self, ack: AsyncAck, body: Json) -> None:
+        actor = actor_of(self.runtime, body)
+        view = body.get("view")
+        if actor is None or not isinstance(view, dict):
+            await ack(response_action="errors", errors={"details": "This form arrived incomplete."})
+            return
+        submission = report_from_view(self.runtime, view)
+        ctx = self.runtime.context
+        await self._run_form(
+            ack,
+            lambda uow: reports.submit(ctx, uow, actor, submission),
+            "Report sent",
+            "details",
+        )
+
+    async def submit_receipt(self, ack: AsyncAck, body: Json) -> None:
+        view = body.get("view")
+        code = (
+            _element(_state(view), reports.RECEIPT).get("value") if isinstance(view, dict) else ""
+        )
+        ctx = self.runtime.context
+        await self._run_form(
+            ack,
+            lambda uow: reports.follow_up(ctx, uow, code if isinstance(code, str) else ""),
+            "Report",
+            reports.RECEIPT,
+        )
+
+    async def submit_report_reply(self, ack: AsyncAck, body: Json) -> None:
+        actor = actor_of(self.runtime, body)
+        view = body.get("view")
+        context = _metadata(view)
+        answer = (
+            _element(_state(view), reports.ANSWER).get("value") if isinstance(view, dict) else ""
+        )
+        text = answer if isinstance(answer, str) else ""
+        ctx = self.runtime.context
+        if context.startswith("receipt:"):
+            digest = context.removeprefix("receipt:")
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return reports.reply_anonymously(ctx, uow, digest, text)
+
+        else:
+            report = reports.report_id(context)
+            if actor is None or report is None:
+                await ack(
+                    response_action="errors",
+                    errors={reports.ANSWER: "This form arrived incomplete."},
+                )
+                return
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                assert report is not None
+                return reports.reply(ctx, uow, actor, report, text)
+
+        await self._run_form(ack, work, "Answer sent", reports.ANSWER)
+
+    async def submit_report_action(self, ack: AsyncAck, body: Json) -> None:
+        actor = actor_of(self.runtime, body)
+        view = body.get("view")
+        report = reports.report_id(_metadata(view))
+        form_id = view.get("callback_id") if isinstance(view, dict) else None
+        field = {
+            reports.NOTE_FORM: reports.NOTE,
+            reports.ASK_FORM: reports.QUESTION,
+            reports.CLOSE_FORM: reports.SUMMARY,
+        }.get(str(form_id), reports.NOTE)
+        if actor is None or not isinstance(view, dict) or report is None:
+            await ack(response_action="errors", errors={field: "This form arrived incomplete."})
+            return
+        values = _state(view)
+        text = _element(values, field).get("value")
+        typed = text if isinstance(text, str) else ""
+        ctx = self.runtime.context
+        if form_id == reports.CLOSE_FORM:
+            chosen = _element(values, reports.OUTCOME).get("selected_option")
+            outcome = str(chosen.get("value")) if isinstance(chosen, dict) else ""
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                assert actor is not None and report is not None
+                return reports.close(ctx, uow, actor, report, outcome, typed)
+
+        elif form_id == reports.ASK_FORM:
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                assert actor is not None and report is not None
+                return reports.ask_reporter(ctx, uow, actor, report, typed)
+
+        else:
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                assert actor is not None and report is not None
+                return reports.add_note(ctx, uow, actor, report, typed)
+
+        await self._run_form(ack, work, "Report updated", field)
+
+    async def report_button_clicked(
+        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
+    ) -> None:
+        action, value = _clicked(body)
+        ctx = self.runtime.context
+        work: ClickWork | None = None
+        if action == reports.OPEN_FORM:
+
+            def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
+                return reports.open_form(ctx, uow, actor, value)
+
+        elif action == reports.FOLLOW_UP:
+
+            async def work(uow: UnitOfWork, actor: Person) -> Outcome:
+                return Outcome(form=reports.receipt_form())
+
+        elif (report := reports.report_id(value)) is not None:
+            if action == reports.ACKNOWLEDGE:
+
+                def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
+                    return reports.acknowledge(ctx, uow, actor, report)
+
+            elif action == reports.REPLY:
+
+                def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
+                    return reports.open_reply_form(ctx, uow, actor, report)
+
+            else:
+
+                def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
+                    return reports.open_click_form(ctx, uow, actor, report, action)
+
+        await self._run_click(ack, body, request, client, work)
 
     async def direct_message(
         self, event: Json, request: AsyncBoltRequest, say: Callable[..., Awaitable[Any]]
@@ -650,6 +816,44 @@ def draft_from_view(view: Mapping[str, Any]) -> DraftSubmission:
         ),
         wished_date=wished if isinstance(wished, str) else None,
         attachments=attachments,
+        form_key=f"slack:{view['id']}" if isinstance(view.get("id"), str) else None,
+    )
+
+
+def report_from_view(runtime: Runtime, view: Mapping[str, Any]) -> ReportSubmission:
+    """Read the report form's state; anything missing reads as empty, for the handler to
+    refuse with a reason."""
+    values = _state(view)
+
+    def text(name: str) -> str:
+        value = _element(values, name).get("value")
+        return value if isinstance(value, str) else ""
+
+    kind = _element(values, report_fields.KIND).get("selected_option")
+    users = _element(values, report_fields.INVOLVED).get("selected_users")
+    directory = runtime.context.directory
+    involved = tuple(
+        directory.resolve(Identity(Platform.SLACK, user)).key
+        for user in (users if isinstance(users, list) else [])
+        if isinstance(user, str) and user
+    )
+    files = _element(values, report_fields.EVIDENCE).get("files")
+    seen_on = _element(values, report_fields.SEEN_ON).get("selected_date")
+    seen_at = _element(values, report_fields.SEEN_AT).get("selected_time")
+    return ReportSubmission(
+        kind=str(kind.get("value") or "") if isinstance(kind, dict) else "",
+        where=text(report_fields.WHERE),
+        links=text(report_fields.LINKS),
+        seen_on=seen_on if isinstance(seen_on, str) else None,
+        seen_at=seen_at if isinstance(seen_at, str) else None,
+        details=text(report_fields.DETAILS),
+        involved=involved,
+        involved_text=text(report_fields.INVOLVED_TEXT),
+        anonymous=report_fields.ANONYMOUSLY
+        in _selected(_element(values, report_fields.ANONYMOUSLY)),
+        attachments=tuple(
+            ref for ref in (_file(f) for f in (files if isinstance(files, list) else [])) if ref
+        ),
         form_key=f"slack:{view['id']}" if isinstance(view.get("id"), str) else None,
     )
 

@@ -121,9 +121,12 @@ class PostLink(Base):
 
 
 class Attachment(Base):
+    """A file the bot keeps: on a draft post (`post_id`) or as a report's evidence (`report_id`)."""
+
     __tablename__ = "attachments"
     id: Mapped[int] = mapped_column(primary_key=True)
-    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"), index=True)
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     platform: Mapped[str] = mapped_column(String(16))
     source_id: Mapped[str] = mapped_column(String(200))
@@ -268,6 +271,50 @@ class PolicyQuestion(Base):
     learned_sections: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
+class Report(Base):
+    """A concern reported by a member of staff. `reporter_key` is None for an anonymous report,
+    which is found again only by the digest of its receipt code; nothing else names its maker."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    reporter_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    receipt_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    where: Mapped[str] = mapped_column(String(200))
+    links: Mapped[list[str]]
+    seen_at: Mapped[datetime | None]
+    details: Mapped[str] = mapped_column(Text)
+    involved: Mapped[list[str]]
+    involved_text: Mapped[str] = mapped_column(Text)
+    # Who it was sent to (people's keys); who may act on it is worked out again at each click.
+    recipients: Mapped[list[str]]
+    # Nobody could receive it when it was made: it waits until someone can.
+    held: Mapped[bool] = mapped_column(default=False, server_default=false(), index=True)
+    escalated: Mapped[bool] = mapped_column(default=False, server_default=false())
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    due_at: Mapped[datetime | None]
+    # Bumped by every change; cards show the state of a step, and never go back to an older one.
+    step: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The form it came from: the same form submitted twice makes one report, not two.
+    form_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+
+
+class ReportEventRow(Base):
+    """A report's chronology: append-only, like the audit log (the migration adds triggers
+    that refuse UPDATE and DELETE)."""
+
+    __tablename__ = "report_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_key: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str | None] = mapped_column(Text)
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -288,3 +335,5 @@ CARDS = table_of(Card)
 TEAMS_CONVERSATIONS = table_of(TeamsConversation)
 TEAMS_UPLOADS = table_of(TeamsUpload)
 POLICY_QUESTIONS = table_of(PolicyQuestion)
+REPORTS = table_of(Report)
+REPORT_EVENTS = table_of(ReportEventRow)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy import ColumnElement, false, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost, VersionEntry
@@ -18,6 +19,15 @@ from bot.core.questions import (
     QuestionRecord,
 )
 from bot.core.refs import RefKind, format_reference
+from bot.core.reports import (
+    EventKind,
+    NewReport,
+    ReportEvent,
+    ReportKind,
+    ReportOutcome,
+    ReportRecord,
+    ReportState,
+)
 from bot.core.states import PostState
 from bot.store.models import (
     ATTACHMENTS,
@@ -28,6 +38,8 @@ from bot.store.models import (
     POST_LINKS,
     POST_VERSIONS,
     POSTS,
+    REPORT_EVENTS,
+    REPORTS,
 )
 
 
@@ -511,7 +523,214 @@ class SqlUnitOfWork:
     def __init__(self, db: AsyncConnection) -> None:
         self.db = db
         self.questions = SqlQuestions(db)
+        self.reports = SqlReports(db)
         self.references = SqlReferences(db)
         self.posts = SqlPosts(db)
         self.history = SqlHistory(db)
         self.audit = SqlAuditLog(db)
+
+
+class SqlReports:
+    """Concern reports and their chronology, which is only ever added to."""
+
+    def __init__(self, db: AsyncConnection) -> None:
+        self._db = db
+
+    async def reference_for_form(self, form_key: str) -> str | None:
+        reference: str | None = await self._db.scalar(
+            select(REPORTS.c.reference).where(REPORTS.c.form_key == form_key)
+        )
+        return reference
+
+    async def create(self, new: NewReport) -> tuple[int, tuple[int, ...]]:
+        report = new.report
+        report_id = int(
+            await self._db.scalar(
+                insert(REPORTS)
+                .values(
+                    reference=new.reference,
+                    kind=report.kind.value,
+                    state=ReportState.OPEN.value,
+                    reporter_key=new.reporter_key,
+                    receipt_digest=new.receipt_digest,
+                    where=report.where,
+                    links=list(report.links),
+                    seen_at=report.seen_at,
+                    details=report.details,
+                    involved=list(report.involved),
+                    involved_text=report.involved_text,
+                    recipients=list(new.recipients),
+                    held=new.held,
+                    escalated=False,
+                    created_at=new.at,
+                    due_at=new.due_at,
+                    step=1,
+                    form_key=new.form_key,
+                )
+                .returning(REPORTS.c.id)
+            )
+            or 0
+        )
+        attachment_ids: tuple[int, ...] = ()
+        if report.attachments:
+            added = await self._db.scalars(
+                insert(ATTACHMENTS).returning(ATTACHMENTS.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "post_id": None,
+                        "report_id": report_id,
+                        "version": 1,
+                        "platform": ref.platform.value,
+                        "source_id": ref.source_id,
+                        "name": ref.name,
+                        "mimetype": ref.mimetype,
+                        "size": ref.size,
+                        "status": "pending",
+                        "created_at": new.at,
+                    }
+                    for ref in report.attachments
+                ],
+            )
+            attachment_ids = tuple(added)
+        return report_id, attachment_ids
+
+    async def get(self, report_id: int) -> ReportRecord | None:
+        return await self._record(REPORTS.c.id == report_id)
+
+    async def find(self, reference: str) -> ReportRecord | None:
+        return await self._record(REPORTS.c.reference == reference.strip().upper())
+
+    async def by_receipt(self, digest: str) -> ReportRecord | None:
+        return await self._record(REPORTS.c.receipt_digest == digest)
+
+    async def _record(self, condition: ColumnElement[bool]) -> ReportRecord | None:
+        row = (await self._db.execute(select(REPORTS).where(condition))).first()
+        if row is None:
+            return None
+        events = (
+            await self._db.execute(
+                select(REPORT_EVENTS)
+                .where(REPORT_EVENTS.c.report_id == row.id)
+                .order_by(REPORT_EVENTS.c.id)
+            )
+        ).all()
+        attachments = await self._db.scalars(
+            select(ATTACHMENTS.c.id)
+            .where(ATTACHMENTS.c.report_id == row.id)
+            .order_by(ATTACHMENTS.c.id)
+        )
+        return _report(row, events, tuple(attachments))
+
+    async def append(self, report_id: int, event: ReportEvent) -> int:
+        """Add to the chronology; the report's new step."""
+        await self._db.execute(
+            insert(REPORT_EVENTS).values(
+                report_id=report_id,
+                at=event.at,
+                kind=event.kind.value,
+                actor_key=event.actor_key,
+                text=event.text,
+            )
+        )
+        step = await self._db.scalar(
+            update(REPORTS)
+            .where(REPORTS.c.id == report_id)
+            .values(step=REPORTS.c.step + 1)
+            .returning(REPORTS.c.step)
+        )
+        return int(step or 0)
+
+    async def move(
+        self,
+        report_id: int,
+        allowed_from: Sequence[ReportState],
+        to: ReportState,
+        outcome: str | None = None,
+    ) -> bool:
+        """Change the state if it is still one of `allowed_from`. Race-safe: of two
+        acknowledgements at once, one changes it."""
+        values: dict[str, object] = {"state": to.value}
+        if outcome is not None:
+            values["outcome"] = outcome
+        moved = await self._db.execute(
+            update(REPORTS)
+            .where(
+                REPORTS.c.id == report_id,
+                REPORTS.c.state.in_([s.value for s in allowed_from]),
+            )
+            .values(**values)
+        )
+        return bool(moved.rowcount)
+
+    async def mark_escalated(self, report_id: int) -> bool:
+        moved = await self._db.execute(
+            update(REPORTS)
+            .where(
+                REPORTS.c.id == report_id,
+                REPORTS.c.escalated == false(),
+                REPORTS.c.state == ReportState.OPEN.value,
+            )
+            .values(escalated=True)
+        )
+        return bool(moved.rowcount)
+
+    async def set_recipients(self, report_id: int, recipients: Sequence[str], held: bool) -> None:
+        await self._db.execute(
+            update(REPORTS)
+            .where(REPORTS.c.id == report_id)
+            .values(recipients=list(recipients), held=held)
+        )
+
+    async def held(self) -> Sequence[int]:
+        found = await self._db.scalars(
+            select(REPORTS.c.id).where(REPORTS.c.held == true()).order_by(REPORTS.c.id)
+        )
+        return tuple(found)
+
+    async def listed(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Sequence[ReportKind] = (),
+    ) -> Sequence[ReportRecord]:
+        query = select(REPORTS.c.id).order_by(REPORTS.c.id)
+        if since is not None:
+            query = query.where(REPORTS.c.created_at >= since)
+        if until is not None:
+            query = query.where(REPORTS.c.created_at < until)
+        if kinds:
+            query = query.where(REPORTS.c.kind.in_([k.value for k in kinds]))
+        records = []
+        for report_id in await self._db.scalars(query):
+            record = await self.get(report_id)
+            if record is not None:
+                records.append(record)
+        return records
+
+
+def _report(row: Any, events: Sequence[Any], attachments: tuple[int, ...]) -> ReportRecord:
+    return ReportRecord(
+        id=row.id,
+        reference=row.reference,
+        kind=ReportKind(row.kind),
+        state=ReportState(row.state),
+        reporter_key=row.reporter_key,
+        where=row.where,
+        links=tuple(row.links or ()),
+        seen_at=row.seen_at,
+        details=row.details,
+        involved=tuple(row.involved or ()),
+        involved_text=row.involved_text,
+        recipients=tuple(row.recipients or ()),
+        held=bool(row.held),
+        escalated=bool(row.escalated),
+        created_at=row.created_at,
+        due_at=row.due_at,
+        step=row.step,
+        outcome=ReportOutcome(row.outcome) if row.outcome else None,
+        attachments=attachments,
+        events=tuple(
+            ReportEvent(at=e.at, kind=EventKind(e.kind), actor_key=e.actor_key, text=e.text)
+            for e in events
+        ),
+    )

@@ -37,8 +37,11 @@ from bot.core.ui import (
     MultiChoice,
     Note,
     Paragraph,
+    PeoplePicker,
     Quote,
+    SingleChoice,
     TextInput,
+    TimeInput,
     UrlInput,
 )
 
@@ -56,6 +59,8 @@ CONTEXT_KEY = "sd_context"
 FILES_KEPT_KEY = "sd_files_kept"
 FORM_ID_KEY = "sd_form_key"
 VALUE_KEY = "sd_value"
+# A button that opens a dialog (a Teams task module) names what it does here.
+VERB_KEY = "sd_verb"
 # The verb of every form's submit button: which form it is travels in the data.
 SUBMIT_VERB = "socialdesk.form"
 CONFIRMED = "confirmed"
@@ -152,6 +157,17 @@ class CardRenderer:
         }
         if button.style in _STYLES:
             execute["style"] = _STYLES[button.style]
+        if button.dialog:
+            # Action.Execute cannot open a dialog; Action.Submit with msteams task/fetch does.
+            return {
+                "type": "Action.Submit",
+                "title": button.label,
+                "data": {
+                    "msteams": {"type": "task/fetch"},
+                    VERB_KEY: button.action,
+                    VALUE_KEY: button.value,
+                },
+            }
         if button.form is not None:
             # Two forms in one card (a reason to return, a reason to reject) must not share
             # input ids, so each form's inputs are named after its button.
@@ -186,6 +202,7 @@ class CardRenderer:
         form_key: str | None = None,
         inline: bool = False,
         prefix: str = "",
+        dialog: bool = False,
     ) -> Json:
         """The form as a card: sent in the chat, shown in place of a card, or (`inline`)
         inside another card's Action.ShowCard. `values` refill it after a refusal; `files`
@@ -213,13 +230,16 @@ class CardRenderer:
             data[FORM_ID_KEY] = form_key
         if files:
             data[FILES_KEPT_KEY] = True
-        submit = {
+        submit: Json = {
             "type": "Action.Execute",
             "title": form.submit_label,
             "verb": SUBMIT_VERB,
             "data": data,
             "style": "positive",
         }
+        if dialog:
+            # Inside a dialog (task module) the submit is Action.Submit: Teams sends task/submit.
+            submit = {"type": "Action.Submit", "title": form.submit_label, "data": data}
         card: Json = {"type": "AdaptiveCard", "body": body, "actions": [submit]}
         if inline:
             return card
@@ -268,6 +288,26 @@ class CardRenderer:
             if item.required:
                 element["errorMessage"] = f"Choose at least one: {item.label}."
             shown = [element]
+        elif isinstance(item, SingleChoice | PeoplePicker):
+            single = isinstance(item, SingleChoice)
+            element = {
+                "type": "Input.ChoiceSet",
+                "id": input_id,
+                "label": item.label,
+                "isMultiSelect": not single,
+                "style": "expanded" if single else "compact",
+                "choices": [{"title": c.label, "value": c.value} for c in item.choices],
+            }
+            preset = item.initial if isinstance(item, SingleChoice) else None
+            picked = value if isinstance(value, str) else preset
+            if picked:
+                element["value"] = picked
+            shown = [element]
+        elif isinstance(item, TimeInput):
+            element = {"type": "Input.Time", "id": input_id, "label": item.label}
+            if isinstance(value, str) and value:
+                element["value"] = value
+            shown = [element]
         elif isinstance(item, Confirmation):
             shown = [
                 {
@@ -302,6 +342,26 @@ class CardRenderer:
         if item.hint:
             shown.append(_rich(_run(item.hint, size="Small", isSubtle=True)))
         return shown
+
+
+def dialog_card(title: str, card: Json) -> Json:
+    """The body of a task/fetch or task/submit invoke response that shows `card` in the dialog."""
+    return {
+        "task": {
+            "type": "continue",
+            "value": {
+                "title": title,
+                "width": "large",
+                "height": "large",
+                "card": {"contentType": CARD_CONTENT_TYPE, "content": card},
+            },
+        }
+    }
+
+
+def dialog_message(text: str) -> Json:
+    """A task module response that closes the dialog with a short message."""
+    return {"task": {"type": "message", "value": text}}
 
 
 def invoke_card(card: Json) -> Json:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core import plaintext
+from bot.core import reports as report_fields
 from bot.core.outcome import Outcome
 from bot.core.people import Identity, Person, Platform
 from bot.core.ports import UnitOfWork
@@ -41,8 +42,9 @@ from bot.core.posts import (
     AttachmentRef,
     DraftSubmission,
 )
+from bot.core.reports import ReportSubmission
 from bot.core.ui import Form, FormErrors, Message, Paragraph
-from bot.handlers import HandlerContext, posts, questions
+from bot.handlers import HandlerContext, posts, questions, reports
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
 from bot.runtime import Runtime
@@ -412,7 +414,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         elif (command in (help_word, "hi", "hello") and not rest.strip()) or text in ("", "?"):
             message = help_handler.help_message(self._ctx, Platform.TEAMS)
         elif command == report:
-            message = help_handler.report_reply(self._ctx)
+            # The form opens in a dialog: what a report says never stays in the chat.
+            message = reports.start_menu(self._ctx, Platform.TEAMS)
         else:
             # Any other words are a policy question (DESIGN.md), `policy` first or not.
             question = rest if command == policy else text
@@ -469,6 +472,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> Any:
         activity = turn_context.activity
+        if activity.name in ("task/fetch", "task/submit"):
+            return InvokeResponse(status=200, body=await self._dialog(turn_context))
         if activity.name != "adaptiveCard/action":
             return await super().on_invoke_activity(turn_context)
         # Read the raw value: botbuilder's AdaptiveCardInvokeValue drops `trigger`.
@@ -494,6 +499,21 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return await self._form_submitted(turn, actor, data)
         if verb in questions.CLICKS:
             return await self._question_clicked(turn, actor, verb, data)
+        if verb in reports.CARD_BUTTONS:
+            report = reports.report_id(str(data.get(adaptive.VALUE_KEY) or ""))
+            if report is None:
+                return adaptive.invoke_message(UNKNOWN_BUTTON)
+            if verb == reports.ACKNOWLEDGE:
+                return await self._answer(
+                    turn, lambda uow: reports.acknowledge(ctx, uow, actor, report)
+                )
+            if verb == reports.REPLY:
+                return await self._answer(
+                    turn, lambda uow: reports.open_reply_form(ctx, uow, actor, report)
+                )
+            return await self._answer(
+                turn, lambda uow: reports.open_click_form(ctx, uow, actor, report, verb)
+            )
         parsed = cards.parse_target(str(data.get(adaptive.VALUE_KEY) or ""))
         if parsed is None:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
@@ -610,6 +630,17 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
                 return questions.submit_answer(ctx, uow, actor, answered_id, answer, keep, chosen)
 
             form = None
+        elif form_id in (
+            reports.NOTE_FORM,
+            reports.ASK_FORM,
+            reports.CLOSE_FORM,
+            reports.REPLY_FORM,
+        ):
+            report = reports.report_id(context)
+            if report is None:
+                return adaptive.invoke_message(UNKNOWN_BUTTON)
+            work = _report_action(ctx, actor, form_id, report, field)
+            form = None
         elif form_id == cards.LINKS_FORM:
             target = cards.parse_target(context)
             if target is None:
@@ -658,6 +689,85 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             card = self._renderer.form_card(outcome.form, form_key=uuid.uuid4().hex)
             return adaptive.invoke_card(card)
         return self._shown_after(outcome, clicked)
+
+    # --- dialogs (task modules): reports, kept out of the chat ------------------------------
+
+    async def _dialog(self, turn: TurnContext) -> Json:
+        activity = turn.activity
+        data = _mapping(_mapping(activity.value).get("data"))
+        actor = self._actor(turn)
+        if actor is None:
+            return adaptive.dialog_message("Teams did not say who you are. Nothing was sent.")
+        ctx = self._ctx
+        if activity.name == "task/fetch":
+            verb = str(data.get(adaptive.VERB_KEY) or "")
+            if verb == reports.OPEN_FORM:
+                kind = str(data.get(adaptive.VALUE_KEY) or "")
+                form = reports.report_form(ctx, kind or None, Platform.TEAMS)
+            elif verb == reports.FOLLOW_UP:
+                form = reports.receipt_form()
+            else:
+                return adaptive.dialog_message(UNKNOWN_BUTTON)
+            card = self._renderer.form_card(form, form_key=uuid.uuid4().hex, dialog=True)
+            return adaptive.dialog_card(form.title, card)
+        return await self._dialog_submitted(actor, data)
+
+    async def _dialog_submitted(self, actor: Person, data: Mapping[str, Any]) -> Json:
+        ctx = self._ctx
+        form_id = str(data.get(adaptive.FORM_KEY) or "")
+        context = str(data.get(adaptive.CONTEXT_KEY) or "")
+        form_key = str(data.get(adaptive.FORM_ID_KEY) or "")[:64]
+
+        def field(name: str) -> str:
+            value = data.get(name)
+            return value if isinstance(value, str) else ""
+
+        work: Callable[[UnitOfWork], Awaitable[Outcome]]
+        form: Form | None = None
+        if form_id == reports.REPORT_FORM:
+            submission = report_from_data(field, form_key)
+            form = reports.report_form(ctx, None, Platform.TEAMS)
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return reports.submit(ctx, uow, actor, submission)
+
+        elif form_id == reports.RECEIPT_FORM:
+            code = field(reports.RECEIPT)
+            form = reports.receipt_form()
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return reports.follow_up(ctx, uow, code)
+
+        elif form_id == reports.REPLY_FORM and context.startswith("receipt:"):
+            digest, answer = context.removeprefix("receipt:"), field(reports.ANSWER)
+
+            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
+                return reports.reply_anonymously(ctx, uow, digest, answer)
+
+        else:
+            return adaptive.dialog_message(UNKNOWN_BUTTON)
+        try:
+            outcome = await self._runtime.perform(work)
+        except Exception:
+            log.exception("teams: a dialog could not be saved")
+            return adaptive.dialog_message(SAVE_FAILED)
+        if outcome.refused:
+            if form is None:
+                return adaptive.dialog_message(" ".join(outcome.errors.by_input.values()))
+            card = self._renderer.form_card(
+                form,
+                values=_inputs(data, ""),
+                errors=outcome.errors,
+                form_key=form_key or None,
+                dialog=True,
+            )
+            return adaptive.dialog_card(form.title, card)
+        if outcome.form is not None:
+            card = self._renderer.form_card(outcome.form, form_key=uuid.uuid4().hex, dialog=True)
+            return adaptive.dialog_card(outcome.form.title, card)
+        if outcome.reply is not None:
+            return adaptive.dialog_card(outcome.reply.summary, self._renderer.card(outcome.reply))
+        return adaptive.dialog_message("Done.")
 
     def _shown_after(self, outcome: Outcome, clicked: str | None) -> Json:
         """`clicked`: the key of the card the click came from, if it is one the bot tracks
@@ -711,6 +821,43 @@ async def _card_at(db: AsyncConnection, activity: Activity) -> str | None:
         )
     )
     return key
+
+
+def _report_action(
+    ctx: HandlerContext,
+    actor: Person,
+    form_id: str,
+    report: int,
+    field: Callable[[str], str],
+) -> Callable[[UnitOfWork], Awaitable[Outcome]]:
+    """A form from a report's card (or, for its maker, a question's): the work it asks for."""
+    if form_id == reports.CLOSE_FORM:
+        outcome, summary = field(reports.OUTCOME), field(reports.SUMMARY)
+        return lambda uow: reports.close(ctx, uow, actor, report, outcome, summary)
+    if form_id == reports.ASK_FORM:
+        question = field(reports.QUESTION)
+        return lambda uow: reports.ask_reporter(ctx, uow, actor, report, question)
+    if form_id == reports.REPLY_FORM:
+        answer = field(reports.ANSWER)
+        return lambda uow: reports.reply(ctx, uow, actor, report, answer)
+    note = field(reports.NOTE)
+    return lambda uow: reports.add_note(ctx, uow, actor, report, note)
+
+
+def report_from_data(field: Callable[[str], str], form_key: str) -> ReportSubmission:
+    """The report form as a dialog sent it back; the handler checks everything."""
+    return ReportSubmission(
+        kind=field(report_fields.KIND),
+        where=field(report_fields.WHERE),
+        links=field(report_fields.LINKS),
+        seen_on=field(report_fields.SEEN_ON) or None,
+        seen_at=field(report_fields.SEEN_AT) or None,
+        details=field(report_fields.DETAILS),
+        involved=tuple(k for k in field(report_fields.INVOLVED).split(",") if k),
+        involved_text=field(report_fields.INVOLVED_TEXT),
+        anonymous=report_fields.ANONYMOUSLY in field(report_fields.ANONYMOUSLY).split(","),
+        form_key=f"teams:{form_key}" if form_key else None,
+    )
 
 
 def _said(message: Message) -> str:

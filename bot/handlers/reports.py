@@ -1,0 +1,1005 @@
+"""Concern reports: made by staff, sent to the people the policy names, acknowledged, followed
+up and closed, with a chronology that is only ever added to.
+
+Who receives each kind is `bot.core.reports.route`; it is worked out again at every click, so
+someone whose role has gone, or who is named in the report, cannot act on it. A report of a
+colleague's misuse may be made anonymously: then no key, message, log line or card names its
+maker, and they follow it up with the receipt code they were shown once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
+from bot.core.people import Person, Platform
+from bot.core.ports import UnitOfWork
+from bot.core.refs import RefKind, format_reference
+from bot.core.reports import (
+    ANONYMOUS,
+    ANONYMOUSLY,
+    DETAILS,
+    DETAILS_MAX,
+    EVIDENCE,
+    EVIDENCE_MAX,
+    INVOLVED,
+    INVOLVED_TEXT,
+    INVOLVED_TEXT_MAX,
+    KIND,
+    KINDS,
+    LINKS,
+    OUTCOMES,
+    SEEN_AT,
+    SEEN_ON,
+    SYSTEM,
+    WHERE,
+    EventKind,
+    NewReport,
+    ReportEvent,
+    ReportKind,
+    ReportOutcome,
+    ReportRecord,
+    ReportState,
+    ReportSubmission,
+    Route,
+    new_receipt,
+    outcome_label,
+    plain,
+    receipt_digest,
+    route,
+    seen_for_reporter,
+    validate_report,
+)
+from bot.core.ui import (
+    Block,
+    BulletList,
+    Button,
+    Buttons,
+    ButtonStyle,
+    Choice,
+    DateInput,
+    Fields,
+    FileInput,
+    Form,
+    FormErrors,
+    FormInput,
+    Heading,
+    Inline,
+    Mention,
+    Message,
+    MultiChoice,
+    Note,
+    Paragraph,
+    PeoplePicker,
+    Quote,
+    SingleChoice,
+    TextInput,
+    TimeInput,
+)
+from bot.handlers import HandlerContext, TimerHandler
+
+log = logging.getLogger(__name__)
+
+REPORT_FORM = "report.form"
+RECEIPT_FORM = "report.receipt"
+NOTE_FORM = "report.note_form"
+ASK_FORM = "report.ask_form"
+CLOSE_FORM = "report.close_form"
+REPLY_FORM = "report.reply_form"
+FORMS = (REPORT_FORM, RECEIPT_FORM, NOTE_FORM, ASK_FORM, CLOSE_FORM, REPLY_FORM)
+
+# Buttons on a recipient's card, and on the messages a reporter receives.
+ACKNOWLEDGE = "report.acknowledge"
+ADD_NOTE = "report.note"
+ASK = "report.ask"
+CLOSE = "report.close"
+REPLY = "report.reply"
+# Buttons that open a form of their own, before any report exists.
+OPEN_FORM = "report.open"
+FOLLOW_UP = "report.follow_up"
+
+NOTE = "note"
+QUESTION = "question"
+OUTCOME = "outcome"
+SUMMARY = "summary"
+ANSWER = "answer"
+RECEIPT = "receipt"
+TEXT_MAX = 2000
+CHRONOLOGY_SHOWN = 12
+
+CHASE = "report.chase"
+ESCALATE = "report.escalate"
+
+GONE = "That report cannot be found."
+NOT_YOURS = "Only the people this report was sent to can act on it."
+NOT_THE_REPORTER = "Only the person who made this report can answer on it."
+
+
+def report_id(value: str) -> int | None:
+    """A report's id as a button or form carries it; None for anything else."""
+    return int(value) if value.isascii() and value.isdecimal() and len(value) < 12 else None
+
+
+def card_key(report_id: int) -> str:
+    return f"report:{report_id}"
+
+
+def _told(text: str) -> Message:
+    return Message(summary=text, blocks=(Paragraph.of(text),))
+
+
+def _refuse(text: str) -> Outcome:
+    return Outcome(reply=_told(text))
+
+
+# --- the form --------------------------------------------------------------------------------
+
+IMAGE_WARNING = (
+    "Never capture, save or forward an indecent image of a child, even as evidence: that is an "
+    "offence in itself. Report it without the image, saying where it is."
+)
+RISK_WARNING = (
+    "If a child is at immediate risk, do not wait for this form: phone the DSL now, or the "
+    "police on 999."
+)
+
+
+def report_form(
+    ctx: HandlerContext, kind: str | None = None, platform: Platform = Platform.SLACK
+) -> Form:
+    people = tuple(
+        Choice(p.key, p.name or p.key)
+        for p in sorted(ctx.directory.people, key=lambda p: (p.name or p.key).lower())
+    )
+    inputs: list[FormInput] = [
+        SingleChoice(
+            KIND,
+            "What kind of concern is it?",
+            tuple(Choice(k.value, rules.label) for k, rules in KINDS.items()),
+            initial=kind if kind in {k.value for k in ReportKind} else None,
+        ),
+        TextInput(
+            WHERE,
+            "Where: which site or app",
+            required=False,
+            max_length=100,
+            placeholder="Facebook, Instagram, TikTok, WhatsApp...",
+        ),
+        TextInput(
+            LINKS,
+            "Link(s), one per line",
+            multiline=True,
+            required=False,
+            max_length=4000,
+            hint="The full address of the post, profile or message, starting https://.",
+        ),
+        DateInput(SEEN_ON, "When you saw it: the date", required=False),
+        TimeInput(SEEN_AT, "and the time, if you know it", required=False),
+        TextInput(
+            DETAILS,
+            "What happened",
+            multiline=True,
+            max_length=DETAILS_MAX,
+            hint="What you saw, in your own words. Facts, not opinions.",
+        ),
+        PeoplePicker(
+            INVOLVED,
+            "Staff involved, if any",
+            people,
+            hint="Whoever you name here never receives or sees this report.",
+        ),
+        TextInput(
+            INVOLVED_TEXT,
+            "Anyone else involved",
+            required=False,
+            max_length=INVOLVED_TEXT_MAX,
+            hint="Pupils, parents or others, as you know them: initials and year group will do.",
+        ),
+    ]
+    if platform is Platform.SLACK:
+        # Teams cards take no files; there, evidence is described and linked.
+        inputs.append(
+            FileInput(
+                EVIDENCE,
+                "Evidence files (screenshots of what was said)",
+                max_files=EVIDENCE_MAX,
+                hint=IMAGE_WARNING,
+            )
+        )
+    inputs.append(
+        MultiChoice(
+            ANONYMOUSLY,
+            "Anonymity",
+            (Choice(ANONYMOUSLY, "Make this report anonymously (misuse by a member of staff)"),),
+            required=False,
+            hint="Nothing will record who you are, so nobody can come back to you except "
+            "through the receipt code you are shown next. It cannot carry files.",
+        )
+    )
+    return Form(
+        form_id=REPORT_FORM,
+        title="Report a concern",
+        submit_label="Send report",
+        intro=(Paragraph.of(RISK_WARNING), Paragraph.of(IMAGE_WARNING)),
+        inputs=tuple(inputs),
+    )
+
+
+def receipt_form() -> Form:
+    return Form(
+        form_id=RECEIPT_FORM,
+        title="Follow up a report",
+        submit_label="Open",
+        intro=(
+            Paragraph.of(
+                "Give the receipt code you were shown when you made an anonymous report, to "
+                "read what has happened and answer any questions."
+            ),
+        ),
+        inputs=(TextInput(RECEIPT, "Receipt code", max_length=40, placeholder="XXXX-XXXX-..."),),
+    )
+
+
+def start_menu(ctx: HandlerContext, platform: Platform) -> Message:
+    """Where reporting starts when it cannot open the form at once (a chat, not a command)."""
+    return Message(
+        summary="Report a concern",
+        blocks=(
+            Paragraph.of(
+                "Report disparaging content, a friend request from a pupil or parent, misuse of "
+                "social media by a member of staff, or a safeguarding concern seen online. The "
+                "form opens in a window of its own; what you write there stays out of this chat."
+            ),
+            Paragraph.of(RISK_WARNING),
+            Buttons(
+                (
+                    Button("Make a report", OPEN_FORM, "", ButtonStyle.PRIMARY, dialog=True),
+                    Button("Follow up an anonymous report", FOLLOW_UP, "", dialog=True),
+                )
+            ),
+        ),
+    )
+
+
+async def open_form(ctx: HandlerContext, uow: UnitOfWork, actor: Person, value: str) -> Outcome:
+    return Outcome(form=report_form(ctx, value or None))
+
+
+# --- making a report -------------------------------------------------------------------------
+
+
+async def submit(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, submission: ReportSubmission
+) -> Outcome:
+    now = ctx.clock.now()
+    valid, errors = validate_report(submission, ctx.directory, ctx.school_time.zone, now)
+    if valid is None:
+        return Outcome(errors=errors)
+    if submission.form_key:
+        earlier = await uow.reports.reference_for_form(submission.form_key)
+        if earlier is not None:
+            # The same form sent twice (a retry, a double click): one report.
+            return Outcome(reply=_told(f"This report was already sent, as {earlier}."))
+    reporter_key = None if valid.anonymous else actor.key
+    # The maker is left out of the recipients either way; for an anonymous report that is
+    # worked out here and never stored.
+    chosen = route(ctx.directory, valid.kind, valid.involved, actor.key)
+    reference = format_reference(RefKind.REPORT, await uow.references.next_number(RefKind.REPORT))
+    receipt = new_receipt() if valid.anonymous else None
+    held = not chosen.recipients
+    due = None if held else _due(ctx, valid.kind, now)
+    new_id, attachments = await uow.reports.create(
+        NewReport(
+            reference=reference,
+            report=valid,
+            reporter_key=reporter_key,
+            receipt_digest=receipt_digest(receipt) if receipt else None,
+            recipients=tuple(sorted(chosen.keys)),
+            held=held,
+            at=now,
+            due_at=due,
+            form_key=submission.form_key,
+        )
+    )
+    await uow.reports.append(
+        new_id, ReportEvent(now, EventKind.SUBMITTED, reporter_key or ANONYMOUS)
+    )
+    if held:
+        await uow.reports.append(
+            new_id, ReportEvent(now, EventKind.HELD, SYSTEM, "nobody configured can receive it")
+        )
+        # The operator hears that one waits, and nothing of what it says.
+        log.warning(
+            "report %s is held: nobody in the configuration can receive it; give the roles "
+            "it needs to someone and restart (see `socialdesk reports --held`)",
+            reference,
+        )
+    else:
+        await uow.reports.append(new_id, _sent_event(now, chosen))
+    await uow.audit.append(
+        reporter_key or ANONYMOUS,
+        "report.made",
+        "report",
+        reference,
+        now,
+        {
+            "kind": valid.kind.value,
+            "recipients": len(chosen.recipients),
+            "anonymous": int(valid.anonymous),
+            "files": len(attachments),
+        },
+    )
+    record = await uow.reports.get(new_id)
+    assert record is not None  # written above, in this transaction
+    notifications = list(_send_card(ctx, record, chosen.recipients))
+    if reporter_key is not None:
+        # A copy of the receipt where they will also hear how it goes.
+        notifications.append(Notify(recipient=actor, message=_receipt_message(ctx, record, None)))
+    return Outcome(
+        reply=_receipt_message(ctx, record, receipt),
+        notifications=tuple(notifications),
+        fetches=tuple(
+            FetchAttachment(attachment_id, ref.platform, ref.download_url)
+            for attachment_id, ref in zip(attachments, valid.attachments, strict=True)
+        ),
+        schedules=() if held else (Schedule(CHASE, due or now, {"report_id": new_id}),),
+    )
+
+
+def _due(ctx: HandlerContext, kind: ReportKind, now: datetime) -> datetime:
+    calendar = ctx.calendar
+    return calendar.add(now, ctx.deadlines.for_kind(kind, calendar))
+
+
+def _sent_event(now: datetime, chosen: Route) -> ReportEvent:
+    text = f"sent to {len(chosen.recipients)}"
+    if chosen.oversight:
+        text += ", with the Co-Headteachers (or the chair of governors) for oversight"
+    return ReportEvent(now, EventKind.SENT, SYSTEM, text)
+
+
+def _send_card(
+    ctx: HandlerContext, record: ReportRecord, recipients: Sequence[Person]
+) -> tuple[Notify, ...]:
+    card = report_card(ctx, record)
+    return tuple(
+        Notify(
+            recipient=person,
+            message=card,
+            card_key=card_key(record.id),
+            revision=record.step,
+            attachments=record.attachments,
+        )
+        for person in recipients
+    )
+
+
+def _receipt_message(ctx: HandlerContext, record: ReportRecord, receipt: str | None) -> Message:
+    rules = record.rules
+    blocks: list[Block] = [
+        Paragraph.of(f"Your report is {record.reference}. Thank you for making it."),
+    ]
+    if record.held:
+        blocks.append(
+            Paragraph.of(
+                "Nobody is set up to receive this kind of report yet, so it is kept safely and "
+                "the person who runs socialdesk has been told that one is waiting (not what it "
+                "says). Please also tell the Co-Headteachers in person."
+            )
+        )
+    else:
+        blocks.append(
+            Paragraph.of(
+                f"It has gone to the people the policy names (\u201c{rules.section}\u201d). "
+                "They are asked to acknowledge it "
+                + ("within the hour (working hours)." if rules.urgent else "within a working day.")
+            )
+        )
+    blocks.append(BulletList("What to do now", rules.guidance))
+    if receipt is not None:
+        blocks.append(
+            Paragraph.of(
+                f"Your receipt code: {receipt}. Write it down now. It is shown only this once "
+                "and cannot be recovered: nothing records who made this report, so nobody can "
+                "look it up for you. Use it with Follow up an anonymous report (in Slack, "
+                "/report receipt) to read and answer the handlers' questions."
+            )
+        )
+    else:
+        blocks.append(
+            Paragraph.of("You will hear here when it is acknowledged and when it is closed.")
+        )
+    blocks.append(Note(f"{record.reference} \u00b7 {ctx.school_time.show(record.created_at)}"))
+    return Message(summary=f"Report {record.reference} sent", blocks=tuple(blocks))
+
+
+# --- the recipients' card --------------------------------------------------------------------
+
+
+def _name(ctx: HandlerContext, key: str) -> str:
+    if key == ANONYMOUS:
+        return "the reporter (anonymous)"
+    if key == SYSTEM:
+        return "socialdesk"
+    person = ctx.directory.by_key(key)
+    return (person.name if person else None) or "a member of staff"
+
+
+_EVENT_WORDS = {
+    EventKind.SUBMITTED: "Reported by {who}",
+    EventKind.SENT: "Sent ({text})",
+    EventKind.HELD: "Held: {text}",
+    EventKind.ACKNOWLEDGED: "Acknowledged by {who}",
+    EventKind.NOTE: "Note by {who}: {text}",
+    EventKind.QUESTION: "{who} asked the reporter: {text}",
+    EventKind.REPLY: "The reporter answered: {text}",
+    EventKind.CHASED: "Reminder sent: not acknowledged in time",
+    EventKind.ESCALATED: "Escalated: {text}",
+    EventKind.CLOSED: "Closed by {who}: {text}",
+}
+
+
+def chronology_line(ctx: HandlerContext, event: ReportEvent) -> str:
+    words = _EVENT_WORDS[event.kind].format(who=_name(ctx, event.actor_key), text=event.text or "")
+    return f"{ctx.school_time.show(event.at)} - {words}"
+
+
+def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
+    rules = record.rules
+    state = {
+        ReportState.OPEN: "Waiting to be acknowledged",
+        ReportState.ACKNOWLEDGED: "Acknowledged",
+        ReportState.CLOSED: f"Closed: {outcome_label(record.outcome)}",
+    }[record.state]
+    reporter: Inline
+    if record.reporter_key is None:
+        reporter = "Anonymous (they can read and answer your questions with their receipt)"
+    else:
+        person = ctx.directory.by_key(record.reporter_key)
+        reporter = Mention(person) if person else "a member of staff"
+    fields: list[tuple[str, Inline]] = [
+        ("Kind", rules.short),
+        ("Reported by", reporter),
+        ("Reported", ctx.school_time.show(record.created_at)),
+        ("Seen", ctx.school_time.show(record.seen_at) if record.seen_at else "not given"),
+        ("Where", record.where or "not given"),
+        ("State", state),
+    ]
+    if record.state is ReportState.OPEN and record.due_at is not None:
+        fields.append(("Acknowledge by", ctx.school_time.show(record.due_at)))
+    blocks: list[Block] = [
+        Heading(f"{rules.short} \u00b7 {record.reference}"),
+        Fields(tuple(fields)),
+        Paragraph.of("What happened:"),
+        Quote(record.details),
+    ]
+    if record.links:
+        blocks.append(BulletList("Links", record.links))
+    named = [ctx.directory.by_key(k) for k in record.involved]
+    if named or record.involved_text:
+        parts: list[Inline] = ["People involved: "]
+        for number, person in enumerate(p for p in named if p is not None):
+            if number:
+                parts.append(", ")
+            parts.append(person.name or "a member of staff")
+        if record.involved_text:
+            parts.append(("; " if named else "") + record.involved_text)
+        blocks.append(Paragraph(tuple(parts)))
+    if record.attachments:
+        count = len(record.attachments)
+        blocks.append(Note(f"{count} evidence file{'s' if count != 1 else ''}, sent below."))
+    shown = record.events[-CHRONOLOGY_SHOWN:]
+    blocks.append(
+        BulletList(
+            "Chronology" + (" (latest)" if len(record.events) > len(shown) else ""),
+            tuple(chronology_line(ctx, e) for e in shown),
+        )
+    )
+    if record.state is not ReportState.CLOSED:
+        buttons = []
+        if record.state is ReportState.OPEN:
+            buttons.append(Button("Acknowledge", ACKNOWLEDGE, str(record.id), ButtonStyle.PRIMARY))
+        buttons += [
+            Button("Add a note", ADD_NOTE, str(record.id), form=note_form(record)),
+            Button("Ask the reporter", ASK, str(record.id), form=ask_form(record)),
+            Button("Close", CLOSE, str(record.id), ButtonStyle.DANGER, form=close_form(record)),
+        ]
+        blocks.append(Buttons(tuple(buttons)))
+    blocks.append(Note(f"{record.reference} \u00b7 \u201c{rules.section}\u201d"))
+    return Message(summary=f"{rules.short} reported ({record.reference})", blocks=tuple(blocks))
+
+
+def note_form(record: ReportRecord) -> Form:
+    return Form(
+        NOTE_FORM,
+        "Add a note",
+        "Add note",
+        (Paragraph.of(f"A note on {record.reference}, for everyone handling it."),),
+        (
+            TextInput(
+                NOTE,
+                "Note",
+                multiline=True,
+                max_length=TEXT_MAX,
+                hint="Added to the chronology for good: it cannot be edited or removed.",
+            ),
+        ),
+        context=str(record.id),
+    )
+
+
+def ask_form(record: ReportRecord) -> Form:
+    return Form(
+        ASK_FORM,
+        "Ask the reporter",
+        "Send question",
+        (Paragraph.of(f"A question for whoever made {record.reference}."),),
+        (TextInput(QUESTION, "Your question", multiline=True, max_length=TEXT_MAX),),
+        context=str(record.id),
+    )
+
+
+def close_form(record: ReportRecord) -> Form:
+    return Form(
+        CLOSE_FORM,
+        "Close the report",
+        "Close report",
+        (Paragraph.of(f"Close {record.reference}. The reporter is told the outcome."),),
+        (
+            SingleChoice(
+                OUTCOME, "Outcome", tuple(Choice(o.value, label) for o, label in OUTCOMES.items())
+            ),
+            TextInput(
+                SUMMARY,
+                "What was done",
+                multiline=True,
+                max_length=TEXT_MAX,
+                hint="Kept in the chronology; not shown to the reporter.",
+            ),
+        ),
+        context=str(record.id),
+    )
+
+
+def reply_form(record: ReportRecord, context: str) -> Form:
+    asked = record.last(EventKind.QUESTION)
+    return Form(
+        REPLY_FORM,
+        "Answer a question",
+        "Send answer",
+        (Quote(asked.text or ""),) if asked else (),
+        (TextInput(ANSWER, "Your answer", multiline=True, max_length=TEXT_MAX),),
+        context=context,
+    )
+
+
+# --- acting on a report ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Handling:
+    record: ReportRecord
+    route: Route
+
+
+def current_route(ctx: HandlerContext, record: ReportRecord) -> Route:
+    return route(ctx.directory, record.kind, record.involved, record.reporter_key, record.escalated)
+
+
+def handlers_of(ctx: HandlerContext, record: ReportRecord) -> tuple[Person, ...]:
+    """Who may act on a report now: those its kind goes to under today's configuration, and
+    those it was sent to who are still configured people (the Co-Headteachers it was sent to
+    for oversight, say); never anyone named in it, nor its maker."""
+    keys = [p.key for p in current_route(ctx, record).recipients] + list(record.recipients)
+    people = []
+    for key in dict.fromkeys(keys):
+        person = ctx.directory.by_key(key)
+        if (
+            person is not None
+            and person.roles
+            and key not in record.involved
+            and key != record.reporter_key
+        ):
+            people.append(person)
+    return tuple(people)
+
+
+async def _handling(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int
+) -> _Handling | Outcome:
+    """The report, if `actor` may act on it now: roles change, and a card outlives them."""
+    record = await uow.reports.get(report)
+    if record is None:
+        return _refuse(GONE)
+    chosen = current_route(ctx, record)
+    if actor.key not in {p.key for p in handlers_of(ctx, record)}:
+        return _refuse(NOT_YOURS)
+    if record.state is ReportState.CLOSED:
+        by = record.last(EventKind.CLOSED)
+        who = _name(ctx, by.actor_key) if by else "someone"
+        return _refuse(f"{record.reference} was already closed by {who}.")
+    return _Handling(record, chosen)
+
+
+async def _after(
+    ctx: HandlerContext,
+    uow: UnitOfWork,
+    record_id: int,
+    told: str,
+    reporter_message: Message | None = None,
+    extra: Sequence[Notify] = (),
+) -> Outcome:
+    record = await uow.reports.get(record_id)
+    assert record is not None
+    notifications = list(extra)
+    if reporter_message is not None and record.reporter_key is not None:
+        reporter = ctx.directory.by_key(record.reporter_key)
+        if reporter is not None:
+            notifications.append(Notify(recipient=reporter, message=reporter_message))
+    return Outcome(
+        reply=_told(told),
+        notifications=tuple(notifications),
+        card_updates=(CardUpdate(card_key(record.id), report_card(ctx, record), record.step),),
+    )
+
+
+async def acknowledge(ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int) -> Outcome:
+    found = await _handling(ctx, uow, actor, report)
+    if isinstance(found, Outcome):
+        return found
+    record = found.record
+    now = ctx.clock.now()
+    if not await uow.reports.move(record.id, (ReportState.OPEN,), ReportState.ACKNOWLEDGED):
+        fresh = await uow.reports.get(record.id)
+        by = fresh.last(EventKind.ACKNOWLEDGED) if fresh else None
+        who = _name(ctx, by.actor_key) if by else "someone else"
+        return _refuse(f"{record.reference} was already acknowledged by {who}.")
+    await uow.reports.append(record.id, ReportEvent(now, EventKind.ACKNOWLEDGED, actor.key))
+    await uow.audit.append(actor.key, "report.acknowledged", "report", record.reference, now)
+    return await _after(
+        ctx,
+        uow,
+        record.id,
+        f"You acknowledged {record.reference}.",
+        _for_reporter(
+            record,
+            f"Your report {record.reference} has been acknowledged by "
+            f"{actor.name or 'the person handling it'}.",
+        ),
+    )
+
+
+def _for_reporter(record: ReportRecord, text: str, *extra: Block) -> Message:
+    return Message(summary=text, blocks=(Paragraph.of(text), *extra, Note(record.reference)))
+
+
+async def open_click_form(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int, which: str
+) -> Outcome:
+    found = await _handling(ctx, uow, actor, report)
+    if isinstance(found, Outcome):
+        return found
+    forms = {ADD_NOTE: note_form, ASK: ask_form, CLOSE: close_form}
+    return Outcome(form=forms[which](found.record))
+
+
+def _text(value: str, name: str, missing: str) -> tuple[str | None, FormErrors]:
+    text = plain(value).strip()
+    if not text:
+        return None, FormErrors({name: missing})
+    if len(text) > TEXT_MAX:
+        return None, FormErrors({name: f"Keep it under {TEXT_MAX} characters."})
+    return text, FormErrors()
+
+
+async def add_note(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int, note: str
+) -> Outcome:
+    text, errors = _text(note, NOTE, "Write the note to add.")
+    if text is None:
+        return Outcome(errors=errors)
+    found = await _handling(ctx, uow, actor, report)
+    if isinstance(found, Outcome):
+        return _in_form(found, NOTE)
+    record, now = found.record, ctx.clock.now()
+    await uow.reports.append(record.id, ReportEvent(now, EventKind.NOTE, actor.key, text))
+    await uow.audit.append(actor.key, "report.note", "report", record.reference, now)
+    return await _after(ctx, uow, record.id, f"Note added to {record.reference}.")
+
+
+async def ask_reporter(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int, question: str
+) -> Outcome:
+    text, errors = _text(question, QUESTION, "Write the question to ask.")
+    if text is None:
+        return Outcome(errors=errors)
+    found = await _handling(ctx, uow, actor, report)
+    if isinstance(found, Outcome):
+        return _in_form(found, QUESTION)
+    record, now = found.record, ctx.clock.now()
+    await uow.reports.append(record.id, ReportEvent(now, EventKind.QUESTION, actor.key, text))
+    await uow.audit.append(actor.key, "report.asked", "report", record.reference, now)
+    fresh = await uow.reports.get(record.id)
+    assert fresh is not None
+    if record.reporter_key is None:
+        told = (
+            f"Question added to {record.reference}. It was made anonymously: the reporter sees "
+            "your question when they next open it with their receipt."
+        )
+        return await _after(ctx, uow, record.id, told)
+    question_message = _for_reporter(
+        record,
+        f"{actor.name or 'The person handling it'} has a question about your report "
+        f"{record.reference}:",
+        Quote(text),
+        Buttons(
+            (
+                Button(
+                    "Answer",
+                    REPLY,
+                    str(record.id),
+                    ButtonStyle.PRIMARY,
+                    form=reply_form(fresh, str(record.id)),
+                ),
+            )
+        ),
+    )
+    return await _after(
+        ctx, uow, record.id, f"Question sent for {record.reference}.", question_message
+    )
+
+
+async def close(
+    ctx: HandlerContext,
+    uow: UnitOfWork,
+    actor: Person,
+    report: int,
+    outcome: str,
+    summary: str,
+) -> Outcome:
+    try:
+        chosen = ReportOutcome(outcome)
+    except ValueError:
+        return Outcome(errors=FormErrors({OUTCOME: "Choose the outcome."}))
+    text, errors = _text(summary, SUMMARY, "Say what was done.")
+    if text is None:
+        return Outcome(errors=errors)
+    found = await _handling(ctx, uow, actor, report)
+    if isinstance(found, Outcome):
+        return _in_form(found, SUMMARY)
+    record, now = found.record, ctx.clock.now()
+    if not await uow.reports.move(
+        record.id, (ReportState.OPEN, ReportState.ACKNOWLEDGED), ReportState.CLOSED, chosen.value
+    ):
+        return _in_form(_refuse(f"{record.reference} was already closed."), SUMMARY)
+    await uow.reports.append(
+        record.id, ReportEvent(now, EventKind.CLOSED, actor.key, f"{OUTCOMES[chosen]}. {text}")
+    )
+    await uow.audit.append(
+        actor.key, "report.closed", "report", record.reference, now, {"outcome": chosen.value}
+    )
+    return await _after(
+        ctx,
+        uow,
+        record.id,
+        f"{record.reference} is closed.",
+        _for_reporter(
+            record,
+            f"Your report {record.reference} is closed: {OUTCOMES[chosen]}. Thank you for "
+            "reporting it.",
+        ),
+    )
+
+
+def _in_form(refusal: Outcome, name: str) -> Outcome:
+    """A refusal said in the form itself, which stays open with what was typed."""
+    text = refusal.reply.summary if refusal.reply else "That cannot be done."
+    return Outcome(errors=FormErrors({name: text}))
+
+
+# --- the reporter's side ---------------------------------------------------------------------
+
+
+async def open_reply_form(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int
+) -> Outcome:
+    record = await uow.reports.get(report)
+    if record is None or record.reporter_key != actor.key:
+        return _refuse(NOT_THE_REPORTER)
+    return Outcome(form=reply_form(record, str(record.id)))
+
+
+async def reply(
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int, answer: str
+) -> Outcome:
+    record = await uow.reports.get(report)
+    if record is None or record.reporter_key != actor.key:
+        return Outcome(errors=FormErrors({ANSWER: NOT_THE_REPORTER}))
+    return await _reply(ctx, uow, record, answer, actor.key)
+
+
+async def reply_anonymously(
+    ctx: HandlerContext, uow: UnitOfWork, digest: str, answer: str
+) -> Outcome:
+    record = await uow.reports.by_receipt(digest)
+    if record is None:
+        return Outcome(errors=FormErrors({ANSWER: "That receipt no longer opens a report."}))
+    return await _reply(ctx, uow, record, answer, ANONYMOUS)
+
+
+async def _reply(
+    ctx: HandlerContext, uow: UnitOfWork, record: ReportRecord, answer: str, by: str
+) -> Outcome:
+    text, errors = _text(answer, ANSWER, "Write your answer.")
+    if text is None:
+        return Outcome(errors=errors)
+    if record.state is ReportState.CLOSED:
+        return Outcome(errors=FormErrors({ANSWER: f"{record.reference} is closed."}))
+    now = ctx.clock.now()
+    await uow.reports.append(record.id, ReportEvent(now, EventKind.REPLY, by, text))
+    await uow.audit.append(by, "report.answered", "report", record.reference, now)
+    fresh = await uow.reports.get(record.id)
+    assert fresh is not None
+    # Those handling it hear of the answer; their cards show it.
+    heads_up = _told(f"The reporter has answered your question on {record.reference}.")
+    return Outcome(
+        reply=_told(f"Your answer was added to {record.reference}."),
+        notifications=tuple(Notify(recipient=p, message=heads_up) for p in handlers_of(ctx, fresh)),
+        card_updates=(CardUpdate(card_key(fresh.id), report_card(ctx, fresh), fresh.step),),
+    )
+
+
+async def follow_up(ctx: HandlerContext, uow: UnitOfWork, code: str) -> Outcome:
+    """An anonymous reporter opens their report with its receipt: what they may read of it,
+    and a place to answer."""
+    digest = receipt_digest(code)
+    record = await uow.reports.by_receipt(digest) if digest else None
+    if record is None:
+        return Outcome(
+            errors=FormErrors({RECEIPT: "No report has that receipt code. Check it and try again."})
+        )
+    assert digest is not None
+    seen = seen_for_reporter(record.events)
+    lines = tuple(_for_reporter_line(ctx, e) for e in seen) or ("Nothing yet.",)
+    state = {
+        ReportState.OPEN: "Sent; waiting to be acknowledged.",
+        ReportState.ACKNOWLEDGED: "Acknowledged; being looked into.",
+        ReportState.CLOSED: f"Closed: {outcome_label(record.outcome)}.",
+    }[record.state]
+    intro: tuple[Block, ...] = (
+        Paragraph.of(f"{record.reference}: {state}"),
+        BulletList("What has happened", lines),
+    )
+    if record.state is ReportState.CLOSED:
+        return Outcome(reply=Message(summary=f"{record.reference}: {state}", blocks=intro))
+    form = reply_form(record, f"receipt:{digest}")
+    return Outcome(
+        form=Form(
+            REPLY_FORM,
+            f"Report {record.reference}",
+            "Send answer",
+            intro,
+            (
+                TextInput(
+                    ANSWER,
+                    "Your answer or anything to add",
+                    multiline=True,
+                    max_length=TEXT_MAX,
+                    hint="Goes to the people handling it, without your name.",
+                ),
+            ),
+            context=form.context,
+        )
+    )
+
+
+def _for_reporter_line(ctx: HandlerContext, event: ReportEvent) -> str:
+    when = ctx.school_time.show(event.at)
+    if event.kind is EventKind.QUESTION:
+        return f"{when} - Question: {event.text}"
+    if event.kind is EventKind.REPLY:
+        return f"{when} - You answered: {event.text}"
+    if event.kind is EventKind.CLOSED:
+        return f"{when} - Closed"
+    return f"{when} - Acknowledged"
+
+
+# --- timers: chase, then escalate --------------------------------------------------------------
+
+
+async def chase(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | int]) -> Outcome:
+    record = await uow.reports.get(int(args["report_id"]))
+    if record is None or record.state is not ReportState.OPEN or record.held:
+        return Outcome()
+    now = ctx.clock.now()
+    await uow.reports.append(record.id, ReportEvent(now, EventKind.CHASED, SYSTEM))
+    await uow.audit.append(SYSTEM, "report.chased", "report", record.reference, now)
+    fresh = await uow.reports.get(record.id)
+    assert fresh is not None
+    reminder = Message(
+        summary=f"{record.reference} is waiting to be acknowledged",
+        blocks=(
+            Paragraph.of(
+                f"{record.reference} ({record.rules.short}) was reported "
+                f"{ctx.school_time.show(record.created_at)} and nobody has acknowledged it yet. "
+                "If it is not acknowledged soon it goes to those above you."
+            ),
+            Buttons((Button("Acknowledge", ACKNOWLEDGE, str(record.id), ButtonStyle.PRIMARY),)),
+        ),
+    )
+    escalate_at = ctx.calendar.add(now, ctx.deadlines.for_kind(record.kind, ctx.calendar))
+    return Outcome(
+        notifications=tuple(
+            Notify(recipient=p, message=reminder) for p in handlers_of(ctx, record)
+        ),
+        card_updates=(CardUpdate(card_key(fresh.id), report_card(ctx, fresh), fresh.step),),
+        schedules=(Schedule(ESCALATE, escalate_at, {"report_id": record.id}),),
+    )
+
+
+async def escalate(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | int]) -> Outcome:
+    record = await uow.reports.get(int(args["report_id"]))
+    if record is None or record.state is not ReportState.OPEN or record.held:
+        return Outcome()
+    if not await uow.reports.mark_escalated(record.id):
+        return Outcome()
+    now = ctx.clock.now()
+    wider = route(ctx.directory, record.kind, record.involved, record.reporter_key, True)
+    added = [p for p in wider.recipients if p.key not in set(record.recipients)]
+    await uow.reports.set_recipients(
+        record.id, sorted(set(record.recipients) | wider.keys), held=False
+    )
+    text = (
+        f"not acknowledged in time; sent to {len(added)} more"
+        if added
+        else ("not acknowledged in time; nobody above to send it to")
+    )
+    await uow.reports.append(record.id, ReportEvent(now, EventKind.ESCALATED, SYSTEM, text))
+    await uow.audit.append(
+        SYSTEM, "report.escalated", "report", record.reference, now, {"added": len(added)}
+    )
+    if not added:
+        log.warning(
+            "report %s was not acknowledged in time and nobody stands above", record.reference
+        )
+    fresh = await uow.reports.get(record.id)
+    assert fresh is not None
+    return Outcome(
+        notifications=_send_card(ctx, fresh, added),
+        card_updates=(CardUpdate(card_key(fresh.id), report_card(ctx, fresh), fresh.step),),
+    )
+
+
+async def release_held(ctx: HandlerContext, uow: UnitOfWork) -> Outcome:
+    """Send on the reports nobody could receive, now that someone can (run at start-up)."""
+    notifications: list[Notify] = []
+    schedules: list[Schedule] = []
+    now = ctx.clock.now()
+    for held_id in await uow.reports.held():
+        record = await uow.reports.get(held_id)
+        if record is None:
+            continue
+        chosen = current_route(ctx, record)
+        if not chosen.recipients:
+            log.warning(
+                "report %s is still held: nobody configured can receive it", record.reference
+            )
+            continue
+        await uow.reports.set_recipients(record.id, sorted(chosen.keys), held=False)
+        await uow.reports.append(record.id, _sent_event(now, chosen))
+        await uow.audit.append(SYSTEM, "report.released", "report", record.reference, now)
+        fresh = await uow.reports.get(record.id)
+        assert fresh is not None
+        notifications.extend(_send_card(ctx, fresh, chosen.recipients))
+        schedules.append(Schedule(CHASE, _due(ctx, record.kind, now), {"report_id": record.id}))
+        log.info("report %s was held and has now been sent", record.reference)
+    return Outcome(notifications=tuple(notifications), schedules=tuple(schedules))
+
+
+TIMERS: Mapping[str, TimerHandler] = {CHASE: chase, ESCALATE: escalate}
+
+# What each button on a report's card does, given who clicked and which report.
+CARD_BUTTONS = (ACKNOWLEDGE, ADD_NOTE, ASK, CLOSE, REPLY)
