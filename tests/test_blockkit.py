@@ -11,9 +11,9 @@ from bot.core.people import Directory, Identity, Person, Platform, Role
 from bot.core.plaintext import render_form
 from bot.core.plaintext import render_message as render_text
 from bot.core.posts import CHECKLIST, Account, Decision, KeptAttachment, LiveLink, PostRecord
+from bot.core.reports import ReportState
 from bot.core.states import PostState
 from bot.core.ui import Mention, Message, Paragraph, Quote
-from bot.core.reports import ReportState
 from bot.handlers import HandlerContext, reports
 from bot.handlers.post_cards import (
     Status,

@@ -13,9 +13,9 @@ from bot.config import load_config
 from bot.core.clock import SchoolTime, SystemClock
 from bot.core.people import Identity, Platform
 from bot.core.posts import CHECKLIST, Decision, KeptAttachment, LiveLink, PostRecord
+from bot.core.reports import ReportState
 from bot.core.states import PostState
 from bot.core.ui import FormErrors, Message
-from bot.core.reports import ReportState
 from bot.handlers import HandlerContext, posts, reports
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards

@@ -1,0 +1,482 @@
+"""Reporting concerns from Slack, end to end over HTTP against the fake Slack Web API: the form,
+who receives each kind (and who never does), acknowledgement, notes, questions to the reporter
+and closure, anonymity, the chase and escalation timers, and Slack failing meanwhile."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.store.models import AuditEvent, OutboxItem, Report, ReportEventRow
+from tests.conftest import BotFactory
+from tests.fakes.slack import FakeSlack, Fault
+from tests.harness import (
+    FIXTURES,
+    RunningBot,
+    SettableClock,
+    eventually,
+    validate_reply,
+    view_payload,
+)
+
+GOVERNED = FIXTURES / "school-governed.yaml"
+TEACHER = "U0TEACH"
+SAM, NIA = "U0NETMGR", "U0NETDEP"
+HEADS = ("U0COHEAD1", "U0COHEAD2")
+DSL = "U0DSL"
+CHAIR = "U0CHAIR"
+PAT = "U0PAT"
+EVERYONE = (SAM, NIA, *HEADS, DSL, CHAIR, PAT, TEACHER)
+
+
+def report_values(
+    kind: str | None = "pupil_request",
+    details: str = "A Year 9 pupil sent me a follow request on Instagram last night.",
+    links: str = "https://instagram.com/someone",
+    involved: tuple[str, ...] = (),
+    anonymous: bool = False,
+    files: list[dict[str, Any]] | None = None,
+    seen_on: str | None = None,
+    seen_at: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": {
+            "type": "radio_buttons",
+            "selected_option": {"value": kind} if kind else None,
+        },
+        "where": {"type": "plain_text_input", "value": "Instagram"},
+        "links": {"type": "plain_text_input", "value": links},
+        "seen_on": {"type": "datepicker", "selected_date": seen_on},
+        "seen_at": {"type": "timepicker", "selected_time": seen_at},
+        "details": {"type": "plain_text_input", "value": details},
+        "involved": {"type": "multi_users_select", "selected_users": list(involved)},
+        "involved_text": {"type": "plain_text_input", "value": None},
+        "evidence": {"type": "file_input", "files": files or []},
+        "anonymously": {
+            "type": "checkboxes",
+            "selected_options": [{"value": "anonymously"}] if anonymous else [],
+        },
+    }
+
+
+class Desk:
+    def __init__(self, bot: RunningBot, slack: FakeSlack) -> None:
+        self.bot = bot
+        self.slack = slack
+
+    async def form(
+        self, user: str, callback_id: str, metadata: str, values: Mapping[str, Any]
+    ) -> Any:
+        reply = await self.bot.submit(view_payload(user, callback_id, metadata, values))
+        assert reply.status == 200 and reply.elapsed < 3.0
+        validate_reply(reply)
+        return reply.json()
+
+    async def report(self, user: str = TEACHER, **values: Any) -> tuple[Report, str]:
+        """Make a report; the report and what the result modal says."""
+        answer = await self.form(user, "report.form", "", report_values(**values))
+        assert answer["response_action"] == "update", answer
+        rows = await self.bot.rows(Report)
+        return rows[-1], json.dumps(answer["view"])
+
+    async def click(self, user: str, action: str, value: str) -> None:
+        reply = await self.bot.click(user, action, value, self.slack.response_url(user))
+        assert reply.status == 200 and reply.elapsed < 3.0
+
+    async def settled(self) -> None:
+        async def nothing_pending() -> bool:
+            return all(
+                i.status != "pending" or i.kind == "timer" for i in await self.bot.rows(OutboxItem)
+            )
+
+        await eventually(nothing_pending, what="the outbox to empty")
+
+    def said_to(self, user: str) -> str:
+        return json.dumps([c.args for c in self.slack.messages_to(user)])
+
+    def told(self, user: str) -> str:
+        return json.dumps(self.slack.responses_to(user))
+
+    def receivers(self, reference: str) -> set[str]:
+        return {u for u in EVERYONE if reference in self.said_to(u) and u != TEACHER}
+
+    def card(self, user: str, reference: str) -> dict[str, Any]:
+        found = [
+            shown
+            for shown in self.slack.cards_of(user).values()
+            if f"· {reference}" in json.dumps(shown["blocks"], ensure_ascii=False)
+        ]
+        assert len(found) == 1, f"{user} has {len(found)} cards for {reference}"
+        return found[0]
+
+    def last_view(self) -> dict[str, Any]:
+        view = self.slack.calls_to("views.open")[-1].args["view"]
+        return json.loads(view) if isinstance(view, str) else dict(view)
+
+
+def actions_of(shown: Mapping[str, Any]) -> list[str]:
+    return [
+        e["action_id"] for b in shown["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
+
+
+@pytest.fixture
+async def desk(start_bot: BotFactory, fake_slack: FakeSlack) -> Desk:
+    return Desk(await start_bot(config_path=GOVERNED), fake_slack)
+
+
+async def test_report_opens_the_form_with_its_warnings(desk: Desk) -> None:
+    reply = await desk.bot.command("/report", TEACHER)
+    assert reply.status == 200 and reply.elapsed < 3.0
+    await desk.slack.wait_for(lambda: bool(desk.slack.calls_to("views.open")), what="the form")
+    view = desk.last_view()
+    assert view["callback_id"] == "report.form"
+    shown = json.dumps(view)
+    assert "indecent image of a child" in shown and "phone the DSL now" in shown
+    await desk.bot.command("/report", TEACHER, "receipt")
+    await desk.slack.wait_for(lambda: len(desk.slack.calls_to("views.open")) == 2, what="form")
+    assert desk.last_view()["callback_id"] == "report.receipt"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("disparaging", set(HEADS)),
+        ("pupil_request", {DSL, SAM, NIA}),
+        ("parent_request", {SAM, NIA}),
+        ("staff_misuse", {SAM, NIA}),
+        ("safeguarding", {DSL}),
+    ],
+)
+async def test_each_kind_reaches_exactly_the_people_the_policy_names(
+    desk: Desk, kind: str, expected: set[str]
+) -> None:
+    report, result = await desk.report(kind=kind)
+    assert report.reference == "R-0001" and "R-0001" in result
+    await desk.settled()
+    assert desk.receivers("R-0001") == expected
+    # Direct messages only, never a channel.
+    assert all(c.args["channel"].startswith("D") for c in desk.slack.calls_to("chat.postMessage"))
+    # The reporter has the reference and the guidance for their case, here and in their DM.
+    if kind == "pupil_request":
+        assert "Do not accept the request" in result and "until the DSL says so" in result
+    assert "R-0001" in desk.said_to(TEACHER)
+    for person in expected:
+        assert actions_of(desk.card(person, "R-0001")) == [
+            "report.acknowledge",
+            "report.note",
+            "report.ask",
+            "report.close",
+        ]
+
+
+async def test_whoever_is_named_never_receives_it(desk: Desk) -> None:
+    # Naming one Co-Headteacher: the other receives it.
+    await desk.report(kind="disparaging", involved=(HEADS[0],))
+    # Naming both: the chair of governors does.
+    await desk.report(kind="disparaging", involved=HEADS)
+    # Naming a Network Manager in a misuse report: the other, and the Co-Headteachers.
+    await desk.report(kind="staff_misuse", involved=(SAM,))
+    await desk.settled()
+    assert desk.receivers("R-0001") == {HEADS[1]}
+    assert desk.receivers("R-0002") == {CHAIR}
+    assert desk.receivers("R-0003") == {NIA, *HEADS}
+    assert "R-0003" not in desk.said_to(SAM)
+    # Nor can they act on it from anyone else's card.
+    third = (await desk.bot.rows(Report))[2]
+    await desk.click(SAM, "report.acknowledge", str(third.id))
+    await desk.slack.wait_for(
+        lambda: "Only the people this report was sent to" in desk.told(SAM), what="the reply"
+    )
+    assert (await desk.bot.rows(Report))[2].state == "open"
+
+
+async def test_bad_input_is_refused_in_the_form_and_nothing_is_kept(desk: Desk) -> None:
+    cases = [
+        (report_values(kind=None), "kind", "Choose what kind"),
+        (report_values(links="instagram dot com"), "links", "is not a web address"),
+        (report_values(details="  "), "details", "Say what you saw"),
+        (report_values(kind="safeguarding", anonymous=True), "anonymously", "Only a report"),
+        (report_values(seen_on="2999-01-01"), "seen_on", "still to come"),
+    ]
+    big = {"id": "F1", "name": "screen.png", "size": 60 * 1024 * 1024, "mimetype": "image/png"}
+    big["url_private_download"] = desk.slack.add_file("screen.png", b"x")
+    cases.append((report_values(files=[big]), "evidence", "at most 20 MB"))
+    cases.append(
+        (report_values(kind="staff_misuse", anonymous=True, files=[big]), "evidence", "cannot")
+    )
+    for values, field, reason in cases:
+        answer = await desk.form(TEACHER, "report.form", "", values)
+        assert answer["response_action"] == "errors", answer
+        assert reason in answer["errors"][field]
+    assert await desk.bot.count(Report) == 0
+    assert await desk.bot.count(ReportEventRow) == 0
+    assert await desk.bot.count(OutboxItem) == 0
+
+
+async def test_acknowledge_note_ask_reply_and_close(desk: Desk) -> None:
+    report, _ = await desk.report(kind="pupil_request", seen_on="2026-11-20", seen_at="21:15")
+    await desk.settled()
+    value = str(report.id)
+
+    # Someone it was not sent to cannot act on it; a recipient acknowledges it once.
+    await desk.click(HEADS[0], "report.acknowledge", value)
+    await desk.slack.wait_for(
+        lambda: "Only the people this report was sent to" in desk.told(HEADS[0]), what="the reply"
+    )
+    await desk.click(SAM, "report.acknowledge", value)
+    await desk.click(DSL, "report.acknowledge", value)
+    await desk.slack.wait_for(
+        lambda: "already acknowledged by Sam Network" in desk.told(DSL), what="the reply"
+    )
+    await desk.settled()
+    assert "has been acknowledged by Sam Network" in desk.said_to(TEACHER)
+    for person in (SAM, NIA, DSL):
+        card = desk.card(person, "R-0001")
+        assert "report.acknowledge" not in actions_of(card)
+        assert "Acknowledged by Sam Network" in json.dumps(card["blocks"])
+        # The incident time is kept apart from the time it was reported.
+        assert "Fri 20 Nov 2026, 21:15 GMT" in json.dumps(card["blocks"])
+
+    # A note, by form.
+    await desk.click(DSL, "report.note", value)
+    await desk.slack.wait_for(lambda: bool(desk.slack.calls_to("views.open")), what="form")
+    assert desk.last_view()["callback_id"] == "report.note_form"
+    note = "Spoke to the pupil's head of year <!here>"
+    await desk.form(DSL, "report.note_form", value, {"note": {"type": "x", "value": note}})
+
+    # A question for the reporter reaches them with a way to answer.
+    question = "Did the pupil send any messages as well?"
+    await desk.form(DSL, "report.ask_form", value, {"question": {"type": "x", "value": question}})
+    await desk.settled()
+    assert question in desk.said_to(TEACHER) and "report.reply" in desk.said_to(TEACHER)
+    await desk.click(TEACHER, "report.reply", value)
+    await desk.slack.wait_for(lambda: len(desk.slack.calls_to("views.open")) == 2, what="form")
+    assert desk.last_view()["callback_id"] == "report.reply_form"
+    # Only its maker answers on it.
+    refused = await desk.form(NIA, "report.reply_form", value, {"answer": {"value": "x"}})
+    assert "Only the person who made this report" in refused["errors"]["answer"]
+    await desk.form(TEACHER, "report.reply_form", value, {"answer": {"value": "No, just that."}})
+    await desk.settled()
+    assert "The reporter has answered" in desk.said_to(DSL)
+
+    # Closing needs an outcome; the reporter is told the outcome, not the summary.
+    refused = await desk.form(
+        DSL, "report.close_form", value, {"summary": {"value": "Logged and blocked."}}
+    )
+    assert "Choose the outcome" in refused["errors"]["outcome"]
+    await desk.form(
+        DSL,
+        "report.close_form",
+        value,
+        {
+            "outcome": {"type": "radio_buttons", "selected_option": {"value": "logged"}},
+            "summary": {"value": "Logged and blocked."},
+        },
+    )
+    await desk.settled()
+    told = desk.said_to(TEACHER)
+    assert "is closed: Logged; nothing more needed" in told and "blocked" not in told
+    for person in (SAM, NIA, DSL):
+        card = desk.card(person, "R-0001")
+        assert actions_of(card) == []
+        shown = json.dumps(card["blocks"])
+        for line in ("Note by Dana Safe", "asked the reporter", "The reporter answered"):
+            assert line in shown
+        assert "<!here>" not in shown and "&lt;!here&gt;" in shown
+    await desk.click(SAM, "report.acknowledge", value)
+    await desk.slack.wait_for(
+        lambda: "already closed by Dana Safe" in desk.told(SAM), what="the reply"
+    )
+    kinds = [e.kind for e in await desk.bot.rows(ReportEventRow)]
+    assert kinds == [
+        "submitted",
+        "sent",
+        "acknowledged",
+        "note",
+        "question",
+        "reply",
+        "closed",
+    ]
+
+
+async def test_an_anonymous_report_keeps_no_trace_of_who_made_it(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    report, result = await desk.report(
+        kind="staff_misuse", anonymous=True, details="A colleague posts pupils' photos."
+    )
+    receipt = result.split("Your receipt code: ")[1].split(".")[0]
+    assert "cannot be recovered" in result
+    await desk.settled()
+    assert desk.receivers("R-0001") == {SAM, NIA}
+    assert "Anonymous" in json.dumps(desk.card(SAM, "R-0001")["blocks"])
+    # No receipt or other message went to the reporter's DM: everything stays in modals.
+    assert desk.slack.messages_to(TEACHER) == []
+
+    # Sam asks a question; the reporter reads it with the receipt and answers.
+    question = "Which account does the colleague post from?"
+    await desk.form(SAM, "report.ask_form", str(report.id), {"question": {"value": question}})
+    opened = await desk.form(TEACHER, "report.receipt", "", {"receipt": {"value": "WRONG-CODE"}})
+    assert "No report has that receipt code" in opened["errors"]["receipt"]
+    opened = await desk.form(TEACHER, "report.receipt", "", {"receipt": {"value": receipt}})
+    assert opened["response_action"] == "update" and question in json.dumps(opened["view"])
+    metadata = opened["view"]["private_metadata"]
+    await desk.form(TEACHER, "report.reply_form", metadata, {"answer": {"value": "Her own."}})
+    await desk.settled()
+    assert "The reporter answered: Her own." in json.dumps(desk.card(NIA, "R-0001")["blocks"])
+    assert desk.slack.messages_to(TEACHER) == []
+
+    # Nowhere the bot writes names the reporter.
+    (row,) = await desk.bot.rows(Report)
+    assert row.reporter_key is None and row.receipt_digest and receipt not in str(row.__dict__)
+    stored = json.dumps(
+        [
+            [str(v) for v in r.__dict__.values()]
+            for model in (Report, ReportEventRow, AuditEvent, OutboxItem)
+            for r in await desk.bot.rows(model)
+        ]
+    )
+    assert TEACHER not in stored and "U0TEACH" not in stored
+    assert "U0TEACH" not in caplog.text
+    sent = json.dumps([c.args for c in desk.slack.calls])
+    assert TEACHER not in sent
+
+
+async def test_the_chase_then_the_escalation_once_each(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    clock = SettableClock()
+    desk = Desk(await start_bot(config_path=GOVERNED, clock=clock), fake_slack)
+    await desk.report(kind="safeguarding")
+    await desk.settled()
+    assert desk.receivers("R-0001") == {DSL}
+
+    # An hour of working time later: the DSL is reminded.
+    clock.advance(timedelta(hours=3))
+    desk.bot.runtime.wake_delivery()
+    await fake_slack.wait_for(lambda: "waiting to be acknowledged" in desk.said_to(DSL))
+    assert desk.receivers("R-0001") == {DSL}
+    # Another hour: the Co-Headteachers receive it too.
+    clock.advance(timedelta(hours=3))
+    desk.bot.runtime.wake_delivery()
+    await fake_slack.wait_for(lambda: desk.receivers("R-0001") == {DSL, *HEADS})
+    await desk.settled()
+    reminders = [c for c in fake_slack.messages_to(DSL) if "waiting to be" in c.args["text"]]
+    assert len(reminders) == 1
+    # Those it was escalated to may act on it; acknowledging stops everything.
+    (report,) = await desk.bot.rows(Report)
+    await desk.click(HEADS[1], "report.acknowledge", str(report.id))
+    assert (await desk.bot.rows(Report))[0].state == "acknowledged"
+    actions = [e.action for e in await desk.bot.rows(AuditEvent)]
+    assert actions.count("report.chased") == 1 and actions.count("report.escalated") == 1
+
+
+async def test_an_acknowledged_report_is_not_chased(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    clock = SettableClock()
+    desk = Desk(await start_bot(config_path=GOVERNED, clock=clock), fake_slack)
+    report, _ = await desk.report(kind="parent_request")
+    await desk.click(NIA, "report.acknowledge", str(report.id))
+    clock.advance(timedelta(days=2))
+    desk.bot.runtime.wake_delivery()
+
+    async def timer_done() -> bool:
+        return all(i.status == "sent" for i in await desk.bot.rows(OutboxItem))
+
+    await eventually(timer_done, what="the chase timer to run")
+    assert "waiting to be acknowledged" not in desk.said_to(SAM) + desk.said_to(NIA)
+
+
+async def test_slack_failing_loses_nothing(desk: Desk) -> None:
+    desk.slack.fail_next(
+        "chat.postMessage", Fault(status=500), Fault(status=429, headers={"Retry-After": "0"})
+    )
+    report, result = await desk.report(kind="disparaging")
+    assert "R-0001" in result
+    await desk.settled()
+    assert desk.receivers("R-0001") == set(HEADS)
+    assert len(desk.slack.failed) == 2
+    desk.slack.fail_next("chat.update", Fault(status=503))
+    await desk.click(HEADS[0], "report.acknowledge", str(report.id))
+    await desk.settled()
+    for head in HEADS:
+        assert "report.acknowledge" not in actions_of(desk.card(head, "R-0001"))
+
+
+async def test_the_same_form_sent_twice_makes_one_report(desk: Desk) -> None:
+    payload = view_payload(TEACHER, "report.form", "", report_values())
+    first = await desk.bot.submit(payload)
+    again = await desk.bot.submit(payload)
+    assert "R-0001" in first.text and "already sent, as R-0001" in again.text
+    assert await desk.bot.count(Report) == 1
+
+
+async def test_a_report_nobody_can_receive_is_held_and_sent_once_someone_can(
+    start_bot: BotFactory, fake_slack: FakeSlack, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = GOVERNED.read_text().replace(
+        "  - {name: Gill Governor, roles: [chair_of_governors], slack: U0CHAIR}\n", ""
+    )
+    lonely = tmp_path / "school.yaml"
+    lonely.write_text(config)
+    caplog.set_level(logging.WARNING)
+    bot = await start_bot(config_path=lonely)
+    assert "nobody holds the chair_of_governors role" in caplog.text
+    desk = Desk(bot, fake_slack)
+    report, result = await desk.report(
+        kind="disparaging", involved=HEADS, details="Secret words about the heads"
+    )
+    assert "kept safely" in result and report.held
+    await desk.settled()
+    assert desk.receivers("R-0001") == set()
+    assert "report R-0001 is held" in caplog.text and "Secret words" not in caplog.text
+
+    # With a chair of governors configured, the next start sends it.
+    await bot.stop()
+    desk = Desk(await start_bot(config_path=GOVERNED), fake_slack)
+    await desk.settled()
+    assert desk.receivers("R-0001") == {CHAIR}
+    assert not (await desk.bot.rows(Report))[0].held
+
+
+@pytest.mark.postgres_only
+async def test_two_instances_on_postgresql_chase_and_escalate_once(
+    start_bot: BotFactory, fake_slack: FakeSlack
+) -> None:
+    clock = SettableClock()
+    first = Desk(await start_bot(config_path=GOVERNED, clock=clock), fake_slack)
+    second = Desk(await start_bot(config_path=GOVERNED, clock=clock), fake_slack)
+    for kind in ("safeguarding", "pupil_request", "disparaging"):
+        await first.report(kind=kind)
+    await first.settled()
+    for hours in (5, 5):
+        clock.advance(timedelta(hours=hours))
+        first.bot.runtime.wake_delivery()
+        second.bot.runtime.wake_delivery()
+
+        async def timers_done() -> bool:
+            items = await first.bot.rows(OutboxItem)
+            due = [i for i in items if i.kind == "timer" and i.next_attempt_at <= clock.now()]
+            return all(i.status == "sent" for i in due) and all(
+                i.status != "pending" for i in items if i.kind != "timer"
+            )
+
+        await eventually(timers_done, what="the due timers to run")
+    for person in (DSL, SAM, NIA, *HEADS):
+        reminders = [
+            c.args["text"] for c in fake_slack.messages_to(person) if "waiting" in c.args["text"]
+        ]
+        assert len(reminders) == len(set(reminders)), f"{person} was chased twice: {reminders}"
+    actions = [e.action for e in await first.bot.rows(AuditEvent)]
+    assert actions.count("report.chased") == 3 and actions.count("report.escalated") == 3
+    # The escalations reached those above, once: the DSL's kinds the Co-Headteachers, and the
+    # Co-Headteachers' own kind the chair of governors.
+    assert len([c for c in fake_slack.messages_to(CHAIR) if "R-0003" in json.dumps(c.args)]) == 1
