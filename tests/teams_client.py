@@ -12,6 +12,7 @@ from tests.fakes.teams import (
     Sent,
     card_action,
     cards_in,
+    dialog_invoke,
     install,
     message,
     validate_card,
@@ -111,3 +112,29 @@ class TeamsUser:
         if answer.get("type") == "application/vnd.microsoft.card.adaptive":
             validate_card(answer["value"])
         return answer
+
+    async def open_dialog(self, card: Mapping[str, Any], title: str) -> Json:
+        """Click a button that opens a dialog; the card the dialog shows."""
+        (action,) = [
+            a for a in actions_of(card) if a.get("title") == title and a["type"] == "Action.Submit"
+        ]
+        assert action["data"]["msteams"] == {"type": "task/fetch"}
+        return await self._dialog(True, action["data"])
+
+    async def submit_dialog(self, card: Mapping[str, Any], inputs: Mapping[str, Any]) -> Json:
+        """Fill in and submit the form a dialog shows; the dialog's answer (a card, or the
+        text it closes with)."""
+        (submit,) = [a for a in card["actions"] if a["type"] == "Action.Submit"]
+        return await self._dialog(False, {**submit["data"], **inputs})
+
+    async def _dialog(self, fetch: bool, data: Mapping[str, Any]) -> Json:
+        reply = await self.bot.teams(
+            dialog_invoke(self.fake, self.aad, self.name, fetch, dict(data))
+        )
+        assert reply.status == 200, reply.text
+        task: Json = reply.json()["task"]
+        if task["type"] == "continue":
+            card: Json = task["value"]["card"]["content"]
+            validate_card(card)
+            return card
+        return {"closed": task["value"]}

@@ -351,6 +351,16 @@ def message(
     return activity
 
 
+def dialog_invoke(
+    fake: FakeTeams, aad: str, name: str, fetch: bool, data: dict[str, Any]
+) -> dict[str, Any]:
+    """A dialog (task module) being opened (task/fetch) or submitted (task/submit)."""
+    activity = _base(fake, aad, name, "invoke")
+    activity["name"] = "task/fetch" if fetch else "task/submit"
+    activity["value"] = {"data": data, "context": {"theme": "default"}}
+    return activity
+
+
 def card_action(
     fake: FakeTeams,
     aad: str,
