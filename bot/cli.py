@@ -10,9 +10,9 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings, SettingsError
 
@@ -138,6 +138,35 @@ def _parser() -> argparse.ArgumentParser:
         "names, if there is one) the IT Network Manager's kept answers held back for the same "
         "reason.",
     )
+    export = commands.add_parser(
+        "export",
+        help="write reports, or the friend-request log, as CSV",
+        description="Write concern reports as CSV for the Co-Headteachers, governors or an "
+        "inspection: `export reports` (every kind, with its chronology) or `export "
+        "friend-requests` (the log of friend requests from pupils and parents). Times are in "
+        "the school's time zone; an anonymous report says anonymous. Cells that a spreadsheet "
+        "would run as a formula are prefixed with an apostrophe.",
+    )
+    export.add_argument("what", choices=("reports", "friend-requests"))
+    export.add_argument(
+        "--from", dest="since", help="reports made on or after this date (YYYY-MM-DD)"
+    )
+    export.add_argument("--to", dest="until", help="reports made on or before this date")
+    export.add_argument("--out", help="write to this file (default: standard output)")
+    report = commands.add_parser(
+        "report",
+        help="print a report's chronology as text",
+        description="Print one concern report (by its reference, e.g. R-0001): what was "
+        "reported, and every step since with who took it and when, in the school's time zone.",
+    )
+    report.add_argument("reference", help="the report's reference, e.g. R-0001")
+    reports_list = commands.add_parser(
+        "reports",
+        help="list reports without their content",
+        description="List concern reports: reference, kind, state, when and whether held "
+        "(nobody configured could receive it). No content.",
+    )
+    reports_list.add_argument("--held", action="store_true", help="only the held ones")
     return parser
 
 
@@ -167,6 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ask(settings, args.question, args.json)
         if args.command == "policy":
             return asyncio.run(_policy(settings))
+        if args.command == "export":
+            return asyncio.run(_export(settings, args.what, args.since, args.until, args.out))
+        if args.command == "report":
+            return asyncio.run(_report(settings, args.reference))
+        if args.command == "reports":
+            return asyncio.run(_reports(settings, args.held))
         if args.command == "teams-package":
             return _teams_package(settings, Path(args.out), args.source)
     except SettingsError as error:
@@ -475,6 +510,110 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
         print("\nlive:")
         for link in found.links:
             print(f"  {link.account}: {link.url}")
+    return 0
+
+
+def _school_day(text: str | None, what: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(f"{what} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _spreadsheet_safe(value: str) -> str:
+    # A cell starting =, +, - or @ is run as a formula by spreadsheets: text people typed
+    # must never run (OWASP, CSV injection).
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+async def _export(
+    settings: Settings, what: str, since_text: str | None, until_text: str | None, out: str | None
+) -> int:
+    from bot.config import load_config
+    from bot.handlers import reports
+    from bot.store.repos import SqlUnitOfWork
+
+    school = load_config(settings.config_path)
+    ctx = _report_context(school)
+    since_day = _school_day(since_text, "--from")
+    until_day = _school_day(until_text, "--to")
+    since = ctx.school_time.start_of(since_day) if since_day else None
+    until = ctx.school_time.start_of(until_day + timedelta(days=1)) if until_day else None
+    friend = what == "friend-requests"
+    async with _existing_database(settings) as engine, engine.connect() as db:
+        found = await SqlUnitOfWork(db).reports.listed(
+            since, until, reports.FRIEND_REQUESTS if friend else ()
+        )
+    columns = reports.FRIEND_REQUEST_COLUMNS if friend else reports.REPORT_COLUMNS
+    row_of = reports.friend_request_row if friend else reports.export_row
+    _write_csv(out, columns, [row_of(ctx, record) for record in found])
+    if out:
+        print(f"wrote {len(found)} {what.replace('-', ' ')} to {out}", file=sys.stderr)
+    return 0
+
+
+def _write_csv(out: str | None, columns: Sequence[str], rows: list[dict[str, str]]) -> None:
+    import csv
+
+    with (
+        open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
+    ) as target:
+        writer = csv.DictWriter(target, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _spreadsheet_safe(v) for k, v in row.items()})
+
+
+def _report_context(school: Any) -> Any:
+    from bot.core.clock import SchoolTime, SystemClock
+    from bot.handlers import HandlerContext
+
+    return HandlerContext(
+        school_name=school.name,
+        policy_contact=school.policy_contact,
+        accounts=school.accounts,
+        directory=school.directory,
+        clock=SystemClock(),
+        school_time=SchoolTime(school.timezone),
+        calendar=school.calendar,
+        deadlines=school.deadlines,
+    )
+
+
+async def _report(settings: Settings, reference: str) -> int:
+    from bot.config import load_config
+    from bot.handlers import reports
+    from bot.store.repos import SqlUnitOfWork
+
+    school = load_config(settings.config_path)
+    async with _existing_database(settings) as engine, engine.connect() as db:
+        record = await SqlUnitOfWork(db).reports.find(reference)
+    if record is None:
+        print(f"socialdesk: no report {reference!r}", file=sys.stderr)
+        return 1
+    print(reports.chronology_text(_report_context(school), record))
+    return 0
+
+
+async def _reports(settings: Settings, held_only: bool) -> int:
+    from bot.config import load_config
+    from bot.core.clock import SchoolTime
+    from bot.store.repos import SqlUnitOfWork
+
+    school = load_config(settings.config_path)
+    school_time = SchoolTime(school.timezone)
+    async with _existing_database(settings) as engine, engine.connect() as db:
+        found = await SqlUnitOfWork(db).reports.listed()
+    shown = [r for r in found if r.held or not held_only]
+    for record in shown:
+        print(
+            f"{record.reference}  {record.rules.short:<22} {record.state.value:<13}"
+            f"{school_time.stamp(record.created_at)}{'  HELD' if record.held else ''}"
+        )
+    if not shown:
+        print("no held reports" if held_only else "no reports")
     return 0
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from bot.core.posts import CHECKLIST, PHOTOGRAPHS, RESPECTING_OTHERS, STAFF_PROTOCOL
-from bot.handlers.help import PERSONAL_USE, PERSONNEL, REPUTATION
+from bot.core.reports import KINDS, PERSONAL_USE, PERSONNEL, REPUTATION
 
 
 def _headings(policy: str) -> set[str]:
@@ -24,4 +24,5 @@ def test_every_cited_section_is_a_heading_of_the_policy(shared_dir: Path) -> Non
     headings = _headings((shared_dir / "policy" / "social-media-policy.txt").read_text())
     cited = {STAFF_PROTOCOL, PHOTOGRAPHS, RESPECTING_OTHERS, PERSONNEL, REPUTATION, PERSONAL_USE}
     cited |= {item.section for item in CHECKLIST}
+    cited |= {rules.section for rules in KINDS.values()}
     assert cited <= headings, cited - headings

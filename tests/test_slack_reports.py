@@ -4,6 +4,8 @@ and closure, anonymity, the chase and escalation timers, and Slack failing meanw
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 from collections.abc import Mapping
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.handlers.reports import REPORT_COLUMNS
 from bot.store.models import AuditEvent, OutboxItem, Report, ReportEventRow
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
@@ -23,6 +26,7 @@ from tests.harness import (
     validate_reply,
     view_payload,
 )
+from tests.test_cli import ROOT, _clean_env, _run_cli
 
 GOVERNED = FIXTURES / "school-governed.yaml"
 TEACHER = "U0TEACH"
@@ -480,3 +484,40 @@ async def test_two_instances_on_postgresql_chase_and_escalate_once(
     # The escalations reached those above, once: the DSL's kinds the Co-Headteachers, and the
     # Co-Headteachers' own kind the chair of governors.
     assert len([c for c in fake_slack.messages_to(CHAIR) if "R-0003" in json.dumps(c.args)]) == 1
+
+
+async def test_exports_and_the_chronology_on_the_command_line(
+    desk: Desk, database_url: str, tmp_path: Any
+) -> None:
+    pupil, _ = await desk.report(kind="pupil_request", seen_on="2026-11-20", seen_at="21:15")
+    await desk.report(kind="parent_request", details='=HYPERLINK("https://evil.example")')
+    await desk.report(kind="staff_misuse", anonymous=True, details="Colleague's posts")
+    await desk.report(kind="disparaging")
+    await desk.click(DSL, "report.acknowledge", str(pupil.id))
+    env = _clean_env(
+        DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SOCIALDESK_CONFIG=str(GOVERNED)
+    )
+    out = tmp_path / "reports.csv"
+    await _run_cli(
+        env, "export", "reports", "--from", "2020-01-01", "--to", "2999-12-31", "--out", str(out)
+    )
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["reference"] for r in rows] == ["R-0001", "R-0002", "R-0003", "R-0004"]
+    assert rows[0]["acknowledged_by"] == "Dana Safe" and rows[0]["seen_at"].endswith("GMT")
+    assert rows[2]["reported_by"] == "anonymous" and TEACHER not in out.read_text()
+    # A formula someone typed never runs in the spreadsheet it is opened in.
+    assert rows[1]["what_happened"].startswith("'=HYPERLINK")
+    # Before the first report there is nothing.
+    empty = await _run_cli(env, "export", "reports", "--to", "2020-01-01")
+    assert empty.strip() == ",".join(REPORT_COLUMNS)
+
+    log_rows = list(csv.DictReader(io.StringIO(await _run_cli(env, "export", "friend-requests"))))
+    assert [(r["reference"], r["request_from"]) for r in log_rows] == [
+        ("R-0001", "a pupil"),
+        ("R-0002", "a parent"),
+    ]
+    shown = await _run_cli(env, "report", "r-0001")
+    assert shown.startswith("R-0001: Pupil friend request (acknowledged)")
+    assert "Acknowledged by Dana Safe" in shown and "Seen: 2026-11-20 21:15:00 GMT" in shown
+    listing = await _run_cli(env, "reports")
+    assert "R-0004" in listing and "Colleague" not in listing

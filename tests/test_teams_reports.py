@@ -113,7 +113,7 @@ async def test_an_anonymous_report_stays_in_dialogs(
     receipt = texts_of(done).split("Your receipt code: ")[1].split(".")[0]
     await settled(bot)
     assert len(teacher.messages) == before  # nothing in the chat
-    sent, card = manager.last_card()
+    _, card = manager.last_card()
     assert "Anonymous" in texts_of(card)
     await manager.click(
         card, "Send question", {"report.ask.question": "Was it on a school account?"}

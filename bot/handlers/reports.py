@@ -999,6 +999,105 @@ async def release_held(ctx: HandlerContext, uow: UnitOfWork) -> Outcome:
     return Outcome(notifications=tuple(notifications), schedules=tuple(schedules))
 
 
+# --- records: exports for the Co-Headteachers, governors or an inspection --------------------
+
+REPORT_COLUMNS = (
+    "reference",
+    "kind",
+    "state",
+    "outcome",
+    "reported_at",
+    "seen_at",
+    "where",
+    "links",
+    "what_happened",
+    "reported_by",
+    "staff_involved",
+    "others_involved",
+    "sent_to",
+    "escalated",
+    "acknowledged_at",
+    "acknowledged_by",
+    "closed_at",
+    "closed_by",
+    "chronology",
+)
+FRIEND_REQUEST_COLUMNS = (
+    "reference",
+    "request_from",
+    "reported_at",
+    "seen_at",
+    "where",
+    "links",
+    "reported_by",
+    "state",
+    "acknowledged_by",
+    "outcome",
+    "closed_at",
+)
+
+
+def export_row(ctx: HandlerContext, record: ReportRecord) -> dict[str, str]:
+    """A report as one row of text, times in the school's time zone."""
+    acknowledged = record.last(EventKind.ACKNOWLEDGED)
+    closed = record.last(EventKind.CLOSED)
+    stamp = ctx.school_time.stamp
+    return {
+        "reference": record.reference,
+        "kind": record.rules.short,
+        "state": record.state.value,
+        "outcome": outcome_label(record.outcome),
+        "reported_at": stamp(record.created_at),
+        "seen_at": stamp(record.seen_at) if record.seen_at else "",
+        "where": record.where,
+        "links": " ".join(record.links),
+        "what_happened": record.details,
+        "reported_by": "anonymous"
+        if record.reporter_key is None
+        else _name(ctx, record.reporter_key),
+        "staff_involved": "; ".join(_name(ctx, k) for k in record.involved),
+        "others_involved": record.involved_text,
+        "sent_to": "; ".join(_name(ctx, k) for k in record.recipients)
+        or ("nobody yet (held)" if record.held else ""),
+        "escalated": "yes" if record.escalated else "no",
+        "acknowledged_at": stamp(acknowledged.at) if acknowledged else "",
+        "acknowledged_by": _name(ctx, acknowledged.actor_key) if acknowledged else "",
+        "closed_at": stamp(closed.at) if closed else "",
+        "closed_by": _name(ctx, closed.actor_key) if closed else "",
+        "chronology": " | ".join(chronology_line(ctx, e).replace("\n", " ") for e in record.events),
+    }
+
+
+def friend_request_row(ctx: HandlerContext, record: ReportRecord) -> dict[str, str]:
+    full = export_row(ctx, record)
+    full["request_from"] = "a pupil" if record.kind is ReportKind.PUPIL_REQUEST else "a parent"
+    return {column: full[column] for column in FRIEND_REQUEST_COLUMNS}
+
+
+FRIEND_REQUESTS = tuple(k for k, rules in KINDS.items() if rules.friend_request)
+
+
+def chronology_text(ctx: HandlerContext, record: ReportRecord) -> str:
+    """A case as text: what was reported, then every step, oldest first."""
+    row = export_row(ctx, record)
+    lines = [
+        f"{record.reference}: {record.rules.short} ({record.state.value})",
+        f"Reported: {row['reported_at']} by {row['reported_by']}",
+        f"Seen: {row['seen_at'] or 'not given'}",
+        f"Where: {record.where or 'not given'}",
+    ]
+    lines += [f"Link: {link}" for link in record.links]
+    if row["staff_involved"] or record.involved_text:
+        lines.append(
+            "Involved: " + "; ".join(x for x in (row["staff_involved"], record.involved_text) if x)
+        )
+    lines += ["", "What happened:", record.details, "", "Chronology:"]
+    lines += [f"  {chronology_line(ctx, e)}" for e in record.events]
+    if record.attachments:
+        lines += ["", f"Evidence files kept: {len(record.attachments)}"]
+    return "\n".join(lines)
+
+
 TIMERS: Mapping[str, TimerHandler] = {CHASE: chase, ESCALATE: escalate}
 
 # What each button on a report's card does, given who clicked and which report.
