@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
@@ -579,49 +578,31 @@ def reply_form(record: ReportRecord, context: str) -> Form:
 # --- acting on a report ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Handling:
-    record: ReportRecord
-    route: Route
-
-
 def current_route(ctx: HandlerContext, record: ReportRecord) -> Route:
     return route(ctx.directory, record.kind, record.involved, record.reporter_key, record.escalated)
 
 
 def handlers_of(ctx: HandlerContext, record: ReportRecord) -> tuple[Person, ...]:
-    """Who may act on a report now: those its kind goes to under today's configuration, and
-    those it was sent to who are still configured people (the Co-Headteachers it was sent to
-    for oversight, say); never anyone named in it, nor its maker."""
-    keys = [p.key for p in current_route(ctx, record).recipients] + list(record.recipients)
-    people = []
-    for key in dict.fromkeys(keys):
-        person = ctx.directory.by_key(key)
-        if (
-            person is not None
-            and person.roles
-            and key not in record.involved
-            and key != record.reporter_key
-        ):
-            people.append(person)
-    return tuple(people)
+    """Who may act on a report now: whom its kind goes to under today's configuration (with
+    those above, once escalated), never anyone named in it, nor its maker. Worked out at each
+    click, because roles change and a card outlives them."""
+    return current_route(ctx, record).recipients
 
 
 async def _handling(
     ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int
-) -> _Handling | Outcome:
+) -> ReportRecord | Outcome:
     """The report, if `actor` may act on it now: roles change, and a card outlives them."""
     record = await uow.reports.get(report)
     if record is None:
         return _refuse(GONE)
-    chosen = current_route(ctx, record)
     if actor.key not in {p.key for p in handlers_of(ctx, record)}:
         return _refuse(NOT_YOURS)
     if record.state is ReportState.CLOSED:
         by = record.last(EventKind.CLOSED)
         who = _name(ctx, by.actor_key) if by else "someone"
         return _refuse(f"{record.reference} was already closed by {who}.")
-    return _Handling(record, chosen)
+    return record
 
 
 async def _after(
@@ -650,7 +631,7 @@ async def acknowledge(ctx: HandlerContext, uow: UnitOfWork, actor: Person, repor
     found = await _handling(ctx, uow, actor, report)
     if isinstance(found, Outcome):
         return found
-    record = found.record
+    record = found
     now = ctx.clock.now()
     if not await uow.reports.move(record.id, (ReportState.OPEN,), ReportState.ACKNOWLEDGED):
         fresh = await uow.reports.get(record.id)
@@ -683,7 +664,7 @@ async def open_click_form(
     if isinstance(found, Outcome):
         return found
     forms = {ADD_NOTE: note_form, ASK: ask_form, CLOSE: close_form}
-    return Outcome(form=forms[which](found.record))
+    return Outcome(form=forms[which](found))
 
 
 def _text(value: str, name: str, missing: str) -> tuple[str | None, FormErrors]:
@@ -704,7 +685,7 @@ async def add_note(
     found = await _handling(ctx, uow, actor, report)
     if isinstance(found, Outcome):
         return _in_form(found, NOTE)
-    record, now = found.record, ctx.clock.now()
+    record, now = found, ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.NOTE, actor.key, text))
     await uow.audit.append(actor.key, "report.note", "report", record.reference, now)
     return await _after(ctx, uow, record.id, f"Note added to {record.reference}.")
@@ -719,7 +700,7 @@ async def ask_reporter(
     found = await _handling(ctx, uow, actor, report)
     if isinstance(found, Outcome):
         return _in_form(found, QUESTION)
-    record, now = found.record, ctx.clock.now()
+    record, now = found, ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.QUESTION, actor.key, text))
     await uow.audit.append(actor.key, "report.asked", "report", record.reference, now)
     fresh = await uow.reports.get(record.id)
@@ -770,7 +751,7 @@ async def close(
     found = await _handling(ctx, uow, actor, report)
     if isinstance(found, Outcome):
         return _in_form(found, SUMMARY)
-    record, now = found.record, ctx.clock.now()
+    record, now = found, ctx.clock.now()
     if not await uow.reports.move(
         record.id, (ReportState.OPEN, ReportState.ACKNOWLEDGED), ReportState.CLOSED, chosen.value
     ):
