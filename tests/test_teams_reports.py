@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.store.models import OutboxItem, Report, ReportEventRow
+from bot.store.models import Attachment, OutboxItem, Report, ReportEventRow
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams, Fault
 from tests.harness import RunningBot, eventually
@@ -157,3 +157,36 @@ async def test_teams_failing_loses_nothing(bot: RunningBot, fake_teams: FakeTeam
     _, card = dsl.last_card()
     assert "R-0001" in texts_of(card)
     assert action_titled(card, "Acknowledge")
+
+
+async def test_screenshots_sent_with_report_go_with_it(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    dsl = TeamsUser(bot, fake_teams, TEAMS_DSL, "Teams Only")
+    await dsl.install()
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.install()
+    shot = fake_teams.add_file("message.png", b"\x89PNG the message", inline=True)
+    await teacher.say("report", [{"contentType": "image/png", "contentUrl": shot}])
+    _, menu = teacher.last_card()
+    assert "The 1 file you sent will go with the report" in texts_of(menu)
+    form = await teacher.open_dialog(menu, "Make a report")
+    assert "(sent with your message)" in texts_of(form)
+    assert "indecent image of a child" in texts_of(form)
+    # Not anonymously: the platform knows who uploaded them.
+    refused = await teacher.submit_dialog(
+        form, report_inputs(kind="staff_misuse", anonymously="anonymously")
+    )
+    assert "cannot carry files" in texts_of(refused)
+    await teacher.submit_dialog(refused, report_inputs(kind="safeguarding"))
+
+    async def kept() -> bool:
+        rows = await bot.rows(Attachment)
+        return len(rows) == 1 and rows[0].status == "kept" and rows[0].report_id is not None
+
+    await eventually(kept, what="the screenshot kept")
+    await settled(bot)
+    # The DSL gets the card and, beneath it, the screenshot.
+    await fake_teams.wait_for(lambda: len(dsl.messages) >= 2, what="card and screenshot")
+    await _card_for(dsl, fake_teams, "1 evidence file, sent below.")
+    assert any(s.activity.get("attachments") for s in dsl.messages[1:])

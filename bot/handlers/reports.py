@@ -147,8 +147,13 @@ RISK_WARNING = (
 
 
 def report_form(
-    ctx: HandlerContext, kind: str | None = None, platform: Platform = Platform.SLACK
+    ctx: HandlerContext,
+    kind: str | None = None,
+    platform: Platform = Platform.SLACK,
+    files_sent: bool = False,
 ) -> Form:
+    """`files_sent`: in Teams, whose cards take no files, the screenshots sent in the chat with
+    the word report, which the form then lists."""
     people = tuple(
         Choice(p.key, p.name or p.key)
         for p in sorted(ctx.directory.people, key=lambda p: (p.name or p.key).lower())
@@ -198,8 +203,7 @@ def report_form(
             hint="Pupils, parents or others, as you know them: initials and year group will do.",
         ),
     ]
-    if platform is Platform.SLACK:
-        # Teams cards take no files; there, evidence is described and linked.
+    if platform is Platform.SLACK or files_sent:
         inputs.append(
             FileInput(
                 EVIDENCE,
@@ -242,8 +246,19 @@ def receipt_form() -> Form:
     )
 
 
-def start_menu(ctx: HandlerContext, platform: Platform) -> Message:
-    """Where reporting starts when it cannot open the form at once (a chat, not a command)."""
+FILES_PREFIX = "files:"
+
+
+def start_menu(
+    ctx: HandlerContext, platform: Platform, files_key: str | None = None, files: int = 0
+) -> Message:
+    """Where reporting starts when it cannot open the form at once (a chat, not a command).
+    `files_key`: screenshots sent with the word report are kept under it for the form."""
+    evidence = (
+        f"The {files} file{'s' if files != 1 else ''} you sent will go with the report. "
+        if files_key
+        else "To add screenshots, send them in this chat in one message with the word report. "
+    )
     return Message(
         summary="Report a concern",
         blocks=(
@@ -253,9 +268,16 @@ def start_menu(ctx: HandlerContext, platform: Platform) -> Message:
                 "form opens in a window of its own; what you write there stays out of this chat."
             ),
             Paragraph.of(RISK_WARNING),
+            Paragraph.of(evidence + IMAGE_WARNING),
             Buttons(
                 (
-                    Button("Make a report", OPEN_FORM, "", ButtonStyle.PRIMARY, dialog=True),
+                    Button(
+                        "Make a report",
+                        OPEN_FORM,
+                        f"{FILES_PREFIX}{files_key}" if files_key else "",
+                        ButtonStyle.PRIMARY,
+                        dialog=True,
+                    ),
                     Button("Follow up an anonymous report", FOLLOW_UP, "", dialog=True),
                 )
             ),

@@ -66,6 +66,10 @@ FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 QUESTION_FAILED = "Sorry, I could not answer just now. Nothing was kept; please ask again."
 SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was sent; please try again."
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
+REPORT_UPLOADS_GONE = (
+    "The files sent for this report are no longer held, so nothing was sent. Please send them "
+    "again in one message with the word report."
+)
 UPLOADS_GONE = (
     "The photos sent with this form are no longer held, so nothing was sent. Please send them "
     "again in one message with the word post."
@@ -391,6 +395,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         word, _, rest = text.partition(" ")
         command = word.lower().strip()
         files = files_sent(activity)
+        aad_of_sender = self._aad_id(activity.from_property, activity.channel_id)
         post, report, policy, help_word = COMMANDS
         # "post" alone (or with photos) opens the form; "post photos of my class?" is a question.
         if command == post and not (rest.strip().endswith("?") and not files):
@@ -407,9 +412,22 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             card = self._renderer.form_card(form, files=[f.name for f in files], form_key=form_key)
             await self._say(turn_context, actor, _as_activity(card, form.title))
             return
-        if files:
+        if files and command == report and aad_of_sender is not None:
+            # Kept on the server, as for a draft: the dialog's form carries only their key.
+            form_key = uuid.uuid4().hex
+            async with self._runtime.engine.begin() as db:
+                await teams_store.keep_uploads(
+                    db,
+                    form_key,
+                    aad_of_sender,
+                    [_file_json(f) for f in files],
+                    self._ctx.clock.now(),
+                )
+            message = reports.start_menu(self._ctx, Platform.TEAMS, form_key, len(files))
+        elif files:
             message = cards.refusal(
-                "To put photos on a draft, send them in one message with the word post."
+                "To put photos on a draft, send them in one message with the word post; to add "
+                "them to a report of a concern, with the word report."
             )
         elif (command in (help_word, "hi", "hello") and not rest.strip()) or text in ("", "?"):
             message = help_handler.help_message(self._ctx, Platform.TEAMS)
@@ -702,8 +720,18 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if activity.name == "task/fetch":
             verb = str(data.get(adaptive.VERB_KEY) or "")
             if verb == reports.OPEN_FORM:
-                kind = str(data.get(adaptive.VALUE_KEY) or "")
-                form = reports.report_form(ctx, kind or None, Platform.TEAMS)
+                value = str(data.get(adaptive.VALUE_KEY) or "")
+                if value.startswith(reports.FILES_PREFIX):
+                    form_key = value.removeprefix(reports.FILES_PREFIX)[:64]
+                    names = [str(f.get("name")) for f in await self._uploads(actor, form_key)]
+                    if not names:
+                        return adaptive.dialog_message(REPORT_UPLOADS_GONE)
+                    form = reports.report_form(ctx, None, Platform.TEAMS, files_sent=True)
+                    card = self._renderer.form_card(
+                        form, files=names, form_key=form_key, dialog=True
+                    )
+                    return adaptive.dialog_card(form.title, card)
+                form = reports.report_form(ctx, value or None, Platform.TEAMS)
             elif verb == reports.FOLLOW_UP:
                 form = reports.receipt_form()
             else:
@@ -724,9 +752,14 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
 
         work: Callable[[UnitOfWork], Awaitable[Outcome]]
         form: Form | None = None
+        files: list[dict[str, Any]] = []
         if form_id == reports.REPORT_FORM:
-            submission = report_from_data(field, form_key)
-            form = reports.report_form(ctx, None, Platform.TEAMS)
+            if data.get(adaptive.FILES_KEPT_KEY):
+                files = await self._uploads(actor, form_key)
+                if not files:
+                    return adaptive.dialog_message(REPORT_UPLOADS_GONE)
+            submission = report_from_data(field, form_key, files)
+            form = reports.report_form(ctx, None, Platform.TEAMS, files_sent=bool(files))
 
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
                 return reports.submit(ctx, uow, actor, submission)
@@ -758,6 +791,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
                 form,
                 values=_inputs(data, ""),
                 errors=outcome.errors,
+                files=[str(f.get("name")) for f in files],
                 form_key=form_key or None,
                 dialog=True,
             )
@@ -768,6 +802,13 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if outcome.reply is not None:
             return adaptive.dialog_card(outcome.reply.summary, self._renderer.card(outcome.reply))
         return adaptive.dialog_message("Done.")
+
+    async def _uploads(self, actor: Person, form_key: str) -> list[dict[str, Any]]:
+        aad = _identity_of(actor)
+        if not aad or not form_key:
+            return []
+        async with self._runtime.engine.connect() as db:
+            return await teams_store.uploads_for(db, form_key, aad)
 
     def _shown_after(self, outcome: Outcome, clicked: str | None) -> Json:
         """`clicked`: the key of the card the click came from, if it is one the bot tracks
@@ -844,8 +885,11 @@ def _report_action(
     return lambda uow: reports.add_note(ctx, uow, actor, report, note)
 
 
-def report_from_data(field: Callable[[str], str], form_key: str) -> ReportSubmission:
-    """The report form as a dialog sent it back; the handler checks everything."""
+def report_from_data(
+    field: Callable[[str], str], form_key: str, files: list[dict[str, Any]]
+) -> ReportSubmission:
+    """The report form as a dialog sent it back; the handler checks everything. `files` are
+    those sent in the chat with the word report, kept on the server under the form's key."""
     return ReportSubmission(
         kind=field(report_fields.KIND),
         where=field(report_fields.WHERE),
@@ -856,6 +900,7 @@ def report_from_data(field: Callable[[str], str], form_key: str) -> ReportSubmis
         involved=tuple(k for k in field(report_fields.INVOLVED).split(",") if k),
         involved_text=field(report_fields.INVOLVED_TEXT),
         anonymous=report_fields.ANONYMOUSLY in field(report_fields.ANONYMOUSLY).split(","),
+        attachments=tuple(ref for ref in (_file_of(f) for f in files) if ref),
         form_key=f"teams:{form_key}" if form_key else None,
     )
 
