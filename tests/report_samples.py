@@ -1,8 +1,10 @@
-"""A report in each state, as the store returns it, for rendering tests."""
+"""A report in each state, as the store returns it, for rendering tests; and the report
+form's state as Slack sends it back."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.core.reports import (
     ANONYMOUS,
@@ -57,3 +59,33 @@ def sample_report(
         attachments=(11, 12),
         events=tuple(history),
     )
+
+
+def report_values(
+    kind: str | None = "pupil_request",
+    details: str = "A Year 9 pupil sent me a follow request on Instagram last night.",
+    links: str = "https://instagram.com/someone",
+    involved: tuple[str, ...] = (),
+    anonymous: bool = False,
+    files: list[dict[str, Any]] | None = None,
+    seen_on: str | None = None,
+    seen_at: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": {
+            "type": "radio_buttons",
+            "selected_option": {"value": kind} if kind else None,
+        },
+        "where": {"type": "plain_text_input", "value": "Instagram"},
+        "links": {"type": "plain_text_input", "value": links},
+        "seen_on": {"type": "datepicker", "selected_date": seen_on},
+        "seen_at": {"type": "timepicker", "selected_time": seen_at},
+        "details": {"type": "plain_text_input", "value": details},
+        "involved": {"type": "multi_users_select", "selected_users": list(involved)},
+        "involved_text": {"type": "plain_text_input", "value": None},
+        "evidence": {"type": "file_input", "files": files or []},
+        "anonymously": {
+            "type": "checkboxes",
+            "selected_options": [{"value": "anonymously"}] if anonymous else [],
+        },
+    }

@@ -26,6 +26,7 @@ from tests.harness import (
     validate_reply,
     view_payload,
 )
+from tests.report_samples import report_values
 from tests.test_cli import ROOT, _clean_env, _run_cli
 
 GOVERNED = FIXTURES / "school-governed.yaml"
@@ -36,36 +37,6 @@ DSL = "U0DSL"
 CHAIR = "U0CHAIR"
 PAT = "U0PAT"
 EVERYONE = (SAM, NIA, *HEADS, DSL, CHAIR, PAT, TEACHER)
-
-
-def report_values(
-    kind: str | None = "pupil_request",
-    details: str = "A Year 9 pupil sent me a follow request on Instagram last night.",
-    links: str = "https://instagram.com/someone",
-    involved: tuple[str, ...] = (),
-    anonymous: bool = False,
-    files: list[dict[str, Any]] | None = None,
-    seen_on: str | None = None,
-    seen_at: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "kind": {
-            "type": "radio_buttons",
-            "selected_option": {"value": kind} if kind else None,
-        },
-        "where": {"type": "plain_text_input", "value": "Instagram"},
-        "links": {"type": "plain_text_input", "value": links},
-        "seen_on": {"type": "datepicker", "selected_date": seen_on},
-        "seen_at": {"type": "timepicker", "selected_time": seen_at},
-        "details": {"type": "plain_text_input", "value": details},
-        "involved": {"type": "multi_users_select", "selected_users": list(involved)},
-        "involved_text": {"type": "plain_text_input", "value": None},
-        "evidence": {"type": "file_input", "files": files or []},
-        "anonymously": {
-            "type": "checkboxes",
-            "selected_options": [{"value": "anonymously"}] if anonymous else [],
-        },
-    }
 
 
 class Desk:

@@ -17,6 +17,7 @@ from bot.core.questions import (
     SmallTalk,
     Topic,
 )
+from bot.core.reports import ReportKind
 
 KNOWLEDGE_FILE = "policy-answers.yaml"
 PHRASINGS_FILE = "phrasings.tsv"
@@ -89,6 +90,8 @@ def _list(value: Any, where: str) -> list[Any]:
 
 def _topic(section: str, raw: dict[str, Any]) -> Topic:
     step = raw.get("next")
+    if step and step.get("report") and step["report"] not in {k.value for k in ReportKind}:
+        raise KnowledgeError(f"{raw['key']}: next.report {step['report']!r} is not a report kind")
     return Topic(
         key=str(raw["key"]),
         section=section,
