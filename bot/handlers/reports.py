@@ -414,9 +414,12 @@ def _receipt_message(ctx: HandlerContext, record: ReportRecord, receipt: str | N
     else:
         blocks.append(
             Paragraph.of(
-                f"It has gone to the people the policy names (\u201c{rules.section}\u201d). "
-                "They are asked to acknowledge it "
-                + ("within the hour (working hours)." if rules.urgent else "within a working day.")
+                f"It has gone to the people the policy names (\u201c{rules.section}\u201d)"
+                + (
+                    f", who are asked to acknowledge it by {ctx.school_time.show(record.due_at)}."
+                    if record.due_at
+                    else "."
+                )
             )
         )
     blocks.append(BulletList("What to do now", rules.guidance))
