@@ -317,13 +317,14 @@ def _warn_about_report_routes(school: SchoolConfig) -> None:
     directory = school.directory
     if not directory.holders(Role.CHAIR_OF_GOVERNORS):
         log.warning(
-            "nobody holds the chair_of_governors role: a report naming both Co-Headteachers "
-            "would have nobody above them to go to, and is held until someone does"
+            "nobody holds the chair_of_governors role: a report of disparaging content naming "
+            "both Co-Headteachers would be held until someone does, and one of theirs not "
+            "acknowledged in time has nobody above them to go to"
         )
     if not directory.holders(Role.DSL):
         log.warning(
-            "nobody holds the dsl role: safeguarding concerns and pupils' friend requests go to "
-            "the Co-Headteachers instead"
+            "nobody holds the dsl role: safeguarding concerns go to the Co-Headteachers "
+            "instead, and pupils' friend requests to the Network Manager alone"
         )
 
 

@@ -175,12 +175,37 @@ class Runtime:
                 payload = render(update.message, platform)
                 if payload is None:
                     continue
-                await outbox.refresh_unsent(db, update.card_key, platform, payload, update.revision)
-                rows.extend(
-                    outbox.card_update(copy, update.card_key, payload, update.revision, now)
-                    for copy in copies
-                    if copy.platform == platform
+                here = [copy for copy in copies if copy.platform == platform]
+                shown_to = update.visible_to
+                withdrawn = (
+                    render(update.withdrawn, platform)
+                    if shown_to is not None and update.withdrawn is not None
+                    else None
                 )
+                if shown_to is None or withdrawn is None:
+                    await outbox.refresh_unsent(
+                        db, update.card_key, platform, payload, update.revision
+                    )
+                    rows.extend(
+                        outbox.card_update(copy, update.card_key, payload, update.revision, now)
+                        for copy in here
+                    )
+                    continue
+                # Copies for people who may no longer see the card are replaced, not updated.
+                for visible, content in ((True, payload), (False, withdrawn)):
+                    chosen = [c for c in here if (c.recipient_key in shown_to) is visible]
+                    await outbox.refresh_unsent(
+                        db,
+                        update.card_key,
+                        platform,
+                        content,
+                        update.revision,
+                        recipients=[c.recipient_key for c in chosen],
+                    )
+                    rows.extend(
+                        outbox.card_update(copy, update.card_key, content, update.revision, now)
+                        for copy in chosen
+                    )
         rows.extend(
             outbox.timer(name=schedule.name, due=schedule.due, args=schedule.args, now=now)
             for schedule in outcome.schedules

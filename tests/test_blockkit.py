@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,7 @@ from bot.core.people import Directory, Identity, Person, Platform, Role
 from bot.core.plaintext import render_form
 from bot.core.plaintext import render_message as render_text
 from bot.core.posts import CHECKLIST, Account, Decision, KeptAttachment, LiveLink, PostRecord
-from bot.core.reports import ReportState
+from bot.core.reports import EventKind, ReportEvent, ReportState
 from bot.core.states import PostState
 from bot.core.ui import Mention, Message, Paragraph, Quote
 from bot.handlers import HandlerContext, reports
@@ -278,3 +279,21 @@ def test_every_report_card_and_form_validates_and_escapes_what_people_typed() ->
     assert "indecent image" in json.dumps(modal["blocks"][: ids.index("evidence")])
     involved = next(b for b in modal["blocks"] if b.get("block_id") == "involved")
     assert involved["element"]["type"] == "multi_users_select"
+
+
+def test_the_largest_report_anyone_can_make_still_fits_a_card() -> None:
+    # Escaping makes "&" five characters; every field at its limit, all of it escaped.
+    worst = replace(
+        sample_report(events=2),
+        where="&" * 100,
+        links=tuple("https://x.org/?" + "&" * 1985 for _ in range(10)),
+        details="&" * 3000,
+        involved_text="&" * 500,
+        events=sample_report(events=2).events
+        + tuple(
+            ReportEvent(sample_report().created_at, EventKind.REPLY, "anonymous", "&" * 2000)
+            for _ in range(40)
+        ),
+    )
+    rendered = blockkit.render_message(reports.report_card(_context(), worst))
+    validate_blocks(rendered["blocks"], MESSAGE_BLOCKS_MAX)

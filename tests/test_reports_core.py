@@ -87,6 +87,20 @@ def test_nobody_receives_their_own_report() -> None:
 def test_escalation_adds_those_above() -> None:
     assert to(ReportKind.SAFEGUARDING, escalated=True) == {"dana", "deputy", "chris", "alex"}
     assert to(ReportKind.DISPARAGING, escalated=True) == {"chris", "alex", "gill"}
+    # Whoever has it already, there is someone above: a Co-Headteacher's own report, or one
+    # that went to the Co-Headteachers for oversight, escalates to the chair of governors.
+    assert to(ReportKind.DISPARAGING, reporter="chris", escalated=True) == {"alex", "gill"}
+    assert to(ReportKind.DISPARAGING, ("chris",), escalated=True) == {"alex", "gill"}
+    assert to(ReportKind.STAFF_MISUSE, ("sam",), escalated=True) == {"nia", "chris", "alex", "gill"}
+    no_dsl = Directory([person("chris", Role.CO_HEAD), person("gill", Role.CHAIR_OF_GOVERNORS)])
+    escalated = route(no_dsl, ReportKind.SAFEGUARDING, (), None, escalated=True)
+    assert set(escalated.keys) == {"chris", "gill"}
+
+
+def test_an_anonymous_report_goes_where_anyones_would() -> None:
+    # Leaving its maker out would name them by their absence; a Network Manager's anonymous
+    # report goes to both Network Managers, as anyone's does.
+    assert to(ReportKind.STAFF_MISUSE, reporter=None) == to(ReportKind.STAFF_MISUSE)
 
 
 def test_a_report_nobody_can_receive_routes_to_nobody() -> None:

@@ -308,6 +308,14 @@ async def test_an_anonymous_report_keeps_no_trace_of_who_made_it(
     assert "The reporter answered: Her own." in json.dumps(desk.card(NIA, "R-0001")["blocks"])
     assert desk.slack.messages_to(TEACHER) == []
 
+    # One answer a question: another waits for the next question.
+    again = await desk.form(TEACHER, "report.reply_form", metadata, {"answer": {"value": "Also"}})
+    assert "no question waiting" in again["errors"]["answer"]
+    # The receipt's digest alone (as a backup holds it) opens nothing.
+    forged = f"receipt:{(await desk.bot.rows(Report))[0].receipt_digest}"
+    refused = await desk.form(TEACHER, "report.reply_form", forged, {"answer": {"value": "x"}})
+    assert "no longer opens a report" in refused["errors"]["answer"]
+
     # Nowhere the bot writes names the reporter.
     (row,) = await desk.bot.rows(Report)
     assert row.reporter_key is None and row.receipt_digest and receipt not in str(row.__dict__)
@@ -492,3 +500,54 @@ async def test_exports_and_the_chronology_on_the_command_line(
     assert "Acknowledged by Dana Safe" in shown and "Seen: 2026-11-20 21:15:00 GMT" in shown
     listing = await _run_cli(env, "reports")
     assert "R-0004" in listing and "Colleague" not in listing
+
+
+async def test_an_anonymous_report_by_a_recipient_goes_where_anyones_would(desk: Desk) -> None:
+    _, result = await desk.report(SAM, kind="staff_misuse", anonymous=True)
+    await desk.settled()
+    # Both Network Managers receive it, Sam too: leaving him out would name him.
+    assert desk.receivers("R-0001") == {SAM, NIA}
+    assert "sent to 2" in json.dumps(desk.card(NIA, "R-0001")["blocks"])
+    assert "Your receipt code" in result
+
+
+async def test_the_same_anonymous_form_sent_twice_shows_the_same_receipt(desk: Desk) -> None:
+    payload = view_payload(
+        TEACHER,
+        "report.form",
+        "ABCD-EFGH-JKMN-PQRS-TVWX",
+        report_values(kind="staff_misuse", anonymous=True),
+    )
+    first = await desk.bot.submit(payload)
+    again = await desk.bot.submit(payload)
+    assert "ABCD-EFGH-JKMN-PQRS-TVWX" in first.text
+    assert "already sent, as R-0001" in again.text and "ABCD-EFGH-JKMN-PQRS-TVWX" in again.text
+    (row,) = await desk.bot.rows(Report)
+    # Not even the modal's id is kept as Slack gave it.
+    assert row.form_key.startswith("anonymous:") and payload["view"]["id"] not in row.form_key
+
+
+async def test_someone_whose_role_has_gone_stops_seeing_the_report(
+    start_bot: BotFactory, fake_slack: FakeSlack, tmp_path: Any
+) -> None:
+    first = await start_bot(config_path=GOVERNED)
+    desk = Desk(first, fake_slack)
+    report, _ = await desk.report(kind="pupil_request")
+    await desk.settled()
+    await first.stop()
+    demoted = tmp_path / "school.yaml"
+    demoted.write_text(
+        GOVERNED.read_text().replace(
+            "{name: Nia Deputy, roles: [network_manager], slack: U0NETDEP}",
+            "{name: Nia Deputy, slack: U0NETDEP}",
+        )
+    )
+    desk = Desk(await start_bot(config_path=demoted), fake_slack)
+    await desk.click(NIA, "report.acknowledge", str(report.id))
+    await desk.slack.wait_for(lambda: "Only the people" in desk.told(NIA), what="the refusal")
+    await desk.click(DSL, "report.acknowledge", str(report.id))
+    await desk.settled()
+    assert "Acknowledged by Dana Safe" in json.dumps(desk.card(SAM, "R-0001")["blocks"])
+    cards = desk.slack.cards_of(NIA).values()
+    assert any("R-0001 is no longer shown to you" in json.dumps(c["blocks"]) for c in cards)
+    assert not any("Acknowledged by Dana" in json.dumps(c["blocks"]) for c in cards)

@@ -190,3 +190,23 @@ async def test_screenshots_sent_with_report_go_with_it(
     await fake_teams.wait_for(lambda: len(dsl.messages) >= 2, what="card and screenshot")
     await _card_for(dsl, fake_teams, "1 evidence file, sent below.")
     assert any(s.activity.get("attachments") for s in dsl.messages[1:])
+
+
+async def test_help_starts_a_report_and_each_dialog_is_its_own_report(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.install()
+    await teacher.say("help")
+    _, help_card = teacher.last_card()
+    # No message of its own needed: the help card opens the form.
+    form = await teacher.open_dialog(help_card, "Report a concern")
+    await teacher.submit_dialog(form, report_inputs())
+    shot = fake_teams.add_file("profile.png", b"\x89PNG profile", inline=True)
+    await teacher.say("report", [{"contentType": "image/png", "contentUrl": shot}])
+    _, menu = teacher.last_card()
+    for details in ("The first request.", "A second, different request."):
+        form = await teacher.open_dialog(menu, "Make a report")
+        done = await teacher.submit_dialog(form, report_inputs(details=details))
+        assert "already sent" not in texts_of(done)
+    assert [r.reference for r in await bot.rows(Report)] == ["R-0001", "R-0002", "R-0003"]

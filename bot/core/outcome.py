@@ -39,6 +39,10 @@ class CardUpdate:
     card_key: str
     message: Message
     revision: int
+    # Only these people (by key) still see `message`; the other copies show `withdrawn`
+    # (someone whose role has gone, or who is now named in what the card shows). None: all.
+    visible_to: frozenset[str] | None = None
+    withdrawn: Message | None = None
 
 
 @dataclass(frozen=True, slots=True)

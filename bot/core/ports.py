@@ -201,6 +201,11 @@ class ReportRepository(Protocol):
         self, report_id: int, recipients: Sequence[str], held: bool
     ) -> None: ...
 
+    async def release(
+        self, report_id: int, recipients: Sequence[str], due_at: datetime | None
+    ) -> bool:
+        """A held report is sent; False if it was released already. Race-safe."""
+
     async def held(self) -> Sequence[int]: ...
 
     async def listed(

@@ -212,16 +212,23 @@ def route(
     heads = directory.holders(Role.CO_HEAD)
     heads_named = bool(heads) and all(h.key in named for h in heads)
     recipient_named = any(p.key in named for p in primary)
-    if not (escalated or heads_named or recipient_named or not chosen):
-        return Route(chosen)
-    oversight = [h for h in heads if h.key not in excluded]
-    # The chair of governors stands above the Co-Headteachers: when both are named, when
-    # neither can receive it, or when a report of theirs went unacknowledged.
-    if heads_named or not oversight or (escalated and _keys(heads) <= _keys(chosen)):
-        oversight += [
-            c for c in directory.holders(Role.CHAIR_OF_GOVERNORS) if c.key not in excluded
-        ]
-    everyone = _unique([*chosen, *oversight])
+    chair = [c for c in directory.holders(Role.CHAIR_OF_GOVERNORS) if c.key not in excluded]
+    base = chosen
+    if heads_named or recipient_named or not chosen:
+        oversight = [h for h in heads if h.key not in excluded]
+        # The chair of governors stands above the Co-Headteachers: when both are named, or
+        # when neither can receive it.
+        if heads_named or not oversight:
+            oversight += chair
+        base = _unique([*chosen, *oversight])
+    if not escalated:
+        return Route(base, oversight=len(base) > len(chosen))
+    # Unacknowledged in time: those above whoever has it, the Co-Headteachers, or above them
+    # (when they have it already, or are named) the chair of governors.
+    above = [h for h in heads if h.key not in excluded]
+    if heads_named or _keys(above) <= _keys(base):
+        above = chair
+    everyone = _unique([*base, *above])
     return Route(everyone, oversight=len(everyone) > len(chosen))
 
 
@@ -351,6 +358,9 @@ class ReportSubmission:
     anonymous: bool = False
     attachments: tuple[AttachmentRef, ...] = ()
     form_key: str | None = None
+    # The receipt code the form was opened with, used if the report is made anonymously: a
+    # form sent twice (a lost answer, a retry) then shows the same code again.
+    receipt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +423,8 @@ def validate_report(
         if submission.anonymous:
             errors[EVIDENCE] = (
                 "An anonymous report cannot carry files: the chat platform records who uploaded "
-                "them. Describe what you saw and give the links instead."
+                "them. Untick anonymity, or start the report again without files and describe "
+                "what you saw, with the links."
             )
         elif len(submission.attachments) > EVIDENCE_MAX:
             errors[EVIDENCE] = f"Attach at most {EVIDENCE_MAX} files."

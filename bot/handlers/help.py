@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.core.people import Platform
-from bot.core.ui import BulletList, Message, Paragraph
-from bot.handlers import HandlerContext
+from bot.core.ui import Block, BulletList, Button, Buttons, Message, Paragraph
+from bot.handlers import HandlerContext, reports
 
 
 def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Message:
@@ -25,15 +25,21 @@ def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Me
     )
     if not slash:
         commands += ("help - this list",)
-    return Message(
-        summary="What socialdesk does",
-        blocks=(
-            Paragraph.of(
-                f"I run {ctx.school_name}'s Social Media Policy for staff. What you can do:"
-            ),
-            BulletList("Commands", commands),
-        ),
+    blocks: tuple[Block, ...] = (
+        Paragraph.of(f"I run {ctx.school_name}'s Social Media Policy for staff. What you can do:"),
+        BulletList("Commands", commands),
     )
+    if not slash:
+        # In Teams a report can start here, with no message of its own left in the chat.
+        blocks += (
+            Buttons(
+                (
+                    Button("Report a concern", reports.OPEN_FORM, "", dialog=True),
+                    Button("Follow up an anonymous report", reports.FOLLOW_UP, "", dialog=True),
+                )
+            ),
+        )
+    return Message(summary="What socialdesk does", blocks=blocks)
 
 
 def welcome_message(ctx: HandlerContext, platform: Platform) -> Message:

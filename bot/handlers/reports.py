@@ -9,6 +9,7 @@ maker, and they follow it up with the receipt code they were shown once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -219,7 +220,8 @@ def report_form(
             (Choice(ANONYMOUSLY, "Make this report anonymously (misuse by a member of staff)"),),
             required=False,
             hint="Nothing will record who you are, so nobody can come back to you except "
-            "through the receipt code you are shown next. It cannot carry files.",
+            "through the receipt code you are shown next. It cannot carry files. If such "
+            "reports come to you, this one will too: leaving you out would show it was you.",
         )
     )
     return Form(
@@ -228,6 +230,8 @@ def report_form(
         submit_label="Send report",
         intro=(Paragraph.of(RISK_WARNING), Paragraph.of(IMAGE_WARNING)),
         inputs=tuple(inputs),
+        # Used only if the report is made anonymously; see ReportSubmission.receipt.
+        context=new_receipt(),
     )
 
 
@@ -299,17 +303,29 @@ async def submit(
     valid, errors = validate_report(submission, ctx.directory, ctx.school_time.zone, now)
     if valid is None:
         return Outcome(errors=errors)
-    if submission.form_key:
-        earlier = await uow.reports.reference_for_form(submission.form_key)
+    form_key = submission.form_key
+    receipt: str | None = None
+    if valid.anonymous:
+        # Even the form's id is kept only as a digest: the platform could tie it to a person.
+        form_key = _anonymous_form_key(form_key) if form_key else None
+        receipt = submission.receipt if receipt_digest(submission.receipt or "") else None
+    if form_key:
+        earlier = await uow.reports.reference_for_form(form_key)
         if earlier is not None:
             # The same form sent twice (a retry, a double click): one report.
-            return Outcome(reply=_told(f"This report was already sent, as {earlier}."))
+            again = f"This report was already sent, as {earlier}."
+            if receipt:
+                again += f" Your receipt code: {receipt}."
+            return Outcome(reply=_told(again))
+    if valid.anonymous:
+        digest = receipt_digest(receipt or "")
+        if digest is None or await uow.reports.by_receipt(digest) is not None:
+            receipt = new_receipt()
+    # Who made an anonymous report plays no part in where it goes: leaving them out would
+    # name them by their absence.
     reporter_key = None if valid.anonymous else actor.key
-    # The maker is left out of the recipients either way; for an anonymous report that is
-    # worked out here and never stored.
-    chosen = route(ctx.directory, valid.kind, valid.involved, actor.key)
+    chosen = route(ctx.directory, valid.kind, valid.involved, reporter_key)
     reference = format_reference(RefKind.REPORT, await uow.references.next_number(RefKind.REPORT))
-    receipt = new_receipt() if valid.anonymous else None
     held = not chosen.recipients
     due = None if held else _due(ctx, valid.kind, now)
     new_id, attachments = await uow.reports.create(
@@ -322,7 +338,7 @@ async def submit(
             held=held,
             at=now,
             due_at=due,
-            form_key=submission.form_key,
+            form_key=form_key,
         )
     )
     await uow.reports.append(
@@ -368,6 +384,10 @@ async def submit(
         ),
         schedules=() if held else (Schedule(CHASE, due or now, {"report_id": new_id}),),
     )
+
+
+def _anonymous_form_key(form_key: str) -> str:
+    return "anonymous:" + hashlib.sha256(form_key.encode()).hexdigest()
 
 
 def _due(ctx: HandlerContext, kind: ReportKind, now: datetime) -> datetime:
@@ -466,9 +486,23 @@ _EVENT_WORDS = {
 }
 
 
-def chronology_line(ctx: HandlerContext, event: ReportEvent) -> str:
-    words = _EVENT_WORDS[event.kind].format(who=_name(ctx, event.actor_key), text=event.text or "")
+def chronology_line(ctx: HandlerContext, event: ReportEvent, limit: int | None = None) -> str:
+    text = event.text or ""
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    words = _EVENT_WORDS[event.kind].format(who=_name(ctx, event.actor_key), text=text)
     return f"{ctx.school_time.show(event.at)} - {words}"
+
+
+# A card has room for so much (Slack: 50 blocks of 3,000 characters, after escaping, which
+# can make a character five; Teams: about 28 KB): what people wrote is shown up to these
+# lengths on a card, and in full by `socialdesk report` and the exports.
+CARD_LINE_CHARS = 300
+CARD_LINK_CHARS = 200
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
@@ -501,7 +535,7 @@ def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
         Quote(record.details),
     ]
     if record.links:
-        blocks.append(BulletList("Links", record.links))
+        blocks.append(BulletList("Links", tuple(_clip(x, CARD_LINK_CHARS) for x in record.links)))
     named = [ctx.directory.by_key(k) for k in record.involved]
     if named or record.involved_text:
         parts: list[Inline] = ["People involved: "]
@@ -519,7 +553,7 @@ def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
     blocks.append(
         BulletList(
             "Chronology" + (" (latest)" if len(record.events) > len(shown) else ""),
-            tuple(chronology_line(ctx, e) for e in shown),
+            tuple(chronology_line(ctx, e, CARD_LINE_CHARS) for e in shown),
         )
     )
     if record.state is not ReportState.CLOSED:
@@ -534,6 +568,18 @@ def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
         blocks.append(Buttons(tuple(buttons)))
     blocks.append(Note(f"{record.reference} \u00b7 \u201c{rules.section}\u201d"))
     return Message(summary=f"{rules.short} reported ({record.reference})", blocks=tuple(blocks))
+
+
+def _card_update(ctx: HandlerContext, record: ReportRecord) -> CardUpdate:
+    """Every copy of the card shows the report as it now is; a copy held by someone who may no
+    longer act on it (a role gone) stops showing it."""
+    return CardUpdate(
+        card_key(record.id),
+        report_card(ctx, record),
+        record.step,
+        visible_to=frozenset(p.key for p in handlers_of(ctx, record)),
+        withdrawn=_told(f"{record.reference} is no longer shown to you."),
+    )
 
 
 def note_form(record: ReportRecord) -> Form:
@@ -648,7 +694,7 @@ async def _after(
     return Outcome(
         reply=_told(told),
         notifications=tuple(notifications),
-        card_updates=(CardUpdate(card_key(record.id), report_card(ctx, record), record.step),),
+        card_updates=(_card_update(ctx, record),),
     )
 
 
@@ -828,12 +874,20 @@ async def reply(
 
 
 async def reply_anonymously(
-    ctx: HandlerContext, uow: UnitOfWork, digest: str, answer: str
+    ctx: HandlerContext, uow: UnitOfWork, code: str, answer: str
 ) -> Outcome:
-    record = await uow.reports.by_receipt(digest)
+    """`code`: the receipt, as the reporter typed it; only its digest is stored, so the digest
+    alone (read from a backup, say) opens nothing."""
+    digest = receipt_digest(code)
+    record = await uow.reports.by_receipt(digest) if digest else None
     if record is None:
         return Outcome(errors=FormErrors({ANSWER: "That receipt no longer opens a report."}))
-    return await _reply(ctx, uow, record, answer, ANONYMOUS)
+    outcome = await _reply(ctx, uow, record, answer, ANONYMOUS)
+    if outcome.refused:
+        # The form again, with the reason: a dialog closes otherwise, and what was typed goes.
+        shown = await follow_up(ctx, uow, code)
+        return Outcome(errors=outcome.errors, form=shown.form)
+    return outcome
 
 
 async def _reply(
@@ -844,6 +898,9 @@ async def _reply(
         return Outcome(errors=errors)
     if record.state is ReportState.CLOSED:
         return Outcome(errors=FormErrors({ANSWER: f"{record.reference} is closed."}))
+    if not awaiting_answer(record):
+        # One answer a question: the handlers are told of each, and the card has its limits.
+        return Outcome(errors=FormErrors({ANSWER: "There is no question waiting for your answer."}))
     now = ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.REPLY, by, text))
     await uow.audit.append(by, "report.answered", "report", record.reference, now)
@@ -854,8 +911,18 @@ async def _reply(
     return Outcome(
         reply=_told(f"Your answer was added to {record.reference}."),
         notifications=tuple(Notify(recipient=p, message=heads_up) for p in handlers_of(ctx, fresh)),
-        card_updates=(CardUpdate(card_key(fresh.id), report_card(ctx, fresh), fresh.step),),
+        card_updates=(_card_update(ctx, fresh),),
     )
+
+
+def awaiting_answer(record: ReportRecord) -> bool:
+    """A question was asked of the reporter and not answered since."""
+    for event in reversed(record.events):
+        if event.kind is EventKind.REPLY:
+            return False
+        if event.kind is EventKind.QUESTION:
+            return True
+    return False
 
 
 async def follow_up(ctx: HandlerContext, uow: UnitOfWork, code: str) -> Outcome:
@@ -867,7 +934,6 @@ async def follow_up(ctx: HandlerContext, uow: UnitOfWork, code: str) -> Outcome:
         return Outcome(
             errors=FormErrors({RECEIPT: "No report has that receipt code. Check it and try again."})
         )
-    assert digest is not None
     seen = seen_for_reporter(record.events)
     lines = tuple(_for_reporter_line(ctx, e) for e in seen) or ("Nothing yet.",)
     state = {
@@ -879,9 +945,9 @@ async def follow_up(ctx: HandlerContext, uow: UnitOfWork, code: str) -> Outcome:
         Paragraph.of(f"{record.reference}: {state}"),
         BulletList("What has happened", lines),
     )
-    if record.state is ReportState.CLOSED:
+    if record.state is ReportState.CLOSED or not awaiting_answer(record):
         return Outcome(reply=Message(summary=f"{record.reference}: {state}", blocks=intro))
-    form = reply_form(record, f"receipt:{digest}")
+    form = reply_form(record, f"receipt:{code.strip()}")
     return Outcome(
         form=Form(
             REPLY_FORM,
@@ -891,7 +957,7 @@ async def follow_up(ctx: HandlerContext, uow: UnitOfWork, code: str) -> Outcome:
             (
                 TextInput(
                     ANSWER,
-                    "Your answer or anything to add",
+                    "Your answer",
                     multiline=True,
                     max_length=TEXT_MAX,
                     hint="Goes to the people handling it, without your name.",
@@ -941,7 +1007,7 @@ async def chase(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | i
         notifications=tuple(
             Notify(recipient=p, message=reminder) for p in handlers_of(ctx, record)
         ),
-        card_updates=(CardUpdate(card_key(fresh.id), report_card(ctx, fresh), fresh.step),),
+        card_updates=(_card_update(ctx, fresh),),
         schedules=(Schedule(ESCALATE, escalate_at, {"report_id": record.id}),),
     )
 
@@ -975,7 +1041,7 @@ async def escalate(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str 
     assert fresh is not None
     return Outcome(
         notifications=_send_card(ctx, fresh, added),
-        card_updates=(CardUpdate(card_key(fresh.id), report_card(ctx, fresh), fresh.step),),
+        card_updates=(_card_update(ctx, fresh),),
     )
 
 
@@ -994,13 +1060,16 @@ async def release_held(ctx: HandlerContext, uow: UnitOfWork) -> Outcome:
                 "report %s is still held: nobody configured can receive it", record.reference
             )
             continue
-        await uow.reports.set_recipients(record.id, sorted(chosen.keys), held=False)
+        due = _due(ctx, record.kind, now)
+        # Two instances starting at once: one sends it.
+        if not await uow.reports.release(record.id, sorted(chosen.keys), due):
+            continue
         await uow.reports.append(record.id, _sent_event(now, chosen))
         await uow.audit.append(SYSTEM, "report.released", "report", record.reference, now)
         fresh = await uow.reports.get(record.id)
         assert fresh is not None
         notifications.extend(_send_card(ctx, fresh, chosen.recipients))
-        schedules.append(Schedule(CHASE, _due(ctx, record.kind, now), {"report_id": record.id}))
+        schedules.append(Schedule(CHASE, due, {"report_id": record.id}))
         log.info("report %s was held and has now been sent", record.reference)
     return Outcome(notifications=tuple(notifications), schedules=tuple(schedules))
 

@@ -578,10 +578,10 @@ class SlackListeners:
         text = answer if isinstance(answer, str) else ""
         ctx = self.runtime.context
         if context.startswith("receipt:"):
-            digest = context.removeprefix("receipt:")
+            code = context.removeprefix("receipt:")
 
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
-                return reports.reply_anonymously(ctx, uow, digest, text)
+                return reports.reply_anonymously(ctx, uow, code, text)
 
         else:
             report = reports.report_id(context)
@@ -855,6 +855,7 @@ def report_from_view(runtime: Runtime, view: Mapping[str, Any]) -> ReportSubmiss
             ref for ref in (_file(f) for f in (files if isinstance(files, list) else [])) if ref
         ),
         form_key=f"slack:{view['id']}" if isinstance(view.get("id"), str) else None,
+        receipt=_metadata(view) or None,
     )
 
 

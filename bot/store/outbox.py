@@ -191,11 +191,19 @@ async def card_copies(db: AsyncConnection, card_key: str) -> list[CardCopy]:
 
 
 async def refresh_unsent(
-    db: AsyncConnection, card_key: str, platform: str, payload: Mapping[str, Any], revision: int
+    db: AsyncConnection,
+    card_key: str,
+    platform: str,
+    payload: Mapping[str, Any],
+    revision: int,
+    recipients: Sequence[str] | None = None,
 ) -> None:
     """Copies of a card not sent yet are given its newest content, so none goes out stale;
-    copies already sent are updated in place by the `update` items queued beside this."""
-    await db.execute(
+    copies already sent are updated in place by the `update` items queued beside this.
+    `recipients`: only the copies for these people."""
+    if recipients is not None and not recipients:
+        return
+    query = (
         update(OUTBOX)
         .where(
             OUTBOX.c.kind == MESSAGE,
@@ -206,6 +214,9 @@ async def refresh_unsent(
         )
         .values(payload=dict(payload), revision=revision)
     )
+    if recipients is not None:
+        query = query.where(OUTBOX.c.recipient_key.in_(list(recipients)))
+    await db.execute(query)
 
 
 def card_update(

@@ -681,6 +681,17 @@ class SqlReports:
             .values(recipients=list(recipients), held=held)
         )
 
+    async def release(
+        self, report_id: int, recipients: Sequence[str], due_at: datetime | None
+    ) -> bool:
+        """A held report is sent: False if another instance released it first."""
+        moved = await self._db.execute(
+            update(REPORTS)
+            .where(REPORTS.c.id == report_id, REPORTS.c.held == true())
+            .values(recipients=list(recipients), held=False, due_at=due_at)
+        )
+        return bool(moved.rowcount)
+
     async def held(self) -> Sequence[int]:
         found = await self._db.scalars(
             select(REPORTS.c.id).where(REPORTS.c.held == true()).order_by(REPORTS.c.id)

@@ -58,6 +58,8 @@ CONTEXT_KEY = "sd_context"
 # Set when files sent with the form's `post` are kept on the server under its form key.
 FILES_KEPT_KEY = "sd_files_kept"
 FORM_ID_KEY = "sd_form_key"
+# The key files sent in the chat are kept under, when it is not the form's own (a report).
+UPLOADS_KEY = "sd_uploads"
 VALUE_KEY = "sd_value"
 # A button that opens a dialog (a Teams task module) names what it does here.
 VERB_KEY = "sd_verb"
@@ -203,6 +205,7 @@ class CardRenderer:
         inline: bool = False,
         prefix: str = "",
         dialog: bool = False,
+        uploads_key: str | None = None,
     ) -> Json:
         """The form as a card: sent in the chat, shown in place of a card, or (`inline`)
         inside another card's Action.ShowCard. `values` refill it after a refusal; `files`
@@ -230,6 +233,8 @@ class CardRenderer:
             data[FORM_ID_KEY] = form_key
         if files:
             data[FILES_KEPT_KEY] = True
+        if uploads_key:
+            data[UPLOADS_KEY] = uploads_key
         submit: Json = {
             "type": "Action.Execute",
             "title": form.submit_label,

@@ -722,13 +722,18 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             if verb == reports.OPEN_FORM:
                 value = str(data.get(adaptive.VALUE_KEY) or "")
                 if value.startswith(reports.FILES_PREFIX):
-                    form_key = value.removeprefix(reports.FILES_PREFIX)[:64]
-                    names = [str(f.get("name")) for f in await self._uploads(actor, form_key)]
+                    # Each dialog is a form of its own; the files stay under their own key.
+                    uploads_key = value.removeprefix(reports.FILES_PREFIX)[:64]
+                    names = [str(f.get("name")) for f in await self._uploads(actor, uploads_key)]
                     if not names:
                         return adaptive.dialog_message(REPORT_UPLOADS_GONE)
                     form = reports.report_form(ctx, None, Platform.TEAMS, files_sent=True)
                     card = self._renderer.form_card(
-                        form, files=names, form_key=form_key, dialog=True
+                        form,
+                        files=names,
+                        form_key=uuid.uuid4().hex,
+                        dialog=True,
+                        uploads_key=uploads_key,
                     )
                     return adaptive.dialog_card(form.title, card)
                 form = reports.report_form(ctx, value or None, Platform.TEAMS)
@@ -745,6 +750,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         form_id = str(data.get(adaptive.FORM_KEY) or "")
         context = str(data.get(adaptive.CONTEXT_KEY) or "")
         form_key = str(data.get(adaptive.FORM_ID_KEY) or "")[:64]
+        uploads_key = str(data.get(adaptive.UPLOADS_KEY) or "")[:64]
 
         def field(name: str) -> str:
             value = data.get(name)
@@ -755,10 +761,10 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         files: list[dict[str, Any]] = []
         if form_id == reports.REPORT_FORM:
             if data.get(adaptive.FILES_KEPT_KEY):
-                files = await self._uploads(actor, form_key)
+                files = await self._uploads(actor, uploads_key)
                 if not files:
                     return adaptive.dialog_message(REPORT_UPLOADS_GONE)
-            submission = report_from_data(field, form_key, files)
+            submission = report_from_data(field, form_key, files, context)
             form = reports.report_form(ctx, None, Platform.TEAMS, files_sent=bool(files))
 
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
@@ -772,10 +778,10 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
                 return reports.follow_up(ctx, uow, code)
 
         elif form_id == reports.REPLY_FORM and context.startswith("receipt:"):
-            digest, answer = context.removeprefix("receipt:"), field(reports.ANSWER)
+            code, answer = context.removeprefix("receipt:"), field(reports.ANSWER)
 
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
-                return reports.reply_anonymously(ctx, uow, digest, answer)
+                return reports.reply_anonymously(ctx, uow, code, answer)
 
         else:
             return adaptive.dialog_message(UNKNOWN_BUTTON)
@@ -785,17 +791,20 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             log.exception("teams: a dialog could not be saved")
             return adaptive.dialog_message(SAVE_FAILED)
         if outcome.refused:
-            if form is None:
+            # The same form again, as typed, with the reasons (or the form the refusal names).
+            shown = form or outcome.form
+            if shown is None:
                 return adaptive.dialog_message(" ".join(outcome.errors.by_input.values()))
             card = self._renderer.form_card(
-                form,
+                shown,
                 values=_inputs(data, ""),
                 errors=outcome.errors,
                 files=[str(f.get("name")) for f in files],
                 form_key=form_key or None,
                 dialog=True,
+                uploads_key=uploads_key or None,
             )
-            return adaptive.dialog_card(form.title, card)
+            return adaptive.dialog_card(shown.title, card)
         if outcome.form is not None:
             card = self._renderer.form_card(outcome.form, form_key=uuid.uuid4().hex, dialog=True)
             return adaptive.dialog_card(outcome.form.title, card)
@@ -886,7 +895,7 @@ def _report_action(
 
 
 def report_from_data(
-    field: Callable[[str], str], form_key: str, files: list[dict[str, Any]]
+    field: Callable[[str], str], form_key: str, files: list[dict[str, Any]], receipt: str = ""
 ) -> ReportSubmission:
     """The report form as a dialog sent it back; the handler checks everything. `files` are
     those sent in the chat with the word report, kept on the server under the form's key."""
@@ -902,6 +911,7 @@ def report_from_data(
         anonymous=report_fields.ANONYMOUSLY in field(report_fields.ANONYMOUSLY).split(","),
         attachments=tuple(ref for ref in (_file_of(f) for f in files) if ref),
         form_key=f"teams:{form_key}" if form_key else None,
+        receipt=receipt or None,
     )
 
 

@@ -98,6 +98,15 @@ def _append_only_chronology() -> None:
 
 
 def downgrade() -> None:
+    evidence = op.get_bind().scalar(
+        sa.text("SELECT COUNT(*) FROM attachments WHERE report_id IS NOT NULL")
+    )
+    if evidence:
+        # Going back would have to throw away reports' evidence; that is for a person to do.
+        raise RuntimeError(
+            f"{evidence} attachments are evidence on reports, which the schema before 0005 "
+            "cannot hold: remove them deliberately before downgrading"
+        )
     if op.get_context().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS report_events_append_only ON report_events")
         op.execute("DROP FUNCTION IF EXISTS report_events_append_only()")
