@@ -234,26 +234,29 @@ class SlackListeners:
         await ack()
 
     async def open_post_form(self, body: Json, client: AsyncWebClient) -> None:
+        await self._open_command_form(
+            body,
+            client,
+            lambda: posts.draft_form(self.runtime.context),
+            "The draft form could not be opened just now. Please try /post again.",
+        )
+
+    async def _open_command_form(
+        self, body: Json, client: AsyncWebClient, form: Callable[[], Form], failed: str
+    ) -> None:
+        """A slash command's modal, opened after the ack (lazily): the trigger lasts 3 seconds
+        and cannot be replayed, so if Slack refuses it the person is told instead."""
         trigger_id = body.get("trigger_id")
         if actor_of(self.runtime, body) is None or not isinstance(trigger_id, str):
-            log.warning("slack: /post without a user or trigger_id; ignored")
+            log.warning("slack: %s without a user or trigger_id; ignored", body.get("command"))
             return
-        form = posts.draft_form(self.runtime.context)
         try:
-            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(form))
-        except SlackApiError as error:
-            # The trigger lasts 3 seconds and cannot be replayed; tell the person instead.
-            log.error("slack: views.open failed: %s", error.response.get("error"))
+            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(form()))
+        except Exception as error:
+            log.error("slack: views.open failed: %r", error)
             await self.replies.ephemeral(
-                body.get("response_url"),
-                blockkit.render_message(
-                    cards.refusal(
-                        "The draft form could not be opened just now. Please try /post again."
-                    )
-                ),
+                body.get("response_url"), blockkit.render_message(cards.refusal(failed))
             )
-        except Exception:
-            log.exception("slack: views.open failed")
 
     # --- forms ---------------------------------------------------------------------------
 
@@ -517,28 +520,18 @@ class SlackListeners:
     async def open_report_form(self, body: Json, client: AsyncWebClient) -> None:
         """`/report` opens the form; `/report receipt` opens an anonymous report again. Both
         are modals: nothing of a report stays in a conversation Slack keeps."""
-        trigger_id = body.get("trigger_id")
-        if actor_of(self.runtime, body) is None or not isinstance(trigger_id, str):
-            log.warning("slack: /report without a user or trigger_id; ignored")
-            return
         words = str(body.get("text") or "").strip().lower()
         if words.startswith(("receipt", "follow")):
-            form = reports.receipt_form()
+            form: Callable[[], Form] = reports.receipt_form
         else:
-            form = reports.report_form(self.runtime.context)
-        try:
-            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(form))
-        except Exception as error:
-            log.error("slack: views.open failed: %r", error)
-            await self.replies.ephemeral(
-                body.get("response_url"),
-                blockkit.render_message(
-                    cards.refusal(
-                        "The report form could not be opened just now. Please try /report "
-                        "again. If a child is at immediate risk, phone the DSL now."
-                    )
-                ),
-            )
+            form = lambda: reports.report_form(self.runtime.context)  # noqa: E731
+        await self._open_command_form(
+            body,
+            client,
+            form,
+            "The report form could not be opened just now. Please try /report again. If a "
+            "child is at immediate risk, phone the DSL now.",
+        )
 
     async def submit_report(self, ack: AsyncAck, body: Json) -> None:
         actor = actor_of(self.runtime, body)
