@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.harness import (
     FIXTURES,
     RunningBot,
     SettableClock,
+    command_body,
     eventually,
     validate_reply,
     view_payload,
@@ -551,3 +553,20 @@ async def test_someone_whose_role_has_gone_stops_seeing_the_report(
     cards = desk.slack.cards_of(NIA).values()
     assert any("R-0001 is no longer shown to you" in json.dumps(c["blocks"]) for c in cards)
     assert not any("Acknowledged by Dana" in json.dumps(c["blocks"]) for c in cards)
+
+
+async def test_a_form_slack_will_not_open_is_said_so(desk: Desk) -> None:
+    desk.slack.fail_next(
+        "views.open", Fault(status=200, body='{"ok": false, "error": "expired_trigger_id"}')
+    )
+    body = command_body("/report", TEACHER).replace(
+        quote_plus("https://hooks.slack.com/commands/T0SCHOOL/1/abc"),
+        quote_plus(desk.slack.response_url("report")),
+    )
+    reply = await desk.bot.slack(body)
+    assert reply.status == 200 and reply.elapsed < 3.0
+    await desk.slack.wait_for(
+        lambda: "phone the DSL now" in json.dumps(desk.slack.responses_to("report")),
+        what="the reason",
+    )
+    assert await desk.bot.count(Report) == 0
