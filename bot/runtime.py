@@ -191,21 +191,27 @@ class Runtime:
                         for copy in here
                     )
                     continue
-                # Copies for people who may no longer see the card are replaced, not updated.
-                for visible, content in ((True, payload), (False, withdrawn)):
-                    chosen = [c for c in here if (c.recipient_key in shown_to) is visible]
-                    await outbox.refresh_unsent(
-                        db,
-                        update.card_key,
-                        platform,
-                        content,
-                        update.revision,
-                        recipients=[c.recipient_key for c in chosen],
-                    )
-                    rows.extend(
-                        outbox.card_update(copy, update.card_key, content, update.revision, now)
-                        for copy in chosen
-                    )
+                # Copies for people who may no longer see the card: one not yet sent (and the
+                # files beneath it) never goes; one already sent now says so.
+                shown = [c for c in here if c.recipient_key in shown_to]
+                hidden = [c for c in here if c.recipient_key not in shown_to]
+                await outbox.refresh_unsent(
+                    db,
+                    update.card_key,
+                    platform,
+                    payload,
+                    update.revision,
+                    recipients=[c.recipient_key for c in shown],
+                )
+                await outbox.withdraw_unsent(db, update.card_key, [c.recipient_key for c in hidden])
+                rows.extend(
+                    outbox.card_update(copy, update.card_key, payload, update.revision, now)
+                    for copy in shown
+                )
+                rows.extend(
+                    outbox.card_update(copy, update.card_key, withdrawn, update.revision, now)
+                    for copy in hidden
+                )
         rows.extend(
             outbox.timer(name=schedule.name, due=schedule.due, args=schedule.args, now=now)
             for schedule in outcome.schedules

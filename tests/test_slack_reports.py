@@ -570,3 +570,48 @@ async def test_a_form_slack_will_not_open_is_said_so(desk: Desk) -> None:
         what="the reason",
     )
     assert await desk.bot.count(Report) == 0
+
+
+async def test_a_role_gone_before_delivery_withdraws_the_card_and_its_evidence(
+    start_bot: BotFactory, fake_slack: FakeSlack, tmp_path: Any
+) -> None:
+    first = await start_bot(config_path=GOVERNED)
+    desk = Desk(first, fake_slack)
+    # Nia's copy cannot be delivered yet (Slack asks to wait), the others' can.
+    fake_slack.fail_next(
+        "conversations.open",
+        Fault(status=429, headers={"Retry-After": "600"}, only_when={"users": NIA}),
+    )
+    shot = fake_slack.add_file("request.png", b"\x89PNG the request")
+    files = [
+        {
+            "id": "F0SHOT",
+            "name": "request.png",
+            "size": 17,
+            "mimetype": "image/png",
+            "url_private_download": shot,
+        }
+    ]
+    report, _ = await desk.report(kind="pupil_request", files=files)
+    await fake_slack.wait_for(lambda: bool(fake_slack.shared_files(SAM)), what="Sam's copy")
+    await first.stop()
+    # Nia is no longer a Network Manager, and a new DSL has joined.
+    changed = tmp_path / "school.yaml"
+    changed.write_text(
+        GOVERNED.read_text().replace(
+            "{name: Nia Deputy, roles: [network_manager], slack: U0NETDEP}",
+            "{name: Nia Deputy, slack: U0NETDEP}\n  - {name: Kim New, roles: [dsl], slack: U0KIM}",
+        )
+    )
+    desk = Desk(await start_bot(config_path=changed), fake_slack)
+    await desk.click(DSL, "report.acknowledge", str(report.id))
+    await desk.settled()
+    # Nia never sees the report nor its screenshot; Kim is sent both.
+    assert fake_slack.messages_to(NIA) == [] and fake_slack.shared_files(NIA) == []
+    withdrawn = [i for i in await desk.bot.rows(OutboxItem) if i.status == "withdrawn"]
+    assert {(i.kind, i.recipient_key) for i in withdrawn} == {
+        ("message", "slack:U0NETDEP"),
+        ("share", "slack:U0NETDEP"),
+    }
+    await fake_slack.wait_for(lambda: bool(fake_slack.shared_files("U0KIM")), what="Kim's copy")
+    assert "Acknowledged by Dana Safe" in json.dumps(desk.card("U0KIM", "R-0001")["blocks"])

@@ -3,6 +3,8 @@ are unique within a card, and user text is never read as markdown."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from bot.config import load_config
 from bot.core.clock import SchoolTime, SystemClock
 from bot.core.people import Identity, Platform
 from bot.core.posts import CHECKLIST, Decision, KeptAttachment, LiveLink, PostRecord
-from bot.core.reports import ReportState
+from bot.core.reports import EventKind, ReportEvent, ReportState
 from bot.core.states import PostState
 from bot.core.ui import FormErrors, Message
 from bot.handlers import HandlerContext, posts, reports
@@ -155,3 +157,25 @@ def test_report_forms_open_in_a_dialog_and_pass_the_schema(schema: None) -> None
     # The report form in Teams takes no files (a card cannot), and names the people it may.
     shown = str(renderer.form_card(reports.report_form(ctx, None, Platform.TEAMS), dialog=True))
     assert "Evidence files" not in shown and "Dana Safe" in shown
+
+
+def test_the_largest_report_anyone_can_make_fits_a_teams_message(schema: None) -> None:
+    # Teams takes about 28 KB a message; an emoji is four bytes of UTF-8, a quote mark two of
+    # JSON. Every field at its limit, in the costliest characters.
+    base = sample_report(events=2)
+    for costly in ("\U0001f600", '"', "\u0627"):
+        worst = replace(
+            base,
+            where=costly * 100,
+            links=tuple("https://x.org/?" + costly * 1985 for _ in range(10)),
+            details=costly * 3000,
+            involved_text=costly * 500,
+            events=base.events
+            + tuple(
+                ReportEvent(base.created_at, EventKind.NOTE, "sam", costly * 2000)
+                for _ in range(40)
+            ),
+        )
+        activity = CardRenderer().activity(reports.report_card(_ctx(), worst))
+        fake.validate_card(activity["attachments"][0]["content"])
+        assert len(json.dumps(activity, ensure_ascii=False).encode()) < 28_000

@@ -210,3 +210,21 @@ async def test_help_starts_a_report_and_each_dialog_is_its_own_report(
         done = await teacher.submit_dialog(form, report_inputs(details=details))
         assert "already sent" not in texts_of(done)
     assert [r.reference for r in await bot.rows(Report)] == ["R-0001", "R-0002", "R-0003"]
+
+
+async def test_a_refused_anonymous_form_keeps_its_receipt(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await teacher.install()
+    form = await open_form(teacher)
+    (submit,) = form["actions"]
+    receipt = submit["data"]["sd_context"]
+    anonymous = report_inputs(kind="staff_misuse", anonymously="anonymously")
+    refused = await teacher.submit_dialog(form, {**anonymous, "links": "not a link"})
+    assert refused["actions"][0]["data"]["sd_context"] == receipt
+    done = await teacher.submit_dialog(refused, anonymous)
+    assert f"Your receipt code: {receipt}." in texts_of(done)
+    # Sent again (a lost answer): the same code, which still opens the report.
+    again = await teacher.submit_dialog(refused, anonymous)
+    assert "already sent, as R-0001" in texts_of(again) and receipt in texts_of(again)

@@ -186,6 +186,11 @@ class ReportRepository(Protocol):
     async def append(self, report_id: int, event: ReportEvent) -> int:
         """Add to the chronology, which is never edited; the report's new step."""
 
+    async def append_if_unchanged(
+        self, report_id: int, seen_step: int, event: ReportEvent
+    ) -> int | None:
+        """Add to the chronology if nothing was added since `seen_step`; else None."""
+
     async def move(
         self,
         report_id: int,

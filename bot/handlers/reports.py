@@ -10,6 +10,7 @@ maker, and they follow it up with the receipt code they were shown once.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -315,7 +316,13 @@ async def submit(
             # The same form sent twice (a retry, a double click): one report.
             again = f"This report was already sent, as {earlier}."
             if receipt:
-                again += f" Your receipt code: {receipt}."
+                # Only the code it was made with, never one a changed form brought.
+                made = await uow.reports.by_receipt(receipt_digest(receipt) or "")
+                again += (
+                    f" Your receipt code: {receipt}."
+                    if made is not None and made.reference == earlier
+                    else " Use the receipt code shown when it was sent."
+                )
             return Outcome(reply=_told(again))
     if valid.anonymous:
         digest = receipt_digest(receipt or "")
@@ -486,23 +493,40 @@ _EVENT_WORDS = {
 }
 
 
-def chronology_line(ctx: HandlerContext, event: ReportEvent, limit: int | None = None) -> str:
+def chronology_line(ctx: HandlerContext, event: ReportEvent, budget: int | None = None) -> str:
     text = event.text or ""
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "\u2026"
+    if budget is not None:
+        text = _fit(text, budget)
     words = _EVENT_WORDS[event.kind].format(who=_name(ctx, event.actor_key), text=text)
     return f"{ctx.school_time.show(event.at)} - {words}"
 
 
-# A card has room for so much (Slack: 50 blocks of 3,000 characters, after escaping, which
-# can make a character five; Teams: about 28 KB): what people wrote is shown up to these
-# lengths on a card, and in full by `socialdesk report` and the exports.
-CARD_LINE_CHARS = 300
-CARD_LINK_CHARS = 200
+# A card has room for so much: Slack takes 50 blocks of 3,000 characters (after escaping, which
+# makes "&" five), Teams about 28 KB of JSON (where an emoji is four bytes and a quote mark
+# two). What people wrote is shown on a card within these budgets, in bytes of JSON, and in
+# full by `socialdesk report` and the exports.
+CARD_DETAILS_BYTES = 9000
+CARD_LINE_BYTES = 500
+CARD_LINK_BYTES = 240
+CARD_INVOLVED_BYTES = 1200
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+def _cost(text: str) -> int:
+    """What a text takes up in a message sent as JSON in UTF-8."""
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def _fit(text: str, budget: int) -> str:
+    if _cost(text) <= budget:
+        return text
+    shortest, longest = 0, len(text)
+    while shortest < longest:
+        middle = (shortest + longest + 1) // 2
+        if _cost(text[:middle]) + 3 <= budget:
+            shortest = middle
+        else:
+            longest = middle - 1
+    return text[:shortest] + "\u2026"
 
 
 def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
@@ -523,7 +547,7 @@ def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
         ("Reported by", reporter),
         ("Reported", ctx.school_time.show(record.created_at)),
         ("Seen", ctx.school_time.show(record.seen_at) if record.seen_at else "not given"),
-        ("Where", record.where or "not given"),
+        ("Where", _fit(record.where, CARD_INVOLVED_BYTES) or "not given"),
         ("State", state),
     ]
     if record.state is ReportState.OPEN and record.due_at is not None:
@@ -532,10 +556,12 @@ def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
         Heading(f"{rules.short} \u00b7 {record.reference}"),
         Fields(tuple(fields)),
         Paragraph.of("What happened:"),
-        Quote(record.details),
+        Quote(_fit(record.details, CARD_DETAILS_BYTES)),
     ]
+    if _cost(record.details) > CARD_DETAILS_BYTES:
+        blocks.append(Note("Cut short here; the report's record holds all of it."))
     if record.links:
-        blocks.append(BulletList("Links", tuple(_clip(x, CARD_LINK_CHARS) for x in record.links)))
+        blocks.append(BulletList("Links", tuple(_fit(x, CARD_LINK_BYTES) for x in record.links)))
     named = [ctx.directory.by_key(k) for k in record.involved]
     if named or record.involved_text:
         parts: list[Inline] = ["People involved: "]
@@ -544,7 +570,7 @@ def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
                 parts.append(", ")
             parts.append(person.name or "a member of staff")
         if record.involved_text:
-            parts.append(("; " if named else "") + record.involved_text)
+            parts.append(("; " if named else "") + _fit(record.involved_text, CARD_INVOLVED_BYTES))
         blocks.append(Paragraph(tuple(parts)))
     if record.attachments:
         count = len(record.attachments)
@@ -553,7 +579,7 @@ def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
     blocks.append(
         BulletList(
             "Chronology" + (" (latest)" if len(record.events) > len(shown) else ""),
-            tuple(chronology_line(ctx, e, CARD_LINE_CHARS) for e in shown),
+            tuple(chronology_line(ctx, e, CARD_LINE_BYTES) for e in shown),
         )
     )
     if record.state is not ReportState.CLOSED:
@@ -568,6 +594,21 @@ def report_card(ctx: HandlerContext, record: ReportRecord) -> Message:
         blocks.append(Buttons(tuple(buttons)))
     blocks.append(Note(f"{record.reference} \u00b7 \u201c{rules.section}\u201d"))
     return Message(summary=f"{rules.short} reported ({record.reference})", blocks=tuple(blocks))
+
+
+async def _reach_new_handlers(
+    ctx: HandlerContext, uow: UnitOfWork, record: ReportRecord
+) -> tuple[Notify, ...]:
+    """Someone who has come to hold a role the report goes to (a new DSL, say) and has no copy
+    of its card is sent one, with its evidence."""
+    if record.held:
+        return ()
+    newcomers = [p for p in handlers_of(ctx, record) if p.key not in record.recipients]
+    if not newcomers:
+        return ()
+    everyone = sorted({*record.recipients, *(p.key for p in newcomers)})
+    await uow.reports.set_recipients(record.id, everyone, held=False)
+    return _send_card(ctx, record, newcomers)
 
 
 def _card_update(ctx: HandlerContext, record: ReportRecord) -> CardUpdate:
@@ -686,7 +727,7 @@ async def _after(
 ) -> Outcome:
     record = await uow.reports.get(record_id)
     assert record is not None
-    notifications = list(extra)
+    notifications = list(extra) + list(await _reach_new_handlers(ctx, uow, record))
     if reporter_message is not None and record.reporter_key is not None:
         reporter = ctx.directory.by_key(record.reporter_key)
         if reporter is not None:
@@ -902,7 +943,16 @@ async def _reply(
         # One answer a question: the handlers are told of each, and the card has its limits.
         return Outcome(errors=FormErrors({ANSWER: "There is no question waiting for your answer."}))
     now = ctx.clock.now()
-    await uow.reports.append(record.id, ReportEvent(now, EventKind.REPLY, by, text))
+    # Two answers sent at once to the same question: one is kept.
+    if (
+        await uow.reports.append_if_unchanged(
+            record.id, record.step, ReportEvent(now, EventKind.REPLY, by, text)
+        )
+        is None
+    ):
+        return Outcome(
+            errors=FormErrors({ANSWER: "The report changed meanwhile; open it again to answer."})
+        )
     await uow.audit.append(by, "report.answered", "report", record.reference, now)
     fresh = await uow.reports.get(record.id)
     assert fresh is not None
@@ -1004,9 +1054,8 @@ async def chase(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | i
     )
     escalate_at = ctx.calendar.add(now, ctx.deadlines.for_kind(record.kind, ctx.calendar))
     return Outcome(
-        notifications=tuple(
-            Notify(recipient=p, message=reminder) for p in handlers_of(ctx, record)
-        ),
+        notifications=tuple(Notify(recipient=p, message=reminder) for p in handlers_of(ctx, record))
+        + await _reach_new_handlers(ctx, uow, fresh),
         card_updates=(_card_update(ctx, fresh),),
         schedules=(Schedule(ESCALATE, escalate_at, {"report_id": record.id}),),
     )

@@ -26,6 +26,8 @@ PENDING = "pending"
 SENT = "sent"
 HELD = "held"
 FAILED = "failed"
+# Never to be sent: a card, or a file beneath it, for someone no longer to see it.
+WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,22 @@ async def refresh_unsent(
     if recipients is not None:
         query = query.where(OUTBOX.c.recipient_key.in_(list(recipients)))
     await db.execute(query)
+
+
+async def withdraw_unsent(db: AsyncConnection, card_key: str, recipients: Sequence[str]) -> None:
+    """A card not yet sent to these people, and the files that follow it, are not sent."""
+    if not recipients:
+        return
+    await db.execute(
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.kind.in_([MESSAGE, SHARE]),
+            OUTBOX.c.card_key == card_key,
+            OUTBOX.c.status.in_([PENDING, FAILED]),
+            OUTBOX.c.recipient_key.in_(list(recipients)),
+        )
+        .values(status=WITHDRAWN)
+    )
 
 
 def card_update(

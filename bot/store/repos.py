@@ -640,6 +640,30 @@ class SqlReports:
         )
         return int(step or 0)
 
+    async def append_if_unchanged(
+        self, report_id: int, seen_step: int, event: ReportEvent
+    ) -> int | None:
+        """Add to the chronology only if nothing was added since the caller read it at
+        `seen_step`; the new step, or None. Race-safe: of two at once, one is added."""
+        step = await self._db.scalar(
+            update(REPORTS)
+            .where(REPORTS.c.id == report_id, REPORTS.c.step == seen_step)
+            .values(step=REPORTS.c.step + 1)
+            .returning(REPORTS.c.step)
+        )
+        if step is None:
+            return None
+        await self._db.execute(
+            insert(REPORT_EVENTS).values(
+                report_id=report_id,
+                at=event.at,
+                kind=event.kind.value,
+                actor_key=event.actor_key,
+                text=event.text,
+            )
+        )
+        return int(step)
+
     async def move(
         self,
         report_id: int,

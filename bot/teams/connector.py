@@ -156,10 +156,12 @@ class ConnectorClient:
         return content
 
     async def _call(self, method: str, url: str, body: Mapping[str, Any]) -> Any:
-        headers = await self._token.header()
+        headers = {**await self._token.header(), "Content-Type": "application/json; charset=utf-8"}
+        # UTF-8 as it is: escaped as \uXXXX, an emoji costs 12 bytes of Teams' message limit.
+        payload = json.dumps(body, ensure_ascii=False).encode()
         try:
             async with self._http.request(
-                method, url, json=dict(body), headers=headers, timeout=CALL_TIMEOUT
+                method, url, data=payload, headers=headers, timeout=CALL_TIMEOUT
             ) as answer:
                 text = await answer.text()
                 if answer.status >= 300:

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +43,7 @@ from bot.core.posts import (
     AttachmentRef,
     DraftSubmission,
 )
-from bot.core.reports import ReportSubmission
+from bot.core.reports import ReportSubmission, receipt_digest
 from bot.core.ui import Form, FormErrors, Message, Paragraph
 from bot.handlers import HandlerContext, posts, questions, reports
 from bot.handlers import help as help_handler
@@ -766,6 +767,9 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
                     return adaptive.dialog_message(REPORT_UPLOADS_GONE)
             submission = report_from_data(field, form_key, files, context)
             form = reports.report_form(ctx, None, Platform.TEAMS, files_sent=bool(files))
+            if receipt_digest(context):
+                # Shown again after a refusal, the form keeps the receipt it was opened with.
+                form = replace(form, context=context)
 
             def work(uow: UnitOfWork) -> Awaitable[Outcome]:
                 return reports.submit(ctx, uow, actor, submission)
