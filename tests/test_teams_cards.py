@@ -178,4 +178,5 @@ def test_the_largest_report_anyone_can_make_fits_a_teams_message(schema: None) -
         )
         activity = CardRenderer().activity(reports.report_card(_ctx(), worst))
         fake.validate_card(activity["attachments"][0]["content"])
-        assert len(json.dumps(activity, ensure_ascii=False).encode()) < 28_000
+        # Room to spare for the envelope the Bot Connector adds.
+        assert len(json.dumps(activity, ensure_ascii=False).encode()) < 25_000

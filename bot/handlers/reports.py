@@ -505,8 +505,8 @@ def chronology_line(ctx: HandlerContext, event: ReportEvent, budget: int | None 
 # makes "&" five), Teams about 28 KB of JSON (where an emoji is four bytes and a quote mark
 # two). What people wrote is shown on a card within these budgets, in bytes of JSON, and in
 # full by `socialdesk report` and the exports.
-CARD_DETAILS_BYTES = 9000
-CARD_LINE_BYTES = 500
+CARD_DETAILS_BYTES = 7500
+CARD_LINE_BYTES = 450
 CARD_LINK_BYTES = 240
 CARD_INVOLVED_BYTES = 1200
 
