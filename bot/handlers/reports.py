@@ -1036,6 +1036,9 @@ async def chase(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | i
     record = await uow.reports.get(int(args["report_id"]))
     if record is None or record.state is not ReportState.OPEN or record.held:
         return Outcome()
+    # Locks the report and looks again: an acknowledgement committed meanwhile wins.
+    if not await uow.reports.move(record.id, (ReportState.OPEN,), ReportState.OPEN):
+        return Outcome()
     now = ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.CHASED, SYSTEM))
     await uow.audit.append(SYSTEM, "report.chased", "report", record.reference, now)
