@@ -202,9 +202,7 @@ class ReportRepository(Protocol):
 
     async def mark_escalated(self, report_id: int) -> bool: ...
 
-    async def set_recipients(
-        self, report_id: int, recipients: Sequence[str], held: bool
-    ) -> None: ...
+    async def set_recipients(self, report_id: int, recipients: Sequence[str]) -> None: ...
 
     async def release(
         self, report_id: int, recipients: Sequence[str], due_at: datetime | None

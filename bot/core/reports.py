@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.core.people import Directory, Person, Role
+from bot.core.plaintext import printable
 from bot.core.posts import MAX_ATTACHMENT_BYTES, AttachmentRef
 from bot.core.states import StateMachine
 from bot.core.ui import FormErrors
@@ -136,6 +137,11 @@ REPORT_MACHINE: StateMachine[ReportState] = StateMachine(
         ReportState.CLOSED: frozenset(),
     },
 )
+
+
+def moves_into(state: ReportState) -> tuple[ReportState, ...]:
+    """The states a report may reach `state` from."""
+    return tuple(s for s in ReportState if REPORT_MACHINE.allows(s, state))
 
 
 class EventKind(StrEnum):
@@ -376,11 +382,6 @@ class ValidReport:
     attachments: tuple[AttachmentRef, ...]
 
 
-def plain(text: str) -> str:
-    """Text as typed, without control characters (PostgreSQL refuses NUL in text)."""
-    return "".join(c for c in text if c.isprintable() or c in "\n\t")
-
-
 def validate_report(
     submission: ReportSubmission, directory: Directory, zone: ZoneInfo, now: datetime
 ) -> tuple[ValidReport | None, FormErrors]:
@@ -390,10 +391,10 @@ def validate_report(
     except ValueError:
         kind = None
         errors[KIND] = "Choose what kind of concern this is."
-    where = " ".join(plain(submission.where).split())
+    where = " ".join(printable(submission.where).split())
     if len(where) > WHERE_MAX:
         errors[WHERE] = f"Name the site or app in under {WHERE_MAX} characters."
-    links = tuple(line.strip() for line in plain(submission.links).splitlines() if line.strip())
+    links = tuple(line.strip() for line in printable(submission.links).splitlines() if line.strip())
     bad = [link for link in links if not is_web_address(link)]
     if bad:
         errors[LINKS] = (
@@ -402,7 +403,7 @@ def validate_report(
         )
     elif len(links) > LINKS_MAX:
         errors[LINKS] = f"Give at most {LINKS_MAX} links."
-    details = plain(submission.details).strip()
+    details = printable(submission.details).strip()
     if not details:
         errors[DETAILS] = "Say what you saw or what happened."
     elif len(details) > DETAILS_MAX:
@@ -411,7 +412,7 @@ def validate_report(
     unknown = [key for key in submission.involved if directory.by_key(key) is None]
     if unknown:
         errors[INVOLVED] = "Choose people from the list."
-    involved_text = " ".join(plain(submission.involved_text).split())
+    involved_text = " ".join(printable(submission.involved_text).split())
     if len(involved_text) > INVOLVED_TEXT_MAX:
         errors[INVOLVED_TEXT] = f"Keep this under {INVOLVED_TEXT_MAX} characters."
     if submission.anonymous and kind is not None and kind is not ReportKind.STAFF_MISUSE:

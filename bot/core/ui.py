@@ -115,6 +115,11 @@ class Message:
     summary: str
     blocks: tuple[Block, ...]
 
+    @classmethod
+    def saying(cls, text: str) -> Message:
+        """A message of one paragraph, which is also its summary."""
+        return cls(summary=text, blocks=(Paragraph.of(text),))
+
 
 # --- forms -----------------------------------------------------------------------------
 

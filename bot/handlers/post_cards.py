@@ -561,7 +561,7 @@ def publish_reminder(ctx: HandlerContext, post: PostRecord) -> Message:
 
 def refusal(text: str) -> Message:
     """A short answer to a click or form that changed nothing."""
-    return Message(summary=text, blocks=(Paragraph.of(text),))
+    return Message.saying(text)
 
 
 def _size(size: int) -> str:

@@ -69,11 +69,6 @@ def question_id(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdecimal() and len(value) < 12 else None
 
 
-def _plain(text: str) -> str:
-    """Text as typed, without control characters (PostgreSQL refuses NUL in text)."""
-    return "".join(c for c in text if c.isprintable() or c in "\n\t")
-
-
 def _card_key(question_id: int) -> str:
     return f"question:{question_id}"
 
@@ -98,7 +93,7 @@ async def ask(
     text: str,
     platform: Platform = Platform.SLACK,
 ) -> Outcome:
-    question = " ".join(_plain(text).split())
+    question = " ".join(plaintext.printable(text).split())
     if not question:
         return Outcome(reply=help_handler.help_message(ctx, platform))
     # Small talk needs no policy document: "thanks" is answered before one is loaded too.
@@ -419,7 +414,7 @@ async def submit_answer(
     if refusal is not None or record is None:
         # Shown in the form, which stays open: nothing was sent.
         return _in_form(refusal or _refuse(GONE))
-    text = _plain(answer).strip()
+    text = plaintext.printable(answer).strip()
     if not text:
         return Outcome(errors=FormErrors({ANSWER_TEXT: "Write the answer to send."}))
     if len(text) > ANSWER_MAX:
@@ -499,8 +494,7 @@ def _in_form(refusal: Outcome) -> Outcome:
     return Outcome(errors=FormErrors({ANSWER_TEXT: text or "That answer cannot be sent."}))
 
 
-def _told(text: str) -> Message:
-    return Message(summary=text, blocks=(Paragraph.of(text),))
+_told = Message.saying
 
 
 def _refuse(text: str) -> Outcome:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
 from bot.core.people import Person, Platform
+from bot.core.plaintext import printable
 from bot.core.ports import UnitOfWork
 from bot.core.refs import RefKind, format_reference
 from bot.core.reports import (
@@ -46,9 +47,9 @@ from bot.core.reports import (
     ReportState,
     ReportSubmission,
     Route,
+    moves_into,
     new_receipt,
     outcome_label,
-    plain,
     receipt_digest,
     route,
     seen_for_reporter,
@@ -90,7 +91,6 @@ NOTE_FORM = "report.note_form"
 ASK_FORM = "report.ask_form"
 CLOSE_FORM = "report.close_form"
 REPLY_FORM = "report.reply_form"
-FORMS = (REPORT_FORM, RECEIPT_FORM, NOTE_FORM, ASK_FORM, CLOSE_FORM, REPLY_FORM)
 
 # Buttons on a recipient's card, and on the messages a reporter receives.
 ACKNOWLEDGE = "report.acknowledge"
@@ -128,8 +128,7 @@ def card_key(report_id: int) -> str:
     return f"report:{report_id}"
 
 
-def _told(text: str) -> Message:
-    return Message(summary=text, blocks=(Paragraph.of(text),))
+_told = Message.saying
 
 
 def _refuse(text: str) -> Outcome:
@@ -378,12 +377,14 @@ async def submit(
     )
     record = await uow.reports.get(new_id)
     assert record is not None  # written above, in this transaction
+    shown = _receipt_message(ctx, record, receipt)
     notifications = list(_send_card(ctx, record, chosen.recipients))
     if reporter_key is not None:
-        # A copy of the receipt where they will also hear how it goes.
-        notifications.append(Notify(recipient=actor, message=_receipt_message(ctx, record, None)))
+        # A copy of the receipt where they will also hear how it goes (a named report has no
+        # receipt code to keep out of the chat).
+        notifications.append(Notify(recipient=actor, message=shown))
     return Outcome(
-        reply=_receipt_message(ctx, record, receipt),
+        reply=shown,
         notifications=tuple(notifications),
         fetches=tuple(
             FetchAttachment(attachment_id, ref.platform, ref.download_url)
@@ -607,7 +608,7 @@ async def _reach_new_handlers(
     if not newcomers:
         return ()
     everyone = sorted({*record.recipients, *(p.key for p in newcomers)})
-    await uow.reports.set_recipients(record.id, everyone, held=False)
+    await uow.reports.set_recipients(record.id, everyone)
     return _send_card(ctx, record, newcomers)
 
 
@@ -675,13 +676,16 @@ def close_form(record: ReportRecord) -> Form:
     )
 
 
-def reply_form(record: ReportRecord, context: str) -> Form:
-    asked = record.last(EventKind.QUESTION)
+def reply_form(record: ReportRecord, context: str, question: str | None = None) -> Form:
+    """`question`: the one just asked, when `record` was read before it."""
+    if question is None:
+        asked = record.last(EventKind.QUESTION)
+        question = asked.text if asked else None
     return Form(
         REPLY_FORM,
         "Answer a question",
         "Send answer",
-        (Quote(asked.text or ""),) if asked else (),
+        (Quote(question),) if question else (),
         (TextInput(ANSWER, "Your answer", multiline=True, max_length=TEXT_MAX),),
         context=context,
     )
@@ -745,7 +749,8 @@ async def acknowledge(ctx: HandlerContext, uow: UnitOfWork, actor: Person, repor
         return found
     record = found
     now = ctx.clock.now()
-    if not await uow.reports.move(record.id, (ReportState.OPEN,), ReportState.ACKNOWLEDGED):
+    acknowledged = ReportState.ACKNOWLEDGED
+    if not await uow.reports.move(record.id, moves_into(acknowledged), acknowledged):
         fresh = await uow.reports.get(record.id)
         by = fresh.last(EventKind.ACKNOWLEDGED) if fresh else None
         who = _name(ctx, by.actor_key) if by else "someone else"
@@ -780,7 +785,7 @@ async def open_click_form(
 
 
 def _text(value: str, name: str, missing: str) -> tuple[str | None, FormErrors]:
-    text = plain(value).strip()
+    text = printable(value).strip()
     if not text:
         return None, FormErrors({name: missing})
     if len(text) > TEXT_MAX:
@@ -815,8 +820,6 @@ async def ask_reporter(
     record, now = found, ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.QUESTION, actor.key, text))
     await uow.audit.append(actor.key, "report.asked", "report", record.reference, now)
-    fresh = await uow.reports.get(record.id)
-    assert fresh is not None
     if record.reporter_key is None:
         told = (
             f"Question added to {record.reference}. It was made anonymously: the reporter sees "
@@ -835,7 +838,7 @@ async def ask_reporter(
                     REPLY,
                     str(record.id),
                     ButtonStyle.PRIMARY,
-                    form=reply_form(fresh, str(record.id)),
+                    form=reply_form(record, str(record.id), text),
                 ),
             )
         ),
@@ -864,9 +867,8 @@ async def close(
     if isinstance(found, Outcome):
         return _in_form(found, SUMMARY)
     record, now = found, ctx.clock.now()
-    if not await uow.reports.move(
-        record.id, (ReportState.OPEN, ReportState.ACKNOWLEDGED), ReportState.CLOSED, chosen.value
-    ):
+    closed = ReportState.CLOSED
+    if not await uow.reports.move(record.id, moves_into(closed), closed, chosen.value):
         return _in_form(_refuse(f"{record.reference} was already closed."), SUMMARY)
     await uow.reports.append(
         record.id, ReportEvent(now, EventKind.CLOSED, actor.key, f"{OUTCOMES[chosen]}. {text}")
@@ -997,7 +999,6 @@ async def follow_up(ctx: HandlerContext, uow: UnitOfWork, code: str) -> Outcome:
     )
     if record.state is ReportState.CLOSED or not awaiting_answer(record):
         return Outcome(reply=Message(summary=f"{record.reference}: {state}", blocks=intro))
-    form = reply_form(record, f"receipt:{code.strip()}")
     return Outcome(
         form=Form(
             REPLY_FORM,
@@ -1013,7 +1014,7 @@ async def follow_up(ctx: HandlerContext, uow: UnitOfWork, code: str) -> Outcome:
                     hint="Goes to the people handling it, without your name.",
                 ),
             ),
-            context=form.context,
+            context=f"receipt:{code.strip()}",
         )
     )
 
@@ -1073,9 +1074,7 @@ async def escalate(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str 
     now = ctx.clock.now()
     wider = route(ctx.directory, record.kind, record.involved, record.reporter_key, True)
     added = [p for p in wider.recipients if p.key not in set(record.recipients)]
-    await uow.reports.set_recipients(
-        record.id, sorted(set(record.recipients) | wider.keys), held=False
-    )
+    await uow.reports.set_recipients(record.id, sorted(set(record.recipients) | wider.keys))
     text = (
         f"not acknowledged in time; sent to {len(added)} more"
         if added

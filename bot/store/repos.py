@@ -604,22 +604,33 @@ class SqlReports:
         return await self._record(REPORTS.c.receipt_digest == digest)
 
     async def _record(self, condition: ColumnElement[bool]) -> ReportRecord | None:
-        row = (await self._db.execute(select(REPORTS).where(condition))).first()
-        if row is None:
-            return None
-        events = (
-            await self._db.execute(
-                select(REPORT_EVENTS)
-                .where(REPORT_EVENTS.c.report_id == row.id)
-                .order_by(REPORT_EVENTS.c.id)
-            )
+        found = await self._records(condition)
+        return found[0] if found else None
+
+    async def _records(self, condition: ColumnElement[bool]) -> list[ReportRecord]:
+        """The reports matching `condition`, oldest first, each with its chronology and
+        evidence: three statements however many there are."""
+        rows = (
+            await self._db.execute(select(REPORTS).where(condition).order_by(REPORTS.c.id))
         ).all()
-        attachments = await self._db.scalars(
-            select(ATTACHMENTS.c.id)
-            .where(ATTACHMENTS.c.report_id == row.id)
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        events: dict[int, list[Any]] = {i: [] for i in ids}
+        for event in await self._db.execute(
+            select(REPORT_EVENTS)
+            .where(REPORT_EVENTS.c.report_id.in_(ids))
+            .order_by(REPORT_EVENTS.c.id)
+        ):
+            events[event.report_id].append(event)
+        files: dict[int, list[int]] = {i: [] for i in ids}
+        for attachment_id, report_id in await self._db.execute(
+            select(ATTACHMENTS.c.id, ATTACHMENTS.c.report_id)
+            .where(ATTACHMENTS.c.report_id.in_(ids))
             .order_by(ATTACHMENTS.c.id)
-        )
-        return _report(row, events, tuple(attachments))
+        ):
+            files[report_id].append(attachment_id)
+        return [_report(row, events[row.id], tuple(files[row.id])) for row in rows]
 
     async def append(self, report_id: int, event: ReportEvent) -> int:
         """Add to the chronology; the report's new step."""
@@ -698,11 +709,9 @@ class SqlReports:
         )
         return bool(moved.rowcount)
 
-    async def set_recipients(self, report_id: int, recipients: Sequence[str], held: bool) -> None:
+    async def set_recipients(self, report_id: int, recipients: Sequence[str]) -> None:
         await self._db.execute(
-            update(REPORTS)
-            .where(REPORTS.c.id == report_id)
-            .values(recipients=list(recipients), held=held)
+            update(REPORTS).where(REPORTS.c.id == report_id).values(recipients=list(recipients))
         )
 
     async def release(
@@ -728,19 +737,14 @@ class SqlReports:
         until: datetime | None = None,
         kinds: Sequence[ReportKind] = (),
     ) -> Sequence[ReportRecord]:
-        query = select(REPORTS.c.id).order_by(REPORTS.c.id)
+        condition: ColumnElement[bool] = true()
         if since is not None:
-            query = query.where(REPORTS.c.created_at >= since)
+            condition &= REPORTS.c.created_at >= since
         if until is not None:
-            query = query.where(REPORTS.c.created_at < until)
+            condition &= REPORTS.c.created_at < until
         if kinds:
-            query = query.where(REPORTS.c.kind.in_([k.value for k in kinds]))
-        records = []
-        for report_id in await self._db.scalars(query):
-            record = await self.get(report_id)
-            if record is not None:
-                records.append(record)
-        return records
+            condition &= REPORTS.c.kind.in_([k.value for k in kinds])
+        return await self._records(condition)
 
 
 def _report(row: Any, events: Sequence[Any], attachments: tuple[int, ...]) -> ReportRecord:
