@@ -287,3 +287,52 @@ def test_the_lock_pins_every_dependency_with_its_hashes() -> None:
 
     for name, (version, _) in locked.items():
         assert installed(name) == version, name
+
+
+ADMIN = ROOT / "deploy" / "socialdesk-admin"
+
+
+def test_the_admin_wrapper_runs_commands_with_the_units_settings() -> None:
+    unit = dict(e.split("=", 1) for e in _unit_settings()["Environment"])
+    wrapper = ADMIN.read_text()
+    state = "/var/lib/socialdesk"
+    assert f'state="${{SOCIALDESK_STATE:-{state}}}"' in wrapper
+    assert unit["DATABASE_URL"] == f"sqlite:///{state}/socialdesk.db"
+    assert 'export DATABASE_URL="sqlite:///$state/socialdesk.db"' in wrapper
+    assert f"export SOCIALDESK_CONFIG={unit['SOCIALDESK_CONFIG']}\n" in wrapper
+    assert _unit_settings()["EnvironmentFile"] == [
+        re.findall(r'env_file="\$\{SOCIALDESK_ENV_FILE:-(.*)\}"', wrapper)[0]
+    ]
+
+
+async def test_the_admin_wrapper_reads_the_secrets_and_writes_as_the_service_user(
+    tmp_path: Path,
+) -> None:
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("the admin wrapper switches user with runuser, as root")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    env_file = tmp_path / "socialdesk.env"
+    env_file.write_text(
+        f"SOCIALDESK_CONFIG={FIXTURES / 'school.yaml'}\n"
+        "SLACK_BOT_TOKEN=xoxb-from-the-env-file\nSLACK_SIGNING_SECRET=secret\n"
+    )
+    env_file.chmod(0o600)
+    env = _clean_env(
+        SOCIALDESK_HOME=str(ROOT),
+        SOCIALDESK_USER="root",
+        SOCIALDESK_STATE=str(state),
+        SOCIALDESK_ENV_FILE=str(env_file),
+    )
+
+    async def admin(*args: str) -> str:
+        done = await asyncio.to_thread(
+            subprocess.run, [str(ADMIN), *args], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "Slack: on" in await admin("check-config")
+    assert "database schema at revision" in await admin("migrate")
+    assert "nothing waiting" in await admin("outbox")
+    assert modes(state)["socialdesk.db"] == "0o600"
