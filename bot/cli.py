@@ -167,10 +167,21 @@ def _parser() -> argparse.ArgumentParser:
         "(nobody configured could receive it). No content.",
     )
     reports_list.add_argument("--held", action="store_true", help="only the held ones")
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite database to a file, safely while the bot runs",
+        description="Copy the SQLite database DATABASE_URL names into a new file, as one "
+        "consistent snapshot (VACUUM INTO), while the bot goes on running. The file is readable "
+        "by its owner only. Run it as the bot's own user. For PostgreSQL use pg_dump -Fc.",
+    )
+    backup.add_argument("out", help="the file to write (must not exist yet)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever socialdesk writes (the database, an export of reports, a backup) is for its
+    # own user only: it holds safeguarding records.
+    os.umask(0o077)
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
@@ -204,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_reports(settings, args.held))
         if args.command == "teams-package":
             return _teams_package(settings, Path(args.out), args.source)
+        if args.command == "backup":
+            return _backup(settings, Path(args.out))
     except SettingsError as error:
         print(f"socialdesk: configuration error: {error}", file=sys.stderr)
         return 2
@@ -675,6 +688,37 @@ async def _teams(settings: Settings) -> int:
             state = "reachable"
         roles = ", ".join(sorted(r.value for r in person.roles)) or "staff"
         print(f"{person.name} ({roles}) {aad}: {state}; {waiting.get(aad, 0)} message(s) waiting")
+    return 0
+
+
+def _backup(settings: Settings, out: Path) -> int:
+    import sqlite3
+
+    from sqlalchemy import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        raise SettingsError(
+            "DATABASE_URL is a PostgreSQL database: back it up with pg_dump -Fc (see README.md)"
+        )
+    if _sqlite_file_missing(settings.database_url) or not url.database:
+        raise SettingsError("DATABASE_URL: no socialdesk database there yet")
+    if out.exists() and out.stat().st_size > 0:
+        raise SettingsError(f"{out} already exists: name a new file")
+    # VACUUM INTO fills an empty file as it finds it, so the copy is private from the start.
+    os.close(os.open(out, os.O_WRONLY | os.O_CREAT, 0o600))
+    # Not read-only: a read-only connection leaves -wal and -shm files behind, owned by whoever
+    # ran the backup, and a bot started later as another user could not open them.
+    source = sqlite3.connect(url.database)
+    try:
+        # One read transaction: a consistent copy, taken while the bot goes on writing.
+        source.execute("VACUUM INTO ?", (str(out),))
+    except sqlite3.Error as error:
+        out.unlink(missing_ok=True)
+        raise SettingsError(f"backup failed: {error}") from error
+    finally:
+        source.close()
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
     return 0
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Any fixed number: it names the PostgreSQL advisory lock that keeps two instances starting
@@ -22,6 +27,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # into the logs.
     kwargs = {"hide_parameters": True, **kwargs}
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         # SQLite has one writer at a time. Left to itself, a second writer waits in SQLite's
         # busy handler, which sleeps in steps of up to 100 ms: under load that, not the work,
         # set the ack latency (p99 0.7 s at 50 drafts/s, bench/ack_latency.py). One pooled
@@ -40,6 +46,32 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # connection is opened for one transaction and closed after it, and opening one cost
     # more than the transaction (bench/ack_latency.py).
     return create_async_engine(url, **{"pool_size": 20, "max_overflow": 10, **kwargs})
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The database holds safeguarding reports: only the bot's own user may read it, whatever
+    the umask. SQLite gives the -wal and -shm files it creates the database file's mode, so
+    the file is made 0600 before SQLite first opens it; one left readable by an earlier
+    version is closed up, with its -wal and -shm."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # left for SQLite to report as it opens the file
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+                log.warning("%s was readable by other users (%o): now %o", file, mode, mode & 0o700)
+        except OSError:
+            continue
 
 
 def _sqlite_write_serialised(engine: AsyncEngine) -> None:
