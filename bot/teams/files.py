@@ -46,12 +46,12 @@ class FileRefused(Exception):
 class FileNetwork:
     """How file hosts are reached: the system's DNS and certificate store unless told
     otherwise. `resolver` and `ssl` let a deployment (or a test) say where names are and
-    which certificates to trust; `private_addresses` are private addresses it vouches for as
-    file hosts (a test's own server), which are otherwise refused."""
+    which certificates to trust; `vouched_for` are private addresses and ports it vouches for
+    as a file host (a test's own server), which are otherwise refused."""
 
     resolver: AbstractResolver | None = None
     ssl: ssl.SSLContext | None = None
-    private_addresses: frozenset[IPAddress] = field(default_factory=frozenset)
+    vouched_for: frozenset[tuple[IPAddress, int]] = field(default_factory=frozenset)
 
 
 def _address(text: str) -> IPAddress | None:
@@ -77,7 +77,7 @@ class GuardedResolver(AbstractResolver):
     """Resolves as `inner` does, and refuses a name whose addresses are not all allowed: the
     connection is then never made. Checked at every connection, so at every redirect."""
 
-    def __init__(self, inner: AbstractResolver, allowed: Callable[[IPAddress], bool]) -> None:
+    def __init__(self, inner: AbstractResolver, allowed: Callable[[IPAddress, int], bool]) -> None:
         self._inner = inner
         self._allowed = allowed
 
@@ -87,7 +87,7 @@ class GuardedResolver(AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         for result in results:
             address = _address(str(result["host"]))
-            if address is None or not self._allowed(address):
+            if address is None or not self._allowed(address, int(result["port"])):
                 raise AddressRefused(f"{host} is at {result['host']}, a private or local address")
         return results
 
@@ -115,14 +115,14 @@ class FileFetcher:
         network = network or FileNetwork()
         self._hosts = tuple(allowed_hosts)
         self._local_mode = local_mode
-        self._private = network.private_addresses
+        self._vouched_for = network.vouched_for
         self._network = network
         self._session: aiohttp.ClientSession | None = None
 
-    def _address_allowed(self, address: IPAddress) -> bool:
+    def _address_allowed(self, address: IPAddress, port: int) -> bool:
         if self._local_mode:
             return is_loopback(address)
-        return is_public(address) or address in self._private
+        return is_public(address) or (address, port) in self._vouched_for
 
     def _http(self) -> aiohttp.ClientSession:
         # Made on first use, inside the running event loop.
@@ -158,7 +158,7 @@ class FileFetcher:
         if parts.username or parts.password:
             raise FileRefused(f"its address carries a user name: {_shown(url)}")
         if literal is not None:
-            if not self._address_allowed(literal):
+            if not self._address_allowed(literal, parts.port or 443):
                 raise FileRefused(f"its address is a private one: {host}")
             if not host_allowed(host, self._hosts):
                 raise FileRefused(f"{host} is not a place Teams keeps files")

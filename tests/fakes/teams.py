@@ -274,14 +274,17 @@ class FakeTeams:
         trust_this_server: bool = True,
     ) -> FileNetwork:
         """How a bot reaches the fake by Teams' host names: a resolver that puts each at this
-        server (or at the addresses `names` gives), trusting the test's certificate. The fake
-        is on this machine, an address the bot refuses for files unless `trust_this_server`."""
+        server (or at the addresses `names` gives, port 443), trusting the test's certificate.
+        The fake is on this machine, an address the bot refuses for files: only its own port
+        there is vouched for, and only if `trust_this_server`."""
         resolved = {host: (str(LOOPBACK), self.secure_port) for host in TEAMS_HOSTS}
         resolved.update({host: (address, 443) for host, address in (names or {}).items()})
         return FileNetwork(
             resolver=MappedResolver(resolved),
             ssl=certificate().client_context(),
-            private_addresses=frozenset({LOOPBACK}) if trust_this_server else frozenset(),
+            vouched_for=(
+                frozenset({(LOOPBACK, self.secure_port)}) if trust_this_server else frozenset()
+            ),
         )
 
     def go_secure(self) -> FileNetwork:
