@@ -992,7 +992,9 @@ def files_sent(activity: Activity) -> list[AttachmentRef]:
             continue
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             continue
-        name = str(attachment.name or f"photo-{index + 1}.{kind or 'bin'}")[:500]
+        # A pasted picture comes as image/*: Teams names neither it nor its type.
+        extension = f".{kind}" if kind and kind != "*" else ""
+        name = str(attachment.name or f"photo-{index + 1}{extension}")[:500]
         found.append(
             AttachmentRef(
                 platform=Platform.TEAMS,

@@ -189,7 +189,7 @@ class FileFetcher:
                             "the file could not be fetched",
                             answer.headers.get("Retry-After"),
                         )
-                    content = await answer.content.read(max_bytes + 1)
+                    content = await _read_at_most(answer, max_bytes)
             except aiohttp.ClientConnectorError as error:
                 refused = error.os_error
                 if isinstance(refused, AddressRefused):
@@ -197,10 +197,23 @@ class FileFetcher:
                 raise ConnectorError(0, f"cannot fetch the file: {error!r}") from error
             except (aiohttp.ClientError, TimeoutError) as error:
                 raise ConnectorError(0, f"cannot fetch the file: {error!r}") from error
-            if len(content) > max_bytes:
+            if content is None:
                 raise FileRefused(f"it is larger than {max_bytes // (1024 * 1024)} MB")
             return content
         raise FileRefused(f"its address redirected more than {MAX_REDIRECTS} times")
+
+
+async def _read_at_most(answer: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:
+    """The whole body, or None once it runs past `max_bytes`. (A single read() returns what
+    has arrived so far, which for a photo over TLS is its first few kilobytes.)"""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in answer.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _shown(url: str) -> str:
