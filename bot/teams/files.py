@@ -14,7 +14,6 @@ come from this machine only.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Collection
@@ -25,14 +24,11 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from bot.settings import DEFAULT_TEAMS_FILE_HOSTS, host_allowed
+from bot.settings import host_allowed
 from bot.teams.connector import ConnectorError
-
-log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-DEFAULT_FILE_HOSTS = DEFAULT_TEAMS_FILE_HOSTS
 MAX_REDIRECTS = 3
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=30)
 _REDIRECTS = (301, 302, 303, 307, 308)
