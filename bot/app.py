@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from bot.slack.edge import SlackHttpEndpoint
     from bot.teams.edge import TeamsEndpoint
+    from bot.teams.files import FileNetwork
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,23 @@ SETTINGS = web.AppKey("settings", Settings)
 SCHOOL = web.AppKey("school", SchoolConfig)
 CLOCK = web.AppKey("clock", Clock)
 SERVICES = web.AppKey("services", Services)
+TEAMS_NETWORK = web.AppKey("teams_network", object)
 
 
 def create_app(
-    settings: Settings, school: SchoolConfig, clock: Clock | None = None
+    settings: Settings,
+    school: SchoolConfig,
+    clock: Clock | None = None,
+    teams_network: FileNetwork | None = None,
 ) -> web.Application:
+    """`teams_network`: how Teams' hosts are reached, if not through the system's DNS and
+    certificate store (tests give their own, to reach fake hosts by their real names)."""
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[SETTINGS] = settings
     app[SCHOOL] = school
     app[CLOCK] = clock or SystemClock()
     app[SERVICES] = Services()
+    app[TEAMS_NETWORK] = teams_network
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_post("/api/messages", teams_messages)
@@ -153,7 +161,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         else:
             await _start_slack(settings.slack, runtime, services, transports)
         if settings.teams.enabled:
-            await _start_teams(settings, runtime, services, transports, teams_cards)
+            await _start_teams(
+                settings, runtime, services, transports, teams_cards, app[TEAMS_NETWORK]
+            )
         else:
             log.warning(
                 "Teams is off: MICROSOFT_APP_ID is not set. (Local mode, which verifies nothing "
@@ -254,6 +264,7 @@ async def _start_teams(
     services: Services,
     transports: dict[str, Transport],
     renderer: CardRenderer,
+    network: object,
 ) -> None:
     import aiohttp
 
@@ -261,11 +272,21 @@ async def _start_teams(
     from bot.teams.auth import TokenVerifier
     from bot.teams.connector import BotToken, ConnectorClient
     from bot.teams.edge import TeamsEndpoint
+    from bot.teams.files import FileFetcher, FileNetwork
     from bot.teams.transport import TeamsTransport
 
     teams = settings.teams
-    http = aiohttp.ClientSession()
+    files_network = network if isinstance(network, FileNetwork) else FileNetwork()
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            resolver=files_network.resolver,
+            ssl=files_network.ssl if files_network.ssl is not None else True,
+        )
+    )
     services.closers.append(http.close)
+    # Files have a session of their own, whose every connection checks where it goes.
+    fetcher = FileFetcher(teams.file_hosts, files_network, local_mode=teams.local_mode)
+    services.closers.append(fetcher.close)
     connector = ConnectorClient(http, BotToken(http, teams))
     async with runtime.engine.begin() as db:
         await teams_store.purge_uploads(db, runtime.context.clock.now())
@@ -298,7 +319,9 @@ async def _start_teams(
         runtime.engine,
         runtime.context.clock,
         runtime.teams_reach,
-        local_mode=teams.local_mode,
+        fetcher,
+        person_key=lambda aad: runtime.context.directory.resolve(Identity(Platform.TEAMS, aad)).key,
+        wake=runtime.wake_delivery,
     )
     for person in runtime.context.directory.people:
         identity = person.identity_on(Platform.TEAMS)

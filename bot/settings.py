@@ -6,7 +6,7 @@ a message that names it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,17 @@ DEFAULT_TEAMS_OPENID_METADATA_URL = (
 # Where the bot asks Microsoft Entra ID for its own token, to call the Bot Connector.
 DEFAULT_TEAMS_LOGIN_URL = "https://login.microsoftonline.com"
 TEAMS_APP_TYPES = ("MultiTenant", "SingleTenant")
+# Where Teams keeps what people send a bot (TEAMS_FILE_HOSTS): a file sent in a personal chat
+# is uploaded to the sender's OneDrive for Business, a SharePoint address (Microsoft's "Send
+# and receive files using bot"); a picture pasted into a message is held by the Bot Connector,
+# the activity's serviceUrl (smba.trafficmanager.net), or by Teams' media service
+# (*.asm.skype.com); the Bot Framework's own services are under *.botframework.com.
+DEFAULT_TEAMS_FILE_HOSTS = (
+    "*.sharepoint.com",
+    "smba.trafficmanager.net",
+    "*.botframework.com",
+    "*.asm.skype.com",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -53,6 +64,8 @@ class TeamsSettings:
     login_url: str = DEFAULT_TEAMS_LOGIN_URL
     # Without an app id: local mode, or Teams off. See _teams_settings.
     local_allowed: bool = True
+    # The only hosts files people send are fetched from (local mode: this machine instead).
+    file_hosts: tuple[str, ...] = DEFAULT_TEAMS_FILE_HOSTS
 
     @property
     def local_mode(self) -> bool:
@@ -178,6 +191,13 @@ def _teams_settings(get: Callable[[str], str | None], slack_configured: bool) ->
     ):
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"{name} must be an http(s) URL, not {url!r}")
+    hosts_text = get("TEAMS_FILE_HOSTS")
+    try:
+        file_hosts = parse_file_hosts(hosts_text) if hosts_text else DEFAULT_TEAMS_FILE_HOSTS
+    except ValueError as error:
+        raise SettingsError(
+            f"TEAMS_FILE_HOSTS: {error}; give host names or *.domain, separated by commas"
+        ) from error
     local_flag = (get("SOCIALDESK_TEAMS_LOCAL") or "").lower()
     if local_flag not in ("", "0", "1", "true", "false", "yes", "no"):
         raise SettingsError(f"SOCIALDESK_TEAMS_LOCAL must be 1 or 0, not {local_flag!r}")
@@ -193,7 +213,10 @@ def _teams_settings(get: Callable[[str], str | None], slack_configured: bool) ->
         forced = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
         allowed = forced.get(local_flag, not slack_configured)
         return TeamsSettings(
-            openid_metadata_url=metadata_url, login_url=login_url, local_allowed=allowed
+            openid_metadata_url=metadata_url,
+            login_url=login_url,
+            local_allowed=allowed,
+            file_hosts=file_hosts,
         )
     if local_flag in ("1", "true", "yes"):
         raise SettingsError(
@@ -211,7 +234,34 @@ def _teams_settings(get: Callable[[str], str | None], slack_configured: bool) ->
             "MICROSOFT_APP_TENANT_ID is missing: the school's directory (tenant) id, so that "
             "only the school's own Teams is served (Entra ID, Overview, Tenant ID)"
         )
-    return TeamsSettings(app_id, password, tenant_id, app_type, metadata_url, login_url)
+    return TeamsSettings(
+        app_id, password, tenant_id, app_type, metadata_url, login_url, file_hosts=file_hosts
+    )
+
+
+def parse_file_hosts(text: str) -> tuple[str, ...]:
+    """Host names, or `*.` and a domain for any name under it, separated by commas or spaces.
+    Raises ValueError saying what is wrong."""
+    hosts = tuple(h.strip().lower().rstrip(".") for h in text.replace(",", " ").split())
+    if not hosts:
+        raise ValueError("names no host")
+    for host in hosts:
+        name = host.removeprefix("*.")
+        if "*" in name or "/" in host or ":" in host or "." not in name:
+            raise ValueError(f"{host!r} is not a host name or *.domain (no scheme, port or path)")
+    return hosts
+
+
+def host_allowed(host: str, patterns: Collection[str]) -> bool:
+    """Whether `host` is one of `patterns`; `*.example.com` is any name under example.com."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]):
+                return True
+        elif host == pattern:
+            return True
+    return False
 
 
 def _with_existing_folder(url: str) -> str:

@@ -89,7 +89,9 @@ BotFactory = Callable[..., Awaitable[RunningBot]]
 
 
 @pytest.fixture
-async def start_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotFactory]:
+async def start_bot(
+    database_url: str, fake_slack: FakeSlack, request: pytest.FixtureRequest
+) -> AsyncIterator[BotFactory]:
     started: list[RunningBot] = []
 
     async def start(**kwargs: Any) -> RunningBot:
@@ -99,12 +101,18 @@ async def start_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[B
         teams = kwargs.pop("teams", None)
         policy = kwargs.pop("policy", None)
         no_policy = kwargs.pop("no_policy", False)
+        network = kwargs.pop("teams_network", None)
         settings = settings_for(
             database_url, fake_slack if use_fake else None, teams, policy, **kwargs
         )
         if no_policy:
             settings = replace(settings, policy_path=None)
-        bot = RunningBot(settings, config_path, clock)
+        if network is None and teams is not None and teams.app_id is not None:
+            # A registered bot talks to Teams' hosts by their real names, over https: the
+            # fake Bot Connector answers for them.
+            fake: FakeTeams = request.getfixturevalue("fake_teams")
+            network = fake.go_secure()
+        bot = RunningBot(settings, config_path, clock, network)
         await bot.start()
         started.append(bot)
         return bot

@@ -23,6 +23,7 @@ from bot.app import SERVICES, create_app
 from bot.config import load_config
 from bot.core.clock import Clock
 from bot.settings import Settings, SlackSettings, TeamsSettings
+from bot.teams.files import FileNetwork
 from tests.fakes.slack import MESSAGE_BLOCKS_MAX, FakeSlack, validate_blocks, validate_view
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -93,12 +94,16 @@ class SettableClock:
 
 class RunningBot:
     def __init__(
-        self, settings: Settings, config_path: Path | None = None, clock: Clock | None = None
+        self,
+        settings: Settings,
+        config_path: Path | None = None,
+        clock: Clock | None = None,
+        teams_network: FileNetwork | None = None,
     ) -> None:
         if config_path is not None:
             settings = replace(settings, config_path=config_path)
         self.settings = settings
-        self.app = create_app(settings, load_config(settings.config_path), clock)
+        self.app = create_app(settings, load_config(settings.config_path), clock, teams_network)
         self.runner = web.AppRunner(self.app, access_log=None)
         self.url = ""
         self.http: aiohttp.ClientSession | None = None

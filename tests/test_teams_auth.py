@@ -24,6 +24,8 @@ from tests.teams_client import TeamsUser, texts_of
 from tests.test_teams_post import SAM, TEACHER, draft_inputs
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A QuickTime film's first box: its size, "ftyp" and the brand "qt  ".
+MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  "
 
 
 def registered(fake: FakeTeams, password: str = APP_PASSWORD) -> TeamsSettings:
@@ -143,7 +145,7 @@ async def test_photos_sent_with_post_go_on_the_draft_and_beneath_the_approvers_c
     await sam.install(token)
     await teacher.install(token)
     pasted = fake_teams.add_file("pasted", PNG, inline=True)
-    shared = fake_teams.add_file("sports-day.mov", b"\x00" * 4096)
+    shared = fake_teams.add_file("sports-day.mov", MOV + b"\x00" * 4096)
     attachments = [
         {"contentType": "image/png", "contentUrl": pasted},
         {

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.store.models import Attachment, OutboxItem, Report, ReportEventRow
 from tests.fakes.slack import FakeSlack
-from tests.fakes.teams import FakeTeams, Fault
+from tests.fakes.teams import PNG, FakeTeams, Fault
 from tests.harness import RunningBot, eventually
 from tests.teams_client import TeamsUser, action_titled, texts_of
 from tests.test_teams_post import SAM, TEACHER
@@ -166,7 +166,7 @@ async def test_screenshots_sent_with_report_go_with_it(
     await dsl.install()
     teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
     await teacher.install()
-    shot = fake_teams.add_file("message.png", b"\x89PNG the message", inline=True)
+    shot = fake_teams.add_file("message.png", PNG + b"the message", inline=True)
     await teacher.say("report", [{"contentType": "image/png", "contentUrl": shot}])
     _, menu = teacher.last_card()
     assert "The 1 file you sent will go with the report" in texts_of(menu)
@@ -202,7 +202,7 @@ async def test_help_starts_a_report_and_each_dialog_is_its_own_report(
     # No message of its own needed: the help card opens the form.
     form = await teacher.open_dialog(help_card, "Report a concern")
     await teacher.submit_dialog(form, report_inputs())
-    shot = fake_teams.add_file("profile.png", b"\x89PNG profile", inline=True)
+    shot = fake_teams.add_file("profile.png", PNG + b"profile", inline=True)
     await teacher.say("report", [{"contentType": "image/png", "contentUrl": shot}])
     _, menu = teacher.last_card()
     for details in ("The first request.", "A second, different request."):

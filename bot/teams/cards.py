@@ -377,3 +377,13 @@ def invoke_card(card: Json) -> Json:
 def invoke_message(text: str) -> Json:
     """An invoke response that leaves the card as it is and tells the clicker `text`."""
     return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text}
+
+
+def invoke_error(status: int, code: str, message: str) -> Json:
+    """An adaptiveCard/action response for a request that cannot be handled (Universal
+    Actions: type application/vnd.microsoft.error, its value an error's code and message)."""
+    return {
+        "statusCode": status,
+        "type": "application/vnd.microsoft.error",
+        "value": {"code": code, "message": message},
+    }

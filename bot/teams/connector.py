@@ -1,5 +1,5 @@
 """The Bot Connector REST API (v3), as far as socialdesk uses it: send an activity to a
-conversation, replace one, and fetch a file a person sent.
+conversation, replace one, and authorise fetching a file a person sent (files.py fetches it).
 
 botbuilder's ConnectorClient would do this through msrest, with tokens from msal, whose HTTP
 calls block the event loop. This client is aiohttp on the bot's one shared session, and hands
@@ -131,29 +131,13 @@ class ConnectorClient:
         )
         await self._call("PUT", url, {**activity, "id": activity_id})
 
-    async def download(self, url: str, service_urls: set[str], max_bytes: int) -> bytes:
-        """A file a person sent. The bot's token goes only to the Bot Connector itself (a
-        pasted image's address is under the service URL); a shared file's own download
-        address is pre-authorised, and its host never sees the token."""
-        under_service = any(_under(url, service) for service in service_urls)
-        headers = await self._token.header() if under_service else {}
-        try:
-            # aiohttp drops the Authorization header if a redirect leaves the origin.
-            async with self._http.get(
-                url, headers=headers, timeout=CALL_TIMEOUT, max_redirects=3
-            ) as answer:
-                if answer.status != 200:
-                    raise ConnectorError(
-                        answer.status,
-                        "the file could not be fetched",
-                        answer.headers.get("Retry-After"),
-                    )
-                content = await answer.content.read(max_bytes + 1)
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise ConnectorError(0, f"cannot fetch the file: {error!r}") from error
-        if len(content) > max_bytes:
-            raise ConnectorError(413, f"the file is larger than {max_bytes} bytes")
-        return content
+    async def token_for(self, url: str, service_urls: set[str]) -> dict[str, str]:
+        """The authorisation for fetching a file at `url`. The bot's token goes only to the
+        Bot Connector itself (a pasted image's address is under the service URL); a shared
+        file's own download address is pre-authorised, and its host never sees the token."""
+        if any(_under(url, service) for service in service_urls):
+            return await self._token.header()
+        return {}
 
     async def _call(self, method: str, url: str, body: Mapping[str, Any]) -> Any:
         headers = {**await self._token.header(), "Content-Type": "application/json; charset=utf-8"}

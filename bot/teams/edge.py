@@ -339,11 +339,15 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     # --- installs --------------------------------------------------------------------------
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        # botbuilder routes an upgrade ("add-upgrade") here too; that needs no welcome.
-        if turn_context.activity.action == "add":
+        # botbuilder routes an upgrade ("add-upgrade") here too; that needs no welcome. Nor
+        # does a team or group chat: socialdesk works in personal chats only.
+        if turn_context.activity.action == "add" and _personal(turn_context.activity):
             await self._welcome(turn_context)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        if not _personal(turn_context.activity):
+            # Removed from a team or group chat: the person's own chat with the bot stays.
+            return
         aad = self._aad_id(turn_context.activity.from_property, turn_context.activity.channel_id)
         if aad is None:
             return
@@ -352,6 +356,13 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             await teams_store.forget(db, aad, "removed the app", self._ctx.clock.now())
         self._reach.knew(aad, None)
         log.warning("teams: %s removed socialdesk; their messages wait until it is added", aad)
+
+    async def on_teams_members_added_dispatch(
+        self, members_added: list[ChannelAccount], team_info: Any, turn_context: TurnContext
+    ) -> None:
+        # botbuilder would look each person up in the Bot Connector (TeamsInfo.get_member)
+        # before saying they joined; socialdesk needs nothing about them, so asks nothing.
+        await self.on_members_added_activity(members_added, turn_context)
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -498,6 +509,13 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         # Read the raw value: botbuilder's AdaptiveCardInvokeValue drops `trigger`.
         value = _mapping(activity.value)
         action = _mapping(value.get("action"))
+        if action.get("type") != "Action.Execute":
+            # Not a card action at all: the Universal Actions error response, with the
+            # status botbuilder gives it.
+            return InvokeResponse(
+                status=400,
+                body=adaptive.invoke_error(400, "BadRequest", "expected an Action.Execute"),
+            )
         verb = str(action.get("verb") or "")
         data = _mapping(action.get("data"))
         if value.get("trigger") == "automatic":
@@ -925,6 +943,13 @@ def _said(message: Message) -> str:
     return plaintext.render_blocks(paragraphs).replace("\n", " ") or message.summary
 
 
+def _personal(activity: Activity) -> bool:
+    conversation = activity.conversation
+    if conversation is None or getattr(conversation, "is_group", False):
+        return False
+    return getattr(conversation, "conversation_type", None) in (None, "personal")
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -967,7 +992,9 @@ def files_sent(activity: Activity) -> list[AttachmentRef]:
             continue
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             continue
-        name = str(attachment.name or f"photo-{index + 1}.{kind or 'bin'}")[:500]
+        # A pasted picture comes as image/*: Teams names neither it nor its type.
+        extension = f".{kind}" if kind and kind != "*" else ""
+        name = str(attachment.name or f"photo-{index + 1}{extension}")[:500]
         found.append(
             AttachmentRef(
                 platform=Platform.TEAMS,

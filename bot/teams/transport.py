@@ -7,16 +7,17 @@ the app goes once they have.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.clock import Clock
+from bot.core.people import Platform
 from bot.delivery import (
     PermanentFailure,
     Sent,
@@ -24,8 +25,11 @@ from bot.delivery import (
     Unreachable,
     retry_after_seconds,
 )
+from bot.store import outbox
 from bot.store import teams as teams_store
+from bot.store.models import TEAMS_UPLOADS
 from bot.teams.connector import ConnectorClient, ConnectorError, CredentialsRefused
+from bot.teams.files import FileFetcher, FileRefused, type_problem
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +73,20 @@ class TeamsTransport:
         engine: AsyncEngine,
         clock: Clock,
         reach: teams_store.ReachCache,
+        fetcher: FileFetcher,
         *,
-        local_mode: bool = False,
+        person_key: Callable[[str], str],
+        wake: Callable[[], None],
     ) -> None:
+        """`person_key`: the directory's key for a person by their Entra ID object id;
+        `wake`: wakes the delivery worker for a message just queued."""
         self._connector = connector
         self._engine = engine
         self._clock = clock
         self._reach = reach
-        self._local_mode = local_mode
+        self._fetcher = fetcher
+        self._person_key = person_key
+        self._wake = wake
 
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
         conversation = self._reach.address_of(address)
@@ -121,12 +131,22 @@ class TeamsTransport:
             raise _failure(error, "the recipient") from error
 
     async def download(self, url: str, max_bytes: int) -> bytes:
-        if self._local_mode and not _on_this_machine(url):
-            raise PermanentFailure("local mode fetches files from this machine only")
         async with self._engine.connect() as db:
+            sent = await _sent_file(db, url)
             service_urls = await teams_store.service_urls(db)
+        if sent is None:
+            # Every file address the bot fetches was recorded from a Teams message.
+            raise PermanentFailure("no Teams message named this file address")
         try:
-            return await self._connector.download(url, service_urls, max_bytes)
+            content = await self._fetcher.fetch(
+                url, max_bytes, lambda hop: self._connector.token_for(hop, service_urls)
+            )
+            problem = type_problem(sent.mimetype, content)
+            if problem is not None:
+                raise FileRefused(problem)
+        except FileRefused as refused:
+            await self._tell_sender(sent, str(refused))
+            raise PermanentFailure(f"{sent.name} refused: {refused}") from refused
         except ConnectorError as error:
             if isinstance(error, CredentialsRefused) or error.status in (0, 401):
                 # The bot's own credentials (or the network): the file waits, like messages.
@@ -137,6 +157,31 @@ class TeamsTransport:
                     f"the file could not be fetched (HTTP {error.status}): {error.detail}"
                 ) from error
             raise _failure(error, "the sender") from error
+        return content
+
+    async def _tell_sender(self, sent: _SentFile, reason: str) -> None:
+        """The sender hears which file was not kept and why; the draft or report it came with
+        goes on without it, as with any file that could not be fetched."""
+        text = (
+            f"socialdesk did not keep the file {sent.name} that you sent: {reason}. "
+            "The rest of what you sent went ahead without it."
+        )
+        payload = {"type": "message", "textFormat": "plain", "summary": text, "text": text}
+        async with self._engine.begin() as db:
+            await outbox.queue(
+                db,
+                [
+                    outbox.message(
+                        platform=Platform.TEAMS.value,
+                        recipient_key=self._person_key(sent.aad_object_id),
+                        address=sent.aad_object_id,
+                        card_key=None,
+                        payload=payload,
+                        now=self._clock.now(),
+                    )
+                ],
+            )
+        self._wake()
 
     async def share_file(
         self,
@@ -173,11 +218,28 @@ class TeamsTransport:
         await self.send_message(address, payload)
 
 
-def _on_this_machine(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+@dataclass(frozen=True, slots=True)
+class _SentFile:
+    aad_object_id: str
+    name: str
+    mimetype: str
+
+
+async def _sent_file(db: AsyncConnection, url: str) -> _SentFile | None:
+    """Who sent the file at `url`, under what name and claiming what type: as the Teams
+    message that brought it was recorded (kept a week; a file is fetched once its form is
+    sent, well within that)."""
+    rows = await db.execute(
+        select(TEAMS_UPLOADS.c.aad_object_id, TEAMS_UPLOADS.c.files).order_by(
+            TEAMS_UPLOADS.c.created_at.desc()
+        )
+    )
+    for row in rows:
+        for file in row.files if isinstance(row.files, list) else []:
+            if isinstance(file, dict) and file.get("url") == url:
+                return _SentFile(
+                    row.aad_object_id,
+                    str(file.get("name") or "file"),
+                    str(file.get("type") or "application/octet-stream"),
+                )
+    return None

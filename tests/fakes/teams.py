@@ -10,21 +10,33 @@ the schema does not know it).
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import itertools
 import json
+import socket
+import ssl
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import rsa
+from aiohttp.abc import AbstractResolver, ResolveResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from jsonschema import Draft6Validator
 from jwt.algorithms import RSAAlgorithm
 
+from bot.teams.files import FileNetwork
 from tests.fakes import serve_locally
 
 SCHEMA_PATH = (
@@ -36,6 +48,99 @@ APP_ID = "5d3f2e9a-1b2c-4d5e-8f90-123456789abc"
 APP_PASSWORD = "test-client-secret"
 TENANT = "72f988bf-0000-4000-8000-0000000005c1"
 KEY_ID = "test-key-1"
+# Teams' own host names, which the fake answers for over https when the bot is registered:
+# the Bot Connector, the sender's OneDrive (SharePoint) and Teams' media service.
+CONNECTOR_HOST = "smba.trafficmanager.net"
+ONEDRIVE_HOST = "contoso-my.sharepoint.com"
+MEDIA_HOST = "us-api.asm.skype.com"
+FILES_HOST = "files.contoso.sharepoint.com"
+TEAMS_HOSTS = (CONNECTOR_HOST, ONEDRIVE_HOST, MEDIA_HOST, FILES_HOST)
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
+# The first bytes of files as phones and laptops make them.
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for Teams' host names, made for this test run."""
+
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """Trusts this certificate, and nothing else."""
+        return ssl.create_default_context(cafile=str(self.cert_file))
+
+
+_CERT_FOLDER = tempfile.TemporaryDirectory(prefix="socialdesk-test-tls-")
+
+
+@cache
+def certificate(names: tuple[str, ...] = TEAMS_HOSTS) -> Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = Path(_CERT_FOLDER.name) / uuid.uuid4().hex
+    folder.mkdir()
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Certificate(cert_file, key_file)
+
+
+class MappedResolver(AbstractResolver):
+    """DNS for tests: each name is where the test says it is; any other name does not
+    exist (nothing in the tests ever reaches the real DNS)."""
+
+    def __init__(self, names: Mapping[str, tuple[str, int]]) -> None:
+        self.names = dict(names)
+        self.asked: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.asked.append(host)
+        if host not in self.names:
+            raise OSError(f"test DNS: no such host {host}")
+        address, mapped_port = self.names[host]
+        version = ipaddress.ip_address(address).version
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": mapped_port,
+                "family": socket.AF_INET6 if version == 6 else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
+
+    async def close(self) -> None:
+        return None
 
 
 class CardError(AssertionError):
@@ -122,7 +227,12 @@ class FakeTeams:
     # Benchmarks turn schema validation off: it costs the fake more than the bot's work.
     validate: bool = True
     root: str = ""
+    # The same server over https, reached by Teams' host names (see go_secure).
+    secure_port: int = 0
+    secure: bool = False
+    redirects: dict[str, str] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
+    _secure_runner: web.AppRunner | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -134,18 +244,59 @@ class FakeTeams:
         app.router.add_put("/emea/v3/conversations/{cid}/activities/{aid}", self._update)
         app.router.add_get("/emea/v3/attachments/{name}/views/original", self._file)
         app.router.add_get("/sharepoint/{name}", self._file)
+        # A OneDrive for Business download address, as file download info gives it.
+        app.router.add_get("/personal/{user}/_layouts/15/download.aspx", self._onedrive_file)
+        app.router.add_get("/v1/objects/{name}/views/imgo", self._file)
+        app.router.add_get("/moved/{name}", self._redirect)
         app.router.add_get("/openid", self._openid)
         app.router.add_get("/keys", self._keys)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
         self._runner, self.root = await serve_locally(app)
+        self._secure_runner = web.AppRunner(app, access_log=None)
+        await self._secure_runner.setup()
+        secure_site = web.TCPSite(
+            self._secure_runner, "127.0.0.1", 0, ssl_context=certificate().server_context()
+        )
+        await secure_site.start()
+        self.secure_port = self._secure_runner.addresses[0][1]
         return self
 
     async def stop(self) -> None:
+        if self._secure_runner is not None:
+            await self._secure_runner.cleanup()
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def network(
+        self,
+        names: Mapping[str, str] | None = None,
+        *,
+        trust_this_server: bool = True,
+    ) -> FileNetwork:
+        """How a bot reaches the fake by Teams' host names: a resolver that puts each at this
+        server (or at the addresses `names` gives, port 443), trusting the test's certificate.
+        The fake is on this machine, an address the bot refuses for files: only its own port
+        there is vouched for, and only if `trust_this_server`."""
+        resolved = {host: (str(LOOPBACK), self.secure_port) for host in TEAMS_HOSTS}
+        resolved.update({host: (address, 443) for host, address in (names or {}).items()})
+        return FileNetwork(
+            resolver=MappedResolver(resolved),
+            ssl=certificate().client_context(),
+            vouched_for=(
+                frozenset({(LOOPBACK, self.secure_port)}) if trust_this_server else frozenset()
+            ),
+        )
+
+    def go_secure(self) -> FileNetwork:
+        """From now on the fake is Teams as a registered bot sees it: its service URL is the
+        Bot Connector's own (https://smba.trafficmanager.net/emea/), and files are on OneDrive."""
+        self.secure = True
+        return self.network()
+
     @property
     def service_url(self) -> str:
+        if self.secure:
+            return f"https://{CONNECTOR_HOST}/emea/"
         return f"{self.root}/emea/"
 
     @property
@@ -190,10 +341,22 @@ class FakeTeams:
         return [c for s in self.to(aad) for c in cards_in(s.activity)]
 
     def add_file(self, name: str, content: bytes, inline: bool = False) -> str:
+        """A file a person sent: a pasted image (`inline`, under the service URL) or a file
+        shared from their OneDrive; its address as the activity gives it."""
         self.files[name] = content
         if inline:
-            return f"{self.service_url}v3/attachments/{name}/views/original"
-        return f"{self.root}/sharepoint/{name}?tempauth=pre-authorised"
+            return f"{self.service_url}v3/attachments/{quote(name)}/views/original"
+        if self.secure:
+            return (
+                f"https://{ONEDRIVE_HOST}/personal/robin_contoso_com/_layouts/15/download.aspx"
+                f"?UniqueId={quote(name)}&Translate=false&tempauth=pre-authorised&ApiVersion=2.0"
+            )
+        return f"{self.root}/sharepoint/{quote(name)}?tempauth=pre-authorised"
+
+    def add_redirect(self, name: str, to: str, host: str = ONEDRIVE_HOST) -> str:
+        """An address on `host` that redirects (302) to `to`."""
+        self.redirects[name] = to
+        return f"https://{host}/moved/{quote(name)}"
 
     async def wait_for(
         self, condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
@@ -279,6 +442,21 @@ class FakeTeams:
         if content is None:
             return web.Response(status=404)
         return web.Response(body=content, content_type="application/octet-stream")
+
+    async def _onedrive_file(self, request: web.Request) -> web.StreamResponse:
+        name = request.query.get("UniqueId", "")
+        if request.query.get("tempauth") != "pre-authorised":
+            return web.json_response({"error": {"code": "accessDenied"}}, status=401)
+        self.file_authorizations[name] = request.headers.get("Authorization")
+        content = self.files.get(name)
+        if content is None:
+            return web.json_response({"error": {"code": "itemNotFound"}}, status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
+
+    async def _redirect(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.file_authorizations[name] = request.headers.get("Authorization")
+        raise web.HTTPFound(self.redirects[name])
 
     async def _openid(self, request: web.Request) -> web.StreamResponse:
         self.metadata_fetches += 1
