@@ -49,6 +49,7 @@ from bot.handlers import posts, questions, reports
 from bot.runtime import Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
+from bot.slack.replay import RequestGate
 from bot.slack.transport import TOKEN_REFUSED
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class SlackIdentity:
     team_id: str | None = None
     bot_id: str | None = None
     bot_user_id: str | None = None
+    # Enterprise Grid: the organisation, and whether the app is installed across all of it.
+    enterprise_id: str | None = None
+    enterprise_install: bool = False
 
 
 class _EnvironmentTokenNotice(logging.Filter):
@@ -115,6 +119,7 @@ def build_bolt_app(
         process_before_response=True,
         logger=bolt_logger,
     )
+    app.use(RequestGate(runtime.engine, runtime.context.clock, identity, replies))
     SlackListeners(runtime, replies).register(app)
     return app
 
@@ -151,6 +156,8 @@ async def check_bot_token(client: AsyncWebClient, identity: SlackIdentity) -> bo
     identity.team_id = answer.get("team_id")
     identity.bot_id = answer.get("bot_id")
     identity.bot_user_id = answer.get("user_id")
+    identity.enterprise_id = answer.get("enterprise_id")
+    identity.enterprise_install = answer.get("is_enterprise_install") is True
     log.info("slack: signed in to %s as %s", answer.get("team"), answer.get("user"))
     return True
 
@@ -429,8 +436,7 @@ class SlackListeners:
             trigger_id = body.get("trigger_id")
             if isinstance(trigger_id, str):
                 self.replies.later(self._open_form(client, trigger_id, outcome.form, body))
-        elif outcome.reply is not None and not is_retry(request):
-            # A retry's first delivery already answered the clicker.
+        elif outcome.reply is not None:
             self.replies.later(
                 self.replies.ephemeral(
                     body.get("response_url"), blockkit.render_message(outcome.reply)
@@ -664,12 +670,9 @@ class SlackListeners:
 
         await self._run_click(ack, body, request, client, work)
 
-    async def direct_message(
-        self, event: Json, request: AsyncBoltRequest, say: Callable[..., Awaitable[Any]]
-    ) -> None:
+    async def direct_message(self, event: Json, say: Callable[..., Awaitable[Any]]) -> None:
+        # A resend of an event already answered never gets here (bot/slack/replay.py).
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
-            return
-        if is_retry(request):
             return
         try:
             await say(**blockkit.render_message(help_handler.help_message(self.runtime.context)))
@@ -744,13 +747,6 @@ def _clicked(body: Mapping[str, Any]) -> tuple[str, str]:
 def _metadata(view: object) -> str:
     value = view.get("private_metadata") if isinstance(view, dict) else None
     return value if isinstance(value, str) else ""
-
-
-def is_retry(request: AsyncBoltRequest) -> bool:
-    """Slack resends an event it thinks was missed; the first delivery already answered.
-    Bolt gives headers as lists, and in Socket Mode a first delivery carries retry number 0."""
-    numbers = request.headers.get("x-slack-retry-num") or []
-    return any(str(n).strip() not in ("", "0") for n in numbers)
 
 
 def _state(view: Mapping[str, Any]) -> Mapping[str, Any]:
