@@ -235,33 +235,28 @@ async def test_requests_from_another_workspace_are_refused_and_not_logged(
     assert ours.status == 200 and await notes(desk.bot) == ["ours"]
 
 
-@pytest.mark.parametrize(
-    ("org_wide", "team", "enterprise", "taken"),
-    [
-        # Installed across the organisation: any of its workspaces is ours.
-        (True, "T0SISTER", "E0TRUST", True),
-        (True, "T0SISTER", "E0OTHER", False),
-        # Installed in one workspace of it: only that one.
-        (False, "T0SISTER", "E0TRUST", False),
-        (False, TEAM, "E0TRUST", True),
-    ],
-)
-async def test_enterprise_grid_workspaces(
-    start_bot: BotFactory,
-    fake_slack: FakeSlack,
-    org_wide: bool,
-    team: str,
-    enterprise: str,
-    taken: bool,
-) -> None:
+# (installed across the organisation?, the request's workspace and organisation, taken?)
+GRID = [
+    # Installed across the organisation: any of its workspaces is ours.
+    (True, "T0SISTER", "E0TRUST", True),
+    (True, "T0SISTER", "E0OTHER", False),
+    # Installed in one workspace of it: only that one.
+    (False, "T0SISTER", "E0TRUST", False),
+    (False, TEAM, "E0TRUST", True),
+]
+
+
+async def test_enterprise_grid_workspaces(start_bot: BotFactory, fake_slack: FakeSlack) -> None:
     fake_slack.enterprise_id = "E0TRUST"
-    fake_slack.enterprise_install = org_wide
-    bot = await start_bot()
-    fields = dict(p.split("=", 1) for p in command_body("/policy", TEACHER, "hi").split("&"))
-    fields |= {"team_id": team, "enterprise_id": enterprise, "enterprise_name": "Trust"}
-    raw, headers = signed("&".join(f"{k}={v}" for k, v in fields.items()))
-    answer = await bot.post_raw(PATH, raw, headers)
-    assert answer.status == (200 if taken else 403)
+    for org_wide, team, enterprise, taken in GRID:
+        fake_slack.enterprise_install = org_wide
+        bot = await start_bot()
+        fields = dict(p.split("=", 1) for p in command_body("/policy", TEACHER, "hi").split("&"))
+        fields |= {"team_id": team, "enterprise_id": enterprise, "enterprise_name": "Trust"}
+        raw, headers = signed("&".join(f"{k}={v}" for k, v in fields.items()))
+        answer = await bot.post_raw(PATH, raw, headers)
+        assert answer.status == (200 if taken else 403), (org_wide, team, enterprise)
+        await bot.stop()
 
 
 async def test_socket_mode_envelopes_from_another_workspace_are_acknowledged_and_ignored(
