@@ -436,7 +436,8 @@ class SlackListeners:
             trigger_id = body.get("trigger_id")
             if isinstance(trigger_id, str):
                 self.replies.later(self._open_form(client, trigger_id, outcome.form, body))
-        elif outcome.reply is not None:
+        elif outcome.reply is not None and not is_retry(request):
+            # A retry's first delivery already answered the clicker.
             self.replies.later(
                 self.replies.ephemeral(
                     body.get("response_url"), blockkit.render_message(outcome.reply)
@@ -747,6 +748,13 @@ def _clicked(body: Mapping[str, Any]) -> tuple[str, str]:
 def _metadata(view: object) -> str:
     value = view.get("private_metadata") if isinstance(view, dict) else None
     return value if isinstance(value, str) else ""
+
+
+def is_retry(request: AsyncBoltRequest) -> bool:
+    """Slack resends an event it thinks was missed; the first delivery already answered.
+    Bolt gives headers as lists, and in Socket Mode a first delivery carries retry number 0."""
+    numbers = request.headers.get("x-slack-retry-num") or []
+    return any(str(n).strip() not in ("", "0") for n in numbers)
 
 
 def _state(view: Mapping[str, Any]) -> Mapping[str, Any]:
