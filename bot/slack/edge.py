@@ -158,7 +158,12 @@ async def check_bot_token(client: AsyncWebClient, identity: SlackIdentity) -> bo
     identity.bot_user_id = answer.get("user_id")
     identity.enterprise_id = answer.get("enterprise_id")
     identity.enterprise_install = answer.get("is_enterprise_install") is True
-    log.info("slack: signed in to %s as %s", answer.get("team"), answer.get("user"))
+    log.info(
+        "slack: signed in to %s (%s) as %s; requests from any other workspace are refused",
+        answer.get("team"),
+        identity.team_id,
+        answer.get("user"),
+    )
     return True
 
 
