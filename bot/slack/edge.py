@@ -49,6 +49,7 @@ from bot.handlers import posts, questions, reports
 from bot.runtime import Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
+from bot.slack.replay import RequestGate
 from bot.slack.transport import TOKEN_REFUSED
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class SlackIdentity:
     team_id: str | None = None
     bot_id: str | None = None
     bot_user_id: str | None = None
+    # Enterprise Grid: the organisation, and whether the app is installed across all of it.
+    enterprise_id: str | None = None
+    enterprise_install: bool = False
 
 
 class _EnvironmentTokenNotice(logging.Filter):
@@ -115,6 +119,7 @@ def build_bolt_app(
         process_before_response=True,
         logger=bolt_logger,
     )
+    app.use(RequestGate(runtime.engine, runtime.context.clock, identity, replies))
     SlackListeners(runtime, replies).register(app)
     return app
 
@@ -151,7 +156,14 @@ async def check_bot_token(client: AsyncWebClient, identity: SlackIdentity) -> bo
     identity.team_id = answer.get("team_id")
     identity.bot_id = answer.get("bot_id")
     identity.bot_user_id = answer.get("user_id")
-    log.info("slack: signed in to %s as %s", answer.get("team"), answer.get("user"))
+    identity.enterprise_id = answer.get("enterprise_id")
+    identity.enterprise_install = answer.get("is_enterprise_install") is True
+    log.info(
+        "slack: signed in to %s (%s) as %s; requests from any other workspace are refused",
+        answer.get("team"),
+        identity.team_id,
+        answer.get("user"),
+    )
     return True
 
 
@@ -664,12 +676,9 @@ class SlackListeners:
 
         await self._run_click(ack, body, request, client, work)
 
-    async def direct_message(
-        self, event: Json, request: AsyncBoltRequest, say: Callable[..., Awaitable[Any]]
-    ) -> None:
+    async def direct_message(self, event: Json, say: Callable[..., Awaitable[Any]]) -> None:
+        # A resend of an event already answered never gets here (bot/slack/replay.py).
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
-            return
-        if is_retry(request):
             return
         try:
             await say(**blockkit.render_message(help_handler.help_message(self.runtime.context)))

@@ -315,6 +315,15 @@ class ReportEventRow(Base):
     text: Mapped[str | None] = mapped_column(Text)
 
 
+class SeenRequest(Base):
+    """A Slack request already taken, by a digest of it (never its content), kept while a
+    replay of it could still pass the signature check or Slack could still retry it."""
+
+    __tablename__ = "seen_requests"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -337,3 +346,4 @@ TEAMS_UPLOADS = table_of(TeamsUpload)
 POLICY_QUESTIONS = table_of(PolicyQuestion)
 REPORTS = table_of(Report)
 REPORT_EVENTS = table_of(ReportEventRow)
+SEEN_REQUESTS = table_of(SeenRequest)

@@ -107,6 +107,12 @@ class FakeSlack:
     # What the bot posted to interactions' response_url, by the key in the address.
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     delay: float = 0.0  # seconds before each answer, to make work overlap
+    # The workspace the bot token belongs to, as auth.test tells it; on Enterprise Grid also
+    # the organisation, and whether the app is installed across all of it.
+    team_id: str = "T0SCHOOL"
+    team_name: str = "Oakgreen"
+    enterprise_id: str | None = None
+    enterprise_install: bool = False
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -255,15 +261,21 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {
+            # As Slack answers for a bot token; enterprise_id only within an Enterprise Grid
+            # organisation (docs.slack.dev/reference/methods/auth.test).
+            answer: dict[str, Any] = {
                 "ok": True,
                 "url": "https://oakgreen.slack.com/",
-                "team": "Oakgreen",
+                "team": self.team_name,
                 "user": "socialdesk",
-                "team_id": "T0SCHOOL",
+                "team_id": self.team_id,
                 "user_id": "U0BOT",
                 "bot_id": "B0BOT",
+                "is_enterprise_install": self.enterprise_install,
             }
+            if self.enterprise_id is not None:
+                answer["enterprise_id"] = self.enterprise_id
+            return answer
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": f"D{args['users']}"}}
         if method in ("chat.postMessage", "chat.update"):
