@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -344,6 +345,10 @@ class Figures:
     stale: list[str] = field(default_factory=list)
     repeats: Counter[str] = field(default_factory=Counter)
     repeats_unexplained: list[str] = field(default_factory=list)
+    # Clicks answered (acknowledged) whose note to the clicker, posted to Slack's response_url
+    # after the acknowledgement, never came: nothing keeps those across a kill.
+    click_replies: int = 0
+    click_replies_lost: list[str] = field(default_factory=list)
     timers_fired: Counter[str] = field(default_factory=Counter)
     timer_faults: list[str] = field(default_factory=list)
     messages: int = 0
@@ -383,6 +388,9 @@ class Figures:
             f"  new messages {self.messages} (repeats: {repeats}; not explained by a kill "
             f"{len(self.repeats_unexplained)}), card updates {self.updates}",
             f"  timers fired: {fired}; timer faults {len(self.timer_faults)}",
+            f"  notes to clickers after the acknowledgement: {self.click_replies} came, "
+            f"{len(self.click_replies_lost)} did not (not kept across a kill; not counted as "
+            "losses)",
             *(f"  FAIL {line}" for line in self.failures),
             *([f"  the bot's log: {self.log}"] if self.log else []),
         ]
@@ -505,9 +513,15 @@ class Run:
         """A draft from Slack; an approver approves it from the card they received."""
         draft = self.new("slack draft")
         text_ = f"Year 4 won the county maths quiz today, well done everyone ({draft.marker})"
-        body = urlencode(
-            {"payload": json.dumps(draft_payload(staff, text_, view_id=f"V{draft.marker}"))}
-        )
+        files = []
+        if self.rng.random() < 0.5:
+            # A photo of its own: fetched from Slack, kept, and shared beneath each card.
+            photo = b"\x89PNG\r\n\x1a\n" + draft.marker.encode() * 200
+            url = self.slack.add_file(f"{draft.marker}.png", photo)
+            files = [_slack_file(f"F{draft.marker}", f"{draft.marker}.png", photo, url)]
+            draft.facts["photo"] = hashlib.sha256(photo).hexdigest()
+        payload = draft_payload(staff, text_, files=files, view_id=f"V{draft.marker}")
+        body = urlencode({"payload": json.dumps(payload)})
         answer = await self.until_answered(
             draft, lambda: self.slack_request(body), _form_updated("Draft sent")
         )
@@ -716,6 +730,20 @@ class Run:
             await asyncio.sleep(self.rng.uniform(0.0, 0.3))
 
 
+def _slack_file(file_id: str, name: str, content: bytes, url: str) -> Json:
+    """A file in a file_input's state, as Slack sends it."""
+    return {
+        "id": file_id,
+        "name": name,
+        "title": name,
+        "mimetype": "image/png",
+        "filetype": "png",
+        "size": len(content),
+        "url_private": url,
+        "url_private_download": url,
+    }
+
+
 def _teams_staff(number: int, serial: int) -> str:
     # Each Teams question or report comes from a chat of its own, so an answer is told apart.
     return f"00000000-0000-4000-8000-{number:04d}{serial:08d}"
@@ -781,6 +809,13 @@ def deliveries(slack: StampedSlack, teams: StampedTeams) -> list[Delivery]:
                 {"text": call.args.get("text"), "blocks": call.args.get("blocks")}, sort_keys=True
             )
             found.append(Delivery("slack", person, content, landed))
+        elif call.method == "files.completeUploadExternal":
+            listed = call.args["files"]
+            for entry in json.loads(listed) if isinstance(listed, str) else listed:
+                content = hashlib.sha256(slack.uploads[entry["id"]]).hexdigest()
+                person = str(call.args.get("channel_id", "")).removeprefix("D")
+                thread = str(call.args.get("thread_ts"))
+                found.append(Delivery("slack", person, f"file {content} under {thread}", landed))
     for sent, landed in zip(teams.sent, teams.landed, strict=True):
         person = sent.conversation_id.removeprefix("a:1personal-")
         activity = {k: v for k, v in sent.activity.items() if k not in ("id", "timestamp")}
@@ -884,10 +919,20 @@ async def check(run: Run, figures: Figures) -> None:
             )
 
     _check_cards(run, figures)
+    _check_photos(run, figures, sent)
+    for action in run.actions:
+        # Of the clicks here, only sending a question on is answered with a note (an approval
+        # changes the card itself).
+        if action.answered and action.kind == "slack question sent on":
+            if run.slack.responses_to(action.marker):
+                figures.click_replies += 1
+            else:
+                figures.click_replies_lost.append(f"{action.kind} {action.marker}")
 
 
 def _kind_of(content: str) -> str:
     for words, kind in (
+        ("file ", "shared photo"),
         ("is waiting to be acknowledged", "chase reminder"),
         ("post.approve", "approval card"),
         ("report.acknowledge", "report card"),
@@ -978,6 +1023,27 @@ def _check_cards(run: Run, figures: Figures) -> None:
                 figures.stale.append(
                     f"{action.kind} {action.marker}: the card in {platform} {person}'s chat does "
                     f"not show {wanted!r}"
+                )
+
+
+def _check_photos(run: Run, figures: Figures, sent: list[Delivery]) -> None:
+    """A draft's photo is shared to each approver beneath a card of that draft."""
+    for action in run.actions:
+        photo = action.facts.get("photo")
+        if photo is None or "reference" not in action.facts:
+            continue
+        for approver in (SAM, NIA):
+            cards = {
+                str(call.answer.get("ts"))
+                for call in run.slack.messages_to(approver)
+                if action.marker in json.dumps(call.args)
+            }
+            if not any(
+                d.person == approver and d.content in {f"file {photo} under {ts}" for ts in cards}
+                for d in sent
+            ):
+                figures.missing.append(
+                    f"the photo of {action.marker} was not shared beneath {approver}'s card"
                 )
 
 
