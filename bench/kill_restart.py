@@ -70,7 +70,14 @@ from bot.store.models import (
 from bot.teams import cards as adaptive
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams, card_action, cards_in, dialog_invoke, install, message
-from tests.harness import SIGNING_SECRET, click_payload, command_body, draft_payload, view_payload
+from tests.harness import (
+    ALL_CONFIRMATIONS,
+    SIGNING_SECRET,
+    click_payload,
+    command_body,
+    draft_payload,
+    view_payload,
+)
 from tests.report_samples import report_values
 from tests.teams_client import action_titled, actions_of, texts_of
 
@@ -299,6 +306,7 @@ class BotProcess:
 
 ACTION_KINDS = (
     "slack draft",
+    "teams draft",
     "slack approve",
     "slack report",
     "slack acknowledge",
@@ -357,6 +365,7 @@ class Figures:
     seconds: float = 0.0
     log: Path | None = None
     repeated: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
@@ -477,6 +486,7 @@ class Run:
         if answered(status, body):
             action.answered = True
             return body
+        action.facts["unanswered"] = f"HTTP {status} {body[:200]}"
         return None
 
     # --- waiting for what people receive -----------------------------------------------------
@@ -532,6 +542,48 @@ class Run:
         for approver in (SAM, NIA):
             self.expect("slack", approver, draft.marker, "the approval card of a draft")
         self.expect("slack", staff, reference, "the receipt of a draft")
+        await self._approve(draft, reference, "slack", staff)
+
+    async def teams_draft(self, aad: str) -> None:
+        """A draft from Teams, in the form card the bot puts in the chat."""
+        draft = self.new("teams draft")
+        text_ = f"Our choir sang at the town hall tonight ({draft.marker})"
+        before = len(self.teams.to(aad))
+        status, _ = await self.teams_request(message(self.teams, aad, "post", "A Teacher"))
+        sent_forms = self.teams.to(aad)[before:]
+        if status != 200 or not sent_forms:
+            self.actions.remove(draft)  # no form to fill in: nothing was asked of the bot yet
+            return
+        sent = sent_forms[-1]
+        (form,) = cards_in(sent.activity)
+        button = action_titled(form, "Send for approval")
+        inputs: Json = {"text": text_, "accounts": "Facebook,X", "wished_date": ""}
+        inputs.update({name: "confirmed" for name in ALL_CONFIRMATIONS})
+        click = card_action(
+            self.teams,
+            aad,
+            button["verb"],
+            {**button.get("data", {}), **inputs},
+            sent.activity_id,
+            "A Teacher",
+        )
+        answer = await self.until_answered(
+            draft,
+            lambda: self.teams_request(click),
+            # Sent for approval; or, pressed again after a kill, already sent.
+            lambda status, body: status == 200 and "sent for approval" in body,
+        )
+        if answer is None:
+            return
+        reference = _reference("P", answer)
+        draft.facts.update(text=text_, reference=reference)
+        for approver in (SAM, NIA):
+            self.expect("slack", approver, draft.marker, "the approval card of a draft")
+        self.expect("teams", aad, reference, "the receipt of a draft")
+        await self._approve(draft, reference, "teams", aad)
+
+    async def _approve(self, draft: Action, reference: str, platform: str, staff: str) -> None:
+        """An approver approves the draft from the card they received."""
         approver = self.rng.choice((SAM, NIA))
         value = await self.slack_card(approver, draft.marker, "post.approve")
         if value is None:
@@ -550,7 +602,7 @@ class Run:
         if await self.until_answered(approve, lambda: self.slack_request(click), _ok) is None:
             return
         # The submitter is told; every copy of the card loses its buttons and says so.
-        self.expect("slack", staff, f"{reference}", "the news of an approval")
+        self.expect(platform, staff, f"{reference} is approved", "the news of an approval")
         draft.facts["approved"] = True
 
     async def slack_report(self, staff: str, acknowledge: bool) -> None:
@@ -724,6 +776,7 @@ class Run:
             lambda: self.slack_question(slack_user),
             lambda: self.teams_question(_teams_staff(number, len(self.actions))),
             lambda: self.teams_report(_teams_staff(number, len(self.actions))),
+            lambda: self.teams_draft(_teams_staff(number, len(self.actions))),
         ]
         while not self.stopping:
             await self.rng.choice(scenarios)()
@@ -836,6 +889,8 @@ async def check(run: Run, figures: Figures) -> None:
             if action.answered:
                 figures.answered += 1
                 figures.answered_by_kind[action.kind] += 1
+            else:
+                figures.unanswered.append(f"{action.kind}: {action.facts.get('unanswered')}")
             stored = await _times_stored(count, action)
             if stored is None:
                 continue
@@ -946,7 +1001,7 @@ def _kind_of(content: str) -> str:
 
 async def _times_stored(count: Callable[[Any], Awaitable[int]], action: Action) -> int | None:
     marker = f"%{action.marker}%"
-    if action.kind == "slack draft":
+    if action.kind in ("slack draft", "teams draft"):
         return await count(
             select(func.count(func.distinct(PostVersion.post_id))).where(
                 PostVersion.text.like(marker)
