@@ -130,6 +130,7 @@ Monitoring and Review of This Policy
 The IT Network Manager reviews this policy each year with the Co-Headteachers.
 """
 
+ACK_NEWS = "the news of an acknowledgement, for the reporter"
 # How long an item claimed by a process that was then killed waits before it is sent again.
 LEASE_SECONDS = 5
 # The longest a person waits for a message they need before the run calls it missing.
@@ -646,6 +647,8 @@ class Run:
         if await self.until_answered(ack, lambda: self.slack_request(click), _ok) is None:
             return
         report.facts["acknowledged"] = True
+        platform, reporter = report.facts["reporter"]
+        self.expect(platform, reporter, f"{reference} has been acknowledged", ACK_NEWS)
         note = self.new("slack note")
         note_text = f"Logged in the friend-request log ({note.marker})"
         note.facts.update(report=reference, text=note_text)
@@ -765,6 +768,7 @@ class Run:
         )
         if done is not None:
             report.facts["acknowledged"] = True
+            self.expect("teams", aad, f"{reference} has been acknowledged", ACK_NEWS)
 
     async def staff_member(self, number: int) -> None:
         """One member of staff doing one thing after another until the kills are done."""
@@ -989,10 +993,13 @@ def _kind_of(content: str) -> str:
     for words, kind in (
         ("file ", "shared photo"),
         ("is waiting to be acknowledged", "chase reminder"),
-        ("post.approve", "approval card"),
-        ("report.acknowledge", "report card"),
-        ("policy.answer", "question card"),
-        ("Action.Execute", "Teams card"),
+        ("Your report is R-", "report receipt"),
+        ("has been acknowledged by", "news of an acknowledgement"),
+        ("sent for approval", "draft receipt"),
+        ("is approved", "news of an approval"),
+        ("asked a question about the policy", "question card"),
+        ("Pupil friend request", "report card"),
+        ("Sent to the IT Network Manager", "note of a question sent on"),
     ):
         if words in content:
             return kind
