@@ -473,6 +473,7 @@ class Run:
             if answered(status, body):
                 action.answered = True
                 return body
+            action.facts["unanswered"] = f"HTTP {status} {body[:300]}"
             await asyncio.sleep(0.2)
         return None
 
@@ -998,7 +999,10 @@ def _kind_of(content: str) -> str:
         ("sent for approval", "draft receipt"),
         ("is approved", "news of an approval"),
         ("asked a question about the policy", "question card"),
+        ("Draft post P-", "approval card"),
         ("Pupil friend request", "report card"),
+        ('"title": "Acknowledge"', "report card"),
+        ("report.note_form", "report card"),
         ("Sent to the IT Network Manager", "note of a question sent on"),
     ):
         if words in content:
