@@ -2,24 +2,30 @@
 
 The real `socialdesk serve` runs in its own process against a fake Slack Web API and a fake
 Bot Connector (Teams local mode), both in this process on ephemeral ports. Staff submit drafts
-and concern reports, ask policy questions and send them on, in Slack and in Teams, while
-approvers approve, acknowledge and add notes; meanwhile the bot is killed (SIGKILL, no clean
-shut-down) at random moments and started again. Reports are given six seconds of working time
-to be acknowledged, so that their chase and escalation timers fire during the run.
+(some with a photo) and concern reports, ask policy questions and send them on, in Slack and
+in Teams, while approvers approve, acknowledge and add notes; meanwhile the bot is killed
+(SIGKILL: no clean shut-down) at random moments and started again. Reports are given six
+seconds of working time to be acknowledged, so that their chase and escalation timers fire in
+real time during the run.
 
-A person whose request got no answer does what they would do in Slack or Teams: presses the
-same Submit or button again (forms carry their own key; clicks are decisions), until the bot
-answers. A question is asked once: Slack and Teams do not send a message again.
+A person whose request got no answer does what they would do: presses the same Submit or
+button again until the bot answers. A question typed in a chat or a slash command is sent once:
+Slack and Teams do not send those again.
 
 Afterwards it checks, from the fakes and the database, and fails (exit status 1) if any fails:
-- every action that got its answer is stored exactly once (an action that got none, at most
-  once);
-- every message an answered action or a timer caused reached the fake Slack or Bot Connector,
-  and each card shows the last change made to it (updates may repeat);
-- a new message sent more than once was sent again by a later life of the process: at most
-  once per kill that fell between sending it and recording it as sent (each counted);
-- each report left unacknowledged was chased once and escalated once, and said so to each
-  person it concerned.
+- every action that got its answer is stored exactly once (one that got none, at most once);
+- every message an answered action or a timer caused reached the fake Slack or Bot Connector
+  (a draft's photo beneath each approver's card), nothing is left in the outbox, and each card
+  shows the last change made to it (updates may repeat);
+- a new message sent more than once was sent each time by a different life of the process:
+  repeated at most once per kill that fell between sending it and recording it (counted);
+- each report left unacknowledged was chased once and escalated once, and every timer that
+  fired told the people it concerned.
+
+Each life is forked from a process that has already imported the bot (the imports take two
+seconds of the start-up; --cold starts each life as a new `python -m bot serve` instead). Items
+in hand when a life is killed wait for their lease before another life sends them:
+SOCIALDESK_DELIVERY_LEASE_SECONDS is set to 5 here, where the default is 5 minutes.
 
     .venv/bin/python -m bench.kill_restart [--kills 100] [--database sqlite|postgresql|both]
 
@@ -88,8 +94,8 @@ HEADS = ("U0COHEAD1", "U0COHEAD2")
 DANA = "U0DSL"
 CHAIR = "U0CHAIR"
 TERRY = "00000000-0000-0000-0000-00000000d5a1"  # a DSL deputy who uses Teams only
-# Who receives a pupil's friend request ("Monitoring and Review": the Network Manager and the
-# DSL), and whom it goes to when nobody acknowledges it in time.
+# Who receives a pupil's friend request (the Network Managers and the DSLs), and whom it goes
+# to when nobody acknowledges it in time (the Co-Headteachers).
 PUPIL_REQUEST_TO = {("slack", SAM), ("slack", NIA), ("slack", DANA), ("teams", TERRY)}
 PUPIL_REQUEST_ESCALATES_TO = {("slack", HEADS[0]), ("slack", HEADS[1])}
 
@@ -100,8 +106,8 @@ school:
   policy_contact: office@oakgreen.example.sch.uk
 accounts: [Facebook, Instagram, X]
 reports:
-  # Working time that never stops, and six seconds of it to acknowledge a report: the chase
-  # and the escalation fire while the bot is being killed.
+  # Working time that (but for a minute at midnight) never stops, and six seconds of it to
+  # acknowledge a report: the chase and the escalation fire while the bot is being killed.
   working_hours: "00:00-23:59"
   working_days: [mon, tue, wed, thu, fri, sat, sun]
   acknowledge_within: {{dsl: 0.1m, other: 0.1m}}
