@@ -185,7 +185,7 @@ class Life:
 # process killed is the real server, with its own event loop, connections and outbox worker;
 # only the two seconds of imports are not paid again on every start.
 _FORK_SERVER = """
-import os, sys
+import ctypes, os, signal, sys
 import bot.app, bot.cli, bot.slack.edge, bot.teams.edge
 log = sys.argv[1]
 for line in sys.stdin:
@@ -194,6 +194,10 @@ for line in sys.stdin:
         pid = os.fork()
         if pid == 0:
             os.setsid()
+            if sys.platform == "linux":
+                # Dies with this server (PR_SET_PDEATHSIG), which ends when the run does: no
+                # bot is left behind by a run that was itself stopped.
+                ctypes.CDLL(None).prctl(1, signal.SIGKILL)
             out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             os.dup2(out, 1)
             os.dup2(out, 2)
