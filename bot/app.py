@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -115,6 +116,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     transports: dict[str, Transport] = {}
     teams_cards = CardRenderer()
 
+    lease = timedelta(seconds=settings.delivery_lease_seconds)
+
     async def run_timer(item: Claimed, worker_id: str) -> None:
         await runtime.run_timer(item, worker_id)
 
@@ -123,6 +126,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         transports,
         clock,
         Backoff(base=settings.retry_base_seconds, cap=settings.retry_cap_seconds),
+        lease=lease,
+        # Platform calls end well inside the lease, as with the default 3 minutes of 5.
+        deadline=lease * 0.6,
         timers=run_timer,
     )
     runtime = Runtime(

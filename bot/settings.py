@@ -33,6 +33,9 @@ DEFAULT_TEAMS_FILE_HOSTS = (
     "*.asm.skype.com",
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# A platform call gets three fifths of the lease (see DeliveryWorker); under 5 s that would
+# cut off an ordinary slow answer from Slack or Teams.
+MIN_LEASE_SECONDS = 5.0
 
 
 class SettingsError(Exception):
@@ -94,6 +97,9 @@ class Settings:
     teams: TeamsSettings = TeamsSettings()
     retry_base_seconds: float = 2.0
     retry_cap_seconds: float = 300.0
+    # How long a delivery worker holds an item it claimed. An instance that dies holding one
+    # (killed, the machine lost) delays it this long, until another instance may send it.
+    delivery_lease_seconds: float = 300.0
     log_level: str = "INFO"
 
     @classmethod
@@ -116,6 +122,17 @@ class Settings:
                 f"SOCIALDESK_RETRY_BASE_SECONDS must be a number of seconds, not {retry_text!r}"
             )
 
+        lease_text = get("SOCIALDESK_DELIVERY_LEASE_SECONDS") or "300"
+        try:
+            lease = float(lease_text)
+        except ValueError:
+            lease = -1.0
+        if not MIN_LEASE_SECONDS <= lease <= 86400:
+            raise SettingsError(
+                "SOCIALDESK_DELIVERY_LEASE_SECONDS must be a number of seconds from "
+                f"{MIN_LEASE_SECONDS:g} to 86400, not {lease_text!r}"
+            )
+
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise SettingsError(
@@ -135,6 +152,7 @@ class Settings:
             slack=slack,
             teams=_teams_settings(get, slack_configured=slack is not None),
             retry_base_seconds=retry_base,
+            delivery_lease_seconds=lease,
             log_level=log_level,
         )
 

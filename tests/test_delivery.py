@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from bot.store.models import CARDS, OUTBOX, OutboxItem
 from bot.store.outbox import CardPlace, Done, Outbox
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
-from tests.harness import draft_payload, eventually
+from tests.harness import RunningBot, draft_payload, eventually, settings_for
 
 
 @pytest.fixture
@@ -302,3 +303,31 @@ async def test_an_update_claimed_before_its_card_was_recorded_still_lands(
     )
     async with engine.connect() as db:
         assert await db.scalar(select(CARDS.c.revision)) == 2
+
+
+async def test_the_lease_an_instance_takes_is_the_one_configured(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    """An instance killed while it holds messages delays them by its lease: an operator who
+    wants a killed instance's messages to go sooner says so (SOCIALDESK_DELIVERY_LEASE_SECONDS),
+    and the items it claims are held for that long, no longer."""
+    settings = replace(settings_for(database_url, fake_slack), delivery_lease_seconds=6)
+    fake_slack.delay = 1.0  # each message stays in hand for a second
+    bot = await RunningBot(settings).start()
+    try:
+        await bot.submit(draft_payload("U0STAFF01"))
+
+        async def held() -> list[OutboxItem]:
+            return [i for i in await bot.rows(OutboxItem) if i.claimed_until is not None]
+
+        await eventually(lambda: _nonempty(held()), what="a message in hand")
+        for item in await held():
+            assert item.claimed_until is not None
+            held_for = item.claimed_until - item.created_at
+            assert timedelta(seconds=5) < held_for < timedelta(seconds=8), held_for
+    finally:
+        await bot.stop()
+
+
+async def _nonempty(items: Awaitable[list[Any]]) -> bool:
+    return bool(await items)

@@ -21,6 +21,14 @@ def test_defaults_need_no_credentials() -> None:
     assert settings.config_path == Path("socialdesk.yaml")
     assert settings.slack is None
     assert settings.teams.local_mode
+    assert settings.delivery_lease_seconds == 300
+
+
+def test_the_delivery_lease_can_be_shortened() -> None:
+    # How long an item held by an instance that died waits before another sends it.
+    assert (
+        Settings.from_env({"SOCIALDESK_DELIVERY_LEASE_SECONDS": "20"}).delivery_lease_seconds == 20
+    )
 
 
 @pytest.mark.parametrize(
@@ -34,6 +42,8 @@ def test_defaults_need_no_credentials() -> None:
         ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "SLACK_APP_TOKEN"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"SOCIALDESK_RETRY_BASE_SECONDS": "soon"}, "SOCIALDESK_RETRY_BASE_SECONDS"),
+        ({"SOCIALDESK_DELIVERY_LEASE_SECONDS": "1"}, "SOCIALDESK_DELIVERY_LEASE_SECONDS"),
+        ({"SOCIALDESK_DELIVERY_LEASE_SECONDS": "5 min"}, "SOCIALDESK_DELIVERY_LEASE_SECONDS"),
         (
             {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "ftp://x"},
             "SLACK_API_URL",

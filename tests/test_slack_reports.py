@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import logging
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -617,3 +618,25 @@ async def test_a_role_gone_before_delivery_withdraws_the_card_and_its_evidence(
     }
     await fake_slack.wait_for(lambda: bool(fake_slack.shared_files("U0KIM")), what="Kim's copy")
     assert "Acknowledged by Dana Safe" in json.dumps(desk.card("U0KIM", "R-0001")["blocks"])
+
+
+async def test_a_note_or_question_sent_again_on_the_same_form_is_kept_once(desk: Desk) -> None:
+    """Submit pressed again after no answer came (the bot was being restarted): the form
+    arrives again as a new request, signed afresh. The chronology keeps every entry for good,
+    so it gets one note and one question, and the reporter is asked once."""
+    report, _ = await desk.report(kind="pupil_request")
+    await desk.settled()
+    value = str(report.id)
+    note = {"note": {"type": "plain_text_input", "value": "Logged in the friend-request log."}}
+    asked = "Did they message you as well?"
+    question = {"question": {"type": "plain_text_input", "value": asked}}
+    for form_id, values in (("report.note_form", note), ("report.ask_form", question)):
+        form = view_payload(DSL, form_id, value, values)
+        first = await desk.bot.submit(form)
+        again = await desk.bot.submit(form, timestamp=int(time.time()) - 1)
+        assert first.json()["response_action"] == again.json()["response_action"] == "update"
+        assert "already on R-0001" in json.dumps(again.json()["view"])
+    await desk.settled()
+    kinds = [e.kind for e in await desk.bot.rows(ReportEventRow)]
+    assert kinds == ["submitted", "sent", "note", "question"]
+    assert desk.said_to(TEACHER).count(asked) == 1

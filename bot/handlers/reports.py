@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
 from bot.core.people import Person, Platform
@@ -793,6 +793,34 @@ def _text(value: str, name: str, missing: str) -> tuple[str | None, FormErrors]:
     return text, FormErrors()
 
 
+# A person whose Submit got no answer (the bot restarting, a dropped connection) presses it
+# again, and the form arrives again as a new request: the same words from the same person on
+# the same report this soon after are that form again. The chronology keeps every entry for
+# good, so it gets one, and the person is told it is there.
+SENT_AGAIN_WITHIN = timedelta(minutes=15)
+
+
+def _sent_again(
+    record: ReportRecord, kind: EventKind, actor: Person, text: str, now: datetime
+) -> ReportEvent | None:
+    return next(
+        (
+            event
+            for event in reversed(record.events)
+            if event.kind is kind
+            and event.actor_key == actor.key
+            and event.text == text
+            and now - event.at <= SENT_AGAIN_WITHIN
+        ),
+        None,
+    )
+
+
+def _already_there(ctx: HandlerContext, what: str, event: ReportEvent) -> Outcome:
+    shown = ctx.school_time.show(event.at)
+    return Outcome(reply=_told(f"{what} (added {shown}); it was not added twice."))
+
+
 async def add_note(
     ctx: HandlerContext, uow: UnitOfWork, actor: Person, report: int, note: str
 ) -> Outcome:
@@ -803,6 +831,8 @@ async def add_note(
     if isinstance(found, Outcome):
         return _in_form(found, NOTE)
     record, now = found, ctx.clock.now()
+    if (same := _sent_again(record, EventKind.NOTE, actor, text, now)) is not None:
+        return _already_there(ctx, f"That note is already on {record.reference}", same)
     await uow.reports.append(record.id, ReportEvent(now, EventKind.NOTE, actor.key, text))
     await uow.audit.append(actor.key, "report.note", "report", record.reference, now)
     return await _after(ctx, uow, record.id, f"Note added to {record.reference}.")
@@ -818,6 +848,8 @@ async def ask_reporter(
     if isinstance(found, Outcome):
         return _in_form(found, QUESTION)
     record, now = found, ctx.clock.now()
+    if (same := _sent_again(record, EventKind.QUESTION, actor, text, now)) is not None:
+        return _already_there(ctx, f"That question is already on {record.reference}", same)
     await uow.reports.append(record.id, ReportEvent(now, EventKind.QUESTION, actor.key, text))
     await uow.audit.append(actor.key, "report.asked", "report", record.reference, now)
     if record.reporter_key is None:
