@@ -6,8 +6,11 @@ anyone other than the actor is stored before it is sent, and the delivery worker
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,15 @@ log = logging.getLogger(__name__)
 
 Renderer = Callable[[Message], Mapping[str, Any]]
 
+# When the request being answered must have its answer: every database call it makes shares
+# one budget (event-loop time), however many it makes.
+_REQUEST_DEADLINE: ContextVar[float | None] = ContextVar("request_deadline", default=None)
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer within the request's time. Its transaction was abandoned
+    before it committed, so nothing was saved; the person is told to try again."""
+
 
 @dataclass
 class Runtime:
@@ -45,14 +57,56 @@ class Runtime:
     live: Collection[str] = field(default_factory=frozenset)
     teams_reach: teams_store.ReachCache = field(default_factory=teams_store.ReachCache)
 
+    @contextlib.contextmanager
+    def request_deadline(self) -> Iterator[None]:
+        """The request being answered gives the database this long in all (see `within_request`),
+        counted from now."""
+        loop = asyncio.get_running_loop()
+        token = _REQUEST_DEADLINE.set(loop.time() + self.settings.database_timeouts.request)
+        try:
+            yield
+        finally:
+            _REQUEST_DEADLINE.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def within_request(self) -> AsyncIterator[None]:
+        """Database work a request waits for: given up at the request's deadline (or, outside
+        `request_deadline`, after the request budget), raising DatabaseUnavailable. Slack
+        allows 3 seconds for an answer, and a stalled database would otherwise hold the
+        request until the connection or statement timeouts, or for ever."""
+        loop = asyncio.get_running_loop()
+        deadline = _REQUEST_DEADLINE.get()
+        if deadline is None:
+            deadline = loop.time() + self.settings.database_timeouts.request
+        try:
+            async with asyncio.timeout_at(deadline):
+                yield
+        except TimeoutError as error:
+            # Cancelled mid-transaction, the connection is closed rather than returned to the
+            # pool, and the server rolls the transaction back: nothing half written.
+            raise DatabaseUnavailable("the database did not answer in time") from error
+
     async def perform(
         self,
         work: Callable[[UnitOfWork], Awaitable[Outcome]],
         also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        *,
+        in_request: bool = True,
     ) -> Outcome:
         """Run `work` in one transaction with the messages it asks for. `also` reads what an
         edge needs to answer (which card was clicked) in the same transaction, rather than
-        wait for another connection."""
+        wait for another connection. In a request (the default) it gives up at the request's
+        deadline with DatabaseUnavailable; the statement timeouts bound it otherwise."""
+        if not in_request:
+            return await self._perform_with_retry(work, also)
+        async with self.within_request():
+            return await self._perform_with_retry(work, also)
+
+    async def _perform_with_retry(
+        self,
+        work: Callable[[UnitOfWork], Awaitable[Outcome]],
+        also: Callable[[AsyncConnection], Awaitable[None]] | None,
+    ) -> Outcome:
         try:
             return await self._perform_once(work, also=also)
         except IntegrityError:
