@@ -172,6 +172,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     finally:
         try:
             await _shut_down(services, worker, delivery)
+            await runtime.settle(5.0)
         finally:
             await engine.dispose()
 
@@ -363,12 +364,14 @@ async def healthz(request: web.Request) -> web.Response:
     body: dict[str, object] = {"slack": services.slack_mode, "teams": services.teams_mode}
     if services.runtime is None:
         return web.json_response(body | {"status": "starting"}, status=503)
-    try:
-        async with (
-            asyncio.timeout(HEALTH_CHECK_SECONDS),
-            services.runtime.engine.connect() as connection,
-        ):
+    engine = services.runtime.engine
+
+    async def answers() -> None:
+        async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    try:
+        await services.runtime.within(HEALTH_CHECK_SECONDS, answers)
     except Exception as error:
         log.warning("healthz: database unreachable: %r", error)
         body |= {"status": "degraded", "database": f"unreachable: {type(error).__name__}"}

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -32,6 +32,7 @@ from bot.store.repos import SqlUnitOfWork
 log = logging.getLogger(__name__)
 
 Renderer = Callable[[Message], Mapping[str, Any]]
+T = TypeVar("T")
 
 # When the request being answered must have its answer: every database call it makes shares
 # one budget (event-loop time), however many it makes.
@@ -57,9 +58,12 @@ class Runtime:
     live: Collection[str] = field(default_factory=frozenset)
     teams_reach: teams_store.ReachCache = field(default_factory=teams_store.ReachCache)
 
+    # Database work a request stopped waiting for, left to wind down (see `_before`).
+    _abandoned: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+
     @contextlib.contextmanager
     def request_deadline(self) -> Iterator[None]:
-        """The request being answered gives the database this long in all (see `within_request`),
+        """The request being answered gives the database this long in all (see `in_request`),
         counted from now."""
         loop = asyncio.get_running_loop()
         token = _REQUEST_DEADLINE.set(loop.time() + self.settings.database_timeouts.request)
@@ -68,23 +72,65 @@ class Runtime:
         finally:
             _REQUEST_DEADLINE.reset(token)
 
-    @contextlib.asynccontextmanager
-    async def within_request(self) -> AsyncIterator[None]:
+    async def in_request(self, work: Callable[[], Awaitable[T]]) -> T:
         """Database work a request waits for: given up at the request's deadline (or, outside
         `request_deadline`, after the request budget), raising DatabaseUnavailable. Slack
         allows 3 seconds for an answer, and a stalled database would otherwise hold the
         request until the connection or statement timeouts, or for ever."""
-        loop = asyncio.get_running_loop()
         deadline = _REQUEST_DEADLINE.get()
         if deadline is None:
-            deadline = loop.time() + self.settings.database_timeouts.request
+            deadline = asyncio.get_running_loop().time() + self.settings.database_timeouts.request
+        return await self._before(deadline, work)
+
+    async def within(self, seconds: float, work: Callable[[], Awaitable[T]]) -> T:
+        """`work`, given up after `seconds` (DatabaseUnavailable)."""
+        return await self._before(asyncio.get_running_loop().time() + seconds, work)
+
+    async def write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`work` in a transaction of its own, within the request's time."""
+
+        async def run() -> T:
+            async with self.engine.begin() as db:
+                return await work(db)
+
+        return await self.in_request(run)
+
+    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`work` reading on a connection of its own, within the request's time."""
+
+        async def run() -> T:
+            async with self.engine.connect() as db:
+                return await work(db)
+
+        return await self.in_request(run)
+
+    async def _before(self, deadline: float, work: Callable[[], Awaitable[T]]) -> T:
+        # The work runs in a task of its own, so that the answer need not wait for it to wind
+        # down once given up: cancelled mid-transaction, a connection is closed, not returned
+        # to the pool, and closing one to a stalled server waits for it (SQLAlchemy gives
+        # asyncpg 2 seconds). The server rolls the transaction back: nothing half written.
+        task = asyncio.ensure_future(work())
         try:
             async with asyncio.timeout_at(deadline):
-                yield
+                return await asyncio.shield(task)
         except TimeoutError as error:
-            # Cancelled mid-transaction, the connection is closed rather than returned to the
-            # pool, and the server rolls the transaction back: nothing half written.
+            # The deadline, or a statement's own timeout on the client.
             raise DatabaseUnavailable("the database did not answer in time") from error
+        finally:
+            if not task.done():
+                task.cancel()
+                self._abandoned.add(task)
+                task.add_done_callback(self._wound_down)
+
+    def _wound_down(self, task: asyncio.Task[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("abandoned database work ended: %r", task.exception())
+
+    async def settle(self, seconds: float) -> None:
+        """Wait (a while) for abandoned database work to wind down, before the engine closes."""
+        if self._abandoned:
+            await asyncio.wait(set(self._abandoned), timeout=seconds)
 
     async def perform(
         self,
@@ -99,8 +145,7 @@ class Runtime:
         deadline with DatabaseUnavailable; the statement timeouts bound it otherwise."""
         if not in_request:
             return await self._perform_with_retry(work, also)
-        async with self.within_request():
-            return await self._perform_with_retry(work, also)
+        return await self.in_request(lambda: self._perform_with_retry(work, also))
 
     async def _perform_with_retry(
         self,

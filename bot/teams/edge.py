@@ -341,10 +341,10 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         self._ctx.directory.learn_name(Identity(Platform.TEAMS, aad), record.name)
         self._reach.drop(aad)
         try:
-            async with self._runtime.within_request(), self._runtime.engine.begin() as db:
-                released = await teams_store.remember(
-                    db, record, self._ctx.clock.now(), release=not routine
-                )
+            now = self._ctx.clock.now()
+            released = await self._runtime.write(
+                lambda db: teams_store.remember(db, record, now, release=not routine)
+            )
         except (SQLAlchemyError, DatabaseUnavailable) as error:
             if not routine:
                 raise
@@ -368,8 +368,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if aad is None:
             return
         self._reach.drop(aad)
-        async with self._runtime.within_request(), self._runtime.engine.begin() as db:
-            await teams_store.forget(db, aad, "removed the app", self._ctx.clock.now())
+        now = self._ctx.clock.now()
+        await self._runtime.write(lambda db: teams_store.forget(db, aad, "removed the app", now))
         self._reach.knew(aad, None)
         log.warning("teams: %s removed socialdesk; their messages wait until it is added", aad)
 
@@ -426,24 +426,20 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             if files and aad is not None:
                 # Kept here, not in the card: what comes back from a card is the client's to
                 # change, and a file's address must be the one Teams gave.
-                async with self._runtime.within_request(), self._runtime.engine.begin() as db:
-                    await teams_store.keep_uploads(
-                        db, form_key, aad, [_file_json(f) for f in files], self._ctx.clock.now()
-                    )
+                kept, now = [_file_json(f) for f in files], self._ctx.clock.now()
+                await self._runtime.write(
+                    lambda db: teams_store.keep_uploads(db, form_key, aad, kept, now)
+                )
             card = self._renderer.form_card(form, files=[f.name for f in files], form_key=form_key)
             await self._say(turn_context, actor, _as_activity(card, form.title))
             return
         if files and command == report and aad_of_sender is not None:
             # Kept on the server, as for a draft: the dialog's form carries only their key.
             form_key = uuid.uuid4().hex
-            async with self._runtime.within_request(), self._runtime.engine.begin() as db:
-                await teams_store.keep_uploads(
-                    db,
-                    form_key,
-                    aad_of_sender,
-                    [_file_json(f) for f in files],
-                    self._ctx.clock.now(),
-                )
+            kept, now = [_file_json(f) for f in files], self._ctx.clock.now()
+            await self._runtime.write(
+                lambda db: teams_store.keep_uploads(db, form_key, aad_of_sender, kept, now)
+            )
             message = reports.start_menu(self._ctx, Platform.TEAMS, form_key, len(files))
         elif files:
             message = cards.refusal(
@@ -491,20 +487,15 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             aad = self._aad_id(activity.from_property, activity.channel_id)
             if not queue_on_failure or aad is None:
                 return
-        async with self._runtime.within_request(), self._runtime.engine.begin() as db:
-            await outbox.queue(
-                db,
-                [
-                    outbox.message(
-                        platform=Platform.TEAMS.value,
-                        recipient_key=actor.key,
-                        address=aad,
-                        card_key=None,
-                        payload=payload,
-                        now=self._ctx.clock.now(),
-                    )
-                ],
-            )
+        answer = outbox.message(
+            platform=Platform.TEAMS.value,
+            recipient_key=actor.key,
+            address=aad,
+            card_key=None,
+            payload=payload,
+            now=self._ctx.clock.now(),
+        )
+        await self._runtime.write(lambda db: outbox.queue(db, [answer]))
         self._runtime.wake_delivery()
 
     async def apologise(self, activity: Activity) -> bool:
@@ -629,8 +620,11 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         files: list[dict[str, Any]] = []
         if form_id == cards.DRAFT_FORM and form_key and data.get(adaptive.FILES_KEPT_KEY):
             aad = _identity_of(actor)
-            async with self._runtime.within_request(), self._runtime.engine.connect() as db:
-                files = await teams_store.uploads_for(db, form_key, aad) if aad else []
+            files = (
+                await self._runtime.read(lambda db: teams_store.uploads_for(db, form_key, aad))
+                if aad
+                else []
+            )
             if not files:
                 # Rather than a draft quietly without the photos its form lists.
                 return adaptive.invoke_message(UPLOADS_GONE)
@@ -861,8 +855,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         aad = _identity_of(actor)
         if not aad or not form_key:
             return []
-        async with self._runtime.within_request(), self._runtime.engine.connect() as db:
-            return await teams_store.uploads_for(db, form_key, aad)
+        return await self._runtime.read(lambda db: teams_store.uploads_for(db, form_key, aad))
 
     def _shown_after(self, outcome: Outcome, clicked: str | None) -> Json:
         """`clicked`: the key of the card the click came from, if it is one the bot tracks
