@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from bot.settings import normalise_database_url
+from bot.settings import DatabaseTimeouts, Settings, SettingsError, normalise_database_url
 from bot.store.models import OutboxItem, PolicyQuestion, Post, Report
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
@@ -321,3 +321,43 @@ async def test_sqlite_locked_by_another_process_is_refused_within_the_bound(
     assert again.json()["response_action"] == "update"
     assert await bot.count(Post) == before["Post"] + 1
     assert (await bot.get("/healthz")).status == 200
+
+
+def test_the_database_timeouts_are_settings_with_defaults() -> None:
+    assert Settings.from_env({}).database_timeouts == DatabaseTimeouts(
+        connect=5.0, statement=10.0, lock=1.0, pool=30.0, request=1.5
+    )
+    chosen = Settings.from_env(
+        {
+            "SOCIALDESK_DB_CONNECT_SECONDS": "3",
+            "SOCIALDESK_DB_STATEMENT_SECONDS": "20",
+            "SOCIALDESK_DB_LOCK_SECONDS": "0.5",
+            "SOCIALDESK_DB_POOL_SECONDS": "10",
+            "SOCIALDESK_DB_REQUEST_SECONDS": "2",
+        }
+    ).database_timeouts
+    assert chosen == DatabaseTimeouts(connect=3, statement=20, lock=0.5, pool=10, request=2)
+    for name, value in (
+        ("SOCIALDESK_DB_REQUEST_SECONDS", "3"),  # Slack would give up first
+        ("SOCIALDESK_DB_STATEMENT_SECONDS", "soon"),
+        ("SOCIALDESK_DB_POOL_SECONDS", "0"),
+        ("SOCIALDESK_DB_CONNECT_SECONDS", "-1"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            Settings.from_env({name: value})
+    with pytest.raises(SettingsError, match="must be below SOCIALDESK_DB_REQUEST_SECONDS"):
+        Settings.from_env({"SOCIALDESK_DB_LOCK_SECONDS": "2"})
+
+
+@pytest.mark.postgres_only
+async def test_postgresql_sessions_carry_the_statement_and_lock_timeouts(bot: RunningBot) -> None:
+    async with bot.runtime.engine.connect() as db:
+        shown = {
+            name: await db.scalar(text(f"SHOW {name}"))
+            for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+        }
+    assert shown == {
+        "statement_timeout": "10s",
+        "lock_timeout": "1s",
+        "idle_in_transaction_session_timeout": "1min",
+    }
