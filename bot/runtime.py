@@ -59,7 +59,7 @@ class Runtime:
     teams_reach: teams_store.ReachCache = field(default_factory=teams_store.ReachCache)
 
     # Database work a request stopped waiting for, left to wind down (see `_before`).
-    _abandoned: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+    _abandoned: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
 
     @contextlib.contextmanager
     def request_deadline(self) -> Iterator[None]:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -151,13 +152,22 @@ def errors_of(reply: Any) -> str:
 @pytest.mark.postgres_only
 @pytest.mark.skipif(not POLICY_FILE.exists(), reason=f"{POLICY_FILE} is absent")
 async def test_a_frozen_postgresql_is_refused_cleanly_and_everything_resumes_after(
-    database_url: str, fake_slack: FakeSlack, fake_teams: FakeTeams
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_teams: FakeTeams,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = SettableClock()
     async with proxied(database_url) as (proxy, through_proxy):
-        bot = await RunningBot(settings_for(through_proxy, fake_slack), GOVERNED, clock).start()
+        # Statements time out sooner than by default (10 s), so that the delivery worker's
+        # own wait for the stalled database ends, and its back-off is seen, within the test.
+        settings = replace(
+            settings_for(through_proxy, fake_slack),
+            database_timeouts=DatabaseTimeouts(statement=1.0),
+        )
+        bot = await RunningBot(settings, GOVERNED, clock).start()
         try:
-            await _frozen_then_thawed(bot, proxy, clock, fake_slack, fake_teams)
+            await _frozen_then_thawed(bot, proxy, clock, fake_slack, fake_teams, caplog)
         finally:
             proxy.thaw()
             await bot.stop()
@@ -169,6 +179,7 @@ async def _frozen_then_thawed(
     clock: SettableClock,
     slack: FakeSlack,
     fake_teams: FakeTeams,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
     await teacher.install()
@@ -236,6 +247,18 @@ async def _frozen_then_thawed(
     closed = teams_report["closed"]
     assert "report could not be saved" in closed and "draft" not in closed
 
+    # The delivery worker gives up on the outbox for now, and waits before it asks again.
+    def logged(words: str) -> int:
+        return sum(words in r.getMessage() for r in caplog.records if r.name == "bot.delivery")
+
+    async def worker_gave_up() -> bool:
+        return logged("could not read the outbox") == 1
+
+    await eventually(
+        worker_gave_up,
+        timeout=30,
+        what="the delivery worker to give up on the stalled database",
+    )
     proxy.thaw()
     # Nothing of what was refused was stored, not even once the held bytes reached the server.
     await asyncio.sleep(0.5)
@@ -270,6 +293,9 @@ async def _frozen_then_thawed(
     assert await bot.count(Post) == before["Post"] + 1
     health = await bot.get("/healthz")
     assert health.status == 200
+    # Said once for the whole stall, and once when it ended.
+    assert logged("could not read the outbox") == 1
+    assert logged("the outbox answers again") == 1
 
 
 def _hold_write_lock(path: Path) -> subprocess.Popen[str]:
