@@ -27,7 +27,7 @@ from bot.settings import DatabaseTimeouts, Settings, SettingsError, normalise_da
 from bot.store.models import OutboxItem, PolicyQuestion, Post, Report
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
-from tests.fakes.teams import FakeTeams
+from tests.fakes.teams import FakeTeams, cards_in
 from tests.harness import (
     FIXTURES,
     POLICY_FILE,
@@ -46,6 +46,7 @@ from tests.test_teams_reports import report_inputs
 
 GOVERNED = FIXTURES / "school-governed.yaml"
 SLACK_TEACHER, SAM, NIA, DSL = "U0TEACH", "U0NETMGR", "U0NETDEP", "U0DSL"
+NEWCOMER = "7b2a0c55-0000-4000-8000-0000000000e1"
 # Slack's limit is 3 s; the bot answers well inside it.
 ANSWER_WITHIN = 2.5
 HEALTH_WITHIN = 2.0
@@ -204,6 +205,10 @@ async def _frozen_then_thawed(
     before = await counts(bot)
     pending_before = [i.id for i in await bot.rows(OutboxItem) if i.status == "pending"]
 
+    newcomer = TeamsUser(bot, fake_teams, NEWCOMER, "Kit Newcomer")
+    screenshot = fake_teams.add_file("message.png", b"\x89PNG the message", inline=True)
+    told_before = len(teacher.messages)
+
     proxy.freeze()
     clock.advance(timedelta(hours=3))  # the chase falls due while the database is stalled
     bot.runtime.wake_delivery()
@@ -217,6 +222,8 @@ async def _frozen_then_thawed(
         (teams_question, teams_question_took),
         (teams_draft, teams_draft_took),
         (teams_report, teams_report_took),
+        (teams_files, teams_files_took),
+        (teams_help, teams_help_took),
     ) = await asyncio.gather(
         timed(bot.get("/healthz")),
         timed(bot.submit(draft_payload(SLACK_TEACHER))),
@@ -226,13 +233,18 @@ async def _frozen_then_thawed(
         timed(teacher.say("can I use my own phone for trip photos?")),
         timed(teacher.click(draft_card, "Send for approval", draft_inputs(), draft_card_sent)),
         timed(teacher.submit_dialog(report_dialog, report_inputs())),
+        # Files kept for a report to come: the database is needed before any form opens.
+        timed(teacher.say("report", [{"contentType": "image/png", "contentUrl": screenshot}])),
+        # Someone new: where they are reached cannot be recorded, and they are answered anyway.
+        timed(newcomer.say("help")),
     )
 
     assert health.status == 503 and health.json()["status"] == "degraded"
     assert health_took < HEALTH_WITHIN
     for took in (draft_took, report_took, click_took, question_took, teams_question_took):
         assert took < ANSWER_WITHIN
-    assert teams_draft_took < ANSWER_WITHIN and teams_report_took < ANSWER_WITHIN
+    for took in (teams_draft_took, teams_report_took, teams_files_took, teams_help_took):
+        assert took < ANSWER_WITHIN
     # Each says what could not be saved, in the form it came from; a report is a report.
     assert "draft could not be saved" in errors_of(draft)
     said = errors_of(slack_report)
@@ -241,8 +253,14 @@ async def _frozen_then_thawed(
     await slack.wait_for(lambda: bool(slack.responses_to(DSL)), what="the click's refusal")
     assert "Nothing was changed" in json.dumps(slack.responses_to(DSL))
     assert question.status == 200 and "could not answer" in question.text
-    assert teams_question.status == 200
-    assert "could not answer" in texts_of(teacher.last_card()[1])
+    assert teams_question.status == teams_files.status == teams_help.status == 200
+    told = " ".join(
+        texts_of(card)
+        for sent in teacher.messages[told_before:]
+        for card in cards_in(sent.activity)
+    )
+    assert "could not answer" in told and "could not be saved" in told
+    assert "post - draft a post" in texts_of(newcomer.last_card()[1])
     assert "draft could not be saved" in teams_draft["value"]
     closed = teams_report["closed"]
     assert "report could not be saved" in closed and "draft" not in closed
