@@ -132,6 +132,14 @@ def signed(body: str) -> tuple[bytes, dict[str, str]]:
 # A request as the platform sends it: the body and its headers, for request number n.
 Request = tuple[bytes, dict[str, str]]
 
+# What the bot answers when the database did not answer in time (a form's error, a Teams
+# note): an answer within the limit, but nothing done, so not counted as a success.
+REFUSED = (b"could not be saved", b"could not be done", b"could not answer")
+
+
+def answered(status: int, body: bytes) -> bool:
+    return status == 200 and not any(words in body for words in REFUSED)
+
 
 async def load(
     name: str,
@@ -139,7 +147,7 @@ async def load(
     make_request: Callable[[int], Request],
     rate: float,
     seconds: float,
-    accepted: Callable[[int, bytes], bool] = lambda status, _: status == 200,
+    accepted: Callable[[int, bytes], bool] = answered,
 ) -> Figures:
     """Open-loop load: request n leaves at n/rate seconds, whatever the answers are doing."""
     latencies: list[float] = []
@@ -187,7 +195,7 @@ async def measured(
     rate: float,
     seconds: float,
     settled: Callable[[], Awaitable[None]],
-    accepted: Callable[[int, bytes], bool] = lambda status, _: status == 200,
+    accepted: Callable[[int, bytes], bool] = answered,
 ) -> Figures:
     """One line of figures. The server's CPU per request counts everything a request set
     off, its deliveries included: the next line starts once `settled` says those are done."""
@@ -268,7 +276,8 @@ async def run(rate: float, seconds: float) -> None:
     base_env = slack_environment(fake)
 
     async def line(name: str, server: Server, body: Callable[[int], str]) -> Figures:
-        return await measured(
+        refused_before = refused_clicks(fake)
+        figures = await measured(
             name,
             server,
             "/slack/events",
@@ -277,6 +286,9 @@ async def run(rate: float, seconds: float) -> None:
             seconds,
             lambda: settled(fake),
         )
+        # A click is acknowledged empty either way; a refusal follows on its response_url.
+        figures.errors += refused_clicks(fake) - refused_before
+        return figures
 
     print(
         f"open-loop load at {rate:g} requests/s for {seconds:g} s per line; "
@@ -305,6 +317,13 @@ async def run(rate: float, seconds: float) -> None:
                         print((await line(f"socialdesk on {kind}: {label}", server, body)).line())
     finally:
         await fake.stop()
+
+
+def refused_clicks(fake: FakeSlack) -> int:
+    return sum(
+        any(words.decode() in json.dumps(answer) for words in REFUSED)
+        for answer in fake.responses_to("bench")
+    )
 
 
 async def settled(fake: FakeSlack, quiet_for: float = 1.0) -> None:

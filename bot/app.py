@@ -98,15 +98,19 @@ def create_app(
 
 
 async def _open_database(settings: Settings) -> tuple[AsyncEngine, str | None]:
-    engine = make_engine(settings.database_url)
+    # Migrations run without the statement timeouts: one may wait for another instance's
+    # to finish, and a large one may take a while. The engine that serves has them.
+    migrating = make_engine(settings.database_url)
     try:
-        await migrate(engine)
-        return engine, await current_revision(engine)
+        await migrate(migrating)
+        schema = await current_revision(migrating)
     except (OSError, SQLAlchemyError) as error:
-        await engine.dispose()
         raise SettingsError(
             f"DATABASE_URL: cannot open the database ({type(error).__name__}: {error})"
         ) from error
+    finally:
+        await migrating.dispose()
+    return make_engine(settings.database_url, settings.database_timeouts), schema
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -184,6 +188,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     finally:
         try:
             await _shut_down(services, worker, delivery)
+            await runtime.settle(5.0)
         finally:
             await engine.dispose()
 
@@ -361,7 +366,7 @@ async def _send_held_reports(runtime: Runtime) -> None:
     """Reports nobody could receive are sent once the configuration names someone who can."""
     ctx = runtime.context
     try:
-        await runtime.perform(lambda uow: reports.release_held(ctx, uow))
+        await runtime.perform(lambda uow: reports.release_held(ctx, uow), in_request=False)
     except Exception:
         log.exception("could not send on held reports; they stay held")
 
@@ -379,14 +384,23 @@ def _warn_about_unreachable_roles(school: SchoolConfig, platforms: frozenset[Pla
         )
 
 
+# A health probe is answered within 2 seconds, database or not; a stalled database is a 503.
+HEALTH_CHECK_SECONDS = 1.5
+
+
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body: dict[str, object] = {"slack": services.slack_mode, "teams": services.teams_mode}
     if services.runtime is None:
         return web.json_response(body | {"status": "starting"}, status=503)
-    try:
-        async with services.runtime.engine.connect() as connection:
+    engine = services.runtime.engine
+
+    async def answers() -> None:
+        async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    try:
+        await services.runtime.within(HEALTH_CHECK_SECONDS, answers)
     except Exception as error:
         log.warning("healthz: database unreachable: %r", error)
         body |= {"status": "degraded", "database": f"unreachable: {type(error).__name__}"}

@@ -89,6 +89,10 @@ class Transport(Protocol):
     ) -> None: ...
 
 
+# While the outbox cannot be read, the worker tries again after its retry back-off, but never
+# waits longer than this: it resumes soon after the database answers again.
+OUTBOX_RETRY_CAP_SECONDS = 30.0
+
 # Runs a due timer: its work and the item's completion commit together (see Runtime).
 TimerRunner = Callable[[Claimed, str], Awaitable[None]]
 
@@ -141,6 +145,11 @@ class DeliveryWorker:
         self._stopping = False
         # Finished items, recorded with the next claim in one transaction.
         self._finished: list[Done] = []
+        # Items given back (to retry later, or failed for good) while the database did not
+        # answer: recorded once it does, rather than left claimed until their lease runs out.
+        self._unrecorded: list[Callable[[], Awaitable[None]]] = []
+        # Cycles in a row the outbox could not be read: the worker waits longer after each.
+        self._outbox_failures = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -161,12 +170,18 @@ class DeliveryWorker:
                 self._wake.clear()
                 free = self._concurrency - len(in_flight)
                 claimed: list[Claimed] = []
-                if free > 0 or self._finished:
+                if free > 0 or self._finished or self._unrecorded:
                     try:
+                        await self._record_given_back()
                         claimed = await self._cycle(max(free, 0))
-                    except Exception:
-                        # The database may be briefly unreachable; the outbox keeps everything.
-                        log.exception("delivery: could not read the outbox; trying again shortly")
+                    except Exception as error:
+                        # The database may be unreachable for a while; the outbox keeps
+                        # everything, and the worker comes back to it by itself.
+                        await self._outbox_failed(error)
+                        continue
+                    if self._outbox_failures:
+                        log.warning("delivery: the outbox answers again; delivering")
+                        self._outbox_failures = 0
                 for item in claimed:
                     task = asyncio.create_task(self._handle(item))
                     in_flight.add(task)
@@ -186,6 +201,36 @@ class DeliveryWorker:
                 except Exception:
                     # Their leases run out and they are sent again: at least once, as always.
                     log.exception("delivery: could not record the last items sent")
+
+    async def _outbox_failed(self, error: Exception) -> None:
+        self._outbox_failures += 1
+        delay = min(self._backoff.delay(self._outbox_failures, None), OUTBOX_RETRY_CAP_SECONDS)
+        if self._outbox_failures == 1:
+            log.warning(
+                "delivery: could not read the outbox (%r); trying again in %.1fs, and less "
+                "often while it fails",
+                error,
+                delay,
+            )
+        else:
+            log.info("delivery: the outbox still does not answer (%r)", error)
+        # No new work can be stored meanwhile; an item in hand finishing, or stop(), ends
+        # the wait early.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def _record_given_back(self) -> None:
+        while self._unrecorded:
+            await self._unrecorded[0]()
+            self._unrecorded.pop(0)
+
+    async def _give_back(self, record: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await record()
+        except Exception as error:
+            log.warning("delivery: could not record an item's outcome yet (%r)", error)
+            self._unrecorded.append(record)
+            self._wake.set()
 
     def _slot_freed(
         self, in_flight: set[asyncio.Task[None]]
@@ -257,12 +302,16 @@ class DeliveryWorker:
                 item.id,
                 failure,
             )
-            now = self._clock.now()
-            await self._outbox.mark_failed(item, self.worker_id, now, str(failure))
-            if item.kind == FETCH:
-                await self._outbox.mark_attachment_unavailable(
-                    int(item.payload["attachment_id"]), now
-                )
+            now, refusal = self._clock.now(), str(failure)
+
+            async def record_failure() -> None:
+                await self._outbox.mark_failed(item, self.worker_id, now, refusal)
+                if item.kind == FETCH:
+                    await self._outbox.mark_attachment_unavailable(
+                        int(item.payload["attachment_id"]), now
+                    )
+
+            await self._give_back(record_failure)
         except Exception as error:
             # Temporary failures and faults of ours alike: keep the item, try again later.
             retry_after = error.retry_after if isinstance(error, TemporaryFailure) else None
@@ -289,8 +338,9 @@ class DeliveryWorker:
             else:
                 log.exception("delivery: %s %s raised; it stays queued", item.kind, item.id)
             reason = str(error) if isinstance(error, TemporaryFailure) else repr(error)
-            await self._outbox.retry_later(
-                item, self.worker_id, self._clock.now() + timedelta(seconds=delay), reason
+            when = self._clock.now() + timedelta(seconds=delay)
+            await self._give_back(
+                lambda: self._outbox.retry_later(item, self.worker_id, when, reason)
             )
 
     async def _on_platform(self, work: Awaitable[T]) -> T:

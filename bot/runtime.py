@@ -6,10 +6,13 @@ anyone other than the actor is stored before it is sent, and the delivery worker
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,6 +32,16 @@ from bot.store.repos import SqlUnitOfWork
 log = logging.getLogger(__name__)
 
 Renderer = Callable[[Message], Mapping[str, Any]]
+T = TypeVar("T")
+
+# When the request being answered must have its answer: every database call it makes shares
+# one budget (event-loop time), however many it makes.
+_REQUEST_DEADLINE: ContextVar[float | None] = ContextVar("request_deadline", default=None)
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer within the request's time. Its transaction was abandoned
+    before it committed, so nothing was saved; the person is told to try again."""
 
 
 @dataclass
@@ -45,14 +58,100 @@ class Runtime:
     live: Collection[str] = field(default_factory=frozenset)
     teams_reach: teams_store.ReachCache = field(default_factory=teams_store.ReachCache)
 
+    # Database work a request stopped waiting for, left to wind down (see `_before`).
+    _abandoned: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
+
+    @contextlib.contextmanager
+    def request_deadline(self) -> Iterator[None]:
+        """The request being answered gives the database this long in all (see `in_request`),
+        counted from now."""
+        loop = asyncio.get_running_loop()
+        token = _REQUEST_DEADLINE.set(loop.time() + self.settings.database_timeouts.request)
+        try:
+            yield
+        finally:
+            _REQUEST_DEADLINE.reset(token)
+
+    async def in_request(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Database work a request waits for: given up at the request's deadline (or, outside
+        `request_deadline`, after the request budget), raising DatabaseUnavailable. Slack
+        allows 3 seconds for an answer, and a stalled database would otherwise hold the
+        request until the connection or statement timeouts, or for ever."""
+        deadline = _REQUEST_DEADLINE.get()
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.settings.database_timeouts.request
+        return await self._before(deadline, work)
+
+    async def within(self, seconds: float, work: Callable[[], Awaitable[T]]) -> T:
+        """`work`, given up after `seconds` (DatabaseUnavailable)."""
+        return await self._before(asyncio.get_running_loop().time() + seconds, work)
+
+    async def write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`work` in a transaction of its own, within the request's time."""
+
+        async def run() -> T:
+            async with self.engine.begin() as db:
+                return await work(db)
+
+        return await self.in_request(run)
+
+    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`work` reading on a connection of its own, within the request's time."""
+
+        async def run() -> T:
+            async with self.engine.connect() as db:
+                return await work(db)
+
+        return await self.in_request(run)
+
+    async def _before(self, deadline: float, work: Callable[[], Awaitable[T]]) -> T:
+        # The work runs in a task of its own, so that the answer need not wait for it to wind
+        # down once given up: cancelled mid-transaction, a connection is closed, not returned
+        # to the pool, and closing one to a stalled server waits for it (SQLAlchemy gives
+        # asyncpg 2 seconds). The server rolls the transaction back: nothing half written.
+        task = asyncio.ensure_future(work())
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await asyncio.shield(task)
+        except TimeoutError as error:
+            # The deadline, or a statement's own timeout on the client.
+            raise DatabaseUnavailable("the database did not answer in time") from error
+        finally:
+            if not task.done():
+                task.cancel()
+                self._abandoned.add(task)
+                task.add_done_callback(self._wound_down)
+
+    def _wound_down(self, task: asyncio.Task[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("abandoned database work ended: %r", task.exception())
+
+    async def settle(self, seconds: float) -> None:
+        """Wait (a while) for abandoned database work to wind down, before the engine closes."""
+        if self._abandoned:
+            await asyncio.wait(set(self._abandoned), timeout=seconds)
+
     async def perform(
         self,
         work: Callable[[UnitOfWork], Awaitable[Outcome]],
         also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        *,
+        in_request: bool = True,
     ) -> Outcome:
         """Run `work` in one transaction with the messages it asks for. `also` reads what an
         edge needs to answer (which card was clicked) in the same transaction, rather than
-        wait for another connection."""
+        wait for another connection. In a request (the default) it gives up at the request's
+        deadline with DatabaseUnavailable; the statement timeouts bound it otherwise."""
+        if not in_request:
+            return await self._perform_with_retry(work, also)
+        return await self.in_request(lambda: self._perform_with_retry(work, also))
+
+    async def _perform_with_retry(
+        self,
+        work: Callable[[UnitOfWork], Awaitable[Outcome]],
+        also: Callable[[AsyncConnection], Awaitable[None]] | None,
+    ) -> Outcome:
         try:
             return await self._perform_once(work, also=also)
         except IntegrityError:

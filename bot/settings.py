@@ -87,6 +87,33 @@ class TeamsSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long the bot waits on the database, in seconds. A stalled database must never hang
+    a request: Slack gives an app 3 seconds to answer, so a request gives the database
+    `request` seconds in all and then answers "could not save" instead. The others bound each
+    step for everything else (the delivery worker, timers, start-up)."""
+
+    # Opening a connection (asyncpg's connect timeout).
+    connect: float = 5.0
+    # One statement: PostgreSQL's statement_timeout on the server, and a little more on the
+    # client (asyncpg's command_timeout) for a server that does not answer at all.
+    statement: float = 10.0
+    # Waiting for a lock another transaction holds: PostgreSQL's lock_timeout; on SQLite, the
+    # busy timeout for another process's write lock. Below `request`, so that a request
+    # blocked by a lock is refused by the database cleanly, not abandoned mid-wait.
+    lock: float = 1.0
+    # Waiting for a free pooled connection.
+    pool: float = 30.0
+    # Everything one Slack or Teams request asks of the database. Half of Slack's 3 seconds:
+    # the rest is for reading the request and sending the answer on a busy machine.
+    request: float = 1.5
+
+
+# Slack allows 3 seconds for an answer; a request's database budget must leave room for it.
+SLACK_ANSWER_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     port: int = 3978
@@ -101,6 +128,7 @@ class Settings:
     # (killed, the machine lost) delays it this long, until another instance may send it.
     delivery_lease_seconds: float = 300.0
     log_level: str = "INFO"
+    database_timeouts: DatabaseTimeouts = DatabaseTimeouts()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -154,7 +182,42 @@ class Settings:
             retry_base_seconds=retry_base,
             delivery_lease_seconds=lease,
             log_level=log_level,
+            database_timeouts=_database_timeouts(get),
         )
+
+
+def _database_timeouts(get: Callable[[str], str | None]) -> DatabaseTimeouts:
+    defaults = DatabaseTimeouts()
+
+    def seconds(name: str, default: float, most: float) -> float:
+        text = get(name)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not 0 < value <= most:
+            raise SettingsError(
+                f"{name} must be a number of seconds above 0 and at most {most:g}, not {text!r}"
+            )
+        return value
+
+    request = seconds("SOCIALDESK_DB_REQUEST_SECONDS", defaults.request, SLACK_ANSWER_SECONDS - 0.5)
+    lock = seconds("SOCIALDESK_DB_LOCK_SECONDS", defaults.lock, 600)
+    if lock >= request:
+        raise SettingsError(
+            f"SOCIALDESK_DB_LOCK_SECONDS ({lock:g}) must be below SOCIALDESK_DB_REQUEST_SECONDS "
+            f"({request:g}): a request waiting on a lock is then refused by the database "
+            "cleanly, before the request gives up on it"
+        )
+    return DatabaseTimeouts(
+        connect=seconds("SOCIALDESK_DB_CONNECT_SECONDS", defaults.connect, 600),
+        statement=seconds("SOCIALDESK_DB_STATEMENT_SECONDS", defaults.statement, 3600),
+        lock=lock,
+        pool=seconds("SOCIALDESK_DB_POOL_SECONDS", defaults.pool, 600),
+        request=request,
+    )
 
 
 def _slack_settings(get: Callable[[str], str | None]) -> SlackSettings | None:

@@ -46,7 +46,7 @@ from bot.core.ui import Form, Message
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
 from bot.handlers import posts, questions, reports
-from bot.runtime import Runtime
+from bot.runtime import DatabaseUnavailable, Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
 from bot.slack.replay import RequestGate
@@ -55,7 +55,14 @@ from bot.slack.transport import TOKEN_REFUSED
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
-SAVE_FAILED = "Sorry, your draft could not be saved just now. Nothing was sent; please try again."
+# A form the database could not save (it stalled, or another process held its lock): each
+# says what was lost, so a report is never called a draft.
+DRAFT_FAILED = "Sorry, your draft could not be saved just now. Nothing was sent; please try again."
+REPORT_FAILED = (
+    "Sorry, your report could not be saved just now. Nothing was sent; please try again. If a "
+    "child is at immediate risk, phone the DSL now."
+)
+SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was changed; please try again."
 
 
 def web_client(settings: SlackSettings, session: aiohttp.ClientSession) -> AsyncWebClient:
@@ -119,7 +126,7 @@ def build_bolt_app(
         process_before_response=True,
         logger=bolt_logger,
     )
-    app.use(RequestGate(runtime.engine, runtime.context.clock, identity, replies))
+    app.use(RequestGate(runtime, runtime.context.clock, identity, replies))
     SlackListeners(runtime, replies).register(app)
     return app
 
@@ -285,6 +292,7 @@ class SlackListeners:
             lambda uow: posts.submit_draft(ctx, uow, actor, submission),
             "Draft sent",
             TEXT,
+            DRAFT_FAILED,
         )
 
     async def submit_revision(self, ack: AsyncAck, body: Json) -> None:
@@ -303,6 +311,7 @@ class SlackListeners:
             lambda uow: posts.submit_revision(ctx, uow, actor, post_id, version, submission, keep),
             "Revision sent",
             TEXT,
+            DRAFT_FAILED,
         )
 
     async def submit_reason(self, ack: AsyncAck, body: Json) -> None:
@@ -359,13 +368,18 @@ class SlackListeners:
         work: Callable[[UnitOfWork], Awaitable[Outcome]],
         title: str,
         error_field: str,
+        failed: str = SAVE_FAILED,
     ) -> None:
         try:
             outcome = await self.runtime.perform(work)
+        except DatabaseUnavailable:
+            log.warning("slack: a form was not saved: the database did not answer in time")
+            await ack(response_action="errors", errors={error_field: failed})
+            return
         except Exception:
             # Never let an error reach bolt after the request: Slack would get no answer.
             log.exception("slack: a form could not be saved")
-            await ack(response_action="errors", errors={error_field: SAVE_FAILED})
+            await ack(response_action="errors", errors={error_field: failed})
             return
         if outcome.refused:
             await ack(response_action="errors", errors=dict(outcome.errors.by_input))
@@ -558,6 +572,7 @@ class SlackListeners:
             lambda uow: reports.submit(ctx, uow, actor, submission),
             "Report sent",
             "details",
+            REPORT_FAILED,
         )
 
     async def submit_receipt(self, ack: AsyncAck, body: Json) -> None:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.clock import Clock
 from bot.handlers import post_cards as cards
@@ -42,6 +41,7 @@ from bot.slack import blockkit
 from bot.store import seen
 
 if TYPE_CHECKING:
+    from bot.runtime import Runtime
     from bot.slack.edge import InteractionReplies, SlackIdentity
 
 log = logging.getLogger(__name__)
@@ -137,12 +137,12 @@ def _digest(label: str, content: bytes) -> str:
 class RequestGate(AsyncMiddleware):
     def __init__(
         self,
-        engine: AsyncEngine,
+        runtime: Runtime,
         clock: Clock,
         identity: SlackIdentity,
         replies: InteractionReplies,
     ) -> None:
-        self._engine = engine
+        self._runtime = runtime
         self._clock = clock
         self._identity = identity
         self._replies = replies
@@ -160,6 +160,17 @@ class RequestGate(AsyncMiddleware):
         refusal = self._refuse_other_workspaces(req)
         if refusal is not None:
             return refusal
+        # One database budget for the whole request, this check included, so a slow
+        # database still leaves the person an answer inside Slack's 3 seconds.
+        with self._runtime.request_deadline():
+            return await self._once(req, resp, next)
+
+    async def _once(
+        self,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
         sighting = self._sighting(req)
         if sighting is not None:
             digest, keep_until = sighting
@@ -244,8 +255,9 @@ class RequestGate(AsyncMiddleware):
 
     async def _take(self, digest: str, keep_until: datetime) -> bool:
         now = self._clock.now()
-        async with self._engine.begin() as db:
-            first = await seen.first_sighting(db, digest, keep_until, now)
+        first = await self._runtime.write(
+            lambda db: seen.first_sighting(db, digest, keep_until, now)
+        )
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
             await self._purge(now)
@@ -255,8 +267,7 @@ class RequestGate(AsyncMiddleware):
         # Its own transaction, after the request's: a purge that fails (or meets another
         # instance's purge) costs nothing but a later try.
         try:
-            async with self._engine.begin() as db:
-                forgotten = await seen.purge(db, now)
+            forgotten = await self._runtime.write(lambda db: seen.purge(db, now))
         except Exception as error:
             log.info("slack: could not forget expired requests yet: %r", error)
             return

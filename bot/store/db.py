@@ -14,6 +14,8 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.settings import DatabaseTimeouts
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -22,7 +24,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x50C1A1D35C
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, timeouts: DatabaseTimeouts | None = None, **kwargs: Any) -> AsyncEngine:
+    """An engine for `url`. With `timeouts`, no connect, statement, lock or wait for a pooled
+    connection lasts longer than they say; without, statements run as long as they need (the
+    migrations, which may wait for another instance's, and the command line)."""
     # A failed statement's message would otherwise carry its values (a question, a draft)
     # into the logs.
     kwargs = {"hide_parameters": True, **kwargs}
@@ -32,11 +37,15 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # busy handler, which sleeps in steps of up to 100 ms: under load that, not the work,
         # set the ack latency (p99 0.7 s at 50 drafts/s, bench/ack_latency.py). One pooled
         # connection makes the wait a first-come, first-served queue in the event loop
-        # instead; the busy timeout stays for other processes (`socialdesk audit`, say).
+        # instead; the busy timeout stays for other processes (`socialdesk audit`, say). It
+        # is the lock timeout: the wait runs in aiosqlite's thread, which a request giving
+        # up cannot interrupt, and the one connection is held until it ends.
+        busy = 30.0 if timeouts is None else timeouts.lock
+        pool_wait = 60.0 if timeouts is None else timeouts.pool
         engine = create_async_engine(
             url,
-            connect_args={"timeout": 30},
-            **{"pool_size": 1, "max_overflow": 0, "pool_timeout": 60, **kwargs},
+            connect_args={"timeout": busy},
+            **{"pool_size": 1, "max_overflow": 0, "pool_timeout": pool_wait, **kwargs},
         )
         _sqlite_write_serialised(engine)
         return engine
@@ -45,6 +54,12 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # as large as a burst of Slack requests plus the delivery worker's slots: an overflow
     # connection is opened for one transaction and closed after it, and opening one cost
     # more than the transaction (bench/ack_latency.py).
+    if timeouts is not None:
+        kwargs = {
+            "connect_args": _postgresql_limits(timeouts),
+            "pool_timeout": timeouts.pool,
+            **kwargs,
+        }
     return create_async_engine(url, **{"pool_size": 20, "max_overflow": 10, **kwargs})
 
 
@@ -72,6 +87,26 @@ def _private_sqlite_file(url: str) -> None:
                 log.warning("%s was readable by other users (%o): now %o", file, mode, mode & 0o700)
         except OSError:
             continue
+
+
+def _postgresql_limits(timeouts: DatabaseTimeouts) -> dict[str, Any]:
+    def ms(seconds: float) -> str:
+        return str(max(1, round(seconds * 1000)))
+
+    return {
+        "timeout": timeouts.connect,
+        # The server cancels a slow statement itself and the connection stays usable; the
+        # client's own limit, a second later, is for a server that does not answer at all.
+        # asyncpg also bounds its cancel request by it, which a stalled server never answers.
+        "command_timeout": timeouts.statement + 1.0,
+        "server_settings": {
+            "statement_timeout": ms(timeouts.statement),
+            "lock_timeout": ms(timeouts.lock),
+            # A transaction whose client has gone (a request that gave up on a stalled
+            # network) would otherwise hold its row locks until the server noticed.
+            "idle_in_transaction_session_timeout": ms(max(60.0, 6 * timeouts.statement)),
+        },
+    }
 
 
 def _sqlite_write_serialised(engine: AsyncEngine) -> None:

@@ -48,7 +48,7 @@ from bot.core.ui import Form, FormErrors, Message, Paragraph
 from bot.handlers import HandlerContext, posts, questions, reports
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
-from bot.runtime import Runtime
+from bot.runtime import DatabaseUnavailable, Runtime
 from bot.settings import TeamsSettings
 from bot.store import outbox
 from bot.store import teams as teams_store
@@ -65,7 +65,13 @@ TEAMS_CHANNEL = "msteams"
 COMMANDS = ("post", "report", "policy", "help")
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 QUESTION_FAILED = "Sorry, I could not answer just now. Nothing was kept; please ask again."
-SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was sent; please try again."
+SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was changed; please try again."
+# Said when the database could not save a draft or a report (it stalled, or was locked).
+DRAFT_FAILED = "Sorry, your draft could not be saved just now. Nothing was sent; please try again."
+REPORT_FAILED = (
+    "Sorry, your report could not be saved just now. Nothing was sent; please try again. If a "
+    "child is at immediate risk, phone the DSL now."
+)
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
 REPORT_UPLOADS_GONE = (
     "The files sent for this report are no longer held, so nothing was sent. Please send them "
@@ -159,11 +165,18 @@ class TeamsEndpoint:
                 return _refusal(403, "tenant not served")
         turn = TurnContext(self._adapter, activity)
         try:
-            await self._adapter.run_pipeline(turn, self._bot.on_turn)
-        except SQLAlchemyError:
-            log.exception("teams: the database failed during a %s activity", activity.type)
+            # Every database call the turn makes shares one budget, well inside the time
+            # Teams waits for an answer (and Slack's 3 seconds, which the budget is set for).
+            with self._runtime.request_deadline():
+                await self._adapter.run_pipeline(turn, self._bot.on_turn)
+        except (SQLAlchemyError, DatabaseUnavailable) as error:
+            log.warning("teams: the database failed during a %s activity: %r", activity.type, error)
             if activity.type == ActivityTypes.invoke:
+                if str(activity.name or "").startswith("task/"):
+                    return web.json_response(adaptive.dialog_message(SAVE_FAILED))
                 return web.json_response(adaptive.invoke_message(SAVE_FAILED))
+            if activity.type == ActivityTypes.message and await self._bot.apologise(activity):
+                return web.Response(status=200)
             return _refusal(503, "the database is unavailable", retry_after=30)
         except Exception:
             log.exception("teams: a %s activity could not be handled", activity.type)
@@ -327,10 +340,17 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return
         self._ctx.directory.learn_name(Identity(Platform.TEAMS, aad), record.name)
         self._reach.drop(aad)
-        async with self._runtime.engine.begin() as db:
-            released = await teams_store.remember(
-                db, record, self._ctx.clock.now(), release=not routine
+        try:
+            now = self._ctx.clock.now()
+            released = await self._runtime.write(
+                lambda db: teams_store.remember(db, record, now, release=not routine)
             )
+        except (SQLAlchemyError, DatabaseUnavailable) as error:
+            if not routine:
+                raise
+            # Remembered with their next message; this one is answered meanwhile.
+            log.warning("teams: could not record where %s is reached (%r)", aad, error)
+            return
         self._reach.knew(aad, record)
         if released:
             log.info("teams: %s can be reached; messages waiting for them go now", aad)
@@ -352,8 +372,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if aad is None:
             return
         self._reach.drop(aad)
-        async with self._runtime.engine.begin() as db:
-            await teams_store.forget(db, aad, "removed the app", self._ctx.clock.now())
+        now = self._ctx.clock.now()
+        await self._runtime.write(lambda db: teams_store.forget(db, aad, "removed the app", now))
         self._reach.knew(aad, None)
         log.warning("teams: %s removed socialdesk; their messages wait until it is added", aad)
 
@@ -417,24 +437,20 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             if files and aad is not None:
                 # Kept here, not in the card: what comes back from a card is the client's to
                 # change, and a file's address must be the one Teams gave.
-                async with self._runtime.engine.begin() as db:
-                    await teams_store.keep_uploads(
-                        db, form_key, aad, [_file_json(f) for f in files], self._ctx.clock.now()
-                    )
+                kept, now = [_file_json(f) for f in files], self._ctx.clock.now()
+                await self._runtime.write(
+                    lambda db: teams_store.keep_uploads(db, form_key, aad, kept, now)
+                )
             card = self._renderer.form_card(form, files=[f.name for f in files], form_key=form_key)
             await self._say(turn_context, actor, _as_activity(card, form.title))
             return
         if files and command == report and aad_of_sender is not None:
             # Kept on the server, as for a draft: the dialog's form carries only their key.
             form_key = uuid.uuid4().hex
-            async with self._runtime.engine.begin() as db:
-                await teams_store.keep_uploads(
-                    db,
-                    form_key,
-                    aad_of_sender,
-                    [_file_json(f) for f in files],
-                    self._ctx.clock.now(),
-                )
+            kept, now = [_file_json(f) for f in files], self._ctx.clock.now()
+            await self._runtime.write(
+                lambda db: teams_store.keep_uploads(db, form_key, aad_of_sender, kept, now)
+            )
             message = reports.start_menu(self._ctx, Platform.TEAMS, form_key, len(files))
         elif files:
             message = cards.refusal(
@@ -482,21 +498,27 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             aad = self._aad_id(activity.from_property, activity.channel_id)
             if not queue_on_failure or aad is None:
                 return
-        async with self._runtime.engine.begin() as db:
-            await outbox.queue(
-                db,
-                [
-                    outbox.message(
-                        platform=Platform.TEAMS.value,
-                        recipient_key=actor.key,
-                        address=aad,
-                        card_key=None,
-                        payload=payload,
-                        now=self._ctx.clock.now(),
-                    )
-                ],
-            )
+        answer = outbox.message(
+            platform=Platform.TEAMS.value,
+            recipient_key=actor.key,
+            address=aad,
+            card_key=None,
+            payload=payload,
+            now=self._ctx.clock.now(),
+        )
+        await self._runtime.write(lambda db: outbox.queue(db, [answer]))
         self._runtime.wake_delivery()
+
+    async def apologise(self, activity: Activity) -> bool:
+        """Tell the person in the chat that what they sent could not be saved (the database
+        failed during their message); False if Teams could not be told either."""
+        payload = self._renderer.activity(cards.refusal(SAVE_FAILED))
+        try:
+            await self._connector.send(activity.service_url, activity.conversation.id, payload)
+        except ConnectorError as error:
+            log.warning("teams: could not say that a message was not saved (%s)", error)
+            return False
+        return True
 
     # --- card actions ----------------------------------------------------------------------
 
@@ -616,8 +638,11 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         files: list[dict[str, Any]] = []
         if form_id == cards.DRAFT_FORM and form_key and data.get(adaptive.FILES_KEPT_KEY):
             aad = _identity_of(actor)
-            async with self._runtime.engine.connect() as db:
-                files = await teams_store.uploads_for(db, form_key, aad) if aad else []
+            files = (
+                await self._runtime.read(lambda db: teams_store.uploads_for(db, form_key, aad))
+                if aad
+                else []
+            )
             if not files:
                 # Rather than a draft quietly without the photos its form lists.
                 return adaptive.invoke_message(UPLOADS_GONE)
@@ -695,7 +720,14 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         else:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
         return await self._answer(
-            turn, work, submitted=data, form=form, files=[str(f.get("name")) for f in files]
+            turn,
+            work,
+            submitted=data,
+            form=form,
+            files=[str(f.get("name")) for f in files],
+            failed=DRAFT_FAILED
+            if form_id in (cards.DRAFT_FORM, cards.REVISION_FORM)
+            else SAVE_FAILED,
         )
 
     async def _answer(
@@ -706,6 +738,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         submitted: Mapping[str, Any] | None = None,
         form: Form | None = None,
         files: Sequence[str] = (),
+        failed: str = SAVE_FAILED,
     ) -> Json:
         """Run the work and answer the clicker: a refusal in the form it came from, a form to
         fill in place of the card, or the card as it now is for everyone."""
@@ -719,7 +752,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             outcome = await self._runtime.perform(work, also=find_clicked_card)
         except Exception:
             log.exception("teams: a card action could not be handled")
-            return adaptive.invoke_message(SAVE_FAILED)
+            return adaptive.invoke_message(failed)
         if outcome.refused:
             return self._refused(outcome.errors, submitted or {}, form, files)
         if outcome.form is not None:
@@ -811,7 +844,9 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             outcome = await self._runtime.perform(work)
         except Exception:
             log.exception("teams: a dialog could not be saved")
-            return adaptive.dialog_message(SAVE_FAILED)
+            return adaptive.dialog_message(
+                REPORT_FAILED if form_id == reports.REPORT_FORM else SAVE_FAILED
+            )
         if outcome.refused:
             # The same form again, as typed, with the reasons (or the form the refusal names).
             shown = form or outcome.form
@@ -838,8 +873,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         aad = _identity_of(actor)
         if not aad or not form_key:
             return []
-        async with self._runtime.engine.connect() as db:
-            return await teams_store.uploads_for(db, form_key, aad)
+        return await self._runtime.read(lambda db: teams_store.uploads_for(db, form_key, aad))
 
     def _shown_after(self, outcome: Outcome, clicked: str | None) -> Json:
         """`clicked`: the key of the card the click came from, if it is one the bot tracks
