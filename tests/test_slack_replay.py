@@ -17,7 +17,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select, text
 
-from bot.slack.replay import NOT_NOW
+from bot.handlers.unsaved import QUESTION_FAILED, SAVE_FAILED
 from bot.store.models import PolicyQuestion, ReportEventRow, SeenRequest
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
@@ -291,9 +291,9 @@ async def test_when_the_database_cannot_say_nothing_is_done_and_people_are_told(
     async with desk.bot.runtime.engine.begin() as db:
         await db.execute(text("DROP TABLE seen_requests"))
     form = await desk.bot.post_raw(PATH, *signed(note_form(report.id, "not kept")))
-    assert form.json() == {"response_action": "errors", "errors": {"note": NOT_NOW}}
+    assert form.json() == {"response_action": "errors", "errors": {"note": SAVE_FAILED}}
     command = await desk.bot.post_raw(PATH, *signed(command_body("/policy", TEACHER, "logos?")))
-    assert command.status == 200 and NOT_NOW in command.text
+    assert command.status == 200 and QUESTION_FAILED in command.text
     assert command.json()["response_type"] == "ephemeral"
     # Slack sends an event again later when it gets no 200.
     event = await desk.bot.post_raw(PATH, *signed(direct_message("Ev0LATER"), JSON))

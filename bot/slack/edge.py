@@ -46,6 +46,13 @@ from bot.core.ui import Form, Message
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
 from bot.handlers import posts, questions, reports
+from bot.handlers.unsaved import (
+    DONE_FAILED,
+    DRAFT_FAILED,
+    QUESTION_FAILED,
+    REPORT_FAILED,
+    SAVE_FAILED,
+)
 from bot.runtime import DatabaseUnavailable, Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
@@ -55,14 +62,6 @@ from bot.slack.transport import TOKEN_REFUSED
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
-# A form the database could not save (it stalled, or another process held its lock): each
-# says what was lost, so a report is never called a draft.
-DRAFT_FAILED = "Sorry, your draft could not be saved just now. Nothing was sent; please try again."
-REPORT_FAILED = (
-    "Sorry, your report could not be saved just now. Nothing was sent; please try again. If a "
-    "child is at immediate risk, phone the DSL now."
-)
-SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was changed; please try again."
 
 
 def web_client(settings: SlackSettings, session: aiohttp.ClientSession) -> AsyncWebClient:
@@ -126,7 +125,9 @@ def build_bolt_app(
         process_before_response=True,
         logger=bolt_logger,
     )
-    app.use(RequestGate(runtime, runtime.context.clock, identity, replies))
+    # A /policy question the gate cannot record is told as a question, not as a change.
+    apologies = {COMMANDS[2]: QUESTION_FAILED}
+    app.use(RequestGate(runtime, runtime.context.clock, identity, replies, apologies))
     SlackListeners(runtime, replies).register(app)
     return app
 
@@ -712,8 +713,7 @@ class SlackListeners:
 
 # What a button does, given who clicked it (the edge has read what its value names).
 ClickWork = Callable[[UnitOfWork, Person], Awaitable[Outcome]]
-QUESTION_FAILED = "Sorry, I could not answer just now. Nothing was kept; please ask again."
-CLICK_FAILED = "Sorry, that could not be done just now. Nothing was changed; please try again."
+CLICK_FAILED = DONE_FAILED
 FORM_FAILED = "The form could not be opened just now. Please click the button again."
 
 

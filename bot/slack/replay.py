@@ -37,6 +37,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.core.clock import Clock
 from bot.handlers import post_cards as cards
+from bot.handlers.unsaved import DONE_FAILED, unsaved
 from bot.slack import blockkit
 from bot.store import seen
 
@@ -56,7 +57,6 @@ CLOCK_ALLOWANCE = timedelta(minutes=1)
 EVENT_RETRIES = timedelta(minutes=10)
 PURGE_EVERY = timedelta(minutes=1)
 
-NOT_NOW = "Sorry, that could not be done just now. Nothing was changed; please try again."
 INTERACTIONS = frozenset(
     {
         "block_actions",
@@ -141,8 +141,10 @@ class RequestGate(AsyncMiddleware):
         clock: Clock,
         identity: SlackIdentity,
         replies: InteractionReplies,
+        command_apologies: Mapping[str, str],
     ) -> None:
         self._runtime = runtime
+        self._command_apologies = command_apologies
         self._clock = clock
         self._identity = identity
         self._replies = replies
@@ -278,19 +280,26 @@ class RequestGate(AsyncMiddleware):
         """The answer when the database cannot say whether a request was seen: nothing is
         done, and the person is told so where Slack lets us say it."""
         body = req.body
-        rendered = blockkit.render_message(cards.refusal(NOT_NOW))
-        if "command" in body:
+        rendered = blockkit.render_message(cards.refusal(DONE_FAILED))
+        command = body.get("command")
+        if command is not None:
+            apology = self._command_apologies.get(str(command), DONE_FAILED)
             return BoltResponse(
                 status=200,
-                body={"response_type": "ephemeral", **rendered},
+                body={
+                    "response_type": "ephemeral",
+                    **blockkit.render_message(cards.refusal(apology)),
+                },
             )
         if body.get("type") == "view_submission":
             values = _get(_get(body.get("view"), "state"), "values")
             first_input = next(iter(values), None) if isinstance(values, dict) else None
+            callback_id = _get(body.get("view"), "callback_id")
             if isinstance(first_input, str):
+                said = unsaved(callback_id if isinstance(callback_id, str) else "")
                 return BoltResponse(
                     status=200,
-                    body={"response_action": "errors", "errors": {first_input: NOT_NOW}},
+                    body={"response_action": "errors", "errors": {first_input: said}},
                 )
         if body.get("type") == "block_actions":
             self._replies.later(self._replies.ephemeral(body.get("response_url"), rendered))

@@ -48,6 +48,7 @@ from bot.core.ui import Form, FormErrors, Message, Paragraph
 from bot.handlers import HandlerContext, posts, questions, reports
 from bot.handlers import help as help_handler
 from bot.handlers import post_cards as cards
+from bot.handlers.unsaved import QUESTION_FAILED, SAVE_FAILED, unsaved
 from bot.runtime import DatabaseUnavailable, Runtime
 from bot.settings import TeamsSettings
 from bot.store import outbox
@@ -64,14 +65,6 @@ TEAMS_CHANNEL = "msteams"
 # The words the bot answers in a personal chat; manifests/teams/manifest.json lists the same.
 COMMANDS = ("post", "report", "policy", "help")
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
-QUESTION_FAILED = "Sorry, I could not answer just now. Nothing was kept; please ask again."
-SAVE_FAILED = "Sorry, that could not be saved just now. Nothing was changed; please try again."
-# Said when the database could not save a draft or a report (it stalled, or was locked).
-DRAFT_FAILED = "Sorry, your draft could not be saved just now. Nothing was sent; please try again."
-REPORT_FAILED = (
-    "Sorry, your report could not be saved just now. Nothing was sent; please try again. If a "
-    "child is at immediate risk, phone the DSL now."
-)
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
 REPORT_UPLOADS_GONE = (
     "The files sent for this report are no longer held, so nothing was sent. Please send them "
@@ -725,9 +718,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             submitted=data,
             form=form,
             files=[str(f.get("name")) for f in files],
-            failed=DRAFT_FAILED
-            if form_id in (cards.DRAFT_FORM, cards.REVISION_FORM)
-            else SAVE_FAILED,
+            failed=unsaved(form_id),
         )
 
     async def _answer(
@@ -844,9 +835,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             outcome = await self._runtime.perform(work)
         except Exception:
             log.exception("teams: a dialog could not be saved")
-            return adaptive.dialog_message(
-                REPORT_FAILED if form_id == reports.REPORT_FORM else SAVE_FAILED
-            )
+            return adaptive.dialog_message(unsaved(form_id))
         if outcome.refused:
             # The same form again, as typed, with the reasons (or the form the refusal names).
             shown = form or outcome.form
