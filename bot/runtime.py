@@ -78,7 +78,7 @@ class Runtime:
         also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> Outcome:
         async with self.engine.connect() as db, db.begin() as transaction:
-            outcome = await work(SqlUnitOfWork(db))
+            outcome = await work(SqlUnitOfWork(db, self.context.directory))
             if outcome.refused or (finish is not None and not await finish(db)):
                 await transaction.rollback()
                 return outcome

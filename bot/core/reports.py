@@ -26,7 +26,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from bot.core.people import Directory, Person, Role
+from bot.core.people import Directory, Person, Role, Signature
 from bot.core.plaintext import printable
 from bot.core.posts import MAX_ATTACHMENT_BYTES, AttachmentRef
 from bot.core.states import StateMachine
@@ -529,6 +529,9 @@ class ReportEvent:
     kind: EventKind
     actor_key: str
     text: str | None = None
+    # Who the actor was then, as stored (read back from the records; never the reporter of
+    # an anonymous report).
+    signed: Signature = Signature(None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,6 +569,7 @@ class ReportRecord:
     outcome: ReportOutcome | None = None
     attachments: tuple[int, ...] = ()
     events: tuple[ReportEvent, ...] = field(default=())
+    reporter_signed: Signature = Signature(None, None)
 
     @property
     def anonymous(self) -> bool:

@@ -476,7 +476,7 @@ class SlackListeners:
     ) -> None:
         action, value = _clicked(body)
         click = questions.CLICKS[action]  # registered for these only
-        question_id = questions.question_id(value)
+        question_id = questions.clicked_question(value)
         ctx = self.runtime.context
 
         def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:

@@ -63,6 +63,12 @@ class Base(DeclarativeBase):
     }
 
 
+# Records say who acted as they were at that moment: beside each actor's key, the name shown
+# for them (the configuration's, or the one their platform gave) and the platform identities
+# they had ("slack:U0TERRY"). Safeguarding records must name people even after they leave the
+# configuration or change their name. Anonymous reports keep none of the three.
+
+
 class Counter(Base):
     __tablename__ = "counters"
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
@@ -99,6 +105,9 @@ class PostVersion(Base):
     accounts: Mapped[list[str]]
     confirmed: Mapped[list[str]]
     created_by: Mapped[str] = mapped_column(String(200))
+    # Who that was, as they were then (see the note above Counter).
+    created_by_name: Mapped[str | None] = mapped_column(String(200))
+    created_by_identity: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     # The form it came from: the same form submitted twice makes one version, not two.
     form_key: Mapped[str | None] = mapped_column(String(200), unique=True)
@@ -148,6 +157,8 @@ class HistoryRow(Base):
     object_id: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime]
     actor_key: Mapped[str] = mapped_column(String(200))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    actor_identity: Mapped[str | None] = mapped_column(String(500))
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int | None] = mapped_column(Integer)
@@ -253,7 +264,14 @@ class PolicyQuestion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # Q-0001: given when the question goes to the IT Network Manager, the number they see.
     reference: Mapped[str | None] = mapped_column(String(16), unique=True)
-    asker_key: Mapped[str] = mapped_column(String(200), index=True)
+    # Kept only once the asker sends the question on; until then nothing says who asked, so
+    # a question about a colleague cannot be joined to a report made just after it.
+    asker_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    asker_name: Mapped[str | None] = mapped_column(String(200))
+    asker_identity: Mapped[str | None] = mapped_column(String(500))
+    # The digest of the secret the "Ask the IT Network Manager" button carries: only whoever
+    # was shown the answer can send the question on.
+    escalation_digest: Mapped[str | None] = mapped_column(String(64))
     question: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20))
     policy_hash: Mapped[str | None] = mapped_column(String(64))
@@ -261,9 +279,12 @@ class PolicyQuestion(Base):
     topic: Mapped[str | None] = mapped_column(String(100))
     # The kept answer shown with this one, if any.
     learned_from: Mapped[int | None] = mapped_column(Integer)
+    # Both kept to the day (the start of the school's day), never to the second.
     asked_at: Mapped[datetime]
     escalated_at: Mapped[datetime | None]
     answered_by: Mapped[str | None] = mapped_column(String(200))
+    answered_by_name: Mapped[str | None] = mapped_column(String(200))
+    answered_by_identity: Mapped[str | None] = mapped_column(String(500))
     answer: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None]
     answer_policy_hash: Mapped[str | None] = mapped_column(String(64))
@@ -281,6 +302,8 @@ class Report(Base):
     kind: Mapped[str] = mapped_column(String(32), index=True)
     state: Mapped[str] = mapped_column(String(32), index=True)
     reporter_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    reporter_name: Mapped[str | None] = mapped_column(String(200))
+    reporter_identity: Mapped[str | None] = mapped_column(String(500))
     receipt_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     where: Mapped[str] = mapped_column(String(200))
     links: Mapped[list[str]]
@@ -312,6 +335,8 @@ class ReportEventRow(Base):
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(32))
     actor_key: Mapped[str] = mapped_column(String(200))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    actor_identity: Mapped[str | None] = mapped_column(String(500))
     text: Mapped[str | None] = mapped_column(Text)
 
 
