@@ -28,13 +28,54 @@ them and marks them posted with their live links; policy questions are answered 
 school's own policy document, with the passage and its section, or passed to the IT Network
 Manager.
 
-Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, SOCIALDESK_CONFIG,
+Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, LIBRARY_LOG_LEVEL,
+SOCIALDESK_CONFIG,
 SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL, MICROSOFT_APP_ID,
 MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID, MICROSOFT_APP_TYPE,
 MICROSOFT_OPENID_METADATA_URL, MICROSOFT_LOGIN_URL, SOCIALDESK_TEAMS_LOCAL,
 SOCIALDESK_POLICY, SOCIALDESK_RETRY_BASE_SECONDS); people, roles and accounts from the YAML file
 SOCIALDESK_CONFIG names (default socialdesk.yaml). See README.md.
 """
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries whose loggers stay at LIBRARY_LOG_LEVEL whatever LOG_LEVEL says; everything else
+# outside bot.* does too, through the root logger. Named here as well so that a library that
+# sets a level of its own at import is put back.
+LIBRARY_LOGGERS = (
+    "slack_sdk",
+    "slack_bolt",
+    "aiohttp",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "alembic",
+    "botbuilder",
+    "botframework",
+    "msrest",
+    "msal",
+    "urllib3",
+    # bolt writes through the logger the bot gives it, whole requests and answers at DEBUG.
+    "bot.slack.bolt",
+)
+
+
+def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler:
+    """LOG_LEVEL sets the bot's own loggers (bot.*) only: at DEBUG the libraries would write
+    the requests and answers themselves, with what people typed, receipt codes and who sent
+    them. They follow LIBRARY_LOG_LEVEL (default WARNING). The handler added is returned."""
+    root = logging.getLogger()
+    for earlier in [h for h in root.handlers if getattr(h, "socialdesk", False)]:
+        root.removeHandler(earlier)  # set up again (tests run the command line in-process)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.socialdesk = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(settings.library_log_level)
+    logging.getLogger("bot").setLevel(settings.log_level)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(settings.library_log_level)
+    return handler
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,10 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        configure_logging(settings)
         if args.command == "serve":
             return _serve(settings, args.port)
         if args.command == "migrate":

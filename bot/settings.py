@@ -82,6 +82,10 @@ class Settings:
     retry_base_seconds: float = 2.0
     retry_cap_seconds: float = 300.0
     log_level: str = "INFO"
+    # The libraries' own loggers (Slack's SDK and bolt, aiohttp, the database drivers,
+    # SQLAlchemy, botbuilder): at DEBUG they write whole requests, answers and statements,
+    # with what people typed, receipt codes and who sent them. LOG_LEVEL never raises them.
+    library_log_level: str = "WARNING"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -109,6 +113,13 @@ class Settings:
                 f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}"
             )
 
+        library_log_level = (get("LIBRARY_LOG_LEVEL") or "WARNING").upper()
+        if library_log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"LIBRARY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+                f"not {library_log_level!r}"
+            )
+
         policy = get("SOCIALDESK_POLICY")
         slack = _slack_settings(get)
         return cls(
@@ -123,6 +134,7 @@ class Settings:
             teams=_teams_settings(get, slack_configured=slack is not None),
             retry_base_seconds=retry_base,
             log_level=log_level,
+            library_log_level=library_log_level,
         )
 
 

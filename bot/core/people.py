@@ -70,6 +70,10 @@ class Signature:
         return self.name or (f"{fallback} ({shown})" if shown else fallback)
 
 
+# Nobody, or nobody to name: an anonymous reporter, the bot itself, rows from before 0006.
+UNSIGNED = Signature(None, None)
+
+
 def _shown_identity(identity: str) -> str:
     platform, _, external_id = identity.partition(":")
     label = {"slack": "Slack", "teams": "Teams"}.get(platform, platform)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from bot.core.people import Signature
+from bot.core.people import UNSIGNED, Signature
 from bot.core.posts import Draft, LiveLink, PostRecord
 from bot.core.questions import LearnedAnswer, LearnedSection, NewQuestion, QuestionRecord
 from bot.core.refs import RefKind
@@ -45,7 +45,7 @@ class VersionEntry:
     accounts: tuple[str, ...]
     text: str | None
     # Who `by` was then (None on rows from before it was kept).
-    signed: Signature = Signature(None, None)
+    signed: Signature = UNSIGNED
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class HistoryEntry:
     to_state: str
     version: int | None
     note: str | None
-    signed: Signature = Signature(None, None)
+    signed: Signature = UNSIGNED
 
 
 @dataclass(frozen=True, slots=True)

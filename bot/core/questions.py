@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from bot.core.people import Signature
+from bot.core.people import UNSIGNED, Signature
 from bot.core.policy import Passage, PolicyDocument, Section, title_key
 
 
@@ -133,8 +133,8 @@ class QuestionRecord:
     answer: str | None
     answered_at: datetime | None
     escalation_digest: str | None = None
-    asker_signed: Signature = Signature(None, None)
-    answered_signed: Signature = Signature(None, None)
+    asker_signed: Signature = UNSIGNED
+    answered_signed: Signature = UNSIGNED
 
 
 @dataclass(frozen=True, slots=True)

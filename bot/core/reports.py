@@ -26,7 +26,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from bot.core.people import Directory, Person, Role, Signature
+from bot.core.people import UNSIGNED, Directory, Person, Role, Signature
 from bot.core.plaintext import printable
 from bot.core.posts import MAX_ATTACHMENT_BYTES, AttachmentRef
 from bot.core.states import StateMachine
@@ -531,7 +531,7 @@ class ReportEvent:
     text: str | None = None
     # Who the actor was then, as stored (read back from the records; never the reporter of
     # an anonymous report).
-    signed: Signature = Signature(None, None)
+    signed: Signature = UNSIGNED
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,7 +569,7 @@ class ReportRecord:
     outcome: ReportOutcome | None = None
     attachments: tuple[int, ...] = ()
     events: tuple[ReportEvent, ...] = field(default=())
-    reporter_signed: Signature = Signature(None, None)
+    reporter_signed: Signature = UNSIGNED
 
     @property
     def anonymous(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.people import Directory, Signature
+from bot.core.people import UNSIGNED, Directory, Signature
 from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost, VersionEntry
 from bot.core.posts import Draft, KeptAttachment, LiveLink, PostRecord
 from bot.core.questions import (
@@ -43,12 +43,11 @@ from bot.store.models import (
     REPORTS,
 )
 
-
 Signer = Callable[[str | None], Signature]
 
 
 def _unsigned(key: str | None) -> Signature:
-    return Signature(None, None)
+    return UNSIGNED
 
 
 def _signed_values(prefix: str, signed: Signature) -> dict[str, str | None]:
