@@ -225,7 +225,7 @@ class Runtime:
             )
             for fetch in outcome.fetches
         )
-        await outbox.queue(db, rows)
+        await outbox.queue(db, rows, detached=outcome.detached)
 
 
 def _where_to_reach(

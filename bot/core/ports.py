@@ -147,7 +147,10 @@ class AuditLog(Protocol):
         object_id: str,
         at: datetime,
         detail: AuditDetail | None = None,
-    ) -> None: ...
+        *,
+        detached: bool = False,
+    ) -> None:
+        """`detached`: about an anonymous report, so kept apart from the sequence of ids."""
 
 
 class QuestionRepository(Protocol):

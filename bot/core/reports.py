@@ -509,6 +509,16 @@ def new_receipt() -> str:
     return "-".join(chars[i : i + RECEIPT_GROUP] for i in range(0, len(chars), RECEIPT_GROUP))
 
 
+ANONYMOUS_REFERENCE_CHARS = 5
+
+
+def anonymous_reference() -> str:
+    """R-A3K9QZ: an anonymous report's reference is drawn at random, not counted in turn with
+    the others, so it says nothing of which report came before it."""
+    chars = "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(ANONYMOUS_REFERENCE_CHARS))
+    return f"R-A{chars}"
+
+
 def receipt_digest(code: str) -> str | None:
     """The digest a receipt is found by; None for text that cannot be a receipt."""
     normal = code.upper().replace("O", "0").replace("I", "1").replace("L", "1")

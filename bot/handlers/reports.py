@@ -47,6 +47,7 @@ from bot.core.reports import (
     ReportState,
     ReportSubmission,
     Route,
+    anonymous_reference,
     moves_into,
     new_receipt,
     outcome_label,
@@ -120,8 +121,12 @@ NOT_THE_REPORTER = "Only the person who made this report can answer on it."
 
 
 def report_id(value: str) -> int | None:
-    """A report's id as a button or form carries it; None for anything else."""
-    return int(value) if value.isascii() and value.isdecimal() and len(value) < 12 else None
+    """A report's id as a button or form carries it; None for anything else. An anonymous
+    report's id is negative (see bot.store.models.detached_ids)."""
+    digits = value.removeprefix("-")
+    if not (digits.isascii() and digits.isdecimal() and len(digits) < 12):
+        return None
+    return int(value)
 
 
 def card_key(report_id: int) -> str:
@@ -331,7 +336,13 @@ async def submit(
     # name them by their absence.
     reporter_key = None if valid.anonymous else actor.key
     chosen = route(ctx.directory, valid.kind, valid.involved, reporter_key)
-    reference = format_reference(RefKind.REPORT, await uow.references.next_number(RefKind.REPORT))
+    # An anonymous report is not numbered in turn: R-0007 would sit next to the R-0006 its
+    # maker sent a minute before under their own name.
+    reference = (
+        anonymous_reference()
+        if valid.anonymous
+        else format_reference(RefKind.REPORT, await uow.references.next_number(RefKind.REPORT))
+    )
     held = not chosen.recipients
     due = None if held else _due(ctx, valid.kind, now)
     new_id, attachments = await uow.reports.create(
@@ -374,6 +385,7 @@ async def submit(
             "anonymous": int(valid.anonymous),
             "files": len(attachments),
         },
+        detached=valid.anonymous,
     )
     record = await uow.reports.get(new_id)
     assert record is not None  # written above, in this transaction
@@ -391,6 +403,7 @@ async def submit(
             for attachment_id, ref in zip(attachments, valid.attachments, strict=True)
         ),
         schedules=() if held else (Schedule(CHASE, due or now, {"report_id": new_id}),),
+        detached=valid.anonymous,
     )
 
 
@@ -740,6 +753,7 @@ async def _after(
         reply=_told(told),
         notifications=tuple(notifications),
         card_updates=(_card_update(ctx, record),),
+        detached=record.anonymous,
     )
 
 
@@ -756,7 +770,9 @@ async def acknowledge(ctx: HandlerContext, uow: UnitOfWork, actor: Person, repor
         who = _name(ctx, by.actor_key) if by else "someone else"
         return _refuse(f"{record.reference} was already acknowledged by {who}.")
     await uow.reports.append(record.id, ReportEvent(now, EventKind.ACKNOWLEDGED, actor.key))
-    await uow.audit.append(actor.key, "report.acknowledged", "report", record.reference, now)
+    await uow.audit.append(
+        actor.key, "report.acknowledged", "report", record.reference, now, detached=record.anonymous
+    )
     return await _after(
         ctx,
         uow,
@@ -804,7 +820,9 @@ async def add_note(
         return _in_form(found, NOTE)
     record, now = found, ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.NOTE, actor.key, text))
-    await uow.audit.append(actor.key, "report.note", "report", record.reference, now)
+    await uow.audit.append(
+        actor.key, "report.note", "report", record.reference, now, detached=record.anonymous
+    )
     return await _after(ctx, uow, record.id, f"Note added to {record.reference}.")
 
 
@@ -819,7 +837,9 @@ async def ask_reporter(
         return _in_form(found, QUESTION)
     record, now = found, ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.QUESTION, actor.key, text))
-    await uow.audit.append(actor.key, "report.asked", "report", record.reference, now)
+    await uow.audit.append(
+        actor.key, "report.asked", "report", record.reference, now, detached=record.anonymous
+    )
     if record.reporter_key is None:
         told = (
             f"Question added to {record.reference}. It was made anonymously: the reporter sees "
@@ -874,7 +894,13 @@ async def close(
         record.id, ReportEvent(now, EventKind.CLOSED, actor.key, f"{OUTCOMES[chosen]}. {text}")
     )
     await uow.audit.append(
-        actor.key, "report.closed", "report", record.reference, now, {"outcome": chosen.value}
+        actor.key,
+        "report.closed",
+        "report",
+        record.reference,
+        now,
+        {"outcome": chosen.value},
+        detached=record.anonymous,
     )
     return await _after(
         ctx,
@@ -955,7 +981,9 @@ async def _reply(
         return Outcome(
             errors=FormErrors({ANSWER: "The report changed meanwhile; open it again to answer."})
         )
-    await uow.audit.append(by, "report.answered", "report", record.reference, now)
+    await uow.audit.append(
+        by, "report.answered", "report", record.reference, now, detached=record.anonymous
+    )
     fresh = await uow.reports.get(record.id)
     assert fresh is not None
     # Those handling it hear of the answer; their cards show it.
@@ -964,6 +992,7 @@ async def _reply(
         reply=_told(f"Your answer was added to {record.reference}."),
         notifications=tuple(Notify(recipient=p, message=heads_up) for p in handlers_of(ctx, fresh)),
         card_updates=(_card_update(ctx, fresh),),
+        detached=fresh.anonymous,
     )
 
 
@@ -1042,7 +1071,9 @@ async def chase(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | i
         return Outcome()
     now = ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.CHASED, SYSTEM))
-    await uow.audit.append(SYSTEM, "report.chased", "report", record.reference, now)
+    await uow.audit.append(
+        SYSTEM, "report.chased", "report", record.reference, now, detached=record.anonymous
+    )
     fresh = await uow.reports.get(record.id)
     assert fresh is not None
     reminder = Message(
@@ -1062,6 +1093,7 @@ async def chase(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | i
         + await _reach_new_handlers(ctx, uow, fresh),
         card_updates=(_card_update(ctx, fresh),),
         schedules=(Schedule(ESCALATE, escalate_at, {"report_id": record.id}),),
+        detached=record.anonymous,
     )
 
 
@@ -1082,7 +1114,13 @@ async def escalate(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str 
     )
     await uow.reports.append(record.id, ReportEvent(now, EventKind.ESCALATED, SYSTEM, text))
     await uow.audit.append(
-        SYSTEM, "report.escalated", "report", record.reference, now, {"added": len(added)}
+        SYSTEM,
+        "report.escalated",
+        "report",
+        record.reference,
+        now,
+        {"added": len(added)},
+        detached=record.anonymous,
     )
     if not added:
         log.warning(
@@ -1093,6 +1131,7 @@ async def escalate(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str 
     return Outcome(
         notifications=_send_card(ctx, fresh, added),
         card_updates=(_card_update(ctx, fresh),),
+        detached=fresh.anonymous,
     )
 
 
@@ -1100,6 +1139,7 @@ async def release_held(ctx: HandlerContext, uow: UnitOfWork) -> Outcome:
     """Send on the reports nobody could receive, now that someone can (run at start-up)."""
     notifications: list[Notify] = []
     schedules: list[Schedule] = []
+    detached = False
     now = ctx.clock.now()
     for held_id in await uow.reports.held():
         record = await uow.reports.get(held_id)
@@ -1116,13 +1156,19 @@ async def release_held(ctx: HandlerContext, uow: UnitOfWork) -> Outcome:
         if not await uow.reports.release(record.id, sorted(chosen.keys), due):
             continue
         await uow.reports.append(record.id, _sent_event(now, chosen))
-        await uow.audit.append(SYSTEM, "report.released", "report", record.reference, now)
+        await uow.audit.append(
+            SYSTEM, "report.released", "report", record.reference, now, detached=record.anonymous
+        )
         fresh = await uow.reports.get(record.id)
         assert fresh is not None
         notifications.extend(_send_card(ctx, fresh, chosen.recipients))
         schedules.append(Schedule(CHASE, due, {"report_id": record.id}))
+        # One anonymous report among them keeps all their messages apart from the sequence.
+        detached = detached or record.anonymous
         log.info("report %s was held and has now been sent", record.reference)
-    return Outcome(notifications=tuple(notifications), schedules=tuple(schedules))
+    return Outcome(
+        notifications=tuple(notifications), schedules=tuple(schedules), detached=detached
+    )
 
 
 # --- records: exports for the Co-Headteachers, governors or an inspection --------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, cast
 
@@ -362,3 +363,24 @@ TEAMS_UPLOADS = table_of(TeamsUpload)
 POLICY_QUESTIONS = table_of(PolicyQuestion)
 REPORTS = table_of(Report)
 REPORT_EVENTS = table_of(ReportEventRow)
+
+
+# An anonymous report, and every row about it (its chronology, audit entries, the messages and
+# timers it queues, the records of where its cards went), takes ids from outside the shared
+# sequences: random and negative. Ids counted up one by one put a row next to whatever was
+# written just before it, and "the outbox row before the report's cards is a message to Terry"
+# names the reporter as surely as a time would. PostgreSQL's sequences never reach below
+# zero; SQLite gives an ordinary row the largest id + 1, which stays above these once a table
+# holds one ordinary row (until then an ordinary row written next would sit beside one).
+DETACHED_FLOOR = -(2**31) + 1
+DETACHED_CEILING = -(2**20)
+
+
+def detached_ids(count: int) -> list[int]:
+    """`count` ids for rows about an anonymous report: consecutive among themselves (so rows
+    written together keep their order), unrelated to any other row's. A clash with an earlier
+    block (about one in two thousand million per row) fails the insert, and the work runs again
+    with new ones (Runtime.perform)."""
+    span = DETACHED_CEILING - DETACHED_FLOOR - count
+    first = DETACHED_FLOOR + secrets.randbelow(span)
+    return list(range(first, first + count))

@@ -41,6 +41,7 @@ from bot.store.models import (
     POSTS,
     REPORT_EVENTS,
     REPORTS,
+    detached_ids,
 )
 
 Signer = Callable[[str | None], Signature]
@@ -52,6 +53,24 @@ def _unsigned(key: str | None) -> Signature:
 
 def _signed_values(prefix: str, signed: Signature) -> dict[str, str | None]:
     return {f"{prefix}_name": signed.name, f"{prefix}_identity": signed.identity}
+
+
+class DetachedIds:
+    """Ids for the rows one transaction writes about an anonymous report: consecutive among
+    themselves, so that events written together (reported, then sent) keep their order."""
+
+    BLOCK = 256
+
+    def __init__(self) -> None:
+        self._left: list[int] = []
+
+    def take(self, detached: bool) -> dict[str, int]:
+        """The `id` value to insert, or nothing (the sequence's next) for an ordinary row."""
+        if not detached:
+            return {}
+        if not self._left:
+            self._left = detached_ids(self.BLOCK)
+        return {"id": self._left.pop(0)}
 
 
 def _signature(row: Any, prefix: str) -> Signature:
@@ -398,6 +417,7 @@ class SqlHistory:
 class SqlAuditLog:
     def __init__(self, db: AsyncConnection) -> None:
         self._db = db
+        self._ids = DetachedIds()
 
     async def append(
         self,
@@ -407,9 +427,13 @@ class SqlAuditLog:
         object_id: str,
         at: datetime,
         detail: AuditDetail | None = None,
+        *,
+        detached: bool = False,
     ) -> None:
+        """`detached`: the entry concerns an anonymous report (see models.detached_ids)."""
         await self._db.execute(
             insert(AUDIT).values(
+                **self._ids.take(detached),
                 at=at,
                 actor_key=actor_key,
                 action=action,
@@ -420,7 +444,8 @@ class SqlAuditLog:
         )
 
     async def entries(self, since: datetime | None = None) -> Sequence[AuditEntry]:
-        query = select(AUDIT).order_by(AUDIT.c.id)
+        # By time: entries about anonymous reports have ids outside the sequence.
+        query = select(AUDIT).order_by(AUDIT.c.at, AUDIT.c.id)
         if since is not None:
             query = query.where(AUDIT.c.at >= since)
         rows = await self._db.execute(query)
@@ -587,6 +612,7 @@ class SqlReports:
     def __init__(self, db: AsyncConnection, sign: Signer = _unsigned) -> None:
         self._db = db
         self._sign = sign
+        self._ids = DetachedIds()
 
     async def reference_for_form(self, form_key: str) -> str | None:
         reference: str | None = await self._db.scalar(
@@ -600,6 +626,8 @@ class SqlReports:
             await self._db.scalar(
                 insert(REPORTS)
                 .values(
+                    # An anonymous report's id says nothing of what came before it.
+                    **self._ids.take(new.reporter_key is None),
                     reference=new.reference,
                     kind=report.kind.value,
                     state=ReportState.OPEN.value,
@@ -664,7 +692,9 @@ class SqlReports:
         """The reports matching `condition`, oldest first, each with its chronology and
         evidence: three statements however many there are."""
         rows = (
-            await self._db.execute(select(REPORTS).where(condition).order_by(REPORTS.c.id))
+            await self._db.execute(
+                select(REPORTS).where(condition).order_by(REPORTS.c.created_at, REPORTS.c.id)
+            )
         ).all()
         if not rows:
             return []
@@ -673,7 +703,8 @@ class SqlReports:
         for event in await self._db.execute(
             select(REPORT_EVENTS)
             .where(REPORT_EVENTS.c.report_id.in_(ids))
-            .order_by(REPORT_EVENTS.c.id)
+            # By time: an anonymous report's events have ids outside the sequence.
+            .order_by(REPORT_EVENTS.c.at, REPORT_EVENTS.c.id)
         ):
             events[event.report_id].append(event)
         files: dict[int, list[int]] = {i: [] for i in ids}
@@ -689,6 +720,8 @@ class SqlReports:
         """Add to the chronology; the report's new step."""
         await self._db.execute(
             insert(REPORT_EVENTS).values(
+                # Everything about an anonymous report (negative ids) stays out of the sequence.
+                **self._ids.take(report_id < 0),
                 report_id=report_id,
                 at=event.at,
                 kind=event.kind.value,
@@ -720,6 +753,8 @@ class SqlReports:
             return None
         await self._db.execute(
             insert(REPORT_EVENTS).values(
+                # Everything about an anonymous report (negative ids) stays out of the sequence.
+                **self._ids.take(report_id < 0),
                 report_id=report_id,
                 at=event.at,
                 kind=event.kind.value,
