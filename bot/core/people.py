@@ -109,12 +109,19 @@ class Directory:
             key=str(identity), name=self._shown_names.get(identity), identities=(identity,)
         )
 
-    def learn_name(self, identity: Identity, name: str | None) -> None:
+    def learn_name(self, identity: Identity, name: str | None, *, fallback: bool = False) -> None:
         """The display name a platform gave someone the configuration does not name, so
-        that approvers on another platform see who sent a draft. Shown, never used to
-        identify anyone."""
-        if identity not in self._by_identity and name and name.strip():
-            self._shown_names[identity] = name.strip()[:200]
+        that approvers on another platform see who sent a draft, and records say who acted.
+        Shown, never used to identify anyone. `fallback`: a lesser name (a Slack username),
+        kept only until a better one is known."""
+        if identity in self._by_identity or not name or not name.strip():
+            return
+        if fallback and identity in self._shown_names:
+            return
+        self._shown_names[identity] = name.strip()[:200]
+
+    def knows_name(self, identity: Identity) -> bool:
+        return identity in self._by_identity or identity in self._shown_names
 
     def by_key(self, key: str) -> Person | None:
         known = self._by_key.get(key)

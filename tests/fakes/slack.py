@@ -107,6 +107,8 @@ class FakeSlack:
     # What the bot posted to interactions' response_url, by the key in the address.
     responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     delay: float = 0.0  # seconds before each answer, to make work overlap
+    # The workspace's members users.info knows: user id -> (real name, display name).
+    members: dict[str, tuple[str, str]] = field(default_factory=dict)
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -263,6 +265,29 @@ class FakeSlack:
                 "team_id": "T0SCHOOL",
                 "user_id": "U0BOT",
                 "bot_id": "B0BOT",
+            }
+        if method == "users.info":
+            # Shaped as Slack's users.info answers (api.slack.com/methods/users.info).
+            member = self.members.get(str(args.get("user")))
+            if member is None:
+                return {"ok": False, "error": "user_not_found"}
+            real_name, display_name = member
+            return {
+                "ok": True,
+                "user": {
+                    "id": args["user"],
+                    "team_id": "T0SCHOOL",
+                    "name": real_name.lower().replace(" ", "."),
+                    "deleted": False,
+                    "real_name": real_name,
+                    "is_bot": False,
+                    "profile": {
+                        "real_name": real_name,
+                        "display_name": display_name,
+                        "real_name_normalized": real_name,
+                        "display_name_normalized": display_name,
+                    },
+                },
             }
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": f"D{args['users']}"}}
