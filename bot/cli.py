@@ -60,6 +60,18 @@ LIBRARY_LOGGERS = (
 )
 
 
+class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is written, not when set up."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler:
     """LOG_LEVEL sets the bot's own loggers (bot.*) only: at DEBUG the libraries would write
     the requests and answers themselves, with what people typed, receipt codes and who sent
@@ -67,7 +79,7 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
     root = logging.getLogger()
     for earlier in [h for h in root.handlers if getattr(h, "socialdesk", False)]:
         root.removeHandler(earlier)  # set up again (tests run the command line in-process)
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _StandardError()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.socialdesk = True  # type: ignore[attr-defined]
     root.addHandler(handler)
@@ -477,15 +489,19 @@ async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> i
 async def _history(settings: Settings, reference: str, as_json: bool) -> int:
     from bot.config import load_config
     from bot.core.clock import SchoolTime
+    from bot.core.people import UNSIGNED, Signature
     from bot.handlers.posts import history_of
     from bot.store.repos import SqlUnitOfWork
 
     school = load_config(settings.config_path)
     school_time = SchoolTime(school.timezone)
 
-    def who(key: str) -> str:
-        person = school.directory.by_key(key)
-        return f"{person.name} ({key})" if person and person.name else key
+    def who(key: str, signed: Signature = UNSIGNED) -> str:
+        """As they were when they acted (kept with each step); rows from before that was kept
+        are named as the configuration names them today."""
+        if not (signed.name or signed.identity):
+            signed = school.directory.signature(key)
+        return signed.describe(fallback=key)
 
     async with _existing_database(settings) as engine, engine.connect() as db:
         found = await history_of(SqlUnitOfWork(db), reference)
@@ -506,6 +522,8 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
                             "version": v.version,
                             "at": v.at.isoformat(),
                             "by": v.by,
+                            "by_name": v.signed.name,
+                            "by_identity": v.signed.identity,
                             "accounts": list(v.accounts),
                             "text": v.text,
                         }
@@ -515,6 +533,8 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
                         {
                             "at": e.at.isoformat(),
                             "by": e.actor_key,
+                            "by_name": e.signed.name,
+                            "by_identity": e.signed.identity,
                             "from": e.from_state,
                             "to": e.to_state,
                             "version": e.version,
@@ -528,10 +548,12 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
         )
         return 0
     print(f"{post.reference}: {post.state.value.replace('_', ' ')}, version {post.version}")
-    print(f"submitted by {who(post.submitter_key)}")
+    first = found.versions[0] if found.versions else None
+    print(f"submitted by {who(post.submitter_key, first.signed if first else UNSIGNED)}")
     for version in found.versions:
         print(
-            f"\nversion {version.version}, {school_time.stamp(version.at)} by {who(version.by)} "
+            f"\nversion {version.version}, {school_time.stamp(version.at)} "
+            f"by {who(version.by, version.signed)} "
             f"for {', '.join(version.accounts)}"
         )
         for line in (version.text or "(text purged)").splitlines():
@@ -540,7 +562,8 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
     for entry in found.events:
         step = f"{entry.from_state or 'new'} -> {entry.to_state}"
         print(
-            f"  {school_time.stamp(entry.at)}  v{entry.version}  {step}  by {who(entry.actor_key)}"
+            f"  {school_time.stamp(entry.at)}  v{entry.version}  {step}  "
+            f"by {who(entry.actor_key, entry.signed)}"
         )
         for line in (entry.note or "").splitlines():
             print(f"      {line}")

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
-from bot.core.people import Person, Platform
+from bot.core.people import UNSIGNED, Person, Platform, Signature
 from bot.core.plaintext import printable
 from bot.core.ports import UnitOfWork
 from bot.core.refs import RefKind, format_reference
@@ -484,6 +484,36 @@ def _receipt_message(ctx: HandlerContext, record: ReportRecord, receipt: str | N
 # --- the recipients' card --------------------------------------------------------------------
 
 
+def recorded_name(ctx: HandlerContext, key: str, signed: Signature = UNSIGNED) -> str:
+    """Who acted, for the records (`socialdesk report`, the exports): as they were when they
+    acted, "Terry Teacher (Slack U0TERRY)", whether or not the configuration names them now.
+    Rows from before that was kept are named as the configuration names them today."""
+    return _as_recorded(ctx, key, signed).describe(fallback=key)
+
+
+def _as_recorded(ctx: HandlerContext, key: str, signed: Signature) -> Signature:
+    if key == ANONYMOUS:
+        return Signature("the reporter (anonymous)", None)
+    if key == SYSTEM:
+        return Signature("socialdesk", None)
+    if signed.name or signed.identity:
+        return signed
+    return ctx.directory.signature(key)
+
+
+def _recorded_columns(
+    ctx: HandlerContext, column: str, key: str | None, signed: Signature = UNSIGNED
+) -> dict[str, str]:
+    """`column` (the name, as they were then) and `column_identity` ("slack:U0TERRY")."""
+    if key is None:
+        return {column: "", f"{column}_identity": ""}
+    found = _as_recorded(ctx, key, signed)
+    return {
+        column: found.name or found.describe(fallback=key),
+        f"{column}_identity": found.identity or "",
+    }
+
+
 def _name(ctx: HandlerContext, key: str) -> str:
     if key == ANONYMOUS:
         return "the reporter (anonymous)"
@@ -507,11 +537,19 @@ _EVENT_WORDS = {
 }
 
 
-def chronology_line(ctx: HandlerContext, event: ReportEvent, budget: int | None = None) -> str:
+def chronology_line(
+    ctx: HandlerContext, event: ReportEvent, budget: int | None = None, *, recorded: bool = False
+) -> str:
+    """`recorded`: for the records, naming each actor as they were then (recorded_name)."""
     text = event.text or ""
     if budget is not None:
         text = _fit(text, budget)
-    words = _EVENT_WORDS[event.kind].format(who=_name(ctx, event.actor_key), text=text)
+    who = (
+        recorded_name(ctx, event.actor_key, event.signed)
+        if recorded
+        else _name(ctx, event.actor_key)
+    )
+    words = _EVENT_WORDS[event.kind].format(who=who, text=text)
     return f"{ctx.school_time.show(event.at)} - {words}"
 
 
@@ -1184,14 +1222,17 @@ REPORT_COLUMNS = (
     "links",
     "what_happened",
     "reported_by",
+    "reported_by_identity",
     "staff_involved",
     "others_involved",
     "sent_to",
     "escalated",
     "acknowledged_at",
     "acknowledged_by",
+    "acknowledged_by_identity",
     "closed_at",
     "closed_by",
+    "closed_by_identity",
     "chronology",
 )
 FRIEND_REQUEST_COLUMNS = (
@@ -1202,8 +1243,10 @@ FRIEND_REQUEST_COLUMNS = (
     "where",
     "links",
     "reported_by",
+    "reported_by_identity",
     "state",
     "acknowledged_by",
+    "acknowledged_by_identity",
     "outcome",
     "closed_at",
 )
@@ -1224,19 +1267,33 @@ def export_row(ctx: HandlerContext, record: ReportRecord) -> dict[str, str]:
         "where": record.where,
         "links": " ".join(record.links),
         "what_happened": record.details,
-        "reported_by": "anonymous"
-        if record.reporter_key is None
-        else _name(ctx, record.reporter_key),
-        "staff_involved": "; ".join(_name(ctx, k) for k in record.involved),
+        **(
+            {"reported_by": "anonymous", "reported_by_identity": ""}
+            if record.reporter_key is None
+            else _recorded_columns(ctx, "reported_by", record.reporter_key, record.reporter_signed)
+        ),
+        "staff_involved": "; ".join(recorded_name(ctx, k) for k in record.involved),
         "others_involved": record.involved_text,
-        "sent_to": "; ".join(_name(ctx, k) for k in record.recipients)
+        "sent_to": "; ".join(recorded_name(ctx, k) for k in record.recipients)
         or ("nobody yet (held)" if record.held else ""),
         "escalated": "yes" if record.escalated else "no",
         "acknowledged_at": stamp(acknowledged.at) if acknowledged else "",
-        "acknowledged_by": _name(ctx, acknowledged.actor_key) if acknowledged else "",
+        **_recorded_columns(
+            ctx,
+            "acknowledged_by",
+            acknowledged.actor_key if acknowledged else None,
+            acknowledged.signed if acknowledged else UNSIGNED,
+        ),
         "closed_at": stamp(closed.at) if closed else "",
-        "closed_by": _name(ctx, closed.actor_key) if closed else "",
-        "chronology": " | ".join(chronology_line(ctx, e).replace("\n", " ") for e in record.events),
+        **_recorded_columns(
+            ctx,
+            "closed_by",
+            closed.actor_key if closed else None,
+            closed.signed if closed else UNSIGNED,
+        ),
+        "chronology": " | ".join(
+            chronology_line(ctx, e, recorded=True).replace("\n", " ") for e in record.events
+        ),
     }
 
 
@@ -1254,7 +1311,13 @@ def chronology_text(ctx: HandlerContext, record: ReportRecord) -> str:
     row = export_row(ctx, record)
     lines = [
         f"{record.reference}: {record.rules.short} ({record.state.value})",
-        f"Reported: {row['reported_at']} by {row['reported_by']}",
+        f"Reported: {row['reported_at']}",
+        "Reported by: "
+        + (
+            "anonymous"
+            if record.reporter_key is None
+            else recorded_name(ctx, record.reporter_key, record.reporter_signed)
+        ),
         f"Seen: {row['seen_at'] or 'not given'}",
         f"Where: {record.where or 'not given'}",
     ]
@@ -1264,7 +1327,7 @@ def chronology_text(ctx: HandlerContext, record: ReportRecord) -> str:
             "Involved: " + "; ".join(x for x in (row["staff_involved"], record.involved_text) if x)
         )
     lines += ["", "What happened:", record.details, "", "Chronology:"]
-    lines += [f"  {chronology_line(ctx, e)}" for e in record.events]
+    lines += [f"  {chronology_line(ctx, e, recorded=True)}" for e in record.events]
     if record.attachments:
         lines += ["", f"Evidence files kept: {len(record.attachments)}"]
     return "\n".join(lines)

@@ -117,6 +117,8 @@ class FakeSlack:
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        # slack_sdk sends some methods (users.info among them) as GET; Slack takes both.
+        app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/files/{name}", self._file)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
