@@ -210,16 +210,29 @@ def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _about_reports(body: Mapping[str, Any]) -> bool:
+def _may_be_anonymous(body: Mapping[str, Any]) -> bool:
     """A request that may make or follow up an anonymous report: the bot asks Slack nothing
-    about whoever sent it, so no call of the bot's lines up with the report."""
+    about whoever sent it, so no call of the bot's lines up with the report. (Opening the
+    report form counts: the person has not yet said whether it is anonymous.)"""
     if body.get("command") == "/report":
         return True
-    view = body.get("view")
-    if isinstance(view, dict) and str(view.get("callback_id", "")).startswith("report."):
-        return True
     action, _ = _clicked(body)
-    return action.startswith("report.")
+    if action in (reports.OPEN_FORM, reports.FOLLOW_UP):
+        return True
+    view = body.get("view")
+    if not isinstance(view, dict):
+        return False
+    form = view.get("callback_id")
+    if form == reports.RECEIPT_FORM:
+        return True
+    if form == reports.REPLY_FORM:
+        return _metadata(view).startswith("receipt:")
+    if form == reports.REPORT_FORM:
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        element = _element(values, report_fields.ANONYMOUSLY) if isinstance(values, dict) else {}
+        return report_fields.ANONYMOUSLY in _selected(element)
+    return False
 
 
 # The slash commands this edge answers; manifests/slack/manifest.yaml declares the same.
@@ -281,7 +294,11 @@ class SlackListeners:
             return
         directory = self.runtime.context.directory
         identity = Identity(Platform.SLACK, user_id)
-        if user_id in self._asked_names or directory.knows_name(identity) or _about_reports(body):
+        if (
+            user_id in self._asked_names
+            or directory.knows_name(identity)
+            or _may_be_anonymous(body)
+        ):
             directory.learn_name(identity, username, fallback=True)
             return
         self._asked_names.add(user_id)
