@@ -34,6 +34,7 @@ def test_defaults_need_no_credentials() -> None:
         ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "SLACK_APP_TOKEN"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"SOCIALDESK_RETRY_BASE_SECONDS": "soon"}, "SOCIALDESK_RETRY_BASE_SECONDS"),
+        ({"LIBRARY_LOG_LEVEL": "loud"}, "LIBRARY_LOG_LEVEL"),
         (
             {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "ftp://x"},
             "SLACK_API_URL",
