@@ -386,3 +386,26 @@ def teams_report(anonymously: str) -> dict[str, str]:
         "involved_text": "",
         "anonymously": anonymously,
     }
+
+
+@pytest.mark.parametrize(
+    ("library_level", "expected"), [("WARNING", logging.WARNING), ("DEBUG", logging.DEBUG)]
+)
+def test_log_level_debug_raises_the_bots_loggers_only(
+    debug_log: io.StringIO, library_level: str, expected: int
+) -> None:
+    """At LOG_LEVEL=DEBUG the libraries (bolt's logger too, though the bot names it) stay at
+    LIBRARY_LOG_LEVEL: at DEBUG they write whole requests, answers and statements."""
+    configure_logging(Settings(log_level="DEBUG", library_log_level=library_level), debug_log)
+    assert logging.getLogger("bot.handlers.reports").getEffectiveLevel() == logging.DEBUG
+    for name in (
+        "slack_sdk.web.async_base_client",
+        "slack_bolt.AsyncApp",
+        "bot.slack.bolt",
+        "aiohttp.access",
+        "aiosqlite",
+        "sqlalchemy.engine.Engine",
+        "botbuilder.core",
+        "asyncio",
+    ):
+        assert logging.getLogger(name).getEffectiveLevel() == expected, name
