@@ -158,7 +158,9 @@ class QuestionRepository(Protocol):
 
     async def get(self, question_id: int) -> QuestionRecord | None: ...
 
-    async def mark_escalated(self, question_id: int, asker_key: str, at: datetime) -> str | None:
+    async def mark_escalated(
+        self, question_id: int, at: datetime, asker_key: str | None = None
+    ) -> str | None:
         """Its new reference, or None if it had already gone to the IT Network Manager.
         Race-safe."""
 

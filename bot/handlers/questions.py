@@ -297,7 +297,7 @@ async def escalate(
             f"{where}."
         )
     now = ctx.clock.now()
-    reference = await uow.questions.mark_escalated(question_id, actor.key, _day_of(ctx, now))
+    reference = await uow.questions.mark_escalated(question_id, _day_of(ctx, now), actor.key)
     if reference is None:
         return _refuse(
             f"{record.reference or 'That question'} has already gone to the IT Network "

@@ -520,7 +520,9 @@ class SqlQuestions:
             answered_signed=_signature(row, "answered_by"),
         )
 
-    async def mark_escalated(self, question_id: int, asker_key: str, at: datetime) -> str | None:
+    async def mark_escalated(
+        self, question_id: int, at: datetime, asker_key: str | None = None
+    ) -> str | None:
         """The asker sends it on: only now does the question keep who asked."""
         changed = await self._db.execute(
             update(POLICY_QUESTIONS)
