@@ -28,13 +28,66 @@ them and marks them posted with their live links; policy questions are answered 
 school's own policy document, with the passage and its section, or passed to the IT Network
 Manager.
 
-Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, SOCIALDESK_CONFIG,
+Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, LIBRARY_LOG_LEVEL,
+SOCIALDESK_CONFIG,
 SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL, MICROSOFT_APP_ID,
 MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID, MICROSOFT_APP_TYPE,
 MICROSOFT_OPENID_METADATA_URL, MICROSOFT_LOGIN_URL, SOCIALDESK_TEAMS_LOCAL,
 SOCIALDESK_POLICY, SOCIALDESK_RETRY_BASE_SECONDS); people, roles and accounts from the YAML file
 SOCIALDESK_CONFIG names (default socialdesk.yaml). See README.md.
 """
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries whose loggers stay at LIBRARY_LOG_LEVEL whatever LOG_LEVEL says; everything else
+# outside bot.* does too, through the root logger. Named here as well so that a library that
+# sets a level of its own at import is put back.
+LIBRARY_LOGGERS = (
+    "slack_sdk",
+    "slack_bolt",
+    "aiohttp",
+    "aiosqlite",
+    "asyncpg",
+    "sqlalchemy",
+    "alembic",
+    "botbuilder",
+    "botframework",
+    "msrest",
+    "msal",
+    "urllib3",
+    # bolt writes through the logger the bot gives it, whole requests and answers at DEBUG.
+    "bot.slack.bolt",
+)
+
+
+class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is written, not when set up."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler:
+    """LOG_LEVEL sets the bot's own loggers (bot.*) only: at DEBUG the libraries would write
+    the requests and answers themselves, with what people typed, receipt codes and who sent
+    them. They follow LIBRARY_LOG_LEVEL (default WARNING). The handler added is returned."""
+    root = logging.getLogger()
+    for earlier in [h for h in root.handlers if getattr(h, "socialdesk", False)]:
+        root.removeHandler(earlier)  # set up again (tests run the command line in-process)
+    handler = logging.StreamHandler(stream) if stream is not None else _StandardError()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.socialdesk = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(settings.library_log_level)
+    logging.getLogger("bot").setLevel(settings.log_level)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(settings.library_log_level)
+    return handler
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -185,10 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
-        logging.basicConfig(
-            level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        configure_logging(settings)
         if args.command == "serve":
             return _serve(settings, args.port)
         if args.command == "migrate":
@@ -452,15 +502,19 @@ async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> i
 async def _history(settings: Settings, reference: str, as_json: bool) -> int:
     from bot.config import load_config
     from bot.core.clock import SchoolTime
+    from bot.core.people import UNSIGNED, Signature
     from bot.handlers.posts import history_of
     from bot.store.repos import SqlUnitOfWork
 
     school = load_config(settings.config_path)
     school_time = SchoolTime(school.timezone)
 
-    def who(key: str) -> str:
-        person = school.directory.by_key(key)
-        return f"{person.name} ({key})" if person and person.name else key
+    def who(key: str, signed: Signature = UNSIGNED) -> str:
+        """As they were when they acted (kept with each step); rows from before that was kept
+        are named as the configuration names them today."""
+        if not (signed.name or signed.identity):
+            signed = school.directory.signature(key)
+        return signed.describe(fallback=key)
 
     async with _existing_database(settings) as engine, engine.connect() as db:
         found = await history_of(SqlUnitOfWork(db), reference)
@@ -481,6 +535,8 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
                             "version": v.version,
                             "at": v.at.isoformat(),
                             "by": v.by,
+                            "by_name": v.signed.name,
+                            "by_identity": v.signed.identity,
                             "accounts": list(v.accounts),
                             "text": v.text,
                         }
@@ -490,6 +546,8 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
                         {
                             "at": e.at.isoformat(),
                             "by": e.actor_key,
+                            "by_name": e.signed.name,
+                            "by_identity": e.signed.identity,
                             "from": e.from_state,
                             "to": e.to_state,
                             "version": e.version,
@@ -503,10 +561,12 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
         )
         return 0
     print(f"{post.reference}: {post.state.value.replace('_', ' ')}, version {post.version}")
-    print(f"submitted by {who(post.submitter_key)}")
+    first = found.versions[0] if found.versions else None
+    print(f"submitted by {who(post.submitter_key, first.signed if first else UNSIGNED)}")
     for version in found.versions:
         print(
-            f"\nversion {version.version}, {school_time.stamp(version.at)} by {who(version.by)} "
+            f"\nversion {version.version}, {school_time.stamp(version.at)} "
+            f"by {who(version.by, version.signed)} "
             f"for {', '.join(version.accounts)}"
         )
         for line in (version.text or "(text purged)").splitlines():
@@ -515,7 +575,8 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
     for entry in found.events:
         step = f"{entry.from_state or 'new'} -> {entry.to_state}"
         print(
-            f"  {school_time.stamp(entry.at)}  v{entry.version}  {step}  by {who(entry.actor_key)}"
+            f"  {school_time.stamp(entry.at)}  v{entry.version}  {step}  "
+            f"by {who(entry.actor_key, entry.signed)}"
         )
         for line in (entry.note or "").splitlines():
             print(f"      {line}")

@@ -177,7 +177,7 @@ class Runtime:
         also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> Outcome:
         async with self.engine.connect() as db, db.begin() as transaction:
-            outcome = await work(SqlUnitOfWork(db))
+            outcome = await work(SqlUnitOfWork(db, self.context.directory))
             if outcome.refused or (finish is not None and not await finish(db)):
                 await transaction.rollback()
                 return outcome
@@ -324,7 +324,7 @@ class Runtime:
             )
             for fetch in outcome.fetches
         )
-        await outbox.queue(db, rows)
+        await outbox.queue(db, rows, detached=outcome.detached)
 
 
 def _where_to_reach(

@@ -129,6 +129,10 @@ class Settings:
     delivery_lease_seconds: float = 300.0
     log_level: str = "INFO"
     database_timeouts: DatabaseTimeouts = DatabaseTimeouts()
+    # The libraries' own loggers (Slack's SDK and bolt, aiohttp, the database drivers,
+    # SQLAlchemy, botbuilder): at DEBUG they write whole requests, answers and statements,
+    # with what people typed, receipt codes and who sent them. LOG_LEVEL never raises them.
+    library_log_level: str = "WARNING"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -167,6 +171,13 @@ class Settings:
                 f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}"
             )
 
+        library_log_level = (get("LIBRARY_LOG_LEVEL") or "WARNING").upper()
+        if library_log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"LIBRARY_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+                f"not {library_log_level!r}"
+            )
+
         policy = get("SOCIALDESK_POLICY")
         slack = _slack_settings(get)
         return cls(
@@ -183,6 +194,7 @@ class Settings:
             delivery_lease_seconds=lease,
             log_level=log_level,
             database_timeouts=_database_timeouts(get),
+            library_log_level=library_log_level,
         )
 
 

@@ -189,9 +189,14 @@ async def test_audit_and_outbox_commands(
     assert "1 failed item(s) queued again" in retried
 
 
+SAM_IDENTITIES = "Slack U0NETMGR, Teams 00000000-0000-0000-0000-00000000a001"
+
+
 async def test_history_shows_every_version_step_and_link(
     start_bot: BotFactory, fake_slack: FakeSlack, database_url: str
 ) -> None:
+    # A teacher the configuration does not name: Slack says who they are (issue 13).
+    fake_slack.members["U0TEACH"] = ("Robin Teacher", "robin")
     bot = await start_bot()
     await bot.submit(draft_payload("U0TEACH", text="Sports day <b>", accounts=("X",)))
     (post,) = await bot.rows(Post)
@@ -224,15 +229,19 @@ async def test_history_shows_every_version_step_and_link(
         SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
     )
     shown = await _run_cli(env, "history", "p-0001")
-    assert shown.startswith("P-0001: posted, version 2\nsubmitted by slack:U0TEACH\n")
+    # Who acted, as they were then: named, with their platform identities (issue 13; this
+    # printed the bare "slack:U0TEACH" before).
+    assert shown.startswith(
+        "P-0001: posted, version 2\nsubmitted by Robin Teacher (Slack U0TEACH)\n"
+    )
     assert "  | Sports day <b>" in shown and "  | Year 5 sports day" in shown
     steps = [line.split("  ")[2:] for line in shown.splitlines() if " -> " in line]
     assert steps == [
-        ["v1", "new -> awaiting_approval", "by slack:U0TEACH"],
-        ["v1", "awaiting_approval -> changes_requested", "by Sam Network (sam)"],
-        ["v2", "changes_requested -> awaiting_approval", "by slack:U0TEACH"],
-        ["v2", "awaiting_approval -> approved", "by Nia Deputy (slack:U0NETDEP)"],
-        ["v2", "approved -> posted", "by Sam Network (sam)"],
+        ["v1", "new -> awaiting_approval", "by Robin Teacher (Slack U0TEACH)"],
+        ["v1", "awaiting_approval -> changes_requested", f"by Sam Network ({SAM_IDENTITIES})"],
+        ["v2", "changes_requested -> awaiting_approval", "by Robin Teacher (Slack U0TEACH)"],
+        ["v2", "awaiting_approval -> approved", "by Nia Deputy (Slack U0NETDEP)"],
+        ["v2", "approved -> posted", f"by Sam Network ({SAM_IDENTITIES})"],
     ]
     assert "      Say which year group" in shown
     assert "  X: https://x.com/oakgreen/status/9" in shown

@@ -44,6 +44,7 @@ def test_the_delivery_lease_can_be_shortened() -> None:
         ({"SOCIALDESK_RETRY_BASE_SECONDS": "soon"}, "SOCIALDESK_RETRY_BASE_SECONDS"),
         ({"SOCIALDESK_DELIVERY_LEASE_SECONDS": "1"}, "SOCIALDESK_DELIVERY_LEASE_SECONDS"),
         ({"SOCIALDESK_DELIVERY_LEASE_SECONDS": "5 min"}, "SOCIALDESK_DELIVERY_LEASE_SECONDS"),
+        ({"LIBRARY_LOG_LEVEL": "loud"}, "LIBRARY_LOG_LEVEL"),
         (
             {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "ftp://x"},
             "SLACK_API_URL",

@@ -59,8 +59,9 @@ class Desk:
         """Make a report; the report and what the result modal says."""
         answer = await self.form(user, "report.form", "", report_values(**values))
         assert answer["response_action"] == "update", answer
-        rows = await self.bot.rows(Report)
-        return rows[-1], json.dumps(answer["view"])
+        # The newest: an anonymous report's id is no sign of when it was made.
+        newest = max(await self.bot.rows(Report), key=lambda r: r.created_at)
+        return newest, json.dumps(answer["view"])
 
     async def click(self, user: str, action: str, value: str) -> None:
         reply = await self.bot.click(user, action, value, self.slack.response_url(user))
@@ -293,8 +294,8 @@ async def test_an_anonymous_report_keeps_no_trace_of_who_made_it(
     receipt = result.split("Your receipt code: ")[1].split(".")[0]
     assert "cannot be recovered" in result
     await desk.settled()
-    assert desk.receivers("R-0001") == {SAM, NIA}
-    assert "Anonymous" in json.dumps(desk.card(SAM, "R-0001")["blocks"])
+    assert desk.receivers(report.reference) == {SAM, NIA}
+    assert "Anonymous" in json.dumps(desk.card(SAM, report.reference)["blocks"])
     # No receipt or other message went to the reporter's DM: everything stays in modals.
     assert desk.slack.messages_to(TEACHER) == []
 
@@ -308,7 +309,9 @@ async def test_an_anonymous_report_keeps_no_trace_of_who_made_it(
     metadata = opened["view"]["private_metadata"]
     await desk.form(TEACHER, "report.reply_form", metadata, {"answer": {"value": "Her own."}})
     await desk.settled()
-    assert "The reporter answered: Her own." in json.dumps(desk.card(NIA, "R-0001")["blocks"])
+    assert "The reporter answered: Her own." in json.dumps(
+        desk.card(NIA, report.reference)["blocks"]
+    )
     assert desk.slack.messages_to(TEACHER) == []
 
     # One answer a question: another waits for the next question.
@@ -475,7 +478,9 @@ async def test_exports_and_the_chronology_on_the_command_line(
 ) -> None:
     pupil, _ = await desk.report(kind="pupil_request", seen_on="2026-11-20", seen_at="21:15")
     await desk.report(kind="parent_request", details='=HYPERLINK("https://evil.example")')
-    await desk.report(kind="staff_misuse", anonymous=True, details="Colleague's posts")
+    anonymous, _ = await desk.report(
+        kind="staff_misuse", anonymous=True, details="Colleague's posts"
+    )
     await desk.report(kind="disparaging")
     await desk.click(DSL, "report.acknowledge", str(pupil.id))
     env = _clean_env(
@@ -486,9 +491,12 @@ async def test_exports_and_the_chronology_on_the_command_line(
         env, "export", "reports", "--from", "2020-01-01", "--to", "2999-12-31", "--out", str(out)
     )
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert [r["reference"] for r in rows] == ["R-0001", "R-0002", "R-0003", "R-0004"]
+    # An anonymous report is not numbered in turn with the others (issue 13).
+    assert [r["reference"] for r in rows] == ["R-0001", "R-0002", anonymous.reference, "R-0003"]
     assert rows[0]["acknowledged_by"] == "Dana Safe" and rows[0]["seen_at"].endswith("GMT")
-    assert rows[2]["reported_by"] == "anonymous" and TEACHER not in out.read_text()
+    # The named reports say who made them (issue 13); the anonymous one nothing of its maker.
+    assert rows[0]["reported_by_identity"] == f"slack:{TEACHER}"
+    assert rows[2]["reported_by"] == "anonymous" and TEACHER not in json.dumps(rows[2])
     # A formula someone typed never runs in the spreadsheet it is opened in.
     assert rows[1]["what_happened"].startswith("'=HYPERLINK")
     # Before the first report there is nothing.
@@ -504,15 +512,15 @@ async def test_exports_and_the_chronology_on_the_command_line(
     assert shown.startswith("R-0001: Pupil friend request (acknowledged)")
     assert "Acknowledged by Dana Safe" in shown and "Seen: 2026-11-20 21:15:00 GMT" in shown
     listing = await _run_cli(env, "reports")
-    assert "R-0004" in listing and "Colleague" not in listing
+    assert "R-0003" in listing and "Colleague" not in listing
 
 
 async def test_an_anonymous_report_by_a_recipient_goes_where_anyones_would(desk: Desk) -> None:
-    _, result = await desk.report(SAM, kind="staff_misuse", anonymous=True)
+    made, result = await desk.report(SAM, kind="staff_misuse", anonymous=True)
     await desk.settled()
     # Both Network Managers receive it, Sam too: leaving him out would name him.
-    assert desk.receivers("R-0001") == {SAM, NIA}
-    assert "sent to 2" in json.dumps(desk.card(NIA, "R-0001")["blocks"])
+    assert desk.receivers(made.reference) == {SAM, NIA}
+    assert "sent to 2" in json.dumps(desk.card(NIA, made.reference)["blocks"])
     assert "Your receipt code" in result
 
 
@@ -526,8 +534,9 @@ async def test_the_same_anonymous_form_sent_twice_shows_the_same_receipt(desk: D
     first = await desk.bot.submit(payload)
     again = await desk.bot.submit(payload | {"trigger_id": "trigger-pressed-again"})
     assert "ABCD-EFGH-JKMN-PQRS-TVWX" in first.text
-    assert "already sent, as R-0001" in again.text and "ABCD-EFGH-JKMN-PQRS-TVWX" in again.text
     (row,) = await desk.bot.rows(Report)
+    assert f"already sent, as {row.reference}" in again.text
+    assert "ABCD-EFGH-JKMN-PQRS-TVWX" in again.text
     # Not even the modal's id is kept as Slack gave it.
     assert row.form_key.startswith("anonymous:") and payload["view"]["id"] not in row.form_key
 

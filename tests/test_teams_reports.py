@@ -127,7 +127,8 @@ async def test_an_anonymous_report_stays_in_dialogs(
     status = await teacher.submit_dialog(wrong, {"receipt": receipt.lower()})
     assert "Was it on a school account?" in texts_of(status)
     thanks = await teacher.submit_dialog(status, {"answer": "Yes, the PE account."})
-    assert "Your answer was added to R-0001" in texts_of(thanks)
+    (made,) = await bot.rows(Report)
+    assert f"Your answer was added to {made.reference}" in texts_of(thanks)
     await settled(bot)
     await _card_for(manager, fake_teams, "The reporter answered: Yes, the PE account.")
     (row,) = await bot.rows(Report)
@@ -227,4 +228,5 @@ async def test_a_refused_anonymous_form_keeps_its_receipt(
     assert f"Your receipt code: {receipt}." in texts_of(done)
     # Sent again (a lost answer): the same code, which still opens the report.
     again = await teacher.submit_dialog(refused, anonymous)
-    assert "already sent, as R-0001" in texts_of(again) and receipt in texts_of(again)
+    (made,) = await bot.rows(Report)
+    assert f"already sent, as {made.reference}" in texts_of(again) and receipt in texts_of(again)

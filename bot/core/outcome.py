@@ -72,6 +72,9 @@ class Outcome:
     fetches: tuple[FetchAttachment, ...] = ()
     card_updates: tuple[CardUpdate, ...] = ()
     schedules: tuple[Schedule, ...] = ()
+    # It concerns an anonymous report: the messages and timers it queues take ids outside
+    # the shared sequence, so none sits next to a row of whoever made it.
+    detached: bool = False
 
     @property
     def refused(self) -> bool:

@@ -53,6 +53,33 @@ class Person:
         return next((i for i in self.identities if i.platform == platform), None)
 
 
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """Who acted, as they were at that moment, for the records: the name shown for them and
+    their platform identities ("slack:U0TERRY"). Kept beside their key because the
+    configuration changes, and a platform's name is known only while the bot is running."""
+
+    name: str | None
+    identity: str | None
+
+    def describe(self, fallback: str) -> str:
+        """ "Terry Teacher (Slack U0TERRY)"; `fallback` for what has neither."""
+        shown = ", ".join(_shown_identity(i) for i in (self.identity or "").split() if i)
+        if self.name and shown:
+            return f"{self.name} ({shown})"
+        return self.name or (f"{fallback} ({shown})" if shown else fallback)
+
+
+# Nobody, or nobody to name: an anonymous reporter, the bot itself, rows from before 0006.
+UNSIGNED = Signature(None, None)
+
+
+def _shown_identity(identity: str) -> str:
+    platform, _, external_id = identity.partition(":")
+    label = {"slack": "Slack", "teams": "Teams"}.get(platform, platform)
+    return f"{label} {external_id}" if external_id else identity
+
+
 class Directory:
     """Who is who: resolves platform identities to people and roles to their holders."""
 
@@ -82,12 +109,19 @@ class Directory:
             key=str(identity), name=self._shown_names.get(identity), identities=(identity,)
         )
 
-    def learn_name(self, identity: Identity, name: str | None) -> None:
+    def learn_name(self, identity: Identity, name: str | None, *, fallback: bool = False) -> None:
         """The display name a platform gave someone the configuration does not name, so
-        that approvers on another platform see who sent a draft. Shown, never used to
-        identify anyone."""
-        if identity not in self._by_identity and name and name.strip():
-            self._shown_names[identity] = name.strip()[:200]
+        that approvers on another platform see who sent a draft, and records say who acted.
+        Shown, never used to identify anyone. `fallback`: a lesser name (a Slack username),
+        kept only until a better one is known."""
+        if identity in self._by_identity or not name or not name.strip():
+            return
+        if fallback and identity in self._shown_names:
+            return
+        self._shown_names[identity] = name.strip()[:200]
+
+    def knows_name(self, identity: Identity) -> bool:
+        return identity in self._by_identity or identity in self._shown_names
 
     def by_key(self, key: str) -> Person | None:
         known = self._by_key.get(key)
@@ -97,6 +131,15 @@ class Directory:
         if platform in Platform.__members__.values() and external_id:
             return self.resolve(Identity(Platform(platform), external_id))
         return None
+
+    def signature(self, key: str | None) -> Signature:
+        """How the records name `key` now: the configuration's name, or the one the platform
+        gave; the person's identities. Keys that are nobody's (anonymous, the bot) give none."""
+        person = self.by_key(key) if key else None
+        if person is None:
+            return Signature(None, None)
+        identities = " ".join(str(i) for i in person.identities)
+        return Signature(person.name, identities[:500] or None)
 
     def holders(self, role: Role) -> tuple[Person, ...]:
         return tuple(p for p in self._people if role in p.roles)

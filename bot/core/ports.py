@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from bot.core.people import UNSIGNED, Signature
 from bot.core.posts import Draft, LiveLink, PostRecord
 from bot.core.questions import LearnedAnswer, LearnedSection, NewQuestion, QuestionRecord
 from bot.core.refs import RefKind
@@ -43,6 +44,8 @@ class VersionEntry:
     by: str
     accounts: tuple[str, ...]
     text: str | None
+    # Who `by` was then (None on rows from before it was kept).
+    signed: Signature = UNSIGNED
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class HistoryEntry:
     to_state: str
     version: int | None
     note: str | None
+    signed: Signature = UNSIGNED
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +147,10 @@ class AuditLog(Protocol):
         object_id: str,
         at: datetime,
         detail: AuditDetail | None = None,
-    ) -> None: ...
+        *,
+        detached: bool = False,
+    ) -> None:
+        """`detached`: about an anonymous report, so kept apart from the sequence of ids."""
 
 
 class QuestionRepository(Protocol):
@@ -151,7 +158,9 @@ class QuestionRepository(Protocol):
 
     async def get(self, question_id: int) -> QuestionRecord | None: ...
 
-    async def mark_escalated(self, question_id: int, at: datetime) -> str | None:
+    async def mark_escalated(
+        self, question_id: int, at: datetime, asker_key: str | None = None
+    ) -> str | None:
         """Its new reference, or None if it had already gone to the IT Network Manager.
         Race-safe."""
 

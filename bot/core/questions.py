@@ -21,6 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from bot.core.people import UNSIGNED, Signature
 from bot.core.policy import Passage, PolicyDocument, Section, title_key
 
 
@@ -105,7 +106,9 @@ class AnswerKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NewQuestion:
-    asker_key: str
+    """Nothing in it says who asked: see `escalation_digest`."""
+
+    escalation_digest: str
     question: str
     kind: AnswerKind
     policy_hash: str | None
@@ -119,7 +122,7 @@ class NewQuestion:
 class QuestionRecord:
     id: int
     reference: str | None  # given when the question goes to the IT Network Manager
-    asker_key: str
+    asker_key: str | None  # None until the asker sends it on
     question: str
     kind: AnswerKind
     policy_hash: str | None
@@ -129,6 +132,9 @@ class QuestionRecord:
     answered_by: str | None
     answer: str | None
     answered_at: datetime | None
+    escalation_digest: str | None = None
+    asker_signed: Signature = UNSIGNED
+    answered_signed: Signature = UNSIGNED
 
 
 @dataclass(frozen=True, slots=True)

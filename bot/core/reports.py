@@ -26,7 +26,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from bot.core.people import Directory, Person, Role
+from bot.core.people import UNSIGNED, Directory, Person, Role, Signature
 from bot.core.plaintext import printable
 from bot.core.posts import MAX_ATTACHMENT_BYTES, AttachmentRef
 from bot.core.states import StateMachine
@@ -509,6 +509,16 @@ def new_receipt() -> str:
     return "-".join(chars[i : i + RECEIPT_GROUP] for i in range(0, len(chars), RECEIPT_GROUP))
 
 
+ANONYMOUS_REFERENCE_CHARS = 5
+
+
+def anonymous_reference() -> str:
+    """R-A3K9QZ: an anonymous report's reference is drawn at random, not counted in turn with
+    the others, so it says nothing of which report came before it."""
+    chars = "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(ANONYMOUS_REFERENCE_CHARS))
+    return f"R-A{chars}"
+
+
 def receipt_digest(code: str) -> str | None:
     """The digest a receipt is found by; None for text that cannot be a receipt."""
     normal = code.upper().replace("O", "0").replace("I", "1").replace("L", "1")
@@ -529,6 +539,9 @@ class ReportEvent:
     kind: EventKind
     actor_key: str
     text: str | None = None
+    # Who the actor was then, as stored (read back from the records; never the reporter of
+    # an anonymous report).
+    signed: Signature = UNSIGNED
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,6 +579,7 @@ class ReportRecord:
     outcome: ReportOutcome | None = None
     attachments: tuple[int, ...] = ()
     events: tuple[ReportEvent, ...] = field(default=())
+    reporter_signed: Signature = UNSIGNED
 
     @property
     def anonymous(self) -> bool:

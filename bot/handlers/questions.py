@@ -11,8 +11,11 @@ service.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from bot.core import plaintext
 from bot.core.outcome import CardUpdate, Notify, Outcome
@@ -65,8 +68,40 @@ GONE = "That question is not one sent to the IT Network Manager."
 
 
 def question_id(value: str) -> int | None:
-    """A question's id as a button or form carries it; None for anything else."""
-    return int(value) if value.isascii() and value.isdecimal() and len(value) < 12 else None
+    """A question's id as a button or form carries it (any secret after it aside); None for
+    anything else."""
+    number = value.partition(".")[0]
+    return int(number) if number.isascii() and number.isdecimal() and len(number) < 12 else None
+
+
+@dataclass(frozen=True, slots=True)
+class ClickedQuestion:
+    """What a button on a question's messages carries: the question, and on the asker's own
+    answer the secret that lets them send it on (the question does not say who asked)."""
+
+    id: int
+    secret: str = ""
+
+
+def clicked_question(value: str) -> ClickedQuestion | None:
+    found = question_id(value)
+    secret = value.partition(".")[2]
+    if found is None or len(secret) > 64:
+        return None
+    return ClickedQuestion(found, secret)
+
+
+def _digest(secret: str, asker_key: str) -> str:
+    """Binds the secret to whoever asked, so another person shown the button (a screenshot, a
+    forwarded card) cannot send it on; without the secret, which only their message holds,
+    the digest cannot be tried against each member of staff to find them."""
+    return hashlib.sha256(f"socialdesk-question:{secret}:{asker_key}".encode()).hexdigest()
+
+
+def _day_of(ctx: HandlerContext, instant: datetime) -> datetime:
+    """Questions keep their times to the day: to the second, they would line up with what
+    the asker does next (a report made anonymously, say)."""
+    return ctx.school_time.start_of(ctx.school_time.local(instant).date())
 
 
 def _card_key(question_id: int) -> str:
@@ -109,13 +144,19 @@ async def ask(
                 "works best."
             )
         )
-    now = ctx.clock.now()
+    # Nothing here says who asked (the policy question may be about a colleague, reported
+    # anonymously a minute later): only the asker's own message carries the secret that
+    # sends it on, and the day is all that is kept of when.
+    day = _day_of(ctx, ctx.clock.now())
+    secret = secrets.token_urlsafe(24)
     index = ctx.policy.current() if ctx.policy else None
     if index is None:
         record = await uow.questions.create(
-            NewQuestion(actor.key, question, AnswerKind.NO_POLICY, None, (), None, now)
+            NewQuestion(
+                _digest(secret, actor.key), question, AnswerKind.NO_POLICY, None, (), None, day
+            )
         )
-        return Outcome(reply=_no_policy(record))
+        return Outcome(reply=_no_policy(record, secret))
 
     found = answer_question(index, question)
     learned = None
@@ -123,23 +164,23 @@ async def ask(
         learned = similar_learned(index, question, await uow.questions.learned())
     record = await uow.questions.create(
         NewQuestion(
-            actor.key,
+            _digest(secret, actor.key),
             question,
             AnswerKind.LEARNED if learned else found.kind,
             index.document.digest,
             tuple((s.section.short_title, s.score) for s in found.ranked),
             found.topic.key if found.topic else None,
-            now,
+            day,
             learned.question_id if learned else None,
         )
     )
     if found.kind is AnswerKind.OFF_TOPIC:
         return Outcome(reply=_told(found.text))
-    return Outcome(reply=_answer_reply(ctx, record, found, learned, platform))
+    return Outcome(reply=_answer_reply(ctx, record, found, learned, platform, secret))
 
 
-def _ask_button(record: QuestionRecord) -> Button:
-    return Button("Ask the IT Network Manager", ESCALATE, str(record.id))
+def _ask_button(record: QuestionRecord, secret: str) -> Button:
+    return Button("Ask the IT Network Manager", ESCALATE, f"{record.id}.{secret}")
 
 
 def _answer_reply(
@@ -148,6 +189,7 @@ def _answer_reply(
     found: Answer,
     learned: LearnedAnswer | None,
     platform: Platform,
+    secret: str,
 ) -> Message:
     blocks: list[Block] = [Paragraph.of(found.text)]
     if found.confident:
@@ -170,7 +212,7 @@ def _answer_reply(
             )
         )
         blocks.append(Quote(learned.answer))
-    buttons = [_ask_button(record)]
+    buttons = [_ask_button(record, secret)]
     step = found.topic.next if found.topic and found.confident else None
     if step is not None:
         # Slack has slash commands; in Teams the same words are typed in the chat.
@@ -220,7 +262,7 @@ def _version_note(record: QuestionRecord) -> str:
     return "No policy document loaded"
 
 
-def _no_policy(record: QuestionRecord) -> Message:
+def _no_policy(record: QuestionRecord, secret: str) -> Message:
     return Message(
         summary="No policy loaded",
         blocks=(
@@ -228,7 +270,7 @@ def _no_policy(record: QuestionRecord) -> Message:
                 "No policy loaded: the school's policy document has not been set up for me yet, "
                 "so I cannot answer from it. The IT Network Manager can answer your question."
             ),
-            Buttons((_ask_button(record),)),
+            Buttons((_ask_button(record, secret),)),
         ),
     )
 
@@ -237,10 +279,15 @@ def _no_policy(record: QuestionRecord) -> Message:
 
 
 async def escalate(
-    ctx: HandlerContext, uow: UnitOfWork, actor: Person, question_id: int
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, clicked: ClickedQuestion
 ) -> Outcome:
+    question_id = clicked.id
     record = await uow.questions.get(question_id)
-    if record is None or record.asker_key != actor.key:
+    if (
+        record is None
+        or record.escalation_digest is None
+        or not secrets.compare_digest(record.escalation_digest, _digest(clicked.secret, actor.key))
+    ):
         return _refuse("Only the person who asked can send this question on.")
     answerers = answerers_for(ctx, actor.key)
     if not answerers:
@@ -250,13 +297,13 @@ async def escalate(
             f"{where}."
         )
     now = ctx.clock.now()
-    reference = await uow.questions.mark_escalated(question_id, now)
+    reference = await uow.questions.mark_escalated(question_id, _day_of(ctx, now), actor.key)
     if reference is None:
         return _refuse(
             f"{record.reference or 'That question'} has already gone to the IT Network "
             "Manager; their answer will arrive here."
         )
-    record = replace(record, reference=reference, escalated_at=now)
+    record = replace(record, reference=reference, escalated_at=now, asker_key=actor.key)
     await uow.audit.append(
         actor.key, "question.escalated", "question", reference, now, {"answerers": len(answerers)}
     )
@@ -323,7 +370,10 @@ def _question_card(ctx: HandlerContext, record: QuestionRecord, asker: Person) -
             Fields(
                 (
                     ("Reference", record.reference or ""),
-                    ("Asked", ctx.school_time.show(record.asked_at)),
+                    (
+                        "Asked",
+                        ctx.school_time.show_date(ctx.school_time.local(record.asked_at).date()),
+                    ),
                     ("Nearest sections", nearest),
                 )
             ),
@@ -365,9 +415,9 @@ def _answered_card(
 
 
 async def open_answer_form(
-    ctx: HandlerContext, uow: UnitOfWork, actor: Person, question_id: int
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, clicked: ClickedQuestion
 ) -> Outcome:
-    record = await uow.questions.get(question_id)
+    record = await uow.questions.get(clicked.id)
     refusal = _may_answer(ctx, record, actor)
     if refusal is not None or record is None:
         return refusal or _refuse(GONE)
@@ -381,7 +431,7 @@ def _may_answer(
     if record is None or record.escalated_at is None:
         # Only a question its asker sent on is anyone else's to read or answer.
         return _refuse(GONE)
-    if actor.key not in {p.key for p in answerers_for(ctx, record.asker_key)}:
+    if actor.key not in {p.key for p in answerers_for(ctx, record.asker_key or "")}:
         return _refuse("Only the IT Network Manager answers policy questions.")
     if record.answered_at is not None:
         by = ctx.directory.by_key(record.answered_by or "")
@@ -461,9 +511,8 @@ async def submit_answer(
         now,
         {"kept": int(keep), "sections": len(chosen)},
     )
-    asker = ctx.directory.by_key(record.asker_key) or Person(
-        key=record.asker_key, name=None, identities=()
-    )
+    asker_key = record.asker_key or ""
+    asker = ctx.directory.by_key(asker_key) or Person(key=asker_key, name=None, identities=())
     for_asker = Message(
         summary=f"An answer to your policy question ({reference})",
         blocks=(
@@ -483,7 +532,7 @@ async def submit_answer(
 
 
 async def start_draft(
-    ctx: HandlerContext, uow: UnitOfWork, actor: Person, question_id: int
+    ctx: HandlerContext, uow: UnitOfWork, actor: Person, clicked: ClickedQuestion
 ) -> Outcome:
     return Outcome(form=posts.draft_form(ctx))
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
-from bot.core.people import Person, Platform
+from bot.core.people import UNSIGNED, Person, Platform, Signature
 from bot.core.plaintext import printable
 from bot.core.ports import UnitOfWork
 from bot.core.refs import RefKind, format_reference
@@ -47,6 +47,7 @@ from bot.core.reports import (
     ReportState,
     ReportSubmission,
     Route,
+    anonymous_reference,
     moves_into,
     new_receipt,
     outcome_label,
@@ -120,8 +121,12 @@ NOT_THE_REPORTER = "Only the person who made this report can answer on it."
 
 
 def report_id(value: str) -> int | None:
-    """A report's id as a button or form carries it; None for anything else."""
-    return int(value) if value.isascii() and value.isdecimal() and len(value) < 12 else None
+    """A report's id as a button or form carries it; None for anything else. An anonymous
+    report's id is negative (see bot.store.models.detached_ids)."""
+    digits = value.removeprefix("-")
+    if not (digits.isascii() and digits.isdecimal() and len(digits) < 12):
+        return None
+    return int(value)
 
 
 def card_key(report_id: int) -> str:
@@ -331,7 +336,13 @@ async def submit(
     # name them by their absence.
     reporter_key = None if valid.anonymous else actor.key
     chosen = route(ctx.directory, valid.kind, valid.involved, reporter_key)
-    reference = format_reference(RefKind.REPORT, await uow.references.next_number(RefKind.REPORT))
+    # An anonymous report is not numbered in turn: R-0007 would sit next to the R-0006 its
+    # maker sent a minute before under their own name.
+    reference = (
+        anonymous_reference()
+        if valid.anonymous
+        else format_reference(RefKind.REPORT, await uow.references.next_number(RefKind.REPORT))
+    )
     held = not chosen.recipients
     due = None if held else _due(ctx, valid.kind, now)
     new_id, attachments = await uow.reports.create(
@@ -374,6 +385,7 @@ async def submit(
             "anonymous": int(valid.anonymous),
             "files": len(attachments),
         },
+        detached=valid.anonymous,
     )
     record = await uow.reports.get(new_id)
     assert record is not None  # written above, in this transaction
@@ -391,6 +403,7 @@ async def submit(
             for attachment_id, ref in zip(attachments, valid.attachments, strict=True)
         ),
         schedules=() if held else (Schedule(CHASE, due or now, {"report_id": new_id}),),
+        detached=valid.anonymous,
     )
 
 
@@ -471,6 +484,36 @@ def _receipt_message(ctx: HandlerContext, record: ReportRecord, receipt: str | N
 # --- the recipients' card --------------------------------------------------------------------
 
 
+def recorded_name(ctx: HandlerContext, key: str, signed: Signature = UNSIGNED) -> str:
+    """Who acted, for the records (`socialdesk report`, the exports): as they were when they
+    acted, "Terry Teacher (Slack U0TERRY)", whether or not the configuration names them now.
+    Rows from before that was kept are named as the configuration names them today."""
+    return _as_recorded(ctx, key, signed).describe(fallback=key)
+
+
+def _as_recorded(ctx: HandlerContext, key: str, signed: Signature) -> Signature:
+    if key == ANONYMOUS:
+        return Signature("the reporter (anonymous)", None)
+    if key == SYSTEM:
+        return Signature("socialdesk", None)
+    if signed.name or signed.identity:
+        return signed
+    return ctx.directory.signature(key)
+
+
+def _recorded_columns(
+    ctx: HandlerContext, column: str, key: str | None, signed: Signature = UNSIGNED
+) -> dict[str, str]:
+    """`column` (the name, as they were then) and `column_identity` ("slack:U0TERRY")."""
+    if key is None:
+        return {column: "", f"{column}_identity": ""}
+    found = _as_recorded(ctx, key, signed)
+    return {
+        column: found.name or found.describe(fallback=key),
+        f"{column}_identity": found.identity or "",
+    }
+
+
 def _name(ctx: HandlerContext, key: str) -> str:
     if key == ANONYMOUS:
         return "the reporter (anonymous)"
@@ -494,11 +537,19 @@ _EVENT_WORDS = {
 }
 
 
-def chronology_line(ctx: HandlerContext, event: ReportEvent, budget: int | None = None) -> str:
+def chronology_line(
+    ctx: HandlerContext, event: ReportEvent, budget: int | None = None, *, recorded: bool = False
+) -> str:
+    """`recorded`: for the records, naming each actor as they were then (recorded_name)."""
     text = event.text or ""
     if budget is not None:
         text = _fit(text, budget)
-    words = _EVENT_WORDS[event.kind].format(who=_name(ctx, event.actor_key), text=text)
+    who = (
+        recorded_name(ctx, event.actor_key, event.signed)
+        if recorded
+        else _name(ctx, event.actor_key)
+    )
+    words = _EVENT_WORDS[event.kind].format(who=who, text=text)
     return f"{ctx.school_time.show(event.at)} - {words}"
 
 
@@ -740,6 +791,7 @@ async def _after(
         reply=_told(told),
         notifications=tuple(notifications),
         card_updates=(_card_update(ctx, record),),
+        detached=record.anonymous,
     )
 
 
@@ -756,7 +808,9 @@ async def acknowledge(ctx: HandlerContext, uow: UnitOfWork, actor: Person, repor
         who = _name(ctx, by.actor_key) if by else "someone else"
         return _refuse(f"{record.reference} was already acknowledged by {who}.")
     await uow.reports.append(record.id, ReportEvent(now, EventKind.ACKNOWLEDGED, actor.key))
-    await uow.audit.append(actor.key, "report.acknowledged", "report", record.reference, now)
+    await uow.audit.append(
+        actor.key, "report.acknowledged", "report", record.reference, now, detached=record.anonymous
+    )
     return await _after(
         ctx,
         uow,
@@ -834,7 +888,9 @@ async def add_note(
     if (same := _sent_again(record, EventKind.NOTE, actor, text, now)) is not None:
         return _already_there(ctx, f"That note is already on {record.reference}", same)
     await uow.reports.append(record.id, ReportEvent(now, EventKind.NOTE, actor.key, text))
-    await uow.audit.append(actor.key, "report.note", "report", record.reference, now)
+    await uow.audit.append(
+        actor.key, "report.note", "report", record.reference, now, detached=record.anonymous
+    )
     return await _after(ctx, uow, record.id, f"Note added to {record.reference}.")
 
 
@@ -851,7 +907,9 @@ async def ask_reporter(
     if (same := _sent_again(record, EventKind.QUESTION, actor, text, now)) is not None:
         return _already_there(ctx, f"That question is already on {record.reference}", same)
     await uow.reports.append(record.id, ReportEvent(now, EventKind.QUESTION, actor.key, text))
-    await uow.audit.append(actor.key, "report.asked", "report", record.reference, now)
+    await uow.audit.append(
+        actor.key, "report.asked", "report", record.reference, now, detached=record.anonymous
+    )
     if record.reporter_key is None:
         told = (
             f"Question added to {record.reference}. It was made anonymously: the reporter sees "
@@ -906,7 +964,13 @@ async def close(
         record.id, ReportEvent(now, EventKind.CLOSED, actor.key, f"{OUTCOMES[chosen]}. {text}")
     )
     await uow.audit.append(
-        actor.key, "report.closed", "report", record.reference, now, {"outcome": chosen.value}
+        actor.key,
+        "report.closed",
+        "report",
+        record.reference,
+        now,
+        {"outcome": chosen.value},
+        detached=record.anonymous,
     )
     return await _after(
         ctx,
@@ -987,7 +1051,9 @@ async def _reply(
         return Outcome(
             errors=FormErrors({ANSWER: "The report changed meanwhile; open it again to answer."})
         )
-    await uow.audit.append(by, "report.answered", "report", record.reference, now)
+    await uow.audit.append(
+        by, "report.answered", "report", record.reference, now, detached=record.anonymous
+    )
     fresh = await uow.reports.get(record.id)
     assert fresh is not None
     # Those handling it hear of the answer; their cards show it.
@@ -996,6 +1062,7 @@ async def _reply(
         reply=_told(f"Your answer was added to {record.reference}."),
         notifications=tuple(Notify(recipient=p, message=heads_up) for p in handlers_of(ctx, fresh)),
         card_updates=(_card_update(ctx, fresh),),
+        detached=fresh.anonymous,
     )
 
 
@@ -1074,7 +1141,9 @@ async def chase(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | i
         return Outcome()
     now = ctx.clock.now()
     await uow.reports.append(record.id, ReportEvent(now, EventKind.CHASED, SYSTEM))
-    await uow.audit.append(SYSTEM, "report.chased", "report", record.reference, now)
+    await uow.audit.append(
+        SYSTEM, "report.chased", "report", record.reference, now, detached=record.anonymous
+    )
     fresh = await uow.reports.get(record.id)
     assert fresh is not None
     reminder = Message(
@@ -1094,6 +1163,7 @@ async def chase(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str | i
         + await _reach_new_handlers(ctx, uow, fresh),
         card_updates=(_card_update(ctx, fresh),),
         schedules=(Schedule(ESCALATE, escalate_at, {"report_id": record.id}),),
+        detached=record.anonymous,
     )
 
 
@@ -1114,7 +1184,13 @@ async def escalate(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str 
     )
     await uow.reports.append(record.id, ReportEvent(now, EventKind.ESCALATED, SYSTEM, text))
     await uow.audit.append(
-        SYSTEM, "report.escalated", "report", record.reference, now, {"added": len(added)}
+        SYSTEM,
+        "report.escalated",
+        "report",
+        record.reference,
+        now,
+        {"added": len(added)},
+        detached=record.anonymous,
     )
     if not added:
         log.warning(
@@ -1125,6 +1201,7 @@ async def escalate(ctx: HandlerContext, uow: UnitOfWork, args: Mapping[str, str 
     return Outcome(
         notifications=_send_card(ctx, fresh, added),
         card_updates=(_card_update(ctx, fresh),),
+        detached=fresh.anonymous,
     )
 
 
@@ -1132,6 +1209,7 @@ async def release_held(ctx: HandlerContext, uow: UnitOfWork) -> Outcome:
     """Send on the reports nobody could receive, now that someone can (run at start-up)."""
     notifications: list[Notify] = []
     schedules: list[Schedule] = []
+    detached = False
     now = ctx.clock.now()
     for held_id in await uow.reports.held():
         record = await uow.reports.get(held_id)
@@ -1148,13 +1226,19 @@ async def release_held(ctx: HandlerContext, uow: UnitOfWork) -> Outcome:
         if not await uow.reports.release(record.id, sorted(chosen.keys), due):
             continue
         await uow.reports.append(record.id, _sent_event(now, chosen))
-        await uow.audit.append(SYSTEM, "report.released", "report", record.reference, now)
+        await uow.audit.append(
+            SYSTEM, "report.released", "report", record.reference, now, detached=record.anonymous
+        )
         fresh = await uow.reports.get(record.id)
         assert fresh is not None
         notifications.extend(_send_card(ctx, fresh, chosen.recipients))
         schedules.append(Schedule(CHASE, due, {"report_id": record.id}))
+        # One anonymous report among them keeps all their messages apart from the sequence.
+        detached = detached or record.anonymous
         log.info("report %s was held and has now been sent", record.reference)
-    return Outcome(notifications=tuple(notifications), schedules=tuple(schedules))
+    return Outcome(
+        notifications=tuple(notifications), schedules=tuple(schedules), detached=detached
+    )
 
 
 # --- records: exports for the Co-Headteachers, governors or an inspection --------------------
@@ -1170,14 +1254,17 @@ REPORT_COLUMNS = (
     "links",
     "what_happened",
     "reported_by",
+    "reported_by_identity",
     "staff_involved",
     "others_involved",
     "sent_to",
     "escalated",
     "acknowledged_at",
     "acknowledged_by",
+    "acknowledged_by_identity",
     "closed_at",
     "closed_by",
+    "closed_by_identity",
     "chronology",
 )
 FRIEND_REQUEST_COLUMNS = (
@@ -1188,8 +1275,10 @@ FRIEND_REQUEST_COLUMNS = (
     "where",
     "links",
     "reported_by",
+    "reported_by_identity",
     "state",
     "acknowledged_by",
+    "acknowledged_by_identity",
     "outcome",
     "closed_at",
 )
@@ -1210,19 +1299,33 @@ def export_row(ctx: HandlerContext, record: ReportRecord) -> dict[str, str]:
         "where": record.where,
         "links": " ".join(record.links),
         "what_happened": record.details,
-        "reported_by": "anonymous"
-        if record.reporter_key is None
-        else _name(ctx, record.reporter_key),
-        "staff_involved": "; ".join(_name(ctx, k) for k in record.involved),
+        **(
+            {"reported_by": "anonymous", "reported_by_identity": ""}
+            if record.reporter_key is None
+            else _recorded_columns(ctx, "reported_by", record.reporter_key, record.reporter_signed)
+        ),
+        "staff_involved": "; ".join(recorded_name(ctx, k) for k in record.involved),
         "others_involved": record.involved_text,
-        "sent_to": "; ".join(_name(ctx, k) for k in record.recipients)
+        "sent_to": "; ".join(recorded_name(ctx, k) for k in record.recipients)
         or ("nobody yet (held)" if record.held else ""),
         "escalated": "yes" if record.escalated else "no",
         "acknowledged_at": stamp(acknowledged.at) if acknowledged else "",
-        "acknowledged_by": _name(ctx, acknowledged.actor_key) if acknowledged else "",
+        **_recorded_columns(
+            ctx,
+            "acknowledged_by",
+            acknowledged.actor_key if acknowledged else None,
+            acknowledged.signed if acknowledged else UNSIGNED,
+        ),
         "closed_at": stamp(closed.at) if closed else "",
-        "closed_by": _name(ctx, closed.actor_key) if closed else "",
-        "chronology": " | ".join(chronology_line(ctx, e).replace("\n", " ") for e in record.events),
+        **_recorded_columns(
+            ctx,
+            "closed_by",
+            closed.actor_key if closed else None,
+            closed.signed if closed else UNSIGNED,
+        ),
+        "chronology": " | ".join(
+            chronology_line(ctx, e, recorded=True).replace("\n", " ") for e in record.events
+        ),
     }
 
 
@@ -1240,7 +1343,13 @@ def chronology_text(ctx: HandlerContext, record: ReportRecord) -> str:
     row = export_row(ctx, record)
     lines = [
         f"{record.reference}: {record.rules.short} ({record.state.value})",
-        f"Reported: {row['reported_at']} by {row['reported_by']}",
+        f"Reported: {row['reported_at']}",
+        "Reported by: "
+        + (
+            "anonymous"
+            if record.reporter_key is None
+            else recorded_name(ctx, record.reporter_key, record.reporter_signed)
+        ),
         f"Seen: {row['seen_at'] or 'not given'}",
         f"Where: {record.where or 'not given'}",
     ]
@@ -1250,7 +1359,7 @@ def chronology_text(ctx: HandlerContext, record: ReportRecord) -> str:
             "Involved: " + "; ".join(x for x in (row["staff_involved"], record.involved_text) if x)
         )
     lines += ["", "What happened:", record.details, "", "Chronology:"]
-    lines += [f"  {chronology_line(ctx, e)}" for e in record.events]
+    lines += [f"  {chronology_line(ctx, e, recorded=True)}" for e in record.events]
     if record.attachments:
         lines += ["", f"Evidence files kept: {len(record.attachments)}"]
     return "\n".join(lines)

@@ -209,6 +209,52 @@ def actor_of(runtime: Runtime, body: Mapping[str, Any]) -> Person | None:
     return runtime.context.directory.resolve(Identity(Platform.SLACK, user_id))
 
 
+# How long the first request of someone the configuration does not name waits for Slack to
+# say their name (users.info), once per person while the bot runs.
+NAME_LOOKUP_SECONDS = 1.0
+
+
+def _user_of(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The user id and the name the payload itself carries (a slash command's user_name, an
+    interaction's user.name or user.username: the person's Slack username)."""
+    user = body.get("user")
+    if isinstance(user, dict):
+        name = user.get("name") or user.get("username")
+        return _text_or_none(user.get("id")), _text_or_none(name)
+    if isinstance(user, str):  # an event's sender
+        return user, None
+    return _text_or_none(body.get("user_id")), _text_or_none(body.get("user_name"))
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _may_be_anonymous(body: Mapping[str, Any]) -> bool:
+    """A request that may make or follow up an anonymous report: the bot asks Slack nothing
+    about whoever sent it, so no call of the bot's lines up with the report. (Opening the
+    report form counts: the person has not yet said whether it is anonymous.)"""
+    if body.get("command") == "/report":
+        return True
+    action, _ = _clicked(body)
+    if action in (reports.OPEN_FORM, reports.FOLLOW_UP):
+        return True
+    view = body.get("view")
+    if not isinstance(view, dict):
+        return False
+    form = view.get("callback_id")
+    if form == reports.RECEIPT_FORM:
+        return True
+    if form == reports.REPLY_FORM:
+        return _metadata(view).startswith("receipt:")
+    if form == reports.REPORT_FORM:
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        element = _element(values, report_fields.ANONYMOUSLY) if isinstance(values, dict) else {}
+        return report_fields.ANONYMOUSLY in _selected(element)
+    return False
+
+
 # The slash commands this edge answers; manifests/slack/manifest.yaml declares the same.
 COMMANDS = ("/post", "/report", "/policy")
 
@@ -221,8 +267,11 @@ class SlackListeners:
     def __init__(self, runtime: Runtime, replies: InteractionReplies) -> None:
         self.runtime = runtime
         self.replies = replies
+        # Whose name Slack was asked for: once each while the bot runs, answered or not.
+        self._asked_names: set[str] = set()
 
     def register(self, app: AsyncApp) -> None:
+        app.use(self.learn_name)
         post, report, policy = COMMANDS
         app.command(post)(ack=self.ack_command, lazy=[self.open_post_form])
         app.view(cards.DRAFT_FORM)(self.submit_draft)
@@ -246,6 +295,51 @@ class SlackListeners:
         for action in (*reports.CARD_BUTTONS, reports.OPEN_FORM, reports.FOLLOW_UP):
             app.action(action)(self.report_button_clicked)
         app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
+
+    async def learn_name(
+        self, body: Json, client: AsyncWebClient, next_: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Records name who acted as they were then (issue 13): for someone the configuration
+        does not name, their Slack name (users.info's real name), asked once while the bot
+        runs, with the payload's username until Slack answers."""
+        try:
+            await self._learn_name(body, client)
+        except Exception:
+            log.warning("slack: could not ask Slack for a person's name", exc_info=True)
+        await next_()
+
+    async def _learn_name(self, body: Json, client: AsyncWebClient) -> None:
+        user_id, username = _user_of(body)
+        if user_id is None:
+            return
+        directory = self.runtime.context.directory
+        identity = Identity(Platform.SLACK, user_id)
+        if (
+            user_id in self._asked_names
+            or directory.knows_name(identity)
+            or _may_be_anonymous(body)
+        ):
+            directory.learn_name(identity, username, fallback=True)
+            return
+        self._asked_names.add(user_id)
+        try:
+            async with asyncio.timeout(NAME_LOOKUP_SECONDS):
+                answer = await client.users_info(user=user_id)
+        except (TimeoutError, SlackApiError, aiohttp.ClientError):
+            answer = None
+        user = answer.get("user") if answer is not None else None
+        profile = user.get("profile") if isinstance(user, dict) else None
+        names = (
+            (
+                user.get("real_name"),
+                (profile or {}).get("real_name"),
+                (profile or {}).get("display_name"),
+            )
+            if isinstance(user, dict)
+            else ()
+        )
+        real = next((n for n in names if isinstance(n, str) and n.strip()), None)
+        directory.learn_name(identity, real or username, fallback=real is None)
 
     async def ack_command(self, ack: AsyncAck) -> None:
         await ack()
@@ -503,7 +597,7 @@ class SlackListeners:
     ) -> None:
         action, value = _clicked(body)
         click = questions.CLICKS[action]  # registered for these only
-        question_id = questions.question_id(value)
+        question_id = questions.clicked_question(value)
         ctx = self.runtime.context
 
         def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, cast
 
@@ -63,6 +64,12 @@ class Base(DeclarativeBase):
     }
 
 
+# Records say who acted as they were at that moment: beside each actor's key, the name shown
+# for them (the configuration's, or the one their platform gave) and the platform identities
+# they had ("slack:U0TERRY"). Safeguarding records must name people even after they leave the
+# configuration or change their name. Anonymous reports keep none of the three.
+
+
 class Counter(Base):
     __tablename__ = "counters"
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
@@ -99,6 +106,9 @@ class PostVersion(Base):
     accounts: Mapped[list[str]]
     confirmed: Mapped[list[str]]
     created_by: Mapped[str] = mapped_column(String(200))
+    # Who that was, as they were then (see the note above Counter).
+    created_by_name: Mapped[str | None] = mapped_column(String(200))
+    created_by_identity: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     # The form it came from: the same form submitted twice makes one version, not two.
     form_key: Mapped[str | None] = mapped_column(String(200), unique=True)
@@ -148,6 +158,8 @@ class HistoryRow(Base):
     object_id: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime]
     actor_key: Mapped[str] = mapped_column(String(200))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    actor_identity: Mapped[str | None] = mapped_column(String(500))
     from_state: Mapped[str | None] = mapped_column(String(32))
     to_state: Mapped[str] = mapped_column(String(32))
     version: Mapped[int | None] = mapped_column(Integer)
@@ -253,7 +265,14 @@ class PolicyQuestion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # Q-0001: given when the question goes to the IT Network Manager, the number they see.
     reference: Mapped[str | None] = mapped_column(String(16), unique=True)
-    asker_key: Mapped[str] = mapped_column(String(200), index=True)
+    # Kept only once the asker sends the question on; until then nothing says who asked, so
+    # a question about a colleague cannot be joined to a report made just after it.
+    asker_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    asker_name: Mapped[str | None] = mapped_column(String(200))
+    asker_identity: Mapped[str | None] = mapped_column(String(500))
+    # The digest of the secret the "Ask the IT Network Manager" button carries: only whoever
+    # was shown the answer can send the question on.
+    escalation_digest: Mapped[str | None] = mapped_column(String(64))
     question: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(20))
     policy_hash: Mapped[str | None] = mapped_column(String(64))
@@ -261,9 +280,12 @@ class PolicyQuestion(Base):
     topic: Mapped[str | None] = mapped_column(String(100))
     # The kept answer shown with this one, if any.
     learned_from: Mapped[int | None] = mapped_column(Integer)
+    # Both kept to the day (the start of the school's day), never to the second.
     asked_at: Mapped[datetime]
     escalated_at: Mapped[datetime | None]
     answered_by: Mapped[str | None] = mapped_column(String(200))
+    answered_by_name: Mapped[str | None] = mapped_column(String(200))
+    answered_by_identity: Mapped[str | None] = mapped_column(String(500))
     answer: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None]
     answer_policy_hash: Mapped[str | None] = mapped_column(String(64))
@@ -281,6 +303,8 @@ class Report(Base):
     kind: Mapped[str] = mapped_column(String(32), index=True)
     state: Mapped[str] = mapped_column(String(32), index=True)
     reporter_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    reporter_name: Mapped[str | None] = mapped_column(String(200))
+    reporter_identity: Mapped[str | None] = mapped_column(String(500))
     receipt_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     where: Mapped[str] = mapped_column(String(200))
     links: Mapped[list[str]]
@@ -312,6 +336,8 @@ class ReportEventRow(Base):
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(32))
     actor_key: Mapped[str] = mapped_column(String(200))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    actor_identity: Mapped[str | None] = mapped_column(String(500))
     text: Mapped[str | None] = mapped_column(Text)
 
 
@@ -347,3 +373,24 @@ POLICY_QUESTIONS = table_of(PolicyQuestion)
 REPORTS = table_of(Report)
 REPORT_EVENTS = table_of(ReportEventRow)
 SEEN_REQUESTS = table_of(SeenRequest)
+
+
+# An anonymous report, and every row about it (its chronology, audit entries, the messages and
+# timers it queues, the records of where its cards went), takes ids from outside the shared
+# sequences: random and negative. Ids counted up one by one put a row next to whatever was
+# written just before it, and "the outbox row before the report's cards is a message to Terry"
+# names the reporter as surely as a time would. PostgreSQL's sequences never reach below
+# zero; SQLite gives an ordinary row the largest id + 1, which stays above these once a table
+# holds one ordinary row (until then an ordinary row written next would sit beside one).
+DETACHED_FLOOR = -(2**31) + 1
+DETACHED_CEILING = -(2**20)
+
+
+def detached_ids(count: int) -> list[int]:
+    """`count` ids for rows about an anonymous report: consecutive among themselves (so rows
+    written together keep their order), unrelated to any other row's. A clash with an earlier
+    block (about one in two thousand million per row) fails the insert, and the work runs again
+    with new ones (Runtime.perform)."""
+    span = DETACHED_CEILING - DETACHED_FLOOR - count
+    first = DETACHED_FLOOR + secrets.randbelow(span)
+    return list(range(first, first + count))

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.models import ATTACHMENTS, CARDS, OUTBOX
+from bot.store.models import ATTACHMENTS, CARDS, OUTBOX, detached_ids
 
 MESSAGE = "message"
 UPDATE = "update"
@@ -106,11 +106,19 @@ def _row(kind: str, now: datetime, due: datetime | None = None, **fields: Any) -
     }
 
 
-async def queue(db: AsyncConnection, rows: Sequence[Row]) -> None:
+async def queue(db: AsyncConnection, rows: Sequence[Row], *, detached: bool = False) -> None:
     """Store items in the caller's transaction, so they commit with the change that caused
-    them; one statement however many there are."""
-    if rows:
-        await db.execute(insert(OUTBOX), list(rows))
+    them; one statement however many there are. `detached`: they concern an anonymous report,
+    and take ids outside the shared sequence (see models.detached_ids)."""
+    if not rows:
+        return
+    listed = list(rows)
+    if detached:
+        listed = [
+            {**row, "id": row_id}
+            for row, row_id in zip(listed, detached_ids(len(listed)), strict=True)
+        ]
+    await db.execute(insert(OUTBOX), listed)
 
 
 def message(
@@ -283,6 +291,18 @@ _SHOWS_REVISION = (
 )
 
 
+def _card_row(done: Done, now: datetime) -> Row:
+    return {
+        "card_key": done.item.card_key,
+        "platform": done.item.platform,
+        "recipient_key": done.item.recipient_key,
+        "channel": done.channel,
+        "message_id": done.message_id,
+        "created_at": now,
+        "revision": done.item.revision or 1,
+    }
+
+
 def _insert_ignoring_duplicates(db: AsyncConnection) -> Any:
     if db.dialect.name == "postgresql":
         return postgresql_insert(CARDS)
@@ -347,15 +367,7 @@ class Outbox:
             )
         )
         delivered = [
-            {
-                "card_key": d.item.card_key,
-                "platform": d.item.platform,
-                "recipient_key": d.item.recipient_key,
-                "channel": d.channel,
-                "message_id": d.message_id,
-                "created_at": now,
-                "revision": d.item.revision or 1,
-            }
+            d
             for d in done
             if d.item.id in finished
             and d.item.kind == MESSAGE
@@ -363,9 +375,17 @@ class Outbox:
             and d.channel
             and d.message_id
         ]
-        if delivered:
-            # A copy sent twice (a lease that ran out) is recorded once.
-            await db.execute(_insert_ignoring_duplicates(db).on_conflict_do_nothing(), delivered)
+        # Where an anonymous report's cards went is kept outside the shared sequence too.
+        detached = [d for d in delivered if d.item.id < 0]
+        ordinary = [_card_row(d, now) for d in delivered if d.item.id >= 0]
+        apart = [
+            {**_card_row(d, now), "id": card_id}
+            for d, card_id in zip(detached, detached_ids(len(detached)), strict=True)
+        ]
+        for rows in (ordinary, apart):
+            if rows:
+                # A copy sent twice (a lease that ran out) is recorded once.
+                await db.execute(_insert_ignoring_duplicates(db).on_conflict_do_nothing(), rows)
         updated = [
             {
                 "key": d.item.card_key,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.core.people import UNSIGNED, Directory, Signature
 from bot.core.ports import AuditDetail, AuditEntry, HistoryEntry, NewPost, VersionEntry
 from bot.core.posts import Draft, KeptAttachment, LiveLink, PostRecord
 from bot.core.questions import (
@@ -40,7 +41,40 @@ from bot.store.models import (
     POSTS,
     REPORT_EVENTS,
     REPORTS,
+    detached_ids,
 )
+
+Signer = Callable[[str | None], Signature]
+
+
+def _unsigned(key: str | None) -> Signature:
+    return UNSIGNED
+
+
+def _signed_values(prefix: str, signed: Signature) -> dict[str, str | None]:
+    return {f"{prefix}_name": signed.name, f"{prefix}_identity": signed.identity}
+
+
+class DetachedIds:
+    """Ids for the rows one transaction writes about an anonymous report: consecutive among
+    themselves, so that events written together (reported, then sent) keep their order."""
+
+    BLOCK = 256
+
+    def __init__(self) -> None:
+        self._left: list[int] = []
+
+    def take(self, detached: bool) -> dict[str, int]:
+        """The `id` value to insert, or nothing (the sequence's next) for an ordinary row."""
+        if not detached:
+            return {}
+        if not self._left:
+            self._left = detached_ids(self.BLOCK)
+        return {"id": self._left.pop(0)}
+
+
+def _signature(row: Any, prefix: str) -> Signature:
+    return Signature(getattr(row, f"{prefix}_name"), getattr(row, f"{prefix}_identity"))
 
 
 class SqlReferences:
@@ -65,8 +99,9 @@ class SqlPosts:
     """Drafts and their versions. Statements are plain Core SQL: a request writes a handful of
     rows, and the ORM's unit of work cost more than the statements themselves."""
 
-    def __init__(self, db: AsyncConnection) -> None:
+    def __init__(self, db: AsyncConnection, sign: Signer = _unsigned) -> None:
         self._db = db
+        self._sign = sign
 
     async def reference_for_form(self, form_key: str) -> str | None:
         reference: str | None = await self._db.scalar(
@@ -179,6 +214,7 @@ class SqlPosts:
                 accounts=list(draft.accounts),
                 confirmed=list(draft.confirmed),
                 created_by=by,
+                **_signed_values("created_by", self._sign(by)),
                 created_at=at,
                 form_key=form_key,
                 attachment_ids=list(attachment_ids),
@@ -309,19 +345,29 @@ class SqlPosts:
                 POST_VERSIONS.c.created_by,
                 POST_VERSIONS.c.accounts,
                 POST_VERSIONS.c.text,
+                POST_VERSIONS.c.created_by_name,
+                POST_VERSIONS.c.created_by_identity,
             )
             .where(POST_VERSIONS.c.post_id == post_id)
             .order_by(POST_VERSIONS.c.version)
         )
         return [
-            VersionEntry(version, at, by, tuple(accounts), text)
-            for version, at, by, accounts, text in rows
+            VersionEntry(
+                r.version,
+                r.created_at,
+                r.created_by,
+                tuple(r.accounts),
+                r.text,
+                _signature(r, "created_by"),
+            )
+            for r in rows
         ]
 
 
 class SqlHistory:
-    def __init__(self, db: AsyncConnection) -> None:
+    def __init__(self, db: AsyncConnection, sign: Signer = _unsigned) -> None:
         self._db = db
+        self._sign = sign
 
     async def record(
         self,
@@ -341,6 +387,7 @@ class SqlHistory:
                 from_state=from_state,
                 to_state=to_state,
                 actor_key=actor_key,
+                **_signed_values("actor", self._sign(actor_key)),
                 at=at,
                 version=version,
                 note=note,
@@ -354,7 +401,15 @@ class SqlHistory:
             .order_by(HISTORY.c.id)
         )
         return [
-            HistoryEntry(r.at, r.actor_key, r.from_state, r.to_state, r.version, r.note)
+            HistoryEntry(
+                r.at,
+                r.actor_key,
+                r.from_state,
+                r.to_state,
+                r.version,
+                r.note,
+                _signature(r, "actor"),
+            )
             for r in rows
         ]
 
@@ -362,6 +417,7 @@ class SqlHistory:
 class SqlAuditLog:
     def __init__(self, db: AsyncConnection) -> None:
         self._db = db
+        self._ids = DetachedIds()
 
     async def append(
         self,
@@ -371,9 +427,13 @@ class SqlAuditLog:
         object_id: str,
         at: datetime,
         detail: AuditDetail | None = None,
+        *,
+        detached: bool = False,
     ) -> None:
+        """`detached`: the entry concerns an anonymous report (see models.detached_ids)."""
         await self._db.execute(
             insert(AUDIT).values(
+                **self._ids.take(detached),
                 at=at,
                 actor_key=actor_key,
                 action=action,
@@ -384,7 +444,8 @@ class SqlAuditLog:
         )
 
     async def entries(self, since: datetime | None = None) -> Sequence[AuditEntry]:
-        query = select(AUDIT).order_by(AUDIT.c.id)
+        # By time: entries about anonymous reports have ids outside the sequence.
+        query = select(AUDIT).order_by(AUDIT.c.at, AUDIT.c.id)
         if since is not None:
             query = query.where(AUDIT.c.at >= since)
         rows = await self._db.execute(query)
@@ -395,15 +456,17 @@ class SqlAuditLog:
 
 
 class SqlQuestions:
-    def __init__(self, db: AsyncConnection) -> None:
+    def __init__(self, db: AsyncConnection, sign: Signer = _unsigned) -> None:
         self._db = db
+        self._sign = sign
 
     async def create(self, question: NewQuestion) -> QuestionRecord:
         sections = [{"title": t, "score": round(s, 3)} for t, s in question.sections]
         inserted = await self._db.execute(
             insert(POLICY_QUESTIONS)
             .values(
-                asker_key=question.asker_key,
+                asker_key=None,
+                escalation_digest=question.escalation_digest,
                 question=question.question,
                 kind=question.kind.value,
                 policy_hash=question.policy_hash,
@@ -418,7 +481,7 @@ class SqlQuestions:
         return QuestionRecord(
             id=int(inserted.scalar_one()),
             reference=None,
-            asker_key=question.asker_key,
+            asker_key=None,
             question=question.question,
             kind=question.kind,
             policy_hash=question.policy_hash,
@@ -428,6 +491,7 @@ class SqlQuestions:
             answered_by=None,
             answer=None,
             answered_at=None,
+            escalation_digest=question.escalation_digest,
         )
 
     async def get(self, question_id: int) -> QuestionRecord | None:
@@ -451,13 +515,23 @@ class SqlQuestions:
             answered_by=row.answered_by,
             answer=row.answer,
             answered_at=row.answered_at,
+            escalation_digest=row.escalation_digest,
+            asker_signed=_signature(row, "asker"),
+            answered_signed=_signature(row, "answered_by"),
         )
 
-    async def mark_escalated(self, question_id: int, at: datetime) -> str | None:
+    async def mark_escalated(
+        self, question_id: int, at: datetime, asker_key: str | None = None
+    ) -> str | None:
+        """The asker sends it on: only now does the question keep who asked."""
         changed = await self._db.execute(
             update(POLICY_QUESTIONS)
             .where(POLICY_QUESTIONS.c.id == question_id, POLICY_QUESTIONS.c.escalated_at.is_(None))
-            .values(escalated_at=at)
+            .values(
+                escalated_at=at,
+                asker_key=asker_key,
+                **_signed_values("asker", self._sign(asker_key)),
+            )
         )
         if changed.rowcount != 1:
             return None
@@ -485,6 +559,7 @@ class SqlQuestions:
             .where(POLICY_QUESTIONS.c.id == question_id, POLICY_QUESTIONS.c.answered_at.is_(None))
             .values(
                 answered_by=by,
+                **_signed_values("answered_by", self._sign(by)),
                 answer=answer,
                 answered_at=at,
                 answer_policy_hash=policy_hash,
@@ -520,21 +595,26 @@ class SqlQuestions:
 
 
 class SqlUnitOfWork:
-    def __init__(self, db: AsyncConnection) -> None:
+    """`people`: who is who now, so that each record keeps how its actor was named then."""
+
+    def __init__(self, db: AsyncConnection, people: Directory | None = None) -> None:
+        sign: Signer = people.signature if people is not None else _unsigned
         self.db = db
-        self.questions = SqlQuestions(db)
-        self.reports = SqlReports(db)
+        self.questions = SqlQuestions(db, sign)
+        self.reports = SqlReports(db, sign)
         self.references = SqlReferences(db)
-        self.posts = SqlPosts(db)
-        self.history = SqlHistory(db)
+        self.posts = SqlPosts(db, sign)
+        self.history = SqlHistory(db, sign)
         self.audit = SqlAuditLog(db)
 
 
 class SqlReports:
     """Concern reports and their chronology, which is only ever added to."""
 
-    def __init__(self, db: AsyncConnection) -> None:
+    def __init__(self, db: AsyncConnection, sign: Signer = _unsigned) -> None:
         self._db = db
+        self._sign = sign
+        self._ids = DetachedIds()
 
     async def reference_for_form(self, form_key: str) -> str | None:
         reference: str | None = await self._db.scalar(
@@ -548,10 +628,13 @@ class SqlReports:
             await self._db.scalar(
                 insert(REPORTS)
                 .values(
+                    # An anonymous report's id says nothing of what came before it.
+                    **self._ids.take(new.reporter_key is None),
                     reference=new.reference,
                     kind=report.kind.value,
                     state=ReportState.OPEN.value,
                     reporter_key=new.reporter_key,
+                    **_signed_values("reporter", self._sign(new.reporter_key)),
                     receipt_digest=new.receipt_digest,
                     where=report.where,
                     links=list(report.links),
@@ -611,7 +694,9 @@ class SqlReports:
         """The reports matching `condition`, oldest first, each with its chronology and
         evidence: three statements however many there are."""
         rows = (
-            await self._db.execute(select(REPORTS).where(condition).order_by(REPORTS.c.id))
+            await self._db.execute(
+                select(REPORTS).where(condition).order_by(REPORTS.c.created_at, REPORTS.c.id)
+            )
         ).all()
         if not rows:
             return []
@@ -620,7 +705,8 @@ class SqlReports:
         for event in await self._db.execute(
             select(REPORT_EVENTS)
             .where(REPORT_EVENTS.c.report_id.in_(ids))
-            .order_by(REPORT_EVENTS.c.id)
+            # By time: an anonymous report's events have ids outside the sequence.
+            .order_by(REPORT_EVENTS.c.at, REPORT_EVENTS.c.id)
         ):
             events[event.report_id].append(event)
         files: dict[int, list[int]] = {i: [] for i in ids}
@@ -636,10 +722,13 @@ class SqlReports:
         """Add to the chronology; the report's new step."""
         await self._db.execute(
             insert(REPORT_EVENTS).values(
+                # Everything about an anonymous report (negative ids) stays out of the sequence.
+                **self._ids.take(report_id < 0),
                 report_id=report_id,
                 at=event.at,
                 kind=event.kind.value,
                 actor_key=event.actor_key,
+                **_signed_values("actor", self._sign(event.actor_key)),
                 text=event.text,
             )
         )
@@ -666,10 +755,13 @@ class SqlReports:
             return None
         await self._db.execute(
             insert(REPORT_EVENTS).values(
+                # Everything about an anonymous report (negative ids) stays out of the sequence.
+                **self._ids.take(report_id < 0),
                 report_id=report_id,
                 at=event.at,
                 kind=event.kind.value,
                 actor_key=event.actor_key,
+                **_signed_values("actor", self._sign(event.actor_key)),
                 text=event.text,
             )
         )
@@ -769,7 +861,14 @@ def _report(row: Any, events: Sequence[Any], attachments: tuple[int, ...]) -> Re
         outcome=ReportOutcome(row.outcome) if row.outcome else None,
         attachments=attachments,
         events=tuple(
-            ReportEvent(at=e.at, kind=EventKind(e.kind), actor_key=e.actor_key, text=e.text)
+            ReportEvent(
+                at=e.at,
+                kind=EventKind(e.kind),
+                actor_key=e.actor_key,
+                text=e.text,
+                signed=_signature(e, "actor"),
+            )
             for e in events
         ),
+        reporter_signed=_signature(row, "reporter"),
     )

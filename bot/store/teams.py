@@ -67,7 +67,9 @@ async def remember(
         "user_id": conversation.user_id,
         "bot_id": conversation.bot_id,
         "name": conversation.name[:200] if conversation.name else None,
-        "updated_at": now,
+        # To the day only: a person's own row touched at the second they make an anonymous
+        # report (their first message after a restart, a new conversation) would name them.
+        "updated_at": now.replace(hour=0, minute=0, second=0, microsecond=0),
         "unreachable_since": None,
         "unreachable_reason": None,
     }

@@ -589,7 +589,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     async def _question_clicked(
         self, turn: TurnContext, actor: Person, verb: str, data: Mapping[str, Any]
     ) -> Json:
-        question_id = questions.question_id(str(data.get(adaptive.VALUE_KEY) or ""))
+        question_id = questions.clicked_question(str(data.get(adaptive.VALUE_KEY) or ""))
         if question_id is None:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
         ctx, click = self._ctx, questions.CLICKS[verb]

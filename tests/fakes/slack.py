@@ -113,6 +113,8 @@ class FakeSlack:
     team_name: str = "Oakgreen"
     enterprise_id: str | None = None
     enterprise_install: bool = False
+    # The workspace's members users.info knows: user id -> (real name, display name).
+    members: dict[str, tuple[str, str]] = field(default_factory=dict)
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -121,6 +123,8 @@ class FakeSlack:
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        # slack_sdk sends some methods (users.info among them) as GET; Slack takes both.
+        app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/files/{name}", self._file)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
@@ -276,6 +280,29 @@ class FakeSlack:
             if self.enterprise_id is not None:
                 answer["enterprise_id"] = self.enterprise_id
             return answer
+        if method == "users.info":
+            # Shaped as Slack's users.info answers (api.slack.com/methods/users.info).
+            member = self.members.get(str(args.get("user")))
+            if member is None:
+                return {"ok": False, "error": "user_not_found"}
+            real_name, display_name = member
+            return {
+                "ok": True,
+                "user": {
+                    "id": args["user"],
+                    "team_id": self.team_id,
+                    "name": real_name.lower().replace(" ", "."),
+                    "deleted": False,
+                    "real_name": real_name,
+                    "is_bot": False,
+                    "profile": {
+                        "real_name": real_name,
+                        "display_name": display_name,
+                        "real_name_normalized": real_name,
+                        "display_name_normalized": display_name,
+                    },
+                },
+            }
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": f"D{args['users']}"}}
         if method in ("chat.postMessage", "chat.update"):
