@@ -53,7 +53,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import aiohttp
 from aiohttp import web
@@ -461,7 +461,7 @@ class Run:
             return 0, ""
 
     async def slack_request(self, body: str) -> tuple[int, str]:
-        raw, headers = signed(body)
+        raw, headers = signed(_pressed_anew(body))
         return await self._post("/slack/events", raw, headers)
 
     async def teams_request(self, activity: Mapping[str, Any]) -> tuple[int, str]:
@@ -796,6 +796,18 @@ class Run:
         while not self.stopping:
             await self.rng.choice(scenarios)()
             await asyncio.sleep(self.rng.uniform(0.0, 0.3))
+
+
+def _pressed_anew(body: str) -> str:
+    """An interaction as Slack sends it when a person presses Submit or a button again: the
+    same form, with a trigger_id of its own (the very same request again is a replay, which
+    the bot answers without acting on it)."""
+    fields = parse_qs(body)
+    if "payload" not in fields:
+        return body
+    payload = json.loads(fields["payload"][0])
+    payload["trigger_id"] = f"trigger-{uuid.uuid4().hex}"
+    return urlencode({"payload": json.dumps(payload)})
 
 
 def _slack_file(file_id: str, name: str, content: bytes, url: str) -> Json:

@@ -642,7 +642,11 @@ async def test_a_note_or_question_sent_again_on_the_same_form_is_kept_once(desk:
     for form_id, values in (("report.note_form", note), ("report.ask_form", question)):
         form = view_payload(DSL, form_id, value, values)
         first = await desk.bot.submit(form)
-        again = await desk.bot.submit(form, timestamp=int(time.time()) - 1)
+        # A second press of Submit is a new interaction with its own trigger_id (the very
+        # same request again is a replay: tests/test_slack_replay.py).
+        again = await desk.bot.submit(
+            form | {"trigger_id": f"pressed-again-{form_id}"}, timestamp=int(time.time()) - 1
+        )
         assert first.json()["response_action"] == again.json()["response_action"] == "update"
         assert "already on R-0001" in json.dumps(again.json()["view"])
     await desk.settled()
