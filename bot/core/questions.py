@@ -196,6 +196,20 @@ def fitted(knowledge: Knowledge, document: PolicyDocument) -> Knowledge:
     return replace(knowledge, sections=tuple(sections), phrasings=phrasings)
 
 
+def is_the_example(knowledge: Knowledge, document: PolicyDocument) -> bool:
+    """Whether `document` is the example school's policy as the repository ships it: every
+    section the knowledge has is there under its `also` heading, at the version checked."""
+
+    def unchanged(heading: Heading) -> bool:
+        section = document.section(heading.title)
+        return section is not None and section.digest[:DIGEST_CHARS] == heading.reviewed
+
+    return bool(knowledge.sections) and all(
+        document.section(known.title) is None and any(unchanged(h) for h in known.also)
+        for known in knowledge.sections
+    )
+
+
 def needing_review(knowledge: Knowledge, document: PolicyDocument) -> tuple[Review, ...]:
     reviews: list[Review] = []
     for known in fitted(knowledge, document).sections:
