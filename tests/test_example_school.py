@@ -74,13 +74,8 @@ def test_the_word_version_is_built_from_the_markdown_and_reads_the_same() -> Non
     # An edit to the Markdown alone is caught.
     build = _build_script()
     edited = EXAMPLE_POLICY.read_text("utf-8") + "\n## Added later\n\nA new rule.\n"
-    assert (
-        build.differences(build.build(edited), EXAMPLE_POLICY_DOCX.read_bytes())
-        == [
-            "docProps/core.xml",
-            "word/document.xml",
-        ][1:]
-    )
+    built = build.build(edited)
+    assert build.differences(built, EXAMPLE_POLICY_DOCX.read_bytes()) == ["word/document.xml"]
 
 
 @pytest.mark.parametrize("policy", [EXAMPLE_POLICY, EXAMPLE_POLICY_DOCX], ids=["md", "docx"])
