@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from bot.core.policy import PolicyError, parse_policy
-from bot.core.questions import Knowledge, PolicyIndex
+from bot.core.questions import Knowledge, PolicyIndex, is_the_example
 from bot.knowledge import load_knowledge
 from bot.settings import SettingsError
 
@@ -89,4 +89,11 @@ def open_policy(path: Path | None) -> PolicySource:
             len(index.document.sections),
             index.document.digest[:8],
         )
+        if is_the_example(source.knowledge, index.document):
+            log.warning(
+                "policy: %s is the EXAMPLE policy of a fictional school (examples/policy), not "
+                "your school's: staff get its answers until policy: in socialdesk.yaml (or "
+                "SOCIALDESK_POLICY) names your own document",
+                path,
+            )
     return source

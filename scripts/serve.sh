@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
 if [ -z "${SOCIALDESK_CONFIG:-}" ] && [ ! -f socialdesk.yaml ]; then
-  echo "socialdesk.yaml not found: using socialdesk.example.yaml (copy it to make your own)" >&2
+  echo "socialdesk.yaml not found: using socialdesk.example.yaml, the example school and" \
+    "its policy (copy it to socialdesk.yaml to make your own)" >&2
   export SOCIALDESK_CONFIG=socialdesk.example.yaml
 fi
 exec .venv/bin/socialdesk serve "$@"

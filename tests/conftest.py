@@ -39,15 +39,39 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await fake.stop()
 
 
-async def as_admin(base_url: str, statement: str) -> None:
+# Every PostgreSQL server has this database (initdb creates it); the README's URL names it.
+ADMIN_DATABASE = "postgres"
+
+
+async def admin_connection(base_url: str) -> asyncpg.Connection:
+    """A connection for creating and dropping each test's database. TEST_DATABASE_URL says
+    which server and user; the database it names is used when it exists, and otherwise the
+    server's `postgres` database, since the tests never use the named one themselves."""
     url = make_url(normalise_database_url(base_url))
-    admin = await asyncpg.connect(
-        host=url.host,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        database=url.database,
-    )
+    server = {
+        "host": url.host,
+        "port": url.port or 5432,
+        "user": url.username,
+        "password": url.password,
+    }
+    named = url.database or ADMIN_DATABASE
+    try:
+        return await asyncpg.connect(database=named, **server)
+    except asyncpg.InvalidCatalogNameError:
+        if named == ADMIN_DATABASE:
+            raise
+    try:
+        return await asyncpg.connect(database=ADMIN_DATABASE, **server)
+    except asyncpg.InvalidCatalogNameError as error:
+        raise RuntimeError(
+            f"TEST_DATABASE_URL names the database {named!r}, which does not exist, and the "
+            f"server has no {ADMIN_DATABASE!r} database either: name a database that exists "
+            "(the user must be allowed to CREATE DATABASE; each test makes and drops its own)"
+        ) from error
+
+
+async def as_admin(base_url: str, statement: str) -> None:
+    admin = await admin_connection(base_url)
     try:
         await admin.execute(statement)
     finally:

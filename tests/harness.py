@@ -22,14 +22,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.app import SERVICES, create_app
 from bot.config import load_config
 from bot.core.clock import Clock
+from bot.core.policy import parse_policy, title_key
+from bot.knowledge import load_knowledge
 from bot.settings import Settings, SlackSettings, TeamsSettings
 from bot.teams.files import FileNetwork
 from tests.fakes.slack import MESSAGE_BLOCKS_MAX, FakeSlack, validate_blocks, validate_view
 
 FIXTURES = Path(__file__).with_name("fixtures")
-# The school's policy lives beside the project, never in it; tests read it from there.
-SHARED_POLICY = Path(__file__).resolve().parents[1].parent / "shared" / "policy"
-POLICY_FILE = SHARED_POLICY / "social-media-policy.txt"
+ROOT = Path(__file__).resolve().parents[1]
+# The example school's policy ships with the project (examples/policy): the tests run on it, so
+# a bare clone tests everything. The first school's lives beside the project, never in it;
+# the extras that read it skip with a reason when it is absent.
+EXAMPLE_POLICY = ROOT / "examples" / "policy" / "social-media-policy.md"
+EXAMPLE_POLICY_DOCX = EXAMPLE_POLICY.with_suffix(".docx")
+SHARED_POLICY = ROOT.parent / "shared" / "policy"
+SHARED_POLICY_FILE = SHARED_POLICY / "social-media-policy.txt"
+POLICY_FILE = EXAMPLE_POLICY
 SIGNING_SECRET = "test-signing-secret"
 TEAM = "T0SCHOOL"
 
@@ -41,8 +49,7 @@ def settings_for(
     policy: Path | None = None,
     **slack: Any,
 ) -> Settings:
-    """`policy` defaults to the shared policy document when it is beside the project; tests
-    that need no policy work without it."""
+    """`policy` defaults to the example school's policy document."""
     slack_settings = None
     if fake is not None:
         slack_settings = SlackSettings(
@@ -60,7 +67,7 @@ def settings_for(
         teams=teams or TeamsSettings(),
         retry_base_seconds=0.05,
         retry_cap_seconds=1.0,
-        policy_path=policy if policy is not None else POLICY_FILE if POLICY_FILE.exists() else None,
+        policy_path=policy if policy is not None else POLICY_FILE,
     )
 
 
@@ -72,6 +79,22 @@ class Reply:
 
     def json(self) -> Any:
         return json.loads(self.text) if self.text else None
+
+
+def heading(known_title: str, policy: Path = POLICY_FILE) -> str:
+    """The heading `policy` gives the section that the bot's knowledge (and the workflows'
+    citations) call `known_title`, as shown to people: the first school's titles, or the
+    example school's through the knowledge's `also` headings."""
+    document = parse_policy(policy.read_bytes(), policy.name)
+    if (section := document.section(known_title)) is not None:
+        return section.short_title
+    known = next(
+        k for k in load_knowledge().sections if title_key(k.title) == title_key(known_title)
+    )
+    for other in known.also:
+        if (section := document.section(other.title)) is not None:
+            return section.short_title
+    raise AssertionError(f"{policy.name} has no section for {known_title!r}")
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

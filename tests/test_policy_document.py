@@ -16,9 +16,9 @@ from bot.core.questions import HELD, AnswerKind, PolicyIndex, answer_question, n
 from bot.knowledge import load_knowledge
 from bot.policy_source import PolicySource
 from tests.documents import word_document
-from tests.harness import POLICY_FILE
+from tests.harness import EXAMPLE_POLICY, SHARED_POLICY_FILE, heading
 
-# DESIGN.md, "The sections of the policy document".
+# DESIGN.md, "The sections of the policy document": the first school's.
 SECTIONS = [
     "Introduction",
     "Purpose of This Policy",
@@ -41,13 +41,77 @@ SECTIONS = [
 ]
 
 
+# The example school's (examples/policy), in Markdown.
+EXAMPLE_SECTIONS = [
+    "About this policy",
+    "Why we have this policy",
+    "Who this policy applies to",
+    "What counts as social media",
+    "Roles and responsibilities",
+    "Other school policies that apply online",
+    "Your personal accounts",
+    "Monitoring of school systems",
+    "Learning, clubs, trips and the press",
+    "Recruitment checks",
+    "Photographs, video and consent",
+    "Posting on the school's accounts",
+    "Protecting the school's reputation",
+    "Setting up a new school account",
+    "Logos, copyright and confidential information",
+    "Respect for colleagues, pupils and families",
+    "Reviewing this policy",
+    "Who to ask",
+]
+POLICIES = {"example": EXAMPLE_POLICY, "first-school": SHARED_POLICY_FILE}
+# Per policy: a sentence of the section on personal use, and the recruitment section's heading
+# line, for the tests that change them.
+LOGGED = {"example": "so that it can be logged.", "first-school": "so that these may be logged."}
+RECRUITMENT = {"example": "## Recruitment checks\n", "first-school": "Recruitment\n"}
+
+
+def _present(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared policy is not beside the project")
+    return path
+
+
 @pytest.fixture
-def policy_text(shared_dir: Path) -> str:
-    return POLICY_FILE.read_text("utf-8")
+def first_school_text() -> str:
+    return _present(SHARED_POLICY_FILE).read_text("utf-8")
 
 
-def test_the_schools_policy_splits_into_the_sections_its_headings_name(policy_text: str) -> None:
-    document = parse_policy(policy_text.encode(), "social-media-policy.txt")
+@pytest.fixture(params=list(POLICIES))
+def school(request: pytest.FixtureRequest) -> str:
+    _present(POLICIES[request.param])
+    return str(request.param)
+
+
+@pytest.fixture
+def policy_text(school: str) -> str:
+    return POLICIES[school].read_text("utf-8")
+
+
+def test_the_example_policy_splits_into_the_sections_its_headings_name() -> None:
+    document = parse_policy(EXAMPLE_POLICY.read_bytes(), EXAMPLE_POLICY.name)
+    assert document.title == "Oakgreen School Staff Social Media Policy"
+    assert [s.title for s in document.sections] == EXAMPLE_SECTIONS
+    # A sentence ending in a colon leads into its list and is quoted with each item.
+    online = document.section("Other school policies that apply online")
+    assert online is not None
+    first = online.passages[0]
+    assert first.lead is not None and first.lead.endswith("staff must not use social media to:")
+    assert first.quoted.startswith(first.lead) and first.text.startswith("- bully")
+    # The staff protocol's steps keep their numbers, which the bot's messages cite.
+    protocol = document.section("Posting on the school's accounts")
+    assert protocol is not None
+    steps = [p.text.split(".")[0] for p in protocol.passages if p.lead]
+    assert steps == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_the_schools_policy_splits_into_the_sections_its_headings_name(
+    first_school_text: str,
+) -> None:
+    document = parse_policy(first_school_text.encode(), "social-media-policy.txt")
     assert document.title == "Social Media/Networking Policy"
     assert [s.title for s in document.sections] == SECTIONS
     # A heading over others has no text of its own and is never quoted.
@@ -72,8 +136,11 @@ def test_markdown_headings_are_the_sections() -> None:
     assert document.sections[1].text == "Only school cameras.\n- Delete copies."
 
 
-def test_a_word_document_is_read_by_its_heading_styles(policy_text: str) -> None:
-    txt = parse_policy(policy_text.encode(), "policy.txt")
+def test_a_word_document_is_read_by_its_heading_styles(policy_text: str, school: str) -> None:
+    name = POLICIES[school].name
+    txt = parse_policy(policy_text.encode(), name)
+    sections = [s.title for s in txt.sections]
+    assert sections == {"example": EXAMPLE_SECTIONS, "first-school": SECTIONS}[school]
     paragraphs: list[tuple[str, str | None]] = [(txt.title or "", "Titel")]
     for section in txt.sections:
         # Localised style ids: the style's name says it is a heading.
@@ -85,11 +152,11 @@ def test_a_word_document_is_read_by_its_heading_styles(policy_text: str) -> None
             lead = passage.lead
             paragraphs.append((passage.text, None))
     document = parse_policy(word_document(paragraphs), "policy.docx")
-    assert [s.title for s in document.sections] == SECTIONS
+    assert [s.title for s in document.sections] == sections
     assert document.digest == txt.digest  # the same words are the same version
     # Without heading styles, the headings are found by their shape, as in plain text.
     plain = parse_policy(word_document([(t, None) for t, _ in paragraphs], styles=False), "p.docx")
-    assert [s.title for s in plain.sections] == SECTIONS
+    assert [s.title for s in plain.sections] == sections
 
 
 def test_numbered_headings_and_lists_in_word_and_plain_text() -> None:
@@ -145,16 +212,18 @@ def test_unreadable_documents_are_refused_with_a_reason() -> None:
 
 
 def test_a_changed_section_holds_its_answers_back_for_review(
-    policy_text: str, tmp_path: Path
+    policy_text: str, school: str, tmp_path: Path
 ) -> None:
     knowledge = load_knowledge()
-    assert needing_review(knowledge, parse_policy(policy_text.encode(), "p.txt")) == ()
-    changed = policy_text.replace(
-        "so that these may be logged.", "so that these may be logged and kept for a year."
-    ).replace("Recruitment\n", "Hiring\n")
-    document = parse_policy(changed.encode(), "p.txt")
+    name = POLICIES[school].name
+    assert needing_review(knowledge, parse_policy(policy_text.encode(), name)) == ()
+    logged = LOGGED[school]
+    changed = policy_text.replace(logged, logged[:-1] + " and kept for a year.").replace(
+        RECRUITMENT[school], RECRUITMENT[school].replace("Recruitment", "Hiring")
+    )
+    document = parse_policy(changed.encode(), name)
     held = {r.title: r.current for r in needing_review(knowledge, document)}
-    assert set(held) == {"Personal Use of Social Media", "Recruitment"}
+    assert set(held) == {heading("Personal Use of Social Media", POLICIES[school]), "Recruitment"}
     assert held["Recruitment"] is None  # gone under that title
     # The section is still found and quoted, but its short answer is not served.
     found = answer_question(PolicyIndex(document, knowledge), "a Year 8 added me on Snapchat")
@@ -163,7 +232,7 @@ def test_a_changed_section_holds_its_answers_back_for_review(
     assert "kept for a year" in found.quoted[0].passages[0].text
 
     # The running bot reads the new version when the file changes, without a restart.
-    path = tmp_path / "policy.txt"
+    path = tmp_path / name
     path.write_text(policy_text, "utf-8")
     source = PolicySource(path, knowledge)
     first = source.load()
@@ -177,15 +246,19 @@ def test_a_changed_section_holds_its_answers_back_for_review(
 
 
 def test_ask_prints_json_for_one_question_or_one_per_line(
-    shared_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    school: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("SOCIALDESK_POLICY", str(POLICY_FILE))
-    monkeypatch.setenv("SOCIALDESK_CONFIG", str(shared_dir / "absent.yaml"))
+    policy = POLICIES[school]
+    monkeypatch.setenv("SOCIALDESK_POLICY", str(policy))
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(tmp_path / "absent.yaml"))
     assert main(["ask", "can I put the school in my LinkedIn bio?", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert set(answer) == {"answer", "confident", "sections"}
     assert answer["confident"] is True and "LinkedIn" in answer["answer"]
-    assert answer["sections"][0]["title"] == "Personal Use of Social Media"
+    assert answer["sections"][0]["title"] == heading("Personal Use of Social Media", policy)
     scores = [s["score"] for s in answer["sections"]]
     assert scores == sorted(scores, reverse=True)
 
@@ -194,7 +267,8 @@ def test_ask_prints_json_for_one_question_or_one_per_line(
     assert main(["ask", "-", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3
-    assert lines[0]["sections"][0]["title"] == "Photographs for use with social media"
+    photographs = heading("Photographs for use with social media", policy)
+    assert lines[0]["sections"][0]["title"] == photographs
     assert lines[1]["sections"] == [] and lines[2]["confident"] is False
 
 
@@ -221,12 +295,14 @@ def test_a_policy_that_cannot_be_read_stops_start_up_with_a_reason(
 
 def test_the_policy_command_shows_sections_and_what_waits_for_review(
     policy_text: str,
+    school: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    path = tmp_path / "policy.txt"
-    path.write_text(policy_text.replace("Recruitment\n", "Hiring\n"), "utf-8")
+    path = tmp_path / POLICIES[school].name
+    hiring = RECRUITMENT[school].replace("Recruitment", "Hiring")
+    path.write_text(policy_text.replace(RECRUITMENT[school], hiring), "utf-8")
     monkeypatch.setenv("SOCIALDESK_POLICY", str(path))
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     monkeypatch.setenv("SOCIALDESK_CONFIG", str(tmp_path / "absent.yaml"))

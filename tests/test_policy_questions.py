@@ -19,12 +19,12 @@ from bot.store.models import AuditEvent, OutboxItem, PolicyQuestion
 from tests.conftest import BotFactory
 from tests.documents import word_document
 from tests.fakes.slack import FakeSlack, Fault
-from tests.harness import POLICY_FILE, RunningBot, eventually, sessions, view_payload
+from tests.harness import POLICY_FILE, RunningBot, eventually, heading, sessions, view_payload
 
-# The school's policy is read from beside the project (it is never copied into it).
-needs_policy = pytest.mark.skipif(
-    not POLICY_FILE.exists(), reason=f"{POLICY_FILE} is absent: the shared policy is not here"
-)
+# The bot answers from the example school's policy (examples/policy), which ships with the
+# project; tests/test_policy_answers.py asks the first school's too, when it is beside it.
+PERSONAL_USE = heading("Personal Use of Social Media")
+PHOTOGRAPHS = heading("Photographs for use with social media")
 
 TEACHER, OTHER_TEACHER = "U0TEACH", "U0TEACH2"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -50,15 +50,14 @@ async def ask(bot: RunningBot, text: str, user: str = TEACHER) -> dict[str, Any]
     return answer
 
 
-@needs_policy
 async def test_the_issue_examples_get_an_answer_the_passage_the_section_and_a_next_step(
-    bot: RunningBot, shared_dir: Path
+    bot: RunningBot,
 ) -> None:
     snapchat = await ask(bot, "a Year 8 added me on Snapchat, what do I do?")
     text = json.dumps(snapchat)
     assert "Don't accept or reply" in text
-    assert "friend requests should be notified to the Network Manger/DSL" in text  # quoted
-    assert "Personal Use of Social Media" in text
+    assert "or the IT Network Manager so that it can be logged" in text  # quoted
+    assert PERSONAL_USE in text
     assert "Next step" in text and "/report" in text
     # Report it opens the report form with a pupil's friend request chosen.
     (report_it,) = [
@@ -71,17 +70,16 @@ async def test_the_issue_examples_get_an_answer_the_passage_the_section_and_a_ne
     assert report_it["value"] == "pupil_request"
 
     linkedin = json.dumps(await ask(bot, "can I put the school in my LinkedIn bio?"))
-    assert "LinkedIn, where prior permission should be sought" in linkedin
+    assert "once the Co-Headteachers have given their permission" in linkedin
     # Who to ask is named: both Co-Headteachers, as mentions.
     assert all(f"<@{head}>" in linkedin for head in CO_HEADS)
 
     phone = await ask(bot, "can I use my own phone for the trip photos?")
-    assert "Photographs for use with social media" in json.dumps(phone)
+    assert PHOTOGRAPHS in json.dumps(phone)
     assert questions.START_DRAFT in buttons_of(phone)
     assert questions.ESCALATE in buttons_of(phone)
 
 
-@needs_policy
 async def test_start_a_draft_opens_the_draft_form(bot: RunningBot, fake_slack: FakeSlack) -> None:
     answer = await ask(bot, "Who approves posts for the school Facebook page?")
     value = buttons_of(answer)[questions.START_DRAFT]
@@ -93,7 +91,6 @@ async def test_start_a_draft_opens_the_draft_form(bot: RunningBot, fake_slack: F
     assert view["callback_id"] == "post.draft"
 
 
-@needs_policy
 async def test_small_talk_off_topic_and_empty_input_get_short_sensible_replies(
     bot: RunningBot,
 ) -> None:
@@ -101,22 +98,21 @@ async def test_small_talk_off_topic_and_empty_input_get_short_sensible_replies(
     assert "Hello" in json.dumps(await ask(bot, "hello"))
     lunch = json.dumps(await ask(bot, "what's for lunch today?"))
     assert "does not look like a question about the staff Social Media Policy" in lunch
-    assert "Personal Use" not in lunch  # no random passage
+    assert PERSONAL_USE not in lunch  # no random passage
     bare = json.dumps(await ask(bot, "   "))
     assert "/post" in bare and "/policy" in bare
     # Only real questions are kept.
     assert [q.question for q in await bot.rows(PolicyQuestion)] == ["what's for lunch today?"]
 
 
-@needs_policy
 async def test_every_answer_is_stored_with_the_policy_version_it_came_from(
-    bot: RunningBot, shared_dir: Path
+    bot: RunningBot,
 ) -> None:
     await ask(bot, "Can the school read my emails on the work laptop?")
     (stored,) = await bot.rows(PolicyQuestion)
     document = parse_policy(POLICY_FILE.read_bytes(), POLICY_FILE.name)
     assert stored.policy_hash == document.digest
-    assert stored.sections[0]["title"] == "Monitoring"
+    assert stored.sections[0]["title"] == heading("Monitoring")
     assert stored.kind == "answered" and stored.asker_key is None
 
 
@@ -176,7 +172,6 @@ async def test_two_answers_at_once_on_postgresql_store_one(database_url: str) ->
         await engine.dispose()
 
 
-@needs_policy
 async def test_a_question_goes_to_the_network_manager_and_the_answer_comes_back(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
@@ -289,11 +284,10 @@ async def _answer(
     return answer
 
 
-@needs_policy
 async def test_a_kept_answer_is_held_back_when_its_section_changes(
-    start_bot: BotFactory, fake_slack: FakeSlack, tmp_path: Path, shared_dir: Path
+    start_bot: BotFactory, fake_slack: FakeSlack, tmp_path: Path
 ) -> None:
-    policy = tmp_path / "policy.txt"
+    policy = tmp_path / POLICY_FILE.name
     policy.write_text(POLICY_FILE.read_text("utf-8"), "utf-8")
     bot = await start_bot(policy=policy)
     asked = "Can I livestream the summer fair on my own TikTok?"
@@ -307,7 +301,8 @@ async def test_a_kept_answer_is_held_back_when_its_section_changes(
     stored = (await bot.rows(PolicyQuestion))[0]
     title = stored.learned_sections[0]["title"]
     text = policy.read_text("utf-8")
-    other = "Recruitment" if title != "Recruitment" else "Monitoring"
+    recruitment, monitoring = heading("Recruitment"), heading("Monitoring")
+    other = recruitment if title != recruitment else monitoring
     policy.write_text(text.replace(f"{other}\n\n", f"{other}\n\nA new first line.\n\n"), "utf-8")
     assert "Not on a personal account." in json.dumps(await ask(bot, asked))
 
@@ -324,7 +319,6 @@ async def test_a_kept_answer_is_held_back_when_its_section_changes(
     assert "Not on a personal account." not in after
 
 
-@needs_policy
 async def test_slack_failing_to_deliver_the_question_loses_nothing(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
@@ -342,7 +336,6 @@ async def test_slack_failing_to_deliver_the_question_loses_nothing(
     assert fake_slack.messages_to(SAM) and fake_slack.messages_to(NIA)
 
 
-@needs_policy
 async def test_two_network_managers_answering_at_once_make_one_answer(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
@@ -362,7 +355,6 @@ async def test_two_network_managers_answering_at_once_make_one_answer(
     assert len(told) == 1 and stored.answer in told[0]
 
 
-@needs_policy
 async def test_the_bot_answers_from_a_word_document(start_bot: BotFactory, tmp_path: Path) -> None:
     text = parse_policy(POLICY_FILE.read_bytes(), POLICY_FILE.name)
     paragraphs: list[tuple[str, str | None]] = [(text.title or "", "Titel")]
@@ -373,6 +365,6 @@ async def test_the_bot_answers_from_a_word_document(start_bot: BotFactory, tmp_p
     policy.write_bytes(word_document(paragraphs))
     bot = await start_bot(policy=policy)
     answer = json.dumps(await ask(bot, "can I use my own phone for the trip photos?"))
-    assert "Photographs for use with social media" in answer and "school devices" in answer
+    assert PHOTOGRAPHS in answer and "school cameras" in answer
     (stored,) = await bot.rows(PolicyQuestion)
     assert stored.policy_hash == text.digest  # the same words, the same version

@@ -12,6 +12,7 @@ import yaml
 
 from bot.slack.edge import COMMANDS
 from tests.harness import RunningBot
+from tests.structure import slack_manifest_problems
 
 MANIFEST = Path(__file__).resolve().parents[1] / "manifests" / "slack" / "manifest.yaml"
 
@@ -19,6 +20,10 @@ MANIFEST = Path(__file__).resolve().parents[1] / "manifests" / "slack" / "manife
 def _manifest() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     return loaded
+
+
+def test_the_manifest_keeps_slacks_rules() -> None:
+    assert slack_manifest_problems(_manifest()) == []
 
 
 def test_the_manifest_matches_slacks_manifest_schema(shared_dir: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from bot.cli import main
 from bot.teams.edge import COMMANDS
+from tests.structure import teams_manifest_problems
 
 TEAMS = Path(__file__).resolve().parents[1] / "manifests" / "teams"
 APP_ID = "5d3f2e9a-1b2c-4d5e-8f90-123456789abc"
@@ -31,6 +32,12 @@ def _validate(shared_dir: Path, manifest: dict[str, Any]) -> None:
     schema = json.loads((schema_path / "MicrosoftTeams.schema.json").read_text())
     # The schema says draft-04 but uses `const`; draft 7 enforces manifestVersion.
     jsonschema.Draft7Validator(schema).validate(manifest)
+
+
+def test_the_manifest_keeps_teams_rules() -> None:
+    manifest = _manifest()
+    assert tuple(int(p) for p in manifest["manifestVersion"].split(".")) >= (1, 17)
+    assert teams_manifest_problems(manifest) == []
 
 
 def test_the_manifest_matches_the_teams_schema(shared_dir: Path) -> None:
@@ -60,9 +67,7 @@ def test_the_icons_are_the_sizes_teams_requires() -> None:
     assert colour == 6  # RGBA: the outline icon is white on transparent
 
 
-def test_teams_package_writes_the_zip_with_the_app_id(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_dir: Path
-) -> None:
+def _package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("MICROSOFT_APP_ID", APP_ID)
     monkeypatch.setenv("MICROSOFT_APP_PASSWORD", "secret")
     monkeypatch.setenv("MICROSOFT_APP_TENANT_ID", "72f988bf-0000-4000-8000-0000000005c1")
@@ -73,7 +78,19 @@ def test_teams_package_writes_the_zip_with_the_app_id(
         manifest = json.loads(package.read("manifest.json"))
     assert manifest["id"] == APP_ID
     assert manifest["bots"][0]["botId"] == APP_ID
-    _validate(shared_dir, manifest)
+    return manifest
+
+
+def test_teams_package_writes_the_zip_with_the_app_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert teams_manifest_problems(_package(tmp_path, monkeypatch)) == []
+
+
+def test_teams_packages_manifest_matches_the_teams_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_dir: Path
+) -> None:
+    _validate(shared_dir, _package(tmp_path, monkeypatch))
 
 
 def test_teams_package_needs_the_app_id(

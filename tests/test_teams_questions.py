@@ -4,22 +4,19 @@ asker's chat, all over HTTP as the Bot Connector would."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.handlers import questions
 from bot.store.models import PolicyQuestion
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams, inputs_of
-from tests.harness import POLICY_FILE, RunningBot
+from tests.harness import RunningBot, heading
 from tests.teams_client import TeamsUser, action_titled, texts_of
 from tests.test_teams_post import SAM, TEACHER
 from tests.test_teams_review import _card_for
 
 NIA_SLACK = "U0NETDEP"
 
-pytestmark = pytest.mark.skipif(
-    not POLICY_FILE.exists(), reason=f"{POLICY_FILE} is absent: the shared policy is not here"
-)
+# Answers come from the example school's policy (examples/policy), which ships with the project.
+PHOTOGRAPHS = heading("Photographs for use with social media")
 
 
 async def test_any_other_words_are_a_question_answered_from_the_policy(
@@ -30,13 +27,13 @@ async def test_any_other_words_are_a_question_answered_from_the_policy(
     await teacher.say("can I use my own phone for the trip photos?")
     _, card = teacher.last_card()
     shown = texts_of(card)
-    assert "school devices" in shown
-    assert "Photographs for use with social media" in shown
+    assert "school cameras" in shown
+    assert PHOTOGRAPHS in shown
     assert {a["title"] for a in card["actions"]} >= {"Start a draft", "Ask the IT Network Manager"}
 
     # `policy` in front reads the same; small talk and empty questions are short.
     await teacher.say("policy a Year 8 added me on Snapchat, what do I do?")
-    assert "Personal Use of Social Media" in texts_of(teacher.last_card()[1])
+    assert heading("Personal Use of Social Media") in texts_of(teacher.last_card()[1])
     # Teams has no slash commands: the next step names the word to type.
     _, answer = teacher.last_card()
     shown = texts_of(answer)
@@ -50,9 +47,12 @@ async def test_any_other_words_are_a_question_answered_from_the_policy(
     assert "welcome" in texts_of(teacher.last_card()[1]).lower()
     # A greeting in front of a question does not hide it, nor "post" in front of one.
     await teacher.say("hi can I tag a colleague in my photos from the staff party?")
-    assert "Respecting colleagues" in texts_of(teacher.last_card()[1])
+    respecting = heading(
+        "Respecting colleagues, pupils, parents, clients, service providers and stakeholders"
+    )
+    assert respecting in texts_of(teacher.last_card()[1])
     await teacher.say("post photos of my class on my own Instagram?")
-    assert "Photographs for use with social media" in texts_of(teacher.last_card()[1])
+    assert PHOTOGRAPHS in texts_of(teacher.last_card()[1])
     await teacher.say("policy")
     assert "post - draft a post" in texts_of(teacher.last_card()[1])
 

@@ -16,7 +16,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -52,10 +52,22 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class Heading:
+    """The same section under another document's heading, and the version it was checked at."""
+
+    title: str
+    reviewed: str
+
+
+@dataclass(frozen=True, slots=True)
 class SectionKnowledge:
     title: str
     reviewed: str  # the digest prefix of the section text the topics were written against
     topics: tuple[Topic, ...]
+    # Other documents' headings for this section (the example school's), each checked at its
+    # own version: the knowledge is tied to heading texts, so a document that words its
+    # headings differently is matched through these.
+    also: tuple[Heading, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +177,48 @@ class LearnedAnswer:
         return True
 
 
+def fitted(knowledge: Knowledge, document: PolicyDocument) -> Knowledge:
+    """The knowledge under the headings `document` uses: a section the document has only
+    under one of its other headings takes that title and the version checked for it, and the
+    staff phrasings follow it."""
+    renamed: dict[str, str] = {}
+    sections: list[SectionKnowledge] = []
+    for known in knowledge.sections:
+        heading = None
+        if document.section(known.title) is None:
+            heading = next((h for h in known.also if document.section(h.title)), None)
+        if heading is None:
+            sections.append(known)
+            continue
+        renamed[title_key(known.title)] = heading.title
+        topics = tuple(replace(t, section=heading.title) for t in known.topics)
+        sections.append(SectionKnowledge(heading.title, heading.reviewed, topics))
+    if not renamed:
+        return knowledge
+    phrasings = tuple(
+        Phrasing(p.question, tuple(renamed.get(title_key(t), t) for t in p.titles))
+        for p in knowledge.phrasings
+    )
+    return replace(knowledge, sections=tuple(sections), phrasings=phrasings)
+
+
+def is_the_example(knowledge: Knowledge, document: PolicyDocument) -> bool:
+    """Whether `document` is the example school's policy as the repository ships it: every
+    section the knowledge has is there under its `also` heading, at the version checked."""
+
+    def unchanged(heading: Heading) -> bool:
+        section = document.section(heading.title)
+        return section is not None and section.digest[:DIGEST_CHARS] == heading.reviewed
+
+    return bool(knowledge.sections) and all(
+        document.section(known.title) is None and any(unchanged(h) for h in known.also)
+        for known in knowledge.sections
+    )
+
+
 def needing_review(knowledge: Knowledge, document: PolicyDocument) -> tuple[Review, ...]:
     reviews: list[Review] = []
-    for known in knowledge.sections:
+    for known in fitted(knowledge, document).sections:
         section = document.section(known.title)
         current = section.digest[:DIGEST_CHARS] if section else None
         if current != known.reviewed:
@@ -378,6 +429,7 @@ class PolicyIndex:
     """The loaded document and the knowledge that fits it, ready to rank questions."""
 
     def __init__(self, document: PolicyDocument, knowledge: Knowledge) -> None:
+        knowledge = fitted(knowledge, document)
         self.document = document
         self.knowledge = knowledge
         self.analyzer = Analyzer(knowledge.concepts)

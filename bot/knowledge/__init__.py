@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from bot.core.questions import (
+    Heading,
     Knowledge,
     NextKind,
     NextStep,
@@ -53,7 +54,10 @@ def load_knowledge(text: str | None = None, phrasings: str | None = None) -> Kno
     for section in _list(raw.get("sections"), "sections"):
         title = str(section["title"])
         topics = tuple(_topic(title, t) for t in _list(section.get("topics"), title))
-        sections.append(SectionKnowledge(title, str(section["reviewed"]), topics))
+        also = tuple(
+            Heading(str(h["title"]), str(h["reviewed"])) for h in _list(section.get("also"), title)
+        )
+        sections.append(SectionKnowledge(title, str(section["reviewed"]), topics, also))
     keys = [t.key for s in sections for t in s.topics]
     if len(keys) != len(set(keys)):
         raise KnowledgeError("topic keys must be unique")

@@ -2,9 +2,10 @@
 messages the bot sends and the cards it updates), Entra ID's token endpoint for the bot's own
 token, and the OpenID metadata and signing keys the Bot Connector signs its requests with.
 
-Every Adaptive Card the bot sends or returns is validated against the Adaptive Cards 1.5
-schema in ../shared/schemas when that folder is there (Teams' own `msteams` key stripped:
-the schema does not know it).
+Every Adaptive Card the bot sends or returns is checked by tests/structure.py (our own reading
+of Adaptive Cards 1.5), and also against the published Adaptive Cards 1.5 schema in
+../shared/schemas when that folder is there (Teams' own `msteams` key stripped: the schema does
+not know it).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from bot.teams.files import FileNetwork
 from tests.fakes import serve_locally
+from tests.structure import card_problems
 
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[3] / "shared" / "schemas" / "adaptive-cards" / "1.5.0"
@@ -155,20 +157,22 @@ def card_schema_available() -> bool:
 
 
 def validate_card(card: Any) -> None:
-    """A card as Teams would get it must pass the Adaptive Cards 1.5 schema."""
-    global _validator
+    """A card as Teams would get it must pass our structural checks and, when the published
+    schema is beside the project, the Adaptive Cards 1.5 schema too."""
     if not isinstance(card, dict) or card.get("type") != "AdaptiveCard":
         raise CardError(f"not an Adaptive Card: {str(card)[:200]}")
-    if not card_schema_available():
-        # Without the schema only the structure above is checked; tests/test_teams_cards.py
-        # skips, saying so, and checks every kind of card against the schema when it can.
-        return
+    # They include what the schema cannot see: Teams gathers inputs by id across the card.
+    problems = card_problems(card)
+    if problems:
+        raise CardError("; ".join(problems[:5]))
+    if card_schema_available():
+        validate_card_against_schema(card)
+
+
+def validate_card_against_schema(card: dict[str, Any]) -> None:
+    global _validator
     if _validator is None:
         _validator = Draft6Validator(json.loads(SCHEMA_PATH.read_text()))
-    ids = [i["id"] for i in inputs_of(card)]
-    if len(ids) != len(set(ids)):
-        # The schema cannot see this; Teams gathers inputs by id across the whole card.
-        raise CardError(f"duplicate input ids: {sorted(ids)}")
     stripped = {k: v for k, v in card.items() if k != "msteams"}
     errors = sorted(_validator.iter_errors(stripped), key=lambda e: list(e.path))
     if errors:
