@@ -23,18 +23,19 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 socialdesk runs a school's staff Social Media Policy inside Slack and Microsoft Teams: draft
-posts for the school's accounts go to the IT Network Manager, who approves, returns or rejects
-them and marks them posted with their live links; policy questions are answered from the
-school's own policy document, with the passage and its section, or passed to the IT Network
-Manager.
+posts for the school's accounts go to the IT Network Manager for approval; concerns are reported
+to the people the policy names (the Co-Headteachers, the DSL, the IT Network Manager), who
+acknowledge, follow up and close them; policy questions are answered from the school's own
+policy document, with the passage and its section, or passed to the IT Network Manager.
 
 Settings come from the environment (DATABASE_URL, PORT, HOST, LOG_LEVEL, LIBRARY_LOG_LEVEL,
-SOCIALDESK_CONFIG,
-SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL, MICROSOFT_APP_ID,
-MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID, MICROSOFT_APP_TYPE,
-MICROSOFT_OPENID_METADATA_URL, MICROSOFT_LOGIN_URL, SOCIALDESK_TEAMS_LOCAL,
-SOCIALDESK_POLICY, SOCIALDESK_RETRY_BASE_SECONDS); people, roles and accounts from the YAML file
-SOCIALDESK_CONFIG names (default socialdesk.yaml). See README.md.
+SOCIALDESK_CONFIG, SOCIALDESK_POLICY, SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN,
+SLACK_API_URL, MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID,
+MICROSOFT_APP_TYPE, MICROSOFT_OPENID_METADATA_URL, MICROSOFT_LOGIN_URL, SOCIALDESK_TEAMS_LOCAL,
+TEAMS_FILE_HOSTS, SOCIALDESK_RETRY_BASE_SECONDS, SOCIALDESK_DELIVERY_LEASE_SECONDS,
+SOCIALDESK_DB_REQUEST_SECONDS, SOCIALDESK_DB_CONNECT_SECONDS, SOCIALDESK_DB_STATEMENT_SECONDS,
+SOCIALDESK_DB_LOCK_SECONDS, SOCIALDESK_DB_POOL_SECONDS); people, roles and accounts from the
+YAML file SOCIALDESK_CONFIG names (default socialdesk.yaml). See README.md.
 """
 
 
