@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,43 +20,17 @@ from bot.store.models import Post
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import FIXTURES, draft_payload, eventually, view_payload
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLACK_", "SOCIALDESK_", "MICROSOFT_"))
-    }
-    env.pop("DATABASE_URL", None)
-    env.update(extra)
-    return env
+from tests.processes import ROOT, clean_env, free_port, run_cli, start_serve
 
 
 async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> None:
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        cwd=tmp_path,
-        env=_clean_env(
-            PORT=str(port),
-            HOST="127.0.0.1",
-            SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
-            PYTHONPATH=str(ROOT),
+    port = free_port()
+    process = await start_serve(
+        tmp_path,
+        clean_env(
+            PORT=str(port), HOST="127.0.0.1", SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml")
         ),
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         health: dict[str, Any] = {}
@@ -116,7 +88,7 @@ def test_a_bad_log_level_or_database_stops_start_up_with_its_name(
 
     monkeypatch.setenv("LOG_LEVEL", "warning")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/no/such/folder/socialdesk.db")
-    monkeypatch.setenv("PORT", str(_free_port()))
+    monkeypatch.setenv("PORT", str(free_port()))
     assert main(["serve"]) == 2
     assert "DATABASE_URL: cannot open the database" in capsys.readouterr().err
 
@@ -143,19 +115,6 @@ def test_a_missing_configuration_file_stops_start_up(
     assert "SOCIALDESK_CONFIG" in capsys.readouterr().err
 
 
-async def _run_cli(env: dict[str, str], *args: str) -> str:
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
-
-
 async def test_audit_and_outbox_commands(
     start_bot: BotFactory, fake_slack: FakeSlack, database_url: str
 ) -> None:
@@ -171,21 +130,21 @@ async def test_audit_and_outbox_commands(
         return [i.status for i in await bot.rows(OutboxItem)].count("failed") == 1
 
     await eventually(one_failed, what="a failed delivery")
-    env = _clean_env(
+    env = clean_env(
         DATABASE_URL=database_url,
         PYTHONPATH=str(ROOT),
         SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
     )
 
-    audit = await _run_cli(env, "audit")
+    audit = await run_cli(env, "audit")
     assert "slack:U0TEACH  post.submitted  post P-0001  version=1 attachments=0" in audit
     assert "Secret" not in audit
-    (line,) = (await _run_cli(env, "audit", "--json")).splitlines()
+    (line,) = (await run_cli(env, "audit", "--json")).splitlines()
     assert json.loads(line)["action"] == "post.submitted"
 
-    listing = await _run_cli(env, "outbox")
+    listing = await run_cli(env, "outbox")
     assert "failed" in listing and "user_not_found" in listing and "Secret" not in listing
-    retried = await _run_cli(env, "outbox", "--retry")
+    retried = await run_cli(env, "outbox", "--retry")
     assert "1 failed item(s) queued again" in retried
 
 
@@ -223,12 +182,12 @@ async def test_history_shows_every_version_step_and_link(
             {"link_x": {"type": "url_text_input", "value": "https://x.com/oakgreen/status/9"}},
         )
     )
-    env = _clean_env(
+    env = clean_env(
         DATABASE_URL=database_url,
         PYTHONPATH=str(ROOT),
         SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
     )
-    shown = await _run_cli(env, "history", "p-0001")
+    shown = await run_cli(env, "history", "p-0001")
     # Who acted, as they were then: named, with their platform identities (issue 13; this
     # printed the bare "slack:U0TEACH" before).
     assert shown.startswith(
@@ -246,7 +205,7 @@ async def test_history_shows_every_version_step_and_link(
     assert "      Say which year group" in shown
     assert "  X: https://x.com/oakgreen/status/9" in shown
     assert " GMT  v1" in shown  # times in the school's zone
-    as_json = json.loads(await _run_cli(env, "history", "P-0001", "--json"))
+    as_json = json.loads(await run_cli(env, "history", "P-0001", "--json"))
     assert [s["to"] for s in as_json["steps"]][-1] == "posted"
     assert as_json["links"] == [{"account": "X", "url": "https://x.com/oakgreen/status/9"}]
 
@@ -293,12 +252,12 @@ async def test_network_managers_the_bot_cannot_reach_are_named_and_their_cards_w
     bot = await start_bot(config_path=config)
     await bot.submit(draft_payload("U0TEACH"))
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
-    env = _clean_env(DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SOCIALDESK_CONFIG=str(config))
+    env = clean_env(DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SOCIALDESK_CONFIG=str(config))
     listing = ""
 
     async def tried_in_teams() -> bool:
         nonlocal listing
-        listing = await _run_cli(env, "outbox")
+        listing = await run_cli(env, "outbox")
         return "has not added socialdesk in Teams yet" in listing
 
     await eventually(tried_in_teams, what="the Teams card to be tried")
@@ -310,7 +269,7 @@ async def test_network_managers_the_bot_cannot_reach_are_named_and_their_cards_w
         "to=teams:00000000-0000-0000-0000-0000000ae001",
     ]
 
-    reach = await _run_cli(env, "teams")
+    reach = await run_cli(env, "teams")
     assert (
         "Nia Deputy (network_manager) 00000000-0000-0000-0000-0000000ae001: has not added "
         "socialdesk yet; 1 message(s) waiting" in reach

@@ -9,7 +9,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -31,7 +30,7 @@ from bot.store.db import make_engine
 from tests.conftest import BotFactory, as_admin
 from tests.fakes.slack import FakeSlack
 from tests.harness import FIXTURES, RunningBot, draft_payload, settings_for
-from tests.test_cli import ROOT, _clean_env, _run_cli
+from tests.processes import ROOT, clean_env, free_port, run_cli, start_serve
 from tests.test_slack_reports import GOVERNED, Desk
 
 UNIT = ROOT / "deploy" / "socialdesk.service"
@@ -70,28 +69,13 @@ async def test_the_database_and_its_wal_and_shm_are_private_whatever_the_umask(
         await bot.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_serve_writes_nothing_others_can_read(tmp_path: Path) -> None:
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        cwd=tmp_path,
-        env=_clean_env(
-            PORT=str(port),
-            HOST="127.0.0.1",
-            SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
-            PYTHONPATH=str(ROOT),
+    port = free_port()
+    process = await start_serve(
+        tmp_path,
+        clean_env(
+            PORT=str(port), HOST="127.0.0.1", SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml")
         ),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
         preexec_fn=lambda: os.umask(0o022),  # the umask a login shell gives
     )
     try:
@@ -138,13 +122,13 @@ async def test_a_backup_taken_while_the_bot_runs_restores_its_reports(
 ) -> None:
     desk = Desk(await start_bot(config_path=GOVERNED), fake_slack)
     await desk.report(kind="disparaging", details="A parent's post about Year 6")
-    env = _clean_env(DATABASE_URL=database_url, PYTHONPATH=str(ROOT))
+    env = clean_env(DATABASE_URL=database_url, PYTHONPATH=str(ROOT))
     backup = tmp_path / "backup"
     backup.mkdir()
     restored_env = dict(env, SOCIALDESK_CONFIG=str(GOVERNED))
     if database_url.startswith("sqlite"):
         out = backup / "socialdesk-backup.db"
-        said = await _run_cli(env, "backup", str(out))
+        said = await run_cli(env, "backup", str(out))
         assert said.startswith(f"wrote {out}")
         assert oct(stat.S_IMODE(out.stat().st_mode)) == "0o600"
         # A second backup never overwrites the first.
@@ -171,11 +155,11 @@ async def test_a_backup_taken_while_the_bot_runs_restores_its_reports(
     try:
         # What was reported after the backup is not in it; what was before is, whole.
         await desk.report(kind="staff_misuse", details="After the backup")
-        shown = await _run_cli(restored_env, "report", "R-0001")
+        shown = await run_cli(restored_env, "report", "R-0001")
         assert shown.startswith("R-0001: ") and "A parent's post about Year 6" in shown
-        listing = await _run_cli(restored_env, "reports")
+        listing = await run_cli(restored_env, "reports")
         assert "R-0001" in listing and "R-0002" not in listing
-        assert "R-0002" in await _run_cli(dict(restored_env, DATABASE_URL=database_url), "reports")
+        assert "R-0002" in await run_cli(dict(restored_env, DATABASE_URL=database_url), "reports")
     finally:
         if restored_name is not None:
             await as_admin(database_url, f'DROP DATABASE IF EXISTS "{restored_name}" WITH (FORCE)')
@@ -318,7 +302,7 @@ async def test_the_admin_wrapper_reads_the_secrets_and_writes_as_the_service_use
         "SLACK_BOT_TOKEN=xoxb-from-the-env-file\nSLACK_SIGNING_SECRET=secret\n"
     )
     env_file.chmod(0o600)
-    env = _clean_env(
+    env = clean_env(
         SOCIALDESK_HOME=str(ROOT),
         SOCIALDESK_USER="root",
         SOCIALDESK_STATE=str(state),

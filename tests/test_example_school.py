@@ -34,7 +34,7 @@ from tests.harness import (
     command_body,
     heading,
 )
-from tests.test_cli import _clean_env, _free_port
+from tests.processes import clean_env, free_port, start_serve
 
 BUILD_SCRIPT = ROOT / "scripts" / "build-example-docx.py"
 EXAMPLE_CONFIG = ROOT / "socialdesk.example.yaml"
@@ -121,24 +121,18 @@ def test_start_up_says_once_that_the_example_is_not_the_schools_policy(
 async def test_serve_with_the_example_configuration_answers_from_the_example_policy(
     tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
-    port, secret = _free_port(), "example-signing-secret"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        cwd=tmp_path,
-        env=_clean_env(
+    port, secret = free_port(), "example-signing-secret"
+    process = await start_serve(
+        tmp_path,
+        clean_env(
             PORT=str(port),
             HOST="127.0.0.1",
             SOCIALDESK_CONFIG=str(EXAMPLE_CONFIG),
             SLACK_BOT_TOKEN=fake_slack.bot_token,
             SLACK_SIGNING_SECRET=secret,
             SLACK_API_URL=fake_slack.base_url,
-            PYTHONPATH=str(ROOT),
         ),
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
     answer: dict[str, Any] = {}
     try:

@@ -29,8 +29,8 @@ from tests.harness import (
     validate_reply,
     view_payload,
 )
+from tests.processes import ROOT, clean_env, run_cli
 from tests.report_samples import report_values
-from tests.test_cli import ROOT, _clean_env, _run_cli
 
 GOVERNED = FIXTURES / "school-governed.yaml"
 TEACHER = "U0TEACH"
@@ -483,11 +483,11 @@ async def test_exports_and_the_chronology_on_the_command_line(
     )
     await desk.report(kind="disparaging")
     await desk.click(DSL, "report.acknowledge", str(pupil.id))
-    env = _clean_env(
+    env = clean_env(
         DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SOCIALDESK_CONFIG=str(GOVERNED)
     )
     out = tmp_path / "reports.csv"
-    await _run_cli(
+    await run_cli(
         env, "export", "reports", "--from", "2020-01-01", "--to", "2999-12-31", "--out", str(out)
     )
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
@@ -500,18 +500,18 @@ async def test_exports_and_the_chronology_on_the_command_line(
     # A formula someone typed never runs in the spreadsheet it is opened in.
     assert rows[1]["what_happened"].startswith("'=HYPERLINK")
     # Before the first report there is nothing.
-    empty = await _run_cli(env, "export", "reports", "--to", "2020-01-01")
+    empty = await run_cli(env, "export", "reports", "--to", "2020-01-01")
     assert empty.strip() == ",".join(REPORT_COLUMNS)
 
-    log_rows = list(csv.DictReader(io.StringIO(await _run_cli(env, "export", "friend-requests"))))
+    log_rows = list(csv.DictReader(io.StringIO(await run_cli(env, "export", "friend-requests"))))
     assert [(r["reference"], r["request_from"]) for r in log_rows] == [
         ("R-0001", "a pupil"),
         ("R-0002", "a parent"),
     ]
-    shown = await _run_cli(env, "report", "r-0001")
+    shown = await run_cli(env, "report", "r-0001")
     assert shown.startswith("R-0001: Pupil friend request (acknowledged)")
     assert "Acknowledged by Dana Safe" in shown and "Seen: 2026-11-20 21:15:00 GMT" in shown
-    listing = await _run_cli(env, "reports")
+    listing = await run_cli(env, "reports")
     assert "R-0003" in listing and "Colleague" not in listing
 
 

@@ -21,9 +21,9 @@ from tests.harness import (
     eventually,
     view_payload,
 )
+from tests.processes import ROOT, clean_env, run_cli
 from tests.report_samples import report_values
 from tests.teams_client import TeamsUser
-from tests.test_cli import ROOT, _clean_env, _run_cli
 
 TERRY = "U0TERRY"
 SAM, DSL = "U0NETMGR", "U0DSL"
@@ -48,7 +48,7 @@ async def form(bot: RunningBot, user: str, callback_id: str, metadata: str, valu
 
 
 def cli_env(database_url: str) -> dict[str, str]:
-    return _clean_env(
+    return clean_env(
         DATABASE_URL=database_url,
         PYTHONPATH=str(ROOT),
         SOCIALDESK_CONFIG=str(FIXTURES / "school.yaml"),
@@ -98,23 +98,23 @@ async def test_records_name_a_slack_teacher_the_configuration_does_not(
     assert question.answered_by_name == "Sam Network"
 
     env = cli_env(database_url)
-    shown = await _run_cli(env, "report", report.reference)
+    shown = await run_cli(env, "report", report.reference)
     assert "Reported by: Terry Teacher (Slack U0TERRY)" in shown
     assert "Reported by Terry Teacher (Slack U0TERRY)" in shown  # the chronology
     assert "Acknowledged by Dana Safe (Slack U0DSL)" in shown
     assert "Closed by Dana Safe (Slack U0DSL)" in shown
     for what in ("reports", "friend-requests"):
-        (row,) = list(csv.DictReader(io.StringIO(await _run_cli(env, "export", what))))
+        (row,) = list(csv.DictReader(io.StringIO(await run_cli(env, "export", what))))
         assert row["reported_by"] == "Terry Teacher"
         assert row["reported_by_identity"] == "slack:U0TERRY"
         assert (row["acknowledged_by"], row["acknowledged_by_identity"]) == (
             "Dana Safe",
             "slack:U0DSL",
         )
-    history = await _run_cli(env, "history", post.reference)
+    history = await run_cli(env, "history", post.reference)
     assert "submitted by Terry Teacher (Slack U0TERRY)" in history
     assert "new -> awaiting_approval  by Terry Teacher (Slack U0TERRY)" in history
-    steps = json.loads(await _run_cli(env, "history", post.reference, "--json"))["steps"]
+    steps = json.loads(await run_cli(env, "history", post.reference, "--json"))["steps"]
     assert [s["by_name"] for s in steps] == ["Terry Teacher", "Sam Network"]
 
 
@@ -145,13 +145,13 @@ async def test_records_name_a_teams_teacher_and_never_an_anonymous_one(
     assert [r.reporter_name for r in rows] == ["Tess Teams", None]
 
     env = cli_env(database_url)
-    exported = list(csv.DictReader(io.StringIO(await _run_cli(env, "export", "reports"))))
+    exported = list(csv.DictReader(io.StringIO(await run_cli(env, "export", "reports"))))
     assert [(r["reported_by"], r["reported_by_identity"]) for r in exported] == [
         ("Tess Teams", f"teams:{TESS_AAD}"),
         ("anonymous", ""),
     ]
-    shown = await _run_cli(env, "report", rows[0].reference)
+    shown = await run_cli(env, "report", rows[0].reference)
     assert f"Reported by: Tess Teams (Teams {TESS_AAD})" in shown
-    anonymous = await _run_cli(env, "report", rows[1].reference)
+    anonymous = await run_cli(env, "report", rows[1].reference)
     assert "Reported by: anonymous" in anonymous
     assert "Tess" not in anonymous and TESS_AAD not in anonymous
