@@ -391,7 +391,8 @@ async def _policy(settings: Settings) -> int:
     document = index.document
     print(f"{document.source}: version {document.digest[:12]}, {len(document.sections)} sections")
     for section in document.sections:
-        kind = f"{len(section.passages)} passages" if section.passages else "heading only"
+        count = len(section.passages)
+        kind = f"{count} passage{'' if count == 1 else 's'}" if count else "heading only"
         print(f"  {section.digest[:12]}  {section.short_title} ({kind})")
     for review in index.reviews:
         now = f"now {review.current}" if review.current else "no longer in the document"
