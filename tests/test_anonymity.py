@@ -409,3 +409,103 @@ def test_log_level_debug_raises_the_bots_loggers_only(
         "asyncio",
     ):
         assert logging.getLogger(name).getEffectiveLevel() == expected, name
+
+
+# --- what the maker does under their own name afterwards ----------------------------------
+
+
+def _beside(rows: list[Row], theirs: list[Row], keys: dict[str, tuple[str, ...]]) -> list[Any]:
+    """Pairs of a row of the maker's and a row written with the report whose ids differ by one
+    in the same table."""
+    return sorted(
+        {
+            (mine.table, mine.key, other.key)
+            for mine in theirs
+            for other in rows
+            if mine.table == other.table
+            for a in mine.numbers(keys[mine.table])
+            for b in other.numbers(keys[other.table])
+            if abs(a - b) == 1
+        }
+    )
+
+
+def _named(after: Snapshot) -> list[Row]:
+    return [
+        r
+        for r in after.rows.values()
+        if TERRY_SLACK.lower() in r.text or TERRY_NAME.lower() in r.text
+    ]
+
+
+@needs_policy
+async def test_a_question_kept_without_its_asker_sits_next_to_none_of_their_later_ones(
+    start_bot: BotFactory, fake_slack: FakeSlack, week_ago_clock: SettableClock
+) -> None:
+    """Terry asks about a colleague and reports it anonymously; two hours later Terry asks
+    something else and sends it on under their own name. Ids counted one by one would put the
+    two questions side by side, and the first leads straight into the report."""
+    from bot.handlers import questions
+    from tests.test_policy_questions import buttons_of
+
+    fake_slack.members[TERRY_SLACK] = (TERRY_NAME, "terry")
+    bot = await start_bot(clock=week_ago_clock)
+    await a_week_later(bot, week_ago_clock)
+    before = await snapshot(bot.runtime.engine)
+    await bot.command("/policy", TERRY_SLACK, QUESTION)
+    made = await bot.submit(
+        view_payload(
+            TERRY_SLACK,
+            "report.form",
+            "",
+            report_values(kind="staff_misuse", anonymous=True, details=DETAILS),
+        )
+    )
+    assert "receipt code" in made.text
+    await settled(bot)
+    with_the_report = written_since(before, await snapshot(bot.runtime.engine))
+    week_ago_clock.advance(timedelta(hours=2))
+    later = (await bot.command("/policy", TERRY_SLACK, "can I post about the sports day?")).json()
+    await bot.click(
+        TERRY_SLACK,
+        questions.ESCALATE,
+        buttons_of(later)[questions.ESCALATE],
+        fake_slack.response_url("sent-on"),
+    )
+    await settled(bot)
+    after = await snapshot(bot.runtime.engine)
+    (sent_on,) = [q for q in await bot.rows(PolicyQuestion) if q.asker_key]
+    assert sent_on.asker_name == TERRY_NAME
+    assert _beside(with_the_report, _named(after), after.keys) == []
+
+
+async def test_the_first_rows_of_an_install_are_anonymous_and_the_next_named_ones_apart(
+    start_bot: BotFactory, fake_slack: FakeSlack, week_ago_clock: SettableClock
+) -> None:
+    """On a new install (or any table holding only an anonymous report's rows) Terry reports
+    anonymously, and a day later under their own name. SQLite gives a new row the largest id
+    plus one, which would be the anonymous report's own block."""
+    fake_slack.members[TERRY_SLACK] = (TERRY_NAME, "terry")
+    bot = await start_bot(clock=week_ago_clock)
+    before = await snapshot(bot.runtime.engine)
+    made = await bot.submit(
+        view_payload(
+            TERRY_SLACK,
+            "report.form",
+            "",
+            report_values(kind="staff_misuse", anonymous=True, details=DETAILS),
+        )
+    )
+    assert "receipt code" in made.text
+    await settled(bot)
+    with_the_report = written_since(before, await snapshot(bot.runtime.engine))
+    week_ago_clock.advance(timedelta(days=1))
+    named = await bot.submit(
+        view_payload(TERRY_SLACK, "report.form", "", report_values(kind="parent_request"))
+    )
+    assert "R-0001" in named.text
+    await settled(bot)
+    after = await snapshot(bot.runtime.engine)
+    theirs = _named(after)
+    assert {r.table for r in theirs} >= {"reports", "audit_events"}
+    assert _beside(with_the_report, theirs, after.keys) == []

@@ -155,3 +155,21 @@ async def test_records_name_a_teams_teacher_and_never_an_anonymous_one(
     anonymous = await run_cli(env, "report", rows[1].reference)
     assert "Reported by: anonymous" in anonymous
     assert "Tess" not in anonymous and TESS_AAD not in anonymous
+
+
+async def test_a_named_reporters_answer_says_who_answered(
+    start_bot: BotFactory, fake_slack: FakeSlack, database_url: str
+) -> None:
+    fake_slack.members[TERRY] = ("Terry Teacher", "terry")
+    bot = await start_bot()
+    await form(bot, TERRY, "report.form", "", report_values(kind="staff_misuse"))
+    (report,) = await bot.rows(Report)
+    await form(bot, SAM, "report.ask_form", str(report.id), {"question": {"value": "When?"}})
+    await form(bot, TERRY, "report.reply_form", str(report.id), {"answer": {"value": "Friday."}})
+    await settled(bot)
+    env = cli_env(database_url)
+    shown = await run_cli(env, "report", report.reference)
+    (answered,) = [line for line in shown.splitlines() if "answered" in line]
+    assert "Terry Teacher (Slack U0TERRY) (the reporter) answered: Friday." in answered
+    (row,) = list(csv.DictReader(io.StringIO(await run_cli(env, "export", "reports"))))
+    assert "Terry Teacher (Slack U0TERRY) (the reporter) answered" in row["chronology"]

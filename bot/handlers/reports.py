@@ -549,7 +549,11 @@ def chronology_line(
         if recorded
         else _name(ctx, event.actor_key)
     )
-    words = _EVENT_WORDS[event.kind].format(who=who, text=text)
+    template = _EVENT_WORDS[event.kind]
+    if event.kind is EventKind.REPLY and event.actor_key != ANONYMOUS:
+        # A named reporter's answer says who answered, as every other step does.
+        template = "{who} (the reporter) answered: {text}"
+    words = template.format(who=who, text=text)
     return f"{ctx.school_time.show(event.at)} - {words}"
 
 

@@ -20,8 +20,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    select,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import false
 
@@ -393,4 +396,29 @@ def detached_ids(count: int) -> list[int]:
     with new ones (Runtime.perform)."""
     span = DETACHED_CEILING - DETACHED_FLOOR - count
     first = DETACHED_FLOOR + secrets.randbelow(span)
+    return list(range(first, first + count))
+
+
+def unlinked_id() -> int:
+    """A policy question's id: random, so that a question kept without its asker sits next to
+    none of that person's later questions sent on under their name (ids counted up one by one
+    would pair them). Positive, as the buttons that carry it expect; a clash (about one in two
+    thousand million) fails the insert and the work runs again (Runtime.perform)."""
+    return UNLINKED_FLOOR + secrets.randbelow(2**31 - UNLINKED_FLOOR)
+
+
+UNLINKED_FLOOR = 2**20
+
+
+async def ordinary_ids(db: AsyncConnection, table: Table, count: int) -> list[int] | None:
+    """Ids for ordinary rows of a table that also holds an anonymous report's rows, or None to
+    let the database choose. SQLite gives a new row the largest id + 1, so while such a table
+    holds only negative ids the next ordinary row would sit right beside them; there the ids
+    are given explicitly, above zero. SQLite writes one transaction at a time (BEGIN IMMEDIATE,
+    db.py), so reading the largest id first is race-free. PostgreSQL's sequences never go
+    below zero, whatever rows the table holds."""
+    if db.dialect.name != "sqlite":
+        return None
+    top = await db.scalar(select(func.max(table.c.id)))
+    first = max(0, int(top or 0)) + 1
     return list(range(first, first + count))

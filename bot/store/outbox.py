@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.store.models import ATTACHMENTS, CARDS, OUTBOX, detached_ids
+from bot.store.models import ATTACHMENTS, CARDS, OUTBOX, detached_ids, ordinary_ids
 
 MESSAGE = "message"
 UPDATE = "update"
@@ -113,11 +113,9 @@ async def queue(db: AsyncConnection, rows: Sequence[Row], *, detached: bool = Fa
     if not rows:
         return
     listed = list(rows)
-    if detached:
-        listed = [
-            {**row, "id": row_id}
-            for row, row_id in zip(listed, detached_ids(len(listed)), strict=True)
-        ]
+    ids = detached_ids(len(listed)) if detached else await ordinary_ids(db, OUTBOX, len(listed))
+    if ids is not None:
+        listed = [{**row, "id": row_id} for row, row_id in zip(listed, ids, strict=True)]
     await db.execute(insert(OUTBOX), listed)
 
 
@@ -378,6 +376,11 @@ class Outbox:
         # Where an anonymous report's cards went is kept outside the shared sequence too.
         detached = [d for d in delivered if d.item.id < 0]
         ordinary = [_card_row(d, now) for d in delivered if d.item.id >= 0]
+        chosen = await ordinary_ids(db, CARDS, len(ordinary)) if ordinary else None
+        if chosen is not None:
+            ordinary = [
+                {**row, "id": card_id} for row, card_id in zip(ordinary, chosen, strict=True)
+            ]
         apart = [
             {**_card_row(d, now), "id": card_id}
             for d, card_id in zip(detached, detached_ids(len(detached)), strict=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Table, false, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.people import UNSIGNED, Directory, Signature
@@ -42,6 +42,8 @@ from bot.store.models import (
     REPORT_EVENTS,
     REPORTS,
     detached_ids,
+    ordinary_ids,
+    unlinked_id,
 )
 
 Signer = Callable[[str | None], Signature]
@@ -64,10 +66,12 @@ class DetachedIds:
     def __init__(self) -> None:
         self._left: list[int] = []
 
-    def take(self, detached: bool) -> dict[str, int]:
-        """The `id` value to insert, or nothing (the sequence's next) for an ordinary row."""
+    async def take(self, db: AsyncConnection, table: Table, detached: bool) -> dict[str, int]:
+        """The `id` value to insert; for an ordinary row, nothing (the sequence's next) or,
+        on SQLite, one above every id the table holds (see models.ordinary_ids)."""
         if not detached:
-            return {}
+            ordinary = await ordinary_ids(db, table, 1)
+            return {"id": ordinary[0]} if ordinary else {}
         if not self._left:
             self._left = detached_ids(self.BLOCK)
         return {"id": self._left.pop(0)}
@@ -433,7 +437,7 @@ class SqlAuditLog:
         """`detached`: the entry concerns an anonymous report (see models.detached_ids)."""
         await self._db.execute(
             insert(AUDIT).values(
-                **self._ids.take(detached),
+                **await self._ids.take(self._db, AUDIT, detached),
                 at=at,
                 actor_key=actor_key,
                 action=action,
@@ -465,6 +469,7 @@ class SqlQuestions:
         inserted = await self._db.execute(
             insert(POLICY_QUESTIONS)
             .values(
+                id=unlinked_id(),
                 asker_key=None,
                 escalation_digest=question.escalation_digest,
                 question=question.question,
@@ -575,7 +580,7 @@ class SqlQuestions:
         rows = await self._db.execute(
             select(POLICY_QUESTIONS)
             .where(POLICY_QUESTIONS.c.learned.is_(True))
-            .order_by(POLICY_QUESTIONS.c.id)
+            .order_by(POLICY_QUESTIONS.c.answered_at, POLICY_QUESTIONS.c.id)
         )
         return [
             LearnedAnswer(
@@ -629,7 +634,7 @@ class SqlReports:
                 insert(REPORTS)
                 .values(
                     # An anonymous report's id says nothing of what came before it.
-                    **self._ids.take(new.reporter_key is None),
+                    **await self._ids.take(self._db, REPORTS, new.reporter_key is None),
                     reference=new.reference,
                     kind=report.kind.value,
                     state=ReportState.OPEN.value,
@@ -723,7 +728,7 @@ class SqlReports:
         await self._db.execute(
             insert(REPORT_EVENTS).values(
                 # Everything about an anonymous report (negative ids) stays out of the sequence.
-                **self._ids.take(report_id < 0),
+                **await self._ids.take(self._db, REPORT_EVENTS, report_id < 0),
                 report_id=report_id,
                 at=event.at,
                 kind=event.kind.value,
@@ -756,7 +761,7 @@ class SqlReports:
         await self._db.execute(
             insert(REPORT_EVENTS).values(
                 # Everything about an anonymous report (negative ids) stays out of the sequence.
-                **self._ids.take(report_id < 0),
+                **await self._ids.take(self._db, REPORT_EVENTS, report_id < 0),
                 report_id=report_id,
                 at=event.at,
                 kind=event.kind.value,
