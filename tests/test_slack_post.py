@@ -8,6 +8,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -588,3 +589,16 @@ async def test_healthz_answers_503_when_the_database_is_gone(
     assert reply.status == 503
     assert reply.json()["status"] == "degraded"
     assert reply.json()["database"].startswith("unreachable")
+
+
+@pytest.mark.parametrize("hidden", ["\\u0000", "\\ud800"])
+async def test_a_draft_with_characters_no_database_keeps_is_saved_without_them(
+    bot: RunningBot, hidden: str
+) -> None:
+    """A NUL or a lone surrogate pasted into a draft: PostgreSQL refuses the first and no
+    encoder takes the second, so "try again" would never work. The draft is kept without them."""
+    payload = json.dumps(draft_payload("U0TEACH", text="Year 4 wonHIDDEN the quiz!"))
+    reply = await bot.slack(urlencode({"payload": payload.replace("HIDDEN", hidden)}))
+    assert reply.status == 200 and reply.json()["response_action"] == "update", reply.text
+    (version,) = await bot.rows(PostVersion)
+    assert version.text == "Year 4 won the quiz!"

@@ -10,6 +10,7 @@ the Bot Connector's (https://smba.trafficmanager.net/emea/).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -392,3 +393,27 @@ def test_the_ids_are_those_teams_uses(fake_teams: FakeTeams) -> None:
     made = install(fake_teams, TEACHER)
     assert made["from"]["id"].startswith("29:") and made["recipient"]["id"].startswith("28:")
     assert made["conversation"]["id"].startswith("a:")
+
+
+async def test_an_activity_without_a_recipient_is_refused_not_failed(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    """Every activity names the bot it is for; one that does not is malformed (400)."""
+    activity = message(fake_teams, TEACHER, "hello")
+    del activity["recipient"]
+    reply = await bot.teams(activity)
+    assert reply.status == 400 and "recipient" in reply.text
+
+
+@pytest.mark.parametrize("name", ["Robin \\ud800Teacher", "Robin\\u0000 Teacher"])
+async def test_a_display_name_no_database_can_hold_is_cleaned(
+    bot: RunningBot, fake_teams: FakeTeams, name: str
+) -> None:
+    """A lone surrogate or a NUL in the name Teams sends would fail every write of where the
+    person is reached, for good: the name is kept without them."""
+    raw = json.dumps(message(fake_teams, TEACHER, "help", name="NAME")).replace("NAME", name)
+    reply = await bot.teams({}, raw=raw.encode())
+    assert reply.status == 200
+    async with sessions(bot.runtime.engine)() as session:
+        (kept,) = list(await session.scalars(select(TeamsConversation)))
+    assert kept.name == "Robin Teacher"

@@ -206,6 +206,13 @@ async def test_the_file_hosts_are_a_setting(start_bot: BotFactory, fake_teams: F
         "::1",
         "fd00::5",
         "::ffff:10.0.0.1",
+        # IPv6 forms that carry another address inside (NAT64, 6to4, IPv4-compatible), the old
+        # site-local range, and IPv4's protocol assignments: Python's is_global passes them.
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::1",
+        "::127.0.0.1",
+        "fec0::1",
+        "192.0.0.8",
     ],
 )
 async def test_an_allowed_name_at_a_private_address_is_refused(

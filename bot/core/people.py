@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.core.typed import printable
+
 
 class Platform(StrEnum):
     SLACK = "slack"
@@ -114,11 +116,14 @@ class Directory:
         that approvers on another platform see who sent a draft, and records say who acted.
         Shown, never used to identify anyone. `fallback`: a lesser name (a Slack username),
         kept only until a better one is known."""
-        if identity in self._by_identity or not name or not name.strip():
+        # As the platform sent it, which may carry control characters or lone surrogates
+        # (a database refuses both); only what can be shown is kept.
+        shown = printable(name or "").strip()[:200]
+        if identity in self._by_identity or not shown:
             return
         if fallback and identity in self._shown_names:
             return
-        self._shown_names[identity] = name.strip()[:200]
+        self._shown_names[identity] = shown
 
     def knows_name(self, identity: Identity) -> bool:
         return identity in self._by_identity or identity in self._shown_names

@@ -51,11 +51,6 @@ def render_blocks(blocks: tuple[Block, ...]) -> str:
     return "\n".join(lines)
 
 
-def printable(text: str) -> str:
-    """Text as typed, without control characters (PostgreSQL refuses NUL in text)."""
-    return "".join(c for c in text if c.isprintable() or c in "\n\t")
-
-
 def render_message(message: Message) -> str:
     return render_blocks(message.blocks)
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from bot.core.people import Platform
 from bot.core.states import PostState
+from bot.core.typed import printable
 from bot.core.ui import FormErrors
 
 STAFF_PROTOCOL = "Staff protocol for use of social media"
@@ -196,7 +197,8 @@ def validate_draft(
     submission: DraftSubmission, accounts: tuple[Account, ...], today: date
 ) -> tuple[Draft | None, FormErrors]:
     errors: dict[str, str] = {}
-    text = submission.text.strip()
+    # Typed text may carry control characters or lone surrogates, which no database keeps.
+    text = printable(submission.text).strip()
     known = {account.name: account for account in accounts}
 
     if not text:
@@ -339,7 +341,7 @@ class LiveLink:
 
 
 def validate_reason(text: str | None) -> tuple[str | None, FormErrors]:
-    reason = (text or "").strip()
+    reason = printable(text or "").strip()
     if not reason:
         return None, FormErrors({REASON: "Say why, so the submitter knows what to change."})
     if len(reason) > REASON_MAX_CHARS:

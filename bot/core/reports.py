@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.core.people import UNSIGNED, Directory, Person, Role, Signature
-from bot.core.plaintext import printable
 from bot.core.posts import MAX_ATTACHMENT_BYTES, AttachmentRef
 from bot.core.states import StateMachine
+from bot.core.typed import printable
 from bot.core.ui import FormErrors
 
 REPUTATION = "Protecting our business reputation"

@@ -34,6 +34,7 @@ from bot.core.questions import (
     similar_learned,
     smalltalk_in,
 )
+from bot.core.typed import printable
 from bot.core.ui import (
     Block,
     Button,
@@ -128,7 +129,7 @@ async def ask(
     text: str,
     platform: Platform = Platform.SLACK,
 ) -> Outcome:
-    question = " ".join(plaintext.printable(text).split())
+    question = " ".join(printable(text).split())
     if not question:
         return Outcome(reply=help_handler.help_message(ctx, platform))
     # Small talk needs no policy document: "thanks" is answered before one is loaded too.
@@ -464,7 +465,7 @@ async def submit_answer(
     if refusal is not None or record is None:
         # Shown in the form, which stays open: nothing was sent.
         return _in_form(refusal or _refuse(GONE))
-    text = plaintext.printable(answer).strip()
+    text = printable(answer).strip()
     if not text:
         return Outcome(errors=FormErrors({ANSWER_TEXT: "Write the answer to send."}))
     if len(text) > ANSWER_MAX:

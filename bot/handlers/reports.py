@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
 from bot.core.people import UNSIGNED, Person, Platform, Signature
-from bot.core.plaintext import printable
 from bot.core.ports import UnitOfWork
 from bot.core.refs import RefKind, format_reference
 from bot.core.reports import (
@@ -56,6 +55,7 @@ from bot.core.reports import (
     seen_for_reporter,
     validate_report,
 )
+from bot.core.typed import printable
 from bot.core.ui import (
     Block,
     BulletList,

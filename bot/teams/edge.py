@@ -44,6 +44,7 @@ from bot.core.posts import (
     DraftSubmission,
 )
 from bot.core.reports import ReportSubmission, receipt_digest
+from bot.core.typed import printable
 from bot.core.ui import Form, FormErrors, Message, Paragraph
 from bot.handlers import HandlerContext, posts, questions, reports
 from bot.handlers import help as help_handler
@@ -231,6 +232,8 @@ def _incomplete(activity: Activity) -> str | None:
         return "activity without a conversation"
     if activity.from_property is None or not activity.from_property.id:
         return "activity without a sender"
+    if activity.recipient is None or not activity.recipient.id:
+        return "activity without a recipient"
     aad = getattr(activity.from_property, "aad_object_id", None)
     sizes = {
         "conversation id": activity.conversation.id,
@@ -244,6 +247,13 @@ def _incomplete(activity: Activity) -> str | None:
     if aad is not None and len(str(aad)) > 64:
         return "aadObjectId too long"
     return None
+
+
+def _shown_name(account: ChannelAccount | None) -> str | None:
+    """The display name Teams sent, without what no database or card can hold (control
+    characters, lone surrogates)."""
+    name = printable(str(getattr(account, "name", None) or "")).strip()[:200]
+    return name or None
 
 
 def tenant_of(activity: Activity) -> str | None:
@@ -296,7 +306,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if aad is None:
             return None
         identity = Identity(Platform.TEAMS, aad)
-        self._ctx.directory.learn_name(identity, getattr(activity.from_property, "name", None))
+        self._ctx.directory.learn_name(identity, _shown_name(activity.from_property))
         return self._ctx.directory.resolve(identity)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
@@ -324,7 +334,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             conversation_id=conversation.id,
             user_id=str(activity.from_property.id or aad),
             bot_id=str(activity.recipient.id or ""),
-            name=getattr(activity.from_property, "name", None),
+            name=_shown_name(activity.from_property),
         )
         # An install or a conversation update may follow a block or removal that another
         # instance saw: those always reach the database.

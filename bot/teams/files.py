@@ -59,9 +59,30 @@ def _address(text: str) -> IPAddress | None:
     return mapped if mapped is not None else address
 
 
+# Addresses Python 3.11's `is_global` counts as public although they reach an IPv4 address
+# (or a network) of another kind: NAT64 and 6to4 carry an IPv4 address inside, the
+# IPv4-compatible and translated forms are one, site-local is the old private IPv6, and
+# 192.0.0.0/24 is reserved for protocol assignments.
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "64:ff9b::/96",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "::/96",
+        "::ffff:0:0:0/96",
+        "fec0::/10",
+        "192.0.0.0/24",
+    )
+)
+
+
 def is_public(address: IPAddress) -> bool:
     """An address on the internet: not loopback, private, link-local (the cloud's metadata
-    service at 169.254.169.254 among them), shared, reserved, multicast or unspecified."""
+    service at 169.254.169.254 among them), shared, reserved, multicast or unspecified, nor an
+    IPv6 form that carries another address inside."""
+    if any(address in block for block in _NOT_PUBLIC if block.version == address.version):
+        return False
     return address.is_global and not address.is_multicast
 
 
