@@ -170,6 +170,6 @@ async def test_a_named_reporters_answer_says_who_answered(
     env = cli_env(database_url)
     shown = await run_cli(env, "report", report.reference)
     (answered,) = [line for line in shown.splitlines() if "answered" in line]
-    assert "Terry Teacher (Slack U0TERRY) (the reporter) answered: Friday." in answered
+    assert "The reporter answered (Terry Teacher (Slack U0TERRY)): Friday." in answered
     (row,) = list(csv.DictReader(io.StringIO(await run_cli(env, "export", "reports"))))
-    assert "Terry Teacher (Slack U0TERRY) (the reporter) answered" in row["chronology"]
+    assert "The reporter answered (Terry Teacher (Slack U0TERRY))" in row["chronology"]

@@ -552,7 +552,7 @@ def chronology_line(
     template = _EVENT_WORDS[event.kind]
     if event.kind is EventKind.REPLY and event.actor_key != ANONYMOUS:
         # A named reporter's answer says who answered, as every other step does.
-        template = "{who} (the reporter) answered: {text}"
+        template = "The reporter answered ({who}): {text}"
     words = template.format(who=who, text=text)
     return f"{ctx.school_time.show(event.at)} - {words}"
 
