@@ -438,47 +438,6 @@ def _named(after: Snapshot) -> list[Row]:
     ]
 
 
-@needs_policy
-async def test_a_question_kept_without_its_asker_sits_next_to_none_of_their_later_ones(
-    start_bot: BotFactory, fake_slack: FakeSlack, week_ago_clock: SettableClock
-) -> None:
-    """Terry asks about a colleague and reports it anonymously; two hours later Terry asks
-    something else and sends it on under their own name. Ids counted one by one would put the
-    two questions side by side, and the first leads straight into the report."""
-    from bot.handlers import questions
-    from tests.test_policy_questions import buttons_of
-
-    fake_slack.members[TERRY_SLACK] = (TERRY_NAME, "terry")
-    bot = await start_bot(clock=week_ago_clock)
-    await a_week_later(bot, week_ago_clock)
-    before = await snapshot(bot.runtime.engine)
-    await bot.command("/policy", TERRY_SLACK, QUESTION)
-    made = await bot.submit(
-        view_payload(
-            TERRY_SLACK,
-            "report.form",
-            "",
-            report_values(kind="staff_misuse", anonymous=True, details=DETAILS),
-        )
-    )
-    assert "receipt code" in made.text
-    await settled(bot)
-    with_the_report = written_since(before, await snapshot(bot.runtime.engine))
-    week_ago_clock.advance(timedelta(hours=2))
-    later = (await bot.command("/policy", TERRY_SLACK, "can I post about the sports day?")).json()
-    await bot.click(
-        TERRY_SLACK,
-        questions.ESCALATE,
-        buttons_of(later)[questions.ESCALATE],
-        fake_slack.response_url("sent-on"),
-    )
-    await settled(bot)
-    after = await snapshot(bot.runtime.engine)
-    (sent_on,) = [q for q in await bot.rows(PolicyQuestion) if q.asker_key]
-    assert sent_on.asker_name == TERRY_NAME
-    assert _beside(with_the_report, _named(after), after.keys) == []
-
-
 async def test_the_first_rows_of_an_install_are_anonymous_and_the_next_named_ones_apart(
     start_bot: BotFactory, fake_slack: FakeSlack, week_ago_clock: SettableClock
 ) -> None:

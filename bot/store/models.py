@@ -399,17 +399,6 @@ def detached_ids(count: int) -> list[int]:
     return list(range(first, first + count))
 
 
-def unlinked_id() -> int:
-    """A policy question's id: random, so that a question kept without its asker sits next to
-    none of that person's later questions sent on under their name (ids counted up one by one
-    would pair them). Positive, as the buttons that carry it expect; a clash (about one in two
-    thousand million) fails the insert and the work runs again (Runtime.perform)."""
-    return UNLINKED_FLOOR + secrets.randbelow(2**31 - UNLINKED_FLOOR)
-
-
-UNLINKED_FLOOR = 2**20
-
-
 async def ordinary_ids(db: AsyncConnection, table: Table, count: int) -> list[int] | None:
     """Ids for ordinary rows of a table that also holds an anonymous report's rows, or None to
     let the database choose. SQLite gives a new row the largest id + 1, so while such a table

@@ -43,7 +43,6 @@ from bot.store.models import (
     REPORTS,
     detached_ids,
     ordinary_ids,
-    unlinked_id,
 )
 
 Signer = Callable[[str | None], Signature]
@@ -469,7 +468,6 @@ class SqlQuestions:
         inserted = await self._db.execute(
             insert(POLICY_QUESTIONS)
             .values(
-                id=unlinked_id(),
                 asker_key=None,
                 escalation_digest=question.escalation_digest,
                 question=question.question,
@@ -580,7 +578,7 @@ class SqlQuestions:
         rows = await self._db.execute(
             select(POLICY_QUESTIONS)
             .where(POLICY_QUESTIONS.c.learned.is_(True))
-            .order_by(POLICY_QUESTIONS.c.answered_at, POLICY_QUESTIONS.c.id)
+            .order_by(POLICY_QUESTIONS.c.id)
         )
         return [
             LearnedAnswer(
