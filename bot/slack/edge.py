@@ -467,13 +467,12 @@ class SlackListeners:
     ) -> None:
         try:
             outcome = await self.runtime.perform(work)
-        except DatabaseUnavailable:
-            log.warning("slack: a form was not saved: the database did not answer in time")
-            await ack(response_action="errors", errors={error_field: failed})
-            return
-        except Exception:
+        except Exception as error:
             # Never let an error reach bolt after the request: Slack would get no answer.
-            log.exception("slack: a form could not be saved")
+            if isinstance(error, DatabaseUnavailable):
+                log.warning("slack: a form was not saved: the database did not answer in time")
+            else:
+                log.exception("slack: a form could not be saved")
             await ack(response_action="errors", errors={error_field: failed})
             return
         if outcome.refused:
@@ -541,7 +540,7 @@ class SlackListeners:
             await ack()
             self.replies.later(
                 self.replies.ephemeral(
-                    body.get("response_url"), blockkit.render_message(cards.refusal(CLICK_FAILED))
+                    body.get("response_url"), blockkit.render_message(cards.refusal(DONE_FAILED))
                 )
             )
             return
@@ -807,7 +806,6 @@ class SlackListeners:
 
 # What a button does, given who clicked it (the edge has read what its value names).
 ClickWork = Callable[[UnitOfWork, Person], Awaitable[Outcome]]
-CLICK_FAILED = DONE_FAILED
 FORM_FAILED = "The form could not be opened just now. Please click the button again."
 
 

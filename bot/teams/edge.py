@@ -316,9 +316,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     async def _remember(self, turn: TurnContext) -> None:
         activity = turn.activity
         conversation = activity.conversation
-        if conversation is None or getattr(conversation, "is_group", False):
-            return
-        if getattr(conversation, "conversation_type", None) not in (None, "personal"):
+        if conversation is None or not _personal(activity):
             return
         aad = self._aad_id(activity.from_property, activity.channel_id)
         if aad is None or activity.recipient is None or not conversation.id:
@@ -436,24 +434,17 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if command == post and not (rest.strip().endswith("?") and not files):
             form = posts.draft_form(self._ctx)
             form_key = uuid.uuid4().hex
-            aad = self._aad_id(activity.from_property, activity.channel_id)
-            if files and aad is not None:
+            if files and aad_of_sender is not None:
                 # Kept here, not in the card: what comes back from a card is the client's to
                 # change, and a file's address must be the one Teams gave.
-                kept, now = [_file_json(f) for f in files], self._ctx.clock.now()
-                await self._runtime.write(
-                    lambda db: teams_store.keep_uploads(db, form_key, aad, kept, now)
-                )
+                await self._keep_uploads(form_key, aad_of_sender, files)
             card = self._renderer.form_card(form, files=[f.name for f in files], form_key=form_key)
             await self._say(turn_context, actor, _as_activity(card, form.title))
             return
         if files and command == report and aad_of_sender is not None:
             # Kept on the server, as for a draft: the dialog's form carries only their key.
             form_key = uuid.uuid4().hex
-            kept, now = [_file_json(f) for f in files], self._ctx.clock.now()
-            await self._runtime.write(
-                lambda db: teams_store.keep_uploads(db, form_key, aad_of_sender, kept, now)
-            )
+            await self._keep_uploads(form_key, aad_of_sender, files)
             message = reports.start_menu(self._ctx, Platform.TEAMS, form_key, len(files))
         elif files:
             message = cards.refusal(
@@ -640,12 +631,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         form_key = str(data.get(adaptive.FORM_ID_KEY) or "")[:64]
         files: list[dict[str, Any]] = []
         if form_id == cards.DRAFT_FORM and form_key and data.get(adaptive.FILES_KEPT_KEY):
-            aad = _identity_of(actor)
-            files = (
-                await self._runtime.read(lambda db: teams_store.uploads_for(db, form_key, aad))
-                if aad
-                else []
-            )
+            files = await self._uploads(actor, form_key)
             if not files:
                 # Rather than a draft quietly without the photos its form lists.
                 return adaptive.invoke_message(UPLOADS_GONE)
@@ -867,6 +853,10 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if outcome.reply is not None:
             return adaptive.dialog_card(outcome.reply.summary, self._renderer.card(outcome.reply))
         return adaptive.dialog_message("Done.")
+
+    async def _keep_uploads(self, form_key: str, aad: str, files: list[AttachmentRef]) -> None:
+        kept, now = [_file_json(f) for f in files], self._ctx.clock.now()
+        await self._runtime.write(lambda db: teams_store.keep_uploads(db, form_key, aad, kept, now))
 
     async def _uploads(self, actor: Person, form_key: str) -> list[dict[str, Any]]:
         aad = _identity_of(actor)
