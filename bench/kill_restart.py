@@ -82,6 +82,7 @@ from tests.harness import (
     click_payload,
     command_body,
     draft_payload,
+    slack_file,
     view_payload,
 )
 from tests.report_samples import report_values
@@ -540,7 +541,7 @@ class Run:
             # A photo of its own: fetched from Slack, kept, and shared beneath each card.
             photo = b"\x89PNG\r\n\x1a\n" + draft.marker.encode() * 200
             url = self.slack.add_file(f"{draft.marker}.png", photo)
-            files = [_slack_file(f"F{draft.marker}", f"{draft.marker}.png", photo, url)]
+            files = [slack_file(f"F{draft.marker}", f"{draft.marker}.png", len(photo), url)]
             draft.facts["photo"] = hashlib.sha256(photo).hexdigest()
         payload = draft_payload(staff, text_, files=files, view_id=f"V{draft.marker}")
         body = urlencode({"payload": json.dumps(payload)})
@@ -808,20 +809,6 @@ def _pressed_anew(body: str) -> str:
     payload = json.loads(fields["payload"][0])
     payload["trigger_id"] = f"trigger-{uuid.uuid4().hex}"
     return urlencode({"payload": json.dumps(payload)})
-
-
-def _slack_file(file_id: str, name: str, content: bytes, url: str) -> Json:
-    """A file in a file_input's state, as Slack sends it."""
-    return {
-        "id": file_id,
-        "name": name,
-        "title": name,
-        "mimetype": "image/png",
-        "filetype": "png",
-        "size": len(content),
-        "url_private": url,
-        "url_private_download": url,
-    }
 
 
 def _teams_staff(number: int, serial: int) -> str:

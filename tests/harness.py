@@ -360,3 +360,46 @@ def view_payload(
         },
         "response_urls": [],
     }
+
+
+def slack_file(
+    file_id: str, name: str, size: int, url: str = "https://files.slack.com/x"
+) -> dict[str, Any]:
+    """A file in a file_input's state, as Slack sends it."""
+    return {
+        "id": file_id,
+        "name": name,
+        "title": name,
+        "mimetype": "image/png",
+        "filetype": "png",
+        "size": size,
+        "url_private": url,
+        "url_private_download": url,
+    }
+
+
+def event_callback(event: dict[str, Any]) -> dict[str, Any]:
+    """An Events API delivery wrapping `event`, as Slack posts it."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "api_app_id": "A0SOCIAL",
+        "type": "event_callback",
+        "event_id": "Ev0001",
+        "event_time": 1700000000,
+        "event": event,
+    }
+
+
+def direct_message_event(
+    user: str, text: str = "hello?", channel: str = "D0TEACH"
+) -> dict[str, Any]:
+    """A message someone sent the bot in their direct message with it (`channel`)."""
+    return {
+        "type": "message",
+        "channel_type": "im",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": "1700000000.000100",
+    }

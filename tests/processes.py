@@ -8,9 +8,12 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,17 +37,41 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def run_cli(env: dict[str, str], *args: str) -> str:
-    result = await asyncio.to_thread(
+async def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`socialdesk ARGS` as an operator runs it, whatever its exit status."""
+    return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "bot", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        timeout=60,
     )
+
+
+async def run_cli(env: dict[str, str], *args: str) -> str:
+    """What `socialdesk ARGS` prints; it must succeed."""
+    result = await cli(env, *args)
+    if result.returncode != 0:
+        raise subprocess.CalledProcessError(
+            result.returncode, result.args, result.stdout, result.stderr
+        )
     return result.stdout
+
+
+async def first_health(port: int, seconds: float = 30) -> tuple[int, dict[str, Any]]:
+    """The first answer of `serve`'s /healthz on `port`, once it listens."""
+    async with aiohttp.ClientSession() as http:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    return response.status, await response.json()
+            except aiohttp.ClientConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
 
 
 async def start_serve(

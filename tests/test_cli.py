@@ -7,11 +7,8 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
 from bot.cli import main
@@ -20,7 +17,7 @@ from bot.store.models import Post
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import FIXTURES, draft_payload, eventually, view_payload
-from tests.processes import ROOT, clean_env, free_port, run_cli, start_serve
+from tests.processes import ROOT, clean_env, first_health, free_port, run_cli, start_serve
 
 
 async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> None:
@@ -33,16 +30,8 @@ async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> Non
         stdout=asyncio.subprocess.PIPE,
     )
     try:
-        health: dict[str, Any] = {}
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not health:
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        assert response.status == 200
-                        health = await response.json()
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.2)
+        status, health = await first_health(port)
+        assert status == 200
         assert health == {
             "status": "ok",
             "database": "ok",

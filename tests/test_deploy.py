@@ -13,14 +13,12 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -30,7 +28,7 @@ from bot.store.db import make_engine
 from tests.conftest import BotFactory, as_admin
 from tests.fakes.slack import FakeSlack
 from tests.harness import FIXTURES, RunningBot, draft_payload, settings_for
-from tests.processes import ROOT, clean_env, free_port, run_cli, start_serve
+from tests.processes import ROOT, clean_env, cli, first_health, free_port, run_cli, start_serve
 from tests.test_slack_reports import GOVERNED, Desk
 
 UNIT = ROOT / "deploy" / "socialdesk.service"
@@ -79,17 +77,8 @@ async def test_serve_writes_nothing_others_can_read(tmp_path: Path) -> None:
         preexec_fn=lambda: os.umask(0o022),  # the umask a login shell gives
     )
     try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not start"
-                await asyncio.sleep(0.2)
+        status, _ = await first_health(port)
+        assert status == 200, "serve did not start"
         assert modes(tmp_path) == PRIVATE
     finally:
         process.terminate()
@@ -132,7 +121,7 @@ async def test_a_backup_taken_while_the_bot_runs_restores_its_reports(
         assert said.startswith(f"wrote {out}")
         assert oct(stat.S_IMODE(out.stat().st_mode)) == "0o600"
         # A second backup never overwrites the first.
-        refused = await _cli(env, "backup", str(out))
+        refused = await cli(env, "backup", str(out))
         assert refused.returncode == 2 and "already exists" in refused.stderr
         # Restored as README.md says: the copy put in place of the database.
         restore = tmp_path / "restored"
@@ -141,7 +130,7 @@ async def test_a_backup_taken_while_the_bot_runs_restores_its_reports(
         restored_env["DATABASE_URL"] = f"sqlite:///{restore / 'socialdesk.db'}"
         restored_name = None
     else:
-        refused = await _cli(env, "backup", str(backup / "x.db"))
+        refused = await cli(env, "backup", str(backup / "x.db"))
         assert refused.returncode == 2 and "pg_dump -Fc" in refused.stderr
         if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
             pytest.skip("pg_dump and pg_restore are not installed")
@@ -163,19 +152,6 @@ async def test_a_backup_taken_while_the_bot_runs_restores_its_reports(
     finally:
         if restored_name is not None:
             await as_admin(database_url, f'DROP DATABASE IF EXISTS "{restored_name}" WITH (FORCE)')
-
-
-async def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """The command as an operator runs it, whatever its exit status."""
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 async def _run(*command: str) -> None:

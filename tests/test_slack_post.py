@@ -19,7 +19,16 @@ from bot.store.db import head_revision
 from bot.store.models import Attachment, AuditEvent, Card, OutboxItem, Post, PostVersion
 from tests.conftest import as_admin, postgres_url
 from tests.fakes.slack import FakeSlack, Fault
-from tests.harness import ALL_CONFIRMATIONS, FIXTURES, RunningBot, draft_payload, eventually
+from tests.harness import (
+    ALL_CONFIRMATIONS,
+    FIXTURES,
+    RunningBot,
+    direct_message_event,
+    draft_payload,
+    event_callback,
+    eventually,
+    slack_file,
+)
 
 TEACHER = "U0TEACH"
 NETWORK_MANAGERS = ("U0NETMGR", "U0NETDEP")
@@ -173,12 +182,12 @@ async def test_other_bad_drafts_are_refused_and_nothing_is_stored(bot: RunningBo
         (draft_payload(TEACHER, wished_date="2020-01-01"), "wished_date", "in the past"),
         (draft_payload(TEACHER, wished_date="next tuesday"), "wished_date", "not a date"),
         (
-            draft_payload(TEACHER, files=[_file(f"F{i}", "x.png", 10) for i in range(11)]),
+            draft_payload(TEACHER, files=[slack_file(f"F{i}", "x.png", 10) for i in range(11)]),
             "attachments",
             "at most 10",
         ),
         (
-            draft_payload(TEACHER, files=[_file("F1", "huge.mov", 21 * 1024 * 1024)]),
+            draft_payload(TEACHER, files=[slack_file("F1", "huge.mov", 21 * 1024 * 1024)]),
             "attachments",
             "huge.mov",
         ),
@@ -197,21 +206,6 @@ async def test_malformed_form_state_is_refused_clearly(bot: RunningBot) -> None:
     answer = (await bot.submit(payload)).json()
     assert answer["response_action"] == "errors" and "text" in answer["errors"]
     await nothing_stored(bot)
-
-
-def _file(
-    file_id: str, name: str, size: int, url: str = "https://files.slack.com/x"
-) -> dict[str, Any]:
-    return {
-        "id": file_id,
-        "name": name,
-        "title": name,
-        "mimetype": "image/png",
-        "filetype": "png",
-        "size": size,
-        "url_private": url,
-        "url_private_download": url,
-    }
 
 
 async def test_user_text_is_escaped_everywhere_it_is_shown(
@@ -308,7 +302,7 @@ async def test_a_permanent_refusal_is_kept_for_the_operator(
 async def test_attachments_are_fetched_and_kept(bot: RunningBot, fake_slack: FakeSlack) -> None:
     photo = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
     url = fake_slack.add_file("quiz.png", photo)
-    files = [_file("F0PHOTO", "quiz.png", len(photo), url)]
+    files = [slack_file("F0PHOTO", "quiz.png", len(photo), url)]
     reply = await bot.submit(draft_payload(TEACHER, files=files))
     assert reply.json()["response_action"] == "update"
 
@@ -336,8 +330,8 @@ async def test_a_failed_upload_is_retried_and_a_lost_file_is_kept_for_the_operat
 ) -> None:
     photo = b"\x89PNG\r\n\x1a\n" + b"sports day" * 100
     files = [
-        _file("F0OK", "sports.png", len(photo), fake_slack.add_file("sports.png", photo)),
-        _file("F0GONE", "gone.png", 10, f"{fake_slack.root}/files/gone.png"),
+        slack_file("F0OK", "sports.png", len(photo), fake_slack.add_file("sports.png", photo)),
+        slack_file("F0GONE", "gone.png", 10, f"{fake_slack.root}/files/gone.png"),
     ]
     fake_slack.fail_next("upload", Fault(status=503, body="busy"))
     await bot.submit(draft_payload(TEACHER, files=files))
@@ -404,27 +398,8 @@ async def test_healthz_reports_the_database(bot: RunningBot) -> None:
     }
 
 
-def event_callback(event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "token": "legacy-verification-token",
-        "team_id": "T0SCHOOL",
-        "api_app_id": "A0SOCIAL",
-        "type": "event_callback",
-        "event_id": "Ev0001",
-        "event_time": 1700000000,
-        "event": event,
-    }
-
-
 async def test_a_direct_message_gets_the_help_once(bot: RunningBot, fake_slack: FakeSlack) -> None:
-    message = {
-        "type": "message",
-        "channel_type": "im",
-        "channel": "D0TEACH",
-        "user": TEACHER,
-        "text": "hello?",
-        "ts": "1700000000.000100",
-    }
+    message = direct_message_event(TEACHER)
     assert (await bot.event(event_callback(message))).status == 200
     await fake_slack.wait_for(lambda: bool(fake_slack.calls_to("chat.postMessage")))
     (reply,) = fake_slack.calls_to("chat.postMessage")
@@ -506,7 +481,9 @@ async def test_a_photo_for_a_card_that_could_not_be_delivered_stops_waiting(
     bot: RunningBot, fake_slack: FakeSlack
 ) -> None:
     photo = b"\x89PNG\r\n\x1a\n" + b"class photo" * 50
-    files = [_file("F0CLASS", "class.png", len(photo), fake_slack.add_file("class.png", photo))]
+    files = [
+        slack_file("F0CLASS", "class.png", len(photo), fake_slack.add_file("class.png", photo))
+    ]
     # The deputy Network Manager has left the workspace.
     refused = Fault(
         status=200,

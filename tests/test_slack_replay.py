@@ -27,10 +27,11 @@ from tests.harness import (
     RunningBot,
     SettableClock,
     command_body,
+    direct_message_event,
+    event_callback,
     sessions,
     view_payload,
 )
-from tests.test_slack_post import event_callback
 from tests.test_slack_reports import DSL, GOVERNED, TEACHER, Desk
 
 PATH = "/slack/events"
@@ -73,14 +74,7 @@ def note_form(report_id: int, note: str, team: str = TEAM) -> str:
 
 
 def direct_message(event_id: str, team: str = TEAM) -> str:
-    message = {
-        "type": "message",
-        "channel_type": "im",
-        "channel": "D0TEACH",
-        "user": TEACHER,
-        "text": "hello?",
-        "ts": "1700000000.000100",
-    }
+    message = direct_message_event(TEACHER)
     body = event_callback(message) | {"event_id": event_id, "team_id": team}
     body["authorizations"] = [
         {"enterprise_id": None, "team_id": team, "user_id": "U0BOT", "is_bot": True}
