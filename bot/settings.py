@@ -380,6 +380,9 @@ def normalise_database_url(url: str) -> str:
         return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     if url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
         return url
+    # Only what comes before the first colon is repeated: the rest may hold a password, and
+    # this message goes to the log.
     raise SettingsError(
-        f"DATABASE_URL must be a SQLite or PostgreSQL URL, not {url.split('://')[0]!r}"
+        f"DATABASE_URL must be a SQLite or PostgreSQL URL (sqlite:///path or "
+        f"postgresql://user@host/db), not one starting {url.split(':', 1)[0][:20]!r}"
     )

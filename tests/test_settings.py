@@ -195,3 +195,9 @@ def test_a_bad_configuration_is_refused_with_the_entry_named(raw: object, messag
 def test_a_missing_configuration_file_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="SOCIALDESK_CONFIG"):
         load_config(tmp_path / "nowhere.yaml")
+
+
+def test_a_malformed_database_url_is_named_without_its_password() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"DATABASE_URL": "postgresql:/postgres:s3cret@127.0.0.1/postgres"})
+    assert "DATABASE_URL" in str(refused.value) and "s3cret" not in str(refused.value)
