@@ -23,7 +23,8 @@ from bot.config import SchoolConfig
 from bot.core.clock import Clock, SchoolTime, SystemClock
 from bot.core.people import Identity, Platform, Role
 from bot.delivery import Backoff, DeliveryWorker, Transport
-from bot.handlers import HandlerContext, posts, reports
+from bot.handlers import HandlerContext, reports
+from bot.handlers.routes import ROUTES
 from bot.policy_source import open_policy
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError, SlackSettings
@@ -155,7 +156,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             Platform.TEAMS.value: teams_cards.activity,
         },
         wake_delivery=worker.wake,
-        timers={**posts.TIMERS, **reports.TIMERS},
+        timers=ROUTES.timers,
         # The same mapping the worker sends through: a platform is live once started.
         live=transports.keys(),
     )
@@ -279,6 +280,7 @@ async def _start_teams(
 ) -> None:
     import aiohttp
 
+    from bot.records import TeamsRecords
     from bot.store import teams as teams_store
     from bot.teams.auth import TokenVerifier
     from bot.teams.connector import BotToken, ConnectorClient
@@ -324,15 +326,14 @@ async def _start_teams(
         verifier = TokenVerifier(http, teams.openid_metadata_url, teams.app_id or "")
         services.teams_mode = "on"
         log.info("Teams is on (app %s, %s)", teams.app_id, teams.app_type)
-    services.teams = TeamsEndpoint(runtime, teams, connector, renderer, verifier)
+    records = TeamsRecords(runtime)
+    services.teams = TeamsEndpoint(runtime, records, teams, connector, renderer, verifier)
     transports[Platform.TEAMS.value] = TeamsTransport(
         connector,
-        runtime.engine,
+        records,
         runtime.context.clock,
-        runtime.teams_reach,
         fetcher,
         person_key=lambda aad: runtime.context.directory.resolve(Identity(Platform.TEAMS, aad)).key,
-        wake=runtime.wake_delivery,
     )
     for person in runtime.context.directory.people:
         identity = person.identity_on(Platform.TEAMS)

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.config import SchoolConfig
@@ -40,8 +40,8 @@ _REQUEST_DEADLINE: ContextVar[float | None] = ContextVar("request_deadline", def
 
 
 class DatabaseUnavailable(Exception):
-    """The database did not answer within the request's time. Its transaction was abandoned
-    before it committed, so nothing was saved; the person is told to try again."""
+    """The database did not answer within the request's time, or failed. Its transaction was
+    abandoned before it committed, so nothing was saved; the person is told to try again."""
 
 
 @dataclass
@@ -116,6 +116,10 @@ class Runtime:
         except TimeoutError as error:
             # The deadline, or a statement's own timeout on the client.
             raise DatabaseUnavailable("the database did not answer in time") from error
+        except SQLAlchemyError as error:
+            # Refused, gone, or locked past the lock timeout: to the person asking, all the
+            # same, and the edges answering them need not know the ORM.
+            raise DatabaseUnavailable(f"the database failed: {error!r}") from error
         finally:
             if not task.done():
                 task.cancel()

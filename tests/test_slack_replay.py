@@ -17,7 +17,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select, text
 
-from bot.handlers.unsaved import QUESTION_FAILED, SAVE_FAILED
+from bot.handlers.workflow import QUESTION_FAILED, SAVE_FAILED
 from bot.store.models import PolicyQuestion, ReportEventRow, SeenRequest
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack

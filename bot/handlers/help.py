@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bot.core.outcome import Outcome
 from bot.core.people import Platform
 from bot.core.ui import Block, BulletList, Button, Buttons, Message, Paragraph
 from bot.handlers import HandlerContext, reports
+from bot.handlers.workflow import CommandRoute, Said, Workflow
 
 
 def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Message:
@@ -54,3 +56,19 @@ def welcome_message(ctx: HandlerContext, platform: Platform) -> Message:
             *shown.blocks,
         ),
     )
+
+
+def _help(ctx: HandlerContext, said: Said) -> Outcome:
+    return Outcome(reply=help_message(ctx, said.platform))
+
+
+WORKFLOW = Workflow(
+    name="help",
+    commands=(
+        # Slack answers any direct message with it. In a chat, "help" counts alone ("help me
+        # post a photo" is a question), and so do a greeting, an empty message and a lone "?".
+        CommandRoute(
+            "help", opens=_help, slash=False, alone=True, aliases=("hi", "hello", "?", "")
+        ),
+    ),
+)

@@ -62,6 +62,9 @@ REVISION_FORM = "post.revision"
 REASON_FORM = "post.reason"
 LINKS_FORM = "post.links"
 
+# The choice that keeps a revised draft's earlier files.
+KEEP = "keep"
+
 APPROVE = "post.approve"
 REQUEST_CHANGES = "post.request_changes"
 REJECT = "post.reject"
@@ -170,10 +173,10 @@ def draft_form(ctx: HandlerContext, revising: PostRecord | None = None) -> Form:
             MultiChoice(
                 name=KEEP_ATTACHMENTS,
                 label="Files from the last version",
-                choices=(Choice("keep", f"Keep {len(revising.attachments)} file(s)"),),
+                choices=(Choice(KEEP, f"Keep {len(revising.attachments)} file(s)"),),
                 required=False,
                 hint=f"{names}. Untick to drop them.",
-                initial=("keep",),
+                initial=(KEEP,),
             )
         )
     inputs += [

@@ -20,7 +20,13 @@ from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Sched
 from bot.core.people import Person, Role
 from bot.core.ports import HistoryEntry, NewPost, UnitOfWork, VersionEntry
 from bot.core.posts import (
+    ACCOUNTS,
+    ATTACHMENTS,
+    CHECKLIST,
+    KEEP_ATTACHMENTS,
+    REASON,
     TEXT,
+    WISHED_DATE,
     Decision,
     Draft,
     DraftSubmission,
@@ -34,9 +40,21 @@ from bot.core.posts import (
 from bot.core.refs import RefKind, format_reference
 from bot.core.states import POST_MACHINE, PostState
 from bot.core.ui import Form, FormErrors, Mention, Message, Paragraph
-from bot.handlers import HandlerContext, TimerHandler
+from bot.handlers import HandlerContext
 from bot.handlers import post_cards as cards
-from bot.handlers.post_cards import Status
+from bot.handlers.post_cards import KEEP, Status
+from bot.handlers.workflow import (
+    DRAFT_FAILED,
+    FIRST_INPUT,
+    Clicked,
+    ClickRoute,
+    CommandRoute,
+    FormRoute,
+    FormValues,
+    Said,
+    Submitted,
+    Workflow,
+)
 
 # The reminder for a wished-for publishing date comes at the start of that school day.
 PUBLISH_REMINDER_AT = time(8, 0)
@@ -585,16 +603,121 @@ async def remind_to_publish(
     return Outcome(notifications=tuple(Notify(recipient=p, message=message) for p in recipients))
 
 
-TIMERS: Mapping[str, TimerHandler] = {PUBLISH_REMINDER: remind_to_publish}
+# --- what this workflow answers ---------------------------------------------------------------
 
-# What a button on a draft's card or message does, given who clicked and the draft and
-# version it showed; the decision buttons (cards.DECISION_ACTIONS) go to `decide`.
-PostButton = Callable[[HandlerContext, UnitOfWork, Person, int, int], Awaitable[Outcome]]
-BUTTONS: Mapping[str, PostButton] = {
-    cards.MARK_POSTED: posted_form,
-    cards.REVISE: revision_form,
-    cards.WITHDRAW: withdraw,
-}
+
+def draft_submission(values: FormValues) -> DraftSubmission:
+    """The draft form (or a revision's) as it came back; the handler checks all of it."""
+    return DraftSubmission(
+        text=values.text(TEXT),
+        accounts=values.choices(ACCOUNTS),
+        confirmed=frozenset(item.name for item in CHECKLIST if values.confirmed(item.name)),
+        wished_date=values.date(WISHED_DATE),
+        attachments=values.files(ATTACHMENTS),
+        form_key=values.form_key,
+    )
+
+
+def _open_draft_form(ctx: HandlerContext, said: Said) -> Outcome:
+    return Outcome(form=draft_form(ctx))
+
+
+async def _draft_sent(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Outcome:
+    return await submit_draft(ctx, uow, sent.actor, draft_submission(sent.values))
+
+
+async def _revision_sent(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Outcome:
+    post_id, version = sent.target
+    keep = KEEP in sent.values.choices(KEEP_ATTACHMENTS)
+    submission = draft_submission(sent.values)
+    return await submit_revision(ctx, uow, sent.actor, post_id, version, submission, keep)
+
+
+async def _reason_sent(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Outcome:
+    post_id, version, decision = sent.target
+    reason = sent.values.text(REASON)
+    return await decide(ctx, uow, sent.actor, post_id, version, decision, reason, from_form=True)
+
+
+async def _links_sent(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Outcome:
+    post_id, version = sent.target
+    given = {name: sent.values.text(name) or None for name in sent.values.names()}
+    return await mark_posted(ctx, uow, sent.actor, post_id, version, given)
+
+
+def _decision(
+    decision: Decision,
+) -> Callable[[HandlerContext, UnitOfWork, Clicked], Awaitable[Outcome]]:
+    async def decided(ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked) -> Outcome:
+        post_id, version = clicked.target
+        return await decide(ctx, uow, clicked.actor, post_id, version, decision)
+
+    return decided
+
+
+def _on_version(
+    button: Callable[[HandlerContext, UnitOfWork, Person, int, int], Awaitable[Outcome]],
+) -> Callable[[HandlerContext, UnitOfWork, Clicked], Awaitable[Outcome]]:
+    """A button on a draft's card or message: it names the draft and the version it showed."""
+
+    async def clicked_on(ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked) -> Outcome:
+        post_id, version = clicked.target
+        return await button(ctx, uow, clicked.actor, post_id, version)
+
+    return clicked_on
+
+
+WORKFLOW = Workflow(
+    name="posts",
+    commands=(
+        CommandRoute(
+            "post",
+            opens=_open_draft_form,
+            unsaved="The draft form could not be opened just now. Please try /post again.",
+            takes_files=True,
+            asked_is_question=True,
+        ),
+    ),
+    forms=(
+        FormRoute(
+            cards.DRAFT_FORM,
+            _draft_sent,
+            TEXT,
+            "Draft sent",
+            DRAFT_FAILED,
+            again=lambda ctx, sent: draft_form(ctx),
+        ),
+        FormRoute(
+            cards.REVISION_FORM,
+            _revision_sent,
+            TEXT,
+            "Revision sent",
+            DRAFT_FAILED,
+            reads=cards.parse_target,
+        ),
+        FormRoute(
+            cards.REASON_FORM,
+            _reason_sent,
+            REASON,
+            "Draft decided",
+            reads=cards.parse_reason_target,
+        ),
+        # A link for each account the draft was approved for: a refusal goes on the first.
+        FormRoute(
+            cards.LINKS_FORM, _links_sent, FIRST_INPUT, "Marked as posted", reads=cards.parse_target
+        ),
+    ),
+    clicks=(
+        *(
+            ClickRoute(action, _decision(decision), reads=cards.parse_target)
+            for action, decision in cards.DECISION_ACTIONS.items()
+        ),
+        ClickRoute(cards.MARK_POSTED, _on_version(posted_form), reads=cards.parse_target),
+        ClickRoute(cards.REVISE, _on_version(revision_form), reads=cards.parse_target),
+        ClickRoute(cards.WITHDRAW, _on_version(withdraw), reads=cards.parse_target),
+    ),
+    timers={PUBLISH_REMINDER: remind_to_publish},
+)
 
 
 # --- history -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -54,11 +54,20 @@ from bot.core.ui import (
 )
 from bot.handlers import HandlerContext, posts, reports
 from bot.handlers import help as help_handler
+from bot.handlers.workflow import (
+    QUESTION_FAILED,
+    Clicked,
+    ClickRoute,
+    CommandRoute,
+    FormRoute,
+    Said,
+    Submitted,
+    Workflow,
+)
 
 ESCALATE = "policy.escalate"
 START_DRAFT = "policy.start_draft"
 ANSWER = "policy.answer"
-BUTTONS = (ESCALATE, START_DRAFT, ANSWER)
 ANSWER_FORM = "policy.answer_form"
 ANSWER_TEXT = "answer"
 LEARN = "learn"
@@ -551,5 +560,48 @@ def _refuse(text: str) -> Outcome:
     return Outcome(reply=_told(text))
 
 
-# What each button of a question's messages does, given who clicked and which question.
-CLICKS = {ESCALATE: escalate, START_DRAFT: start_draft, ANSWER: open_answer_form}
+# --- what this workflow answers ---------------------------------------------------------------
+
+
+def _question_asked(ctx: HandlerContext, uow: UnitOfWork, said: Said) -> Awaitable[Outcome]:
+    return ask(ctx, uow, said.actor, said.text, said.platform)
+
+
+def _on_question(
+    click: Callable[[HandlerContext, UnitOfWork, Person, ClickedQuestion], Awaitable[Outcome]],
+) -> Callable[[HandlerContext, UnitOfWork, Clicked], Awaitable[Outcome]]:
+    def clicked_on(ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked) -> Awaitable[Outcome]:
+        return click(ctx, uow, clicked.actor, clicked.target)
+
+    return clicked_on
+
+
+def _answer_sent(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Awaitable[Outcome]:
+    values = sent.values
+    return submit_answer(
+        ctx,
+        uow,
+        sent.actor,
+        sent.target,
+        values.text(ANSWER_TEXT),
+        LEARN in values.choices(LEARN),
+        values.choices(SECTIONS),
+    )
+
+
+WORKFLOW = Workflow(
+    name="questions",
+    commands=(
+        # Any words no other command takes are a policy question (DESIGN.md), `policy` first
+        # or not; `/policy` alone is help.
+        CommandRoute("policy", asks=_question_asked, unsaved=QUESTION_FAILED, catch_all=True),
+    ),
+    forms=(FormRoute(ANSWER_FORM, _answer_sent, ANSWER_TEXT, "Answer sent", reads=question_id),),
+    clicks=(
+        # The answer stays readable: the asker is told in a note that it went on, and the
+        # draft form comes below it.
+        ClickRoute(ESCALATE, _on_question(escalate), clicked_question, beside_card=True),
+        ClickRoute(START_DRAFT, _on_question(start_draft), clicked_question, beside_card=True),
+        ClickRoute(ANSWER, _on_question(open_answer_form), clicked_question),
+    ),
+)

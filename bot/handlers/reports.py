@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
@@ -82,7 +83,19 @@ from bot.core.ui import (
     TextInput,
     TimeInput,
 )
-from bot.handlers import HandlerContext, TimerHandler
+from bot.handlers import HandlerContext
+from bot.handlers.workflow import (
+    KEPT_FILES_PREFIX,
+    REPORT_FAILED,
+    Clicked,
+    ClickRoute,
+    CommandRoute,
+    FormRoute,
+    FormValues,
+    Said,
+    Submitted,
+    Workflow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +122,8 @@ OUTCOME = "outcome"
 SUMMARY = "summary"
 ANSWER = "answer"
 RECEIPT = "receipt"
+# An anonymous reporter's answer form carries their receipt, after this, as its context.
+RECEIPT_CONTEXT = "receipt:"
 TEXT_MAX = 2000
 CHRONOLOGY_SHOWN = 12
 
@@ -255,9 +270,6 @@ def receipt_form() -> Form:
     )
 
 
-FILES_PREFIX = "files:"
-
-
 def start_menu(
     ctx: HandlerContext, platform: Platform, files_key: str | None = None, files: int = 0
 ) -> Message:
@@ -283,7 +295,7 @@ def start_menu(
                     Button(
                         "Make a report",
                         OPEN_FORM,
-                        f"{FILES_PREFIX}{files_key}" if files_key else "",
+                        f"{KEPT_FILES_PREFIX}{files_key}" if files_key else "",
                         ButtonStyle.PRIMARY,
                         dialog=True,
                     ),
@@ -1117,7 +1129,7 @@ async def follow_up(ctx: HandlerContext, uow: UnitOfWork, code: str) -> Outcome:
                     hint="Goes to the people handling it, without your name.",
                 ),
             ),
-            context=f"receipt:{code.strip()}",
+            context=f"{RECEIPT_CONTEXT}{code.strip()}",
         )
     )
 
@@ -1369,7 +1381,186 @@ def chronology_text(ctx: HandlerContext, record: ReportRecord) -> str:
     return "\n".join(lines)
 
 
-TIMERS: Mapping[str, TimerHandler] = {CHASE: chase, ESCALATE: escalate}
+# --- what this workflow answers ---------------------------------------------------------------
 
-# What each button on a report's card does, given who clicked and which report.
-CARD_BUTTONS = (ACKNOWLEDGE, ADD_NOTE, ASK, CLOSE, REPLY)
+
+def report_submission(values: FormValues) -> ReportSubmission:
+    """The report form as it came back; the handler checks all of it."""
+    return ReportSubmission(
+        kind=values.choice(KIND),
+        where=values.text(WHERE),
+        links=values.text(LINKS),
+        seen_on=values.date(SEEN_ON),
+        seen_at=values.time(SEEN_AT),
+        details=values.text(DETAILS),
+        involved=values.people(INVOLVED),
+        involved_text=values.text(INVOLVED_TEXT),
+        anonymous=ANONYMOUSLY in values.choices(ANONYMOUSLY),
+        attachments=values.files(EVIDENCE),
+        form_key=values.form_key,
+        receipt=values.context or None,
+    )
+
+
+def _open_report(ctx: HandlerContext, said: Said) -> Outcome:
+    """Slack's `/report` opens the form (`/report receipt`, the follow-up of an anonymous
+    report); a chat cannot open a window of its own, so there it offers one."""
+    if said.platform is Platform.TEAMS:
+        return Outcome(reply=start_menu(ctx, said.platform, said.files_key, said.files))
+    if said.text.strip().lower().startswith(("receipt", "follow")):
+        return Outcome(form=receipt_form())
+    return Outcome(form=report_form(ctx, None, said.platform))
+
+
+async def _form_opened(ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked) -> Outcome:
+    """`Make a report`: the form, with the kind the button named, or listing the files sent in
+    the chat that the button's value names."""
+    value: str = clicked.target
+    with_files = value.startswith(KEPT_FILES_PREFIX)
+    kind = None if with_files else value or None
+    return Outcome(form=report_form(ctx, kind, clicked.platform, files_sent=with_files))
+
+
+async def _follow_up_opened(ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked) -> Outcome:
+    return Outcome(form=receipt_form())
+
+
+def _on_report(
+    click: Callable[[HandlerContext, UnitOfWork, Person, int], Awaitable[Outcome]],
+) -> Callable[[HandlerContext, UnitOfWork, Clicked], Awaitable[Outcome]]:
+    def clicked_on(ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked) -> Awaitable[Outcome]:
+        return click(ctx, uow, clicked.actor, clicked.target)
+
+    return clicked_on
+
+
+def _opens_form(
+    action: str,
+) -> Callable[[HandlerContext, UnitOfWork, Clicked], Awaitable[Outcome]]:
+    def clicked_on(ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked) -> Awaitable[Outcome]:
+        return open_click_form(ctx, uow, clicked.actor, clicked.target, action)
+
+    return clicked_on
+
+
+def _report_sent(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Awaitable[Outcome]:
+    return submit(ctx, uow, sent.actor, report_submission(sent.values))
+
+
+def _report_again(ctx: HandlerContext, sent: Submitted) -> Form:
+    form = report_form(ctx, None, sent.platform, files_sent=bool(sent.values.files(EVIDENCE)))
+    context = sent.values.context
+    # Shown again after a refusal, the form keeps the receipt it was opened with.
+    return replace(form, context=context) if receipt_digest(context) else form
+
+
+def _made_anonymously(target: object, values: FormValues) -> bool:
+    return ANONYMOUSLY in values.choices(ANONYMOUSLY)
+
+
+def _receipt_sent(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Awaitable[Outcome]:
+    return follow_up(ctx, uow, sent.values.text(RECEIPT))
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """An anonymous reporter's answer names their report by the receipt they typed."""
+
+    code: str
+
+
+def _reply_target(context: str) -> Receipt | int | None:
+    if context.startswith(RECEIPT_CONTEXT):
+        return Receipt(context.removeprefix(RECEIPT_CONTEXT))
+    return report_id(context)
+
+
+def _reply_sent(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Awaitable[Outcome]:
+    answer = sent.values.text(ANSWER)
+    if isinstance(sent.target, Receipt):
+        return reply_anonymously(ctx, uow, sent.target.code, answer)
+    return reply(ctx, uow, sent.actor, sent.target, answer)
+
+
+def _by_receipt(target: object, values: FormValues) -> bool:
+    return isinstance(target, Receipt)
+
+
+def _always(target: object, values: FormValues) -> bool:
+    return True
+
+
+def _text_sent(
+    action: Callable[[HandlerContext, UnitOfWork, Person, int, str], Awaitable[Outcome]],
+    name: str,
+) -> Callable[[HandlerContext, UnitOfWork, Submitted], Awaitable[Outcome]]:
+    def sent_in(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Awaitable[Outcome]:
+        return action(ctx, uow, sent.actor, sent.target, sent.values.text(name))
+
+    return sent_in
+
+
+def _closed(ctx: HandlerContext, uow: UnitOfWork, sent: Submitted) -> Awaitable[Outcome]:
+    values = sent.values
+    return close(ctx, uow, sent.actor, sent.target, values.choice(OUTCOME), values.text(SUMMARY))
+
+
+UPDATED = "Report updated"
+
+WORKFLOW = Workflow(
+    name="reports",
+    commands=(
+        CommandRoute(
+            "report",
+            opens=_open_report,
+            unsaved="The report form could not be opened just now. Please try /report again. "
+            "If a child is at immediate risk, phone the DSL now.",
+            anonymous=True,
+            takes_files=True,
+        ),
+    ),
+    forms=(
+        FormRoute(
+            REPORT_FORM,
+            _report_sent,
+            DETAILS,
+            "Report sent",
+            REPORT_FAILED,
+            again=_report_again,
+            anonymous=_made_anonymously,
+        ),
+        FormRoute(
+            RECEIPT_FORM,
+            _receipt_sent,
+            RECEIPT,
+            "Report",
+            again=lambda ctx, sent: receipt_form(),
+            anonymous=_always,
+        ),
+        FormRoute(
+            REPLY_FORM,
+            _reply_sent,
+            ANSWER,
+            "Answer sent",
+            reads=_reply_target,
+            anonymous=_by_receipt,
+        ),
+        FormRoute(NOTE_FORM, _text_sent(add_note, NOTE), NOTE, "Report updated", reads=report_id),
+        FormRoute(
+            ASK_FORM,
+            _text_sent(ask_reporter, QUESTION),
+            QUESTION,
+            "Report updated",
+            reads=report_id,
+        ),
+        FormRoute(CLOSE_FORM, _closed, SUMMARY, "Report updated", reads=report_id),
+    ),
+    clicks=(
+        ClickRoute(ACKNOWLEDGE, _on_report(acknowledge), report_id),
+        ClickRoute(REPLY, _on_report(open_reply_form), report_id),
+        *(ClickRoute(action, _opens_form(action), report_id) for action in (ADD_NOTE, ASK, CLOSE)),
+        ClickRoute(OPEN_FORM, _form_opened, anonymous=True),
+        ClickRoute(FOLLOW_UP, _follow_up_opened, anonymous=True),
+    ),
+    timers={CHASE: chase, ESCALATE: escalate},
+)

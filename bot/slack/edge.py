@@ -26,36 +26,15 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.core import reports as report_fields
-from bot.core.outcome import Outcome
-from bot.core.people import Identity, Person, Platform
-from bot.core.ports import UnitOfWork
-from bot.core.posts import (
-    ACCOUNTS,
-    ATTACHMENTS,
-    CHECKLIST,
-    KEEP_ATTACHMENTS,
-    REASON,
-    TEXT,
-    WISHED_DATE,
-    AttachmentRef,
-    DraftSubmission,
-)
-from bot.core.reports import ReportSubmission
+from bot.core.people import Directory, Identity, Person, Platform
 from bot.core.ui import Form, Message
-from bot.handlers import help as help_handler
-from bot.handlers import post_cards as cards
-from bot.handlers import posts, questions, reports
-from bot.handlers.unsaved import (
-    DONE_FAILED,
-    DRAFT_FAILED,
-    QUESTION_FAILED,
-    REPORT_FAILED,
-    SAVE_FAILED,
-)
+from bot.handlers.routes import ROUTES
+from bot.handlers.workflow import DONE_FAILED, Clicked, Said, Submitted
+from bot.records import SeenRequests
 from bot.runtime import DatabaseUnavailable, Runtime
 from bot.settings import SettingsError, SlackSettings
 from bot.slack import blockkit
+from bot.slack.forms import SlackFormValues
 from bot.slack.replay import RequestGate
 from bot.slack.transport import TOKEN_REFUSED
 
@@ -125,9 +104,7 @@ def build_bolt_app(
         process_before_response=True,
         logger=bolt_logger,
     )
-    # A /policy question the gate cannot record is told as a question, not as a change.
-    apologies = {COMMANDS[2]: QUESTION_FAILED}
-    app.use(RequestGate(runtime, runtime.context.clock, identity, replies, apologies))
+    app.use(RequestGate(runtime, SeenRequests(runtime), runtime.context.clock, identity, replies))
     SlackListeners(runtime, replies).register(app)
     return app
 
@@ -230,39 +207,32 @@ def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _may_be_anonymous(body: Mapping[str, Any]) -> bool:
-    """A request that may make or follow up an anonymous report: the bot asks Slack nothing
-    about whoever sent it, so no call of the bot's lines up with the report. (Opening the
-    report form counts: the person has not yet said whether it is anonymous.)"""
-    if body.get("command") == "/report":
-        return True
+def _may_be_anonymous(body: Mapping[str, Any], directory: Directory) -> bool:
+    """A request that may make or follow up an anonymous report (the workflow tables say
+    which): the bot asks Slack nothing about whoever sent it."""
+    command = body.get("command")
+    if isinstance(command, str):
+        return ROUTES.may_be_anonymous(command=command.removeprefix("/"))
     action, _ = _clicked(body)
-    if action in (reports.OPEN_FORM, reports.FOLLOW_UP):
-        return True
+    if action:
+        return ROUTES.may_be_anonymous(click=action)
     view = body.get("view")
-    if not isinstance(view, dict):
-        return False
-    form = view.get("callback_id")
-    if form == reports.RECEIPT_FORM:
-        return True
-    if form == reports.REPLY_FORM:
-        return _metadata(view).startswith("receipt:")
-    if form == reports.REPORT_FORM:
-        state = view.get("state")
-        values = state.get("values") if isinstance(state, dict) else None
-        element = _element(values, report_fields.ANONYMOUSLY) if isinstance(values, dict) else {}
-        return report_fields.ANONYMOUSLY in _selected(element)
+    if isinstance(view, dict):
+        form = str(view.get("callback_id") or "")
+        return ROUTES.may_be_anonymous(form=form, values=SlackFormValues(view, directory))
     return False
 
 
 # The slash commands this edge answers; manifests/slack/manifest.yaml declares the same.
-COMMANDS = ("/post", "/report", "/policy")
+COMMANDS = tuple(f"/{command.word}" for command in ROUTES.slash_commands)
 
 
 class SlackListeners:
-    """Bolt listeners: each reads the payload into a typed command, runs its handler through
-    the runtime, and answers. Anything sent after the answer (a modal to open, a note only
-    the clicker sees) runs in a task of its own, so nothing after the ack can fail into bolt."""
+    """Bolt listeners, one for each kind of request, dispatching from the workflow tables
+    (bot/handlers/routes.py): each reads the payload into the handlers' neutral shapes, runs
+    the route through the runtime, and answers. Anything sent after the answer (a modal to
+    open, a note only the clicker sees) runs in a task of its own, so nothing after the ack
+    can fail into bolt."""
 
     def __init__(self, runtime: Runtime, replies: InteractionReplies) -> None:
         self.runtime = runtime
@@ -272,28 +242,15 @@ class SlackListeners:
 
     def register(self, app: AsyncApp) -> None:
         app.use(self.learn_name)
-        post, report, policy = COMMANDS
-        app.command(post)(ack=self.ack_command, lazy=[self.open_post_form])
-        app.view(cards.DRAFT_FORM)(self.submit_draft)
-        app.view(cards.REVISION_FORM)(self.submit_revision)
-        app.view(cards.REASON_FORM)(self.submit_reason)
-        app.view(cards.LINKS_FORM)(self.submit_links)
-        for action in cards.DECISION_ACTIONS:
-            app.action(action)(self.decision_clicked)
-        for action in posts.BUTTONS:
-            app.action(action)(self.post_button_clicked)
-        app.command(policy)(self.policy_command)
-        for action in questions.BUTTONS:
-            app.action(action)(self.question_button_clicked)
-        app.view(questions.ANSWER_FORM)(self.submit_policy_answer)
-        app.command(report)(ack=self.ack_command, lazy=[self.open_report_form])
-        app.view(reports.REPORT_FORM)(self.submit_report)
-        app.view(reports.RECEIPT_FORM)(self.submit_receipt)
-        app.view(reports.REPLY_FORM)(self.submit_report_reply)
-        for form_id in (reports.NOTE_FORM, reports.ASK_FORM, reports.CLOSE_FORM):
-            app.view(form_id)(self.submit_report_action)
-        for action in (*reports.CARD_BUTTONS, reports.OPEN_FORM, reports.FOLLOW_UP):
-            app.action(action)(self.report_button_clicked)
+        for command in ROUTES.slash_commands:
+            if command.asks is not None:
+                app.command(f"/{command.word}")(self.command_answered)
+            else:
+                app.command(f"/{command.word}")(ack=self.ack_command, lazy=[self.command_opened])
+        for form_id in ROUTES.forms:
+            app.view(form_id)(self.form_submitted)
+        for action in ROUTES.clicks:
+            app.action(action)(self.clicked)
         app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
 
     async def learn_name(
@@ -317,7 +274,7 @@ class SlackListeners:
         if (
             user_id in self._asked_names
             or directory.knows_name(identity)
-            or _may_be_anonymous(body)
+            or _may_be_anonymous(body, directory)
         ):
             directory.learn_name(identity, username, fallback=True)
             return
@@ -327,18 +284,7 @@ class SlackListeners:
                 answer = await client.users_info(user=user_id)
         except (TimeoutError, SlackApiError, aiohttp.ClientError):
             answer = None
-        user = answer.get("user") if answer is not None else None
-        profile = user.get("profile") if isinstance(user, dict) else None
-        names = (
-            (
-                user.get("real_name"),
-                (profile or {}).get("real_name"),
-                (profile or {}).get("display_name"),
-            )
-            if isinstance(user, dict)
-            else ()
-        )
-        real = next((n for n in names if isinstance(n, str) and n.strip()), None)
+        real = _real_name(answer.get("user") if answer is not None else None)
         directory.learn_name(identity, real or username, fallback=real is None)
 
     async def ack_command(self, ack: AsyncAck) -> None:
@@ -347,133 +293,85 @@ class SlackListeners:
     async def ack_event(self, ack: AsyncAck) -> None:
         await ack()
 
-    async def open_post_form(self, body: Json, client: AsyncWebClient) -> None:
-        await self._open_command_form(
-            body,
-            client,
-            lambda: posts.draft_form(self.runtime.context),
-            "The draft form could not be opened just now. Please try /post again.",
-        )
+    # --- commands ------------------------------------------------------------------------
 
-    async def _open_command_form(
-        self, body: Json, client: AsyncWebClient, form: Callable[[], Form], failed: str
-    ) -> None:
-        """A slash command's modal, opened after the ack (lazily): the trigger lasts 3 seconds
-        and cannot be replayed, so if Slack refuses it the person is told instead."""
+    async def command_opened(self, body: Json, client: AsyncWebClient) -> None:
+        """A command answered without the database (a form to open), after the ack (lazily):
+        the trigger lasts 3 seconds and cannot be replayed, so if Slack refuses it the person
+        is told instead."""
+        command = ROUTES.commands[str(body.get("command")).removeprefix("/")]
+        actor = actor_of(self.runtime, body)
         trigger_id = body.get("trigger_id")
-        if actor_of(self.runtime, body) is None or not isinstance(trigger_id, str):
+        if actor is None or not isinstance(trigger_id, str) or command.opens is None:
             log.warning("slack: %s without a user or trigger_id; ignored", body.get("command"))
             return
+        said = Said(actor, str(body.get("text") or ""), Platform.SLACK)
+        outcome = command.opens(self.runtime.context, said)
+        if outcome.form is None:
+            if outcome.reply is not None:
+                await self.replies.ephemeral(
+                    body.get("response_url"), blockkit.render_message(outcome.reply)
+                )
+            return
         try:
-            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(form()))
+            await client.views_open(trigger_id=trigger_id, view=blockkit.render_modal(outcome.form))
         except Exception as error:
             log.error("slack: views.open failed: %r", error)
             await self.replies.ephemeral(
-                body.get("response_url"), blockkit.render_message(cards.refusal(failed))
+                body.get("response_url"), blockkit.render_message(Message.saying(command.unsaved))
             )
+
+    async def command_answered(self, ack: AsyncAck, body: Json) -> None:
+        """A command answered from the database (a policy question), in the command's own
+        response, seen only by whoever typed it."""
+        command = ROUTES.commands[str(body.get("command")).removeprefix("/")]
+        actor = actor_of(self.runtime, body)
+        if actor is None or command.asks is None:
+            await ack(**self._ephemeral(Message.saying("Slack did not say who you are.")))
+            return
+        said = Said(actor, str(body.get("text") or ""), Platform.SLACK)
+        asks, ctx = command.asks, self.runtime.context
+        try:
+            outcome = await self.runtime.perform(lambda uow: asks(ctx, uow, said))
+            answer = self._ephemeral(outcome.reply or Message.saying(command.unsaved))
+        except Exception:
+            # Never into bolt: Slack would get no answer at all.
+            log.exception("slack: %s could not be answered", body.get("command"))
+            answer = self._ephemeral(Message.saying(command.unsaved))
+        await ack(**answer)
 
     # --- forms ---------------------------------------------------------------------------
 
-    async def submit_draft(self, ack: AsyncAck, body: Json) -> None:
-        actor = actor_of(self.runtime, body)
+    async def form_submitted(self, ack: AsyncAck, body: Json) -> None:
         view = body.get("view")
-        if actor is None or not isinstance(view, dict):
-            await ack(response_action="errors", errors={TEXT: "This form arrived incomplete."})
-            return
-        submission = draft_from_view(view)
-        ctx = self.runtime.context
-        await self._run_form(
-            ack,
-            lambda uow: posts.submit_draft(ctx, uow, actor, submission),
-            "Draft sent",
-            TEXT,
-            DRAFT_FAILED,
-        )
-
-    async def submit_revision(self, ack: AsyncAck, body: Json) -> None:
-        actor = actor_of(self.runtime, body)
-        view = body.get("view")
-        parsed = cards.parse_target(_metadata(view))
-        if actor is None or not isinstance(view, dict) or parsed is None:
-            await ack(response_action="errors", errors={TEXT: "This form arrived incomplete."})
-            return
-        post_id, version = parsed
-        submission = draft_from_view(view)
-        keep = "keep" in _selected(_element(_state(view), KEEP_ATTACHMENTS))
-        ctx = self.runtime.context
-        await self._run_form(
-            ack,
-            lambda uow: posts.submit_revision(ctx, uow, actor, post_id, version, submission, keep),
-            "Revision sent",
-            TEXT,
-            DRAFT_FAILED,
-        )
-
-    async def submit_reason(self, ack: AsyncAck, body: Json) -> None:
-        actor = actor_of(self.runtime, body)
-        view = body.get("view")
-        parsed = cards.parse_reason_target(_metadata(view))
-        if actor is None or not isinstance(view, dict) or parsed is None:
-            await ack(response_action="errors", errors={REASON: "This form arrived incomplete."})
-            return
-        post_id, version, decision = parsed
-        reason = _element(_state(view), REASON).get("value")
-        ctx = self.runtime.context
-        await self._run_form(
-            ack,
-            lambda uow: posts.decide(
-                ctx,
-                uow,
-                actor,
-                post_id,
-                version,
-                decision,
-                reason if isinstance(reason, str) else None,
-                from_form=True,
-            ),
-            "Draft decided",
-            REASON,
-        )
-
-    async def submit_links(self, ack: AsyncAck, body: Json) -> None:
-        actor = actor_of(self.runtime, body)
-        view = body.get("view")
-        parsed = cards.parse_target(_metadata(view))
-        values = _state(view) if isinstance(view, dict) else {}
-        first = next(iter(values), None)
-        if actor is None or not isinstance(view, dict) or parsed is None or first is None:
+        if not isinstance(view, dict):
             await ack(response_action="clear")
             return
-        post_id, version = parsed
-        given = {
-            name: value if isinstance(value := _element(values, name).get("value"), str) else None
-            for name in values
-        }
-        ctx = self.runtime.context
-        await self._run_form(
-            ack,
-            lambda uow: posts.mark_posted(ctx, uow, actor, post_id, version, given),
-            "Marked as posted",
-            first,
-        )
-
-    async def _run_form(
-        self,
-        ack: AsyncAck,
-        work: Callable[[UnitOfWork], Awaitable[Outcome]],
-        title: str,
-        error_field: str,
-        failed: str = SAVE_FAILED,
-    ) -> None:
+        route = ROUTES.forms[str(view.get("callback_id"))]  # registered for these only
+        values = SlackFormValues(view, self.runtime.context.directory)
+        error_field = route.field or next(iter(values.names()), None)
+        actor = actor_of(self.runtime, body)
+        target = route.reads(values.context)
+        if error_field is None:
+            # Nothing came back to put a refusal on.
+            await ack(response_action="clear")
+            return
+        if actor is None or target is None:
+            await ack(
+                response_action="errors", errors={error_field: "This form arrived incomplete."}
+            )
+            return
+        sent = Submitted(actor, target, values, Platform.SLACK)
+        handler, ctx = route.handler, self.runtime.context
         try:
-            outcome = await self.runtime.perform(work)
+            outcome = await self.runtime.perform(lambda uow: handler(ctx, uow, sent))
         except Exception as error:
             # Never let an error reach bolt after the request: Slack would get no answer.
             if isinstance(error, DatabaseUnavailable):
                 log.warning("slack: a form was not saved: the database did not answer in time")
             else:
                 log.exception("slack: a form could not be saved")
-            await ack(response_action="errors", errors={error_field: failed})
+            await ack(response_action="errors", errors={error_field: route.unsaved})
             return
         if outcome.refused:
             await ack(response_action="errors", errors=dict(outcome.errors.by_input))
@@ -482,65 +380,37 @@ class SlackListeners:
             await ack(response_action="update", view=blockkit.render_modal(outcome.form))
         elif outcome.reply is not None:
             await ack(
-                response_action="update", view=blockkit.render_result_modal(title, outcome.reply)
+                response_action="update",
+                view=blockkit.render_result_modal(route.done, outcome.reply),
             )
         else:
             await ack(response_action="clear")
 
     # --- buttons -------------------------------------------------------------------------
 
-    async def decision_clicked(
+    async def clicked(
         self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
-    ) -> None:
-        action, value = _clicked(body)
-        decision = cards.DECISION_ACTIONS[action]  # registered for these only
-        target = cards.parse_target(value)
-        ctx = self.runtime.context
-
-        def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
-            assert target is not None
-            return posts.decide(ctx, uow, actor, *target, decision)
-
-        await self._run_click(ack, body, request, client, work if target else None)
-
-    async def post_button_clicked(
-        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
-    ) -> None:
-        action, value = _clicked(body)
-        handler = posts.BUTTONS[action]  # registered for these only
-        target = cards.parse_target(value)
-        ctx = self.runtime.context
-
-        def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
-            assert target is not None
-            return handler(ctx, uow, actor, *target)
-
-        await self._run_click(ack, body, request, client, work if target else None)
-
-    async def _run_click(
-        self,
-        ack: AsyncAck,
-        body: Json,
-        request: AsyncBoltRequest,
-        client: AsyncWebClient,
-        work: ClickWork | None,
     ) -> None:
         """A button: the change (or refusal) is decided and stored before the ack, so the ack
-        means it is done; a form to open or a note for the clicker follows the ack. `work` is
-        None when the button's value names nothing the bot knows."""
+        means it is done; a form to open or a note for the clicker follows the ack."""
+        action, value = _clicked(body)
+        route = ROUTES.clicks[action]  # registered for these only
         actor = actor_of(self.runtime, body)
-        if actor is None or work is None:
+        target = route.reads(value)
+        if actor is None or target is None:
             await ack()
             log.warning("slack: a click without a user, or naming nothing; ignored")
             return
+        clicked = Clicked(actor, target, Platform.SLACK)
+        handler, ctx = route.handler, self.runtime.context
         try:
-            outcome = await self.runtime.perform(lambda uow: work(uow, actor))
+            outcome = await self.runtime.perform(lambda uow: handler(ctx, uow, clicked))
         except Exception:
             log.exception("slack: a click could not be handled")
             await ack()
             self.replies.later(
                 self.replies.ephemeral(
-                    body.get("response_url"), blockkit.render_message(cards.refusal(DONE_FAILED))
+                    body.get("response_url"), blockkit.render_message(Message.saying(DONE_FAILED))
                 )
             )
             return
@@ -567,230 +437,26 @@ class SlackListeners:
             log.error("slack: views.open failed: %r", error)
             await self.replies.ephemeral(
                 body.get("response_url"),
-                blockkit.render_message(cards.refusal(FORM_FAILED)),
+                blockkit.render_message(Message.saying(FORM_FAILED)),
             )
 
-    # --- policy questions ----------------------------------------------------------------
-
-    async def policy_command(self, ack: AsyncAck, body: Json) -> None:
-        """Answered in the command's own response, seen only by the asker."""
-        actor = actor_of(self.runtime, body)
-        if actor is None:
-            await ack(**self._ephemeral(cards.refusal("Slack did not say who you are.")))
-            return
-        text = str(body.get("text") or "")
-        ctx = self.runtime.context
-        try:
-            outcome = await self.runtime.perform(
-                lambda uow: questions.ask(ctx, uow, actor, text, Platform.SLACK)
-            )
-            answer = self._ephemeral(outcome.reply or cards.refusal(QUESTION_FAILED))
-        except Exception:
-            # Never into bolt: Slack would get no answer at all.
-            log.exception("slack: a policy question could not be answered")
-            answer = self._ephemeral(cards.refusal(QUESTION_FAILED))
-        await ack(**answer)
-
-    async def question_button_clicked(
-        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
-    ) -> None:
-        action, value = _clicked(body)
-        click = questions.CLICKS[action]  # registered for these only
-        question_id = questions.clicked_question(value)
-        ctx = self.runtime.context
-
-        def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
-            assert question_id is not None
-            return click(ctx, uow, actor, question_id)
-
-        await self._run_click(ack, body, request, client, None if question_id is None else work)
-
-    async def submit_policy_answer(self, ack: AsyncAck, body: Json) -> None:
-        actor = actor_of(self.runtime, body)
-        view = body.get("view")
-        question_id = questions.question_id(_metadata(view))
-        if actor is None or not isinstance(view, dict) or question_id is None:
-            await ack(
-                response_action="errors",
-                errors={questions.ANSWER_TEXT: "This form arrived incomplete."},
-            )
-            return
-        values = _state(view)
-        answer = _element(values, questions.ANSWER_TEXT).get("value")
-        keep = questions.LEARN in _selected(_element(values, questions.LEARN))
-        chosen = _selected(_element(values, questions.SECTIONS))
-        ctx = self.runtime.context
-        await self._run_form(
-            ack,
-            lambda uow: questions.submit_answer(
-                ctx,
-                uow,
-                actor,
-                question_id,
-                answer if isinstance(answer, str) else "",
-                keep,
-                chosen,
-            ),
-            "Answer sent",
-            questions.ANSWER_TEXT,
-        )
-
-    # --- reports -------------------------------------------------------------------------
-
-    async def open_report_form(self, body: Json, client: AsyncWebClient) -> None:
-        """`/report` opens the form; `/report receipt` opens an anonymous report again. Both
-        are modals: nothing of a report stays in a conversation Slack keeps."""
-        words = str(body.get("text") or "").strip().lower()
-        if words.startswith(("receipt", "follow")):
-            form: Callable[[], Form] = reports.receipt_form
-        else:
-            form = lambda: reports.report_form(self.runtime.context)  # noqa: E731
-        await self._open_command_form(
-            body,
-            client,
-            form,
-            "The report form could not be opened just now. Please try /report again. If a "
-            "child is at immediate risk, phone the DSL now.",
-        )
-
-    async def submit_report(self, ack: AsyncAck, body: Json) -> None:
-        actor = actor_of(self.runtime, body)
-        view = body.get("view")
-        if actor is None or not isinstance(view, dict):
-            await ack(response_action="errors", errors={"details": "This form arrived incomplete."})
-            return
-        submission = report_from_view(self.runtime, view)
-        ctx = self.runtime.context
-        await self._run_form(
-            ack,
-            lambda uow: reports.submit(ctx, uow, actor, submission),
-            "Report sent",
-            "details",
-            REPORT_FAILED,
-        )
-
-    async def submit_receipt(self, ack: AsyncAck, body: Json) -> None:
-        view = body.get("view")
-        code = (
-            _element(_state(view), reports.RECEIPT).get("value") if isinstance(view, dict) else ""
-        )
-        ctx = self.runtime.context
-        await self._run_form(
-            ack,
-            lambda uow: reports.follow_up(ctx, uow, code if isinstance(code, str) else ""),
-            "Report",
-            reports.RECEIPT,
-        )
-
-    async def submit_report_reply(self, ack: AsyncAck, body: Json) -> None:
-        actor = actor_of(self.runtime, body)
-        view = body.get("view")
-        context = _metadata(view)
-        answer = (
-            _element(_state(view), reports.ANSWER).get("value") if isinstance(view, dict) else ""
-        )
-        text = answer if isinstance(answer, str) else ""
-        ctx = self.runtime.context
-        if context.startswith("receipt:"):
-            code = context.removeprefix("receipt:")
-
-            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
-                return reports.reply_anonymously(ctx, uow, code, text)
-
-        else:
-            report = reports.report_id(context)
-            if actor is None or report is None:
-                await ack(
-                    response_action="errors",
-                    errors={reports.ANSWER: "This form arrived incomplete."},
-                )
-                return
-
-            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
-                assert report is not None
-                return reports.reply(ctx, uow, actor, report, text)
-
-        await self._run_form(ack, work, "Answer sent", reports.ANSWER)
-
-    async def submit_report_action(self, ack: AsyncAck, body: Json) -> None:
-        actor = actor_of(self.runtime, body)
-        view = body.get("view")
-        report = reports.report_id(_metadata(view))
-        form_id = view.get("callback_id") if isinstance(view, dict) else None
-        field = {
-            reports.NOTE_FORM: reports.NOTE,
-            reports.ASK_FORM: reports.QUESTION,
-            reports.CLOSE_FORM: reports.SUMMARY,
-        }.get(str(form_id), reports.NOTE)
-        if actor is None or not isinstance(view, dict) or report is None:
-            await ack(response_action="errors", errors={field: "This form arrived incomplete."})
-            return
-        values = _state(view)
-        text = _element(values, field).get("value")
-        typed = text if isinstance(text, str) else ""
-        ctx = self.runtime.context
-        if form_id == reports.CLOSE_FORM:
-            chosen = _element(values, reports.OUTCOME).get("selected_option")
-            outcome = str(chosen.get("value")) if isinstance(chosen, dict) else ""
-
-            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
-                assert actor is not None and report is not None
-                return reports.close(ctx, uow, actor, report, outcome, typed)
-
-        elif form_id == reports.ASK_FORM:
-
-            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
-                assert actor is not None and report is not None
-                return reports.ask_reporter(ctx, uow, actor, report, typed)
-
-        else:
-
-            def work(uow: UnitOfWork) -> Awaitable[Outcome]:
-                assert actor is not None and report is not None
-                return reports.add_note(ctx, uow, actor, report, typed)
-
-        await self._run_form(ack, work, "Report updated", field)
-
-    async def report_button_clicked(
-        self, ack: AsyncAck, body: Json, request: AsyncBoltRequest, client: AsyncWebClient
-    ) -> None:
-        action, value = _clicked(body)
-        ctx = self.runtime.context
-        work: ClickWork | None = None
-        if action == reports.OPEN_FORM:
-
-            def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
-                return reports.open_form(ctx, uow, actor, value)
-
-        elif action == reports.FOLLOW_UP:
-
-            async def work(uow: UnitOfWork, actor: Person) -> Outcome:
-                return Outcome(form=reports.receipt_form())
-
-        elif (report := reports.report_id(value)) is not None:
-            if action == reports.ACKNOWLEDGE:
-
-                def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
-                    return reports.acknowledge(ctx, uow, actor, report)
-
-            elif action == reports.REPLY:
-
-                def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
-                    return reports.open_reply_form(ctx, uow, actor, report)
-
-            else:
-
-                def work(uow: UnitOfWork, actor: Person) -> Awaitable[Outcome]:
-                    return reports.open_click_form(ctx, uow, actor, report, action)
-
-        await self._run_click(ack, body, request, client, work)
+    # --- direct messages -----------------------------------------------------------------
 
     async def direct_message(self, event: Json, say: Callable[..., Awaitable[Any]]) -> None:
+        """Any direct message is answered with help: in Slack the commands are slash commands."""
         # A resend of an event already answered never gets here (bot/slack/replay.py).
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
+        user = event.get("user")
+        help_command = ROUTES.commands[HELP]
+        if not isinstance(user, str) or help_command.opens is None:
+            return
+        actor = self.runtime.context.directory.resolve(Identity(Platform.SLACK, user))
+        outcome = help_command.opens(self.runtime.context, Said(actor, "", Platform.SLACK))
+        if outcome.reply is None:
+            return
         try:
-            await say(**blockkit.render_message(help_handler.help_message(self.runtime.context)))
+            await say(**blockkit.render_message(outcome.reply))
         except Exception:
             log.exception("slack: could not answer a direct message")
 
@@ -804,8 +470,19 @@ class SlackListeners:
         }
 
 
-# What a button does, given who clicked it (the edge has read what its value names).
-ClickWork = Callable[[UnitOfWork, Person], Awaitable[Outcome]]
+def _real_name(user: object) -> str | None:
+    """The name Slack's users.info gives a person: their real name, else their display name."""
+    if not isinstance(user, dict):
+        return None
+    profile = user.get("profile")
+    profile = profile if isinstance(profile, dict) else {}
+    names = (user.get("real_name"), profile.get("real_name"), profile.get("display_name"))
+    return next((n for n in names if isinstance(n, str) and n.strip()), None)
+
+
+INCOMPLETE = "This form arrived incomplete."
+# The command every direct message is answered with.
+HELP = "help"
 FORM_FAILED = "The form could not be opened just now. Please click the button again."
 
 
@@ -857,115 +534,11 @@ def _clicked(body: Mapping[str, Any]) -> tuple[str, str]:
     return str(first.get("action_id") or ""), str(first.get("value") or "")
 
 
-def _metadata(view: object) -> str:
-    value = view.get("private_metadata") if isinstance(view, dict) else None
-    return value if isinstance(value, str) else ""
-
-
 def is_retry(request: AsyncBoltRequest) -> bool:
     """Slack resends an event it thinks was missed; the first delivery already answered.
     Bolt gives headers as lists, and in Socket Mode a first delivery carries retry number 0."""
     numbers = request.headers.get("x-slack-retry-num") or []
     return any(str(n).strip() not in ("", "0") for n in numbers)
-
-
-def _state(view: Mapping[str, Any]) -> Mapping[str, Any]:
-    state = view.get("state")
-    values = state.get("values") if isinstance(state, dict) else None
-    return values if isinstance(values, dict) else {}
-
-
-def _element(values: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    block = values.get(name)
-    element = block.get(name) if isinstance(block, dict) else None
-    return element if isinstance(element, dict) else {}
-
-
-def _selected(element: Mapping[str, Any]) -> tuple[str, ...]:
-    options = element.get("selected_options")
-    if not isinstance(options, list):
-        return ()
-    return tuple(str(o["value"]) for o in options if isinstance(o, dict) and "value" in o)
-
-
-def _file(raw: Any) -> AttachmentRef | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
-        return None
-    url = raw.get("url_private_download") or raw.get("url_private")
-    if not isinstance(url, str):
-        return None
-    size = raw.get("size")
-    return AttachmentRef(
-        platform=Platform.SLACK,
-        source_id=raw["id"],
-        name=str(raw.get("name") or raw.get("title") or raw["id"])[:500],
-        mimetype=str(raw.get("mimetype") or "application/octet-stream")[:200],
-        size=size if isinstance(size, int) and size >= 0 else 0,
-        download_url=url,
-    )
-
-
-def draft_from_view(view: Mapping[str, Any]) -> DraftSubmission:
-    """Read the draft form's state; anything missing or malformed reads as empty, so the
-    handler refuses it with a clear message instead of the edge failing."""
-    values = _state(view)
-    text = _element(values, TEXT).get("value")
-    files = _element(values, ATTACHMENTS).get("files")
-    attachments = tuple(
-        ref for ref in (_file(f) for f in (files if isinstance(files, list) else [])) if ref
-    )
-    wished = _element(values, WISHED_DATE).get("selected_date")
-    return DraftSubmission(
-        text=text if isinstance(text, str) else "",
-        accounts=_selected(_element(values, ACCOUNTS)),
-        confirmed=frozenset(
-            item.name
-            for item in CHECKLIST
-            if blockkit.CONFIRMED in _selected(_element(values, item.name))
-        ),
-        wished_date=wished if isinstance(wished, str) else None,
-        attachments=attachments,
-        form_key=f"slack:{view['id']}" if isinstance(view.get("id"), str) else None,
-    )
-
-
-def report_from_view(runtime: Runtime, view: Mapping[str, Any]) -> ReportSubmission:
-    """Read the report form's state; anything missing reads as empty, for the handler to
-    refuse with a reason."""
-    values = _state(view)
-
-    def text(name: str) -> str:
-        value = _element(values, name).get("value")
-        return value if isinstance(value, str) else ""
-
-    kind = _element(values, report_fields.KIND).get("selected_option")
-    users = _element(values, report_fields.INVOLVED).get("selected_users")
-    directory = runtime.context.directory
-    involved = tuple(
-        directory.resolve(Identity(Platform.SLACK, user)).key
-        for user in (users if isinstance(users, list) else [])
-        if isinstance(user, str) and user
-    )
-    files = _element(values, report_fields.EVIDENCE).get("files")
-    seen_on = _element(values, report_fields.SEEN_ON).get("selected_date")
-    seen_at = _element(values, report_fields.SEEN_AT).get("selected_time")
-    return ReportSubmission(
-        kind=str(kind.get("value") or "") if isinstance(kind, dict) else "",
-        where=text(report_fields.WHERE),
-        links=text(report_fields.LINKS),
-        seen_on=seen_on if isinstance(seen_on, str) else None,
-        seen_at=seen_at if isinstance(seen_at, str) else None,
-        details=text(report_fields.DETAILS),
-        involved=involved,
-        involved_text=text(report_fields.INVOLVED_TEXT),
-        anonymous=report_fields.ANONYMOUSLY
-        in _selected(_element(values, report_fields.ANONYMOUSLY)),
-        attachments=tuple(
-            ref for ref in (_file(f) for f in (files if isinstance(files, list) else [])) if ref
-        ),
-        form_key=f"slack:{view['id']}" if isinstance(view.get("id"), str) else None,
-        receipt=_metadata(view) or None,
-    )
 
 
 class SlackHttpEndpoint:

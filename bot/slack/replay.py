@@ -36,12 +36,13 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.core.clock import Clock
-from bot.handlers import post_cards as cards
-from bot.handlers.unsaved import DONE_FAILED, unsaved
+from bot.core.ui import Message
+from bot.handlers.routes import ROUTES
+from bot.handlers.workflow import DONE_FAILED, SAVE_FAILED
 from bot.slack import blockkit
-from bot.store import seen
 
 if TYPE_CHECKING:
+    from bot.records import SeenRequests
     from bot.runtime import Runtime
     from bot.slack.edge import InteractionReplies, SlackIdentity
 
@@ -138,13 +139,13 @@ class RequestGate(AsyncMiddleware):
     def __init__(
         self,
         runtime: Runtime,
+        seen: SeenRequests,
         clock: Clock,
         identity: SlackIdentity,
         replies: InteractionReplies,
-        command_apologies: Mapping[str, str],
     ) -> None:
         self._runtime = runtime
-        self._command_apologies = command_apologies
+        self._seen = seen
         self._clock = clock
         self._identity = identity
         self._replies = replies
@@ -257,9 +258,7 @@ class RequestGate(AsyncMiddleware):
 
     async def _take(self, digest: str, keep_until: datetime) -> bool:
         now = self._clock.now()
-        first = await self._runtime.write(
-            lambda db: seen.first_sighting(db, digest, keep_until, now)
-        )
+        first = await self._seen.first_sighting(digest, keep_until, now)
         if now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
             await self._purge(now)
@@ -269,7 +268,7 @@ class RequestGate(AsyncMiddleware):
         # Its own transaction, after the request's: a purge that fails (or meets another
         # instance's purge) costs nothing but a later try.
         try:
-            forgotten = await self._runtime.write(lambda db: seen.purge(db, now))
+            forgotten = await self._seen.purge(now)
         except Exception as error:
             log.info("slack: could not forget expired requests yet: %r", error)
             return
@@ -280,15 +279,14 @@ class RequestGate(AsyncMiddleware):
         """The answer when the database cannot say whether a request was seen: nothing is
         done, and the person is told so where Slack lets us say it."""
         body = req.body
-        rendered = blockkit.render_message(cards.refusal(DONE_FAILED))
+        rendered = blockkit.render_message(Message.saying(DONE_FAILED))
         command = body.get("command")
         if command is not None:
-            apology = self._command_apologies.get(str(command), DONE_FAILED)
             return BoltResponse(
                 status=200,
                 body={
                     "response_type": "ephemeral",
-                    **blockkit.render_message(cards.refusal(apology)),
+                    **blockkit.render_message(Message.saying(_command_apology(command))),
                 },
             )
         if body.get("type") == "view_submission":
@@ -296,7 +294,8 @@ class RequestGate(AsyncMiddleware):
             first_input = next(iter(values), None) if isinstance(values, dict) else None
             callback_id = _get(body.get("view"), "callback_id")
             if isinstance(first_input, str):
-                said = unsaved(callback_id if isinstance(callback_id, str) else "")
+                route = ROUTES.forms.get(callback_id) if isinstance(callback_id, str) else None
+                said = route.unsaved if route is not None else SAVE_FAILED
                 return BoltResponse(
                     status=200,
                     body={"response_action": "errors", "errors": {first_input: said}},
@@ -307,3 +306,10 @@ class RequestGate(AsyncMiddleware):
         # An event: Slack sends it again later (HTTP: after a non-2xx answer; Socket Mode:
         # bolt does not acknowledge a non-200 envelope).
         return BoltResponse(status=503, body="")
+
+
+def _command_apology(command: object) -> str:
+    """A command answered from the database (a policy question) is told as what it was; one
+    that only opens a form, as a change not made."""
+    route = ROUTES.commands.get(str(command).removeprefix("/"))
+    return route.unsaved if route is not None and route.asks is not None else DONE_FAILED

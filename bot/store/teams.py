@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.models import OUTBOX, TEAMS_CONVERSATIONS, TEAMS_UPLOADS
+from bot.store.models import CARDS, OUTBOX, TEAMS_CONVERSATIONS, TEAMS_UPLOADS
 from bot.store.outbox import MESSAGE, PENDING, SHARE, UPDATE
 
 TEAMS = "teams"
@@ -309,3 +309,42 @@ class ReachCache:
                 self.knew(aad, read.get(aad))
             found.update(read)
         return found
+
+
+async def card_at(db: AsyncConnection, conversation_id: str, message_id: str) -> str | None:
+    """Which tracked card the message `message_id` of a Teams chat is, if any."""
+    key: str | None = await db.scalar(
+        select(CARDS.c.card_key).where(
+            CARDS.c.platform == TEAMS,
+            CARDS.c.channel == conversation_id,
+            CARDS.c.message_id == message_id,
+        )
+    )
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class SentFile:
+    aad_object_id: str
+    name: str
+    mimetype: str
+
+
+async def sent_file(db: AsyncConnection, url: str) -> SentFile | None:
+    """Who sent the file at `url`, under what name and claiming what type: as the Teams
+    message that brought it was recorded (kept a week; a file is fetched once its form is
+    sent, well within that)."""
+    rows = await db.execute(
+        select(TEAMS_UPLOADS.c.aad_object_id, TEAMS_UPLOADS.c.files).order_by(
+            TEAMS_UPLOADS.c.created_at.desc()
+        )
+    )
+    for row in rows:
+        for file in row.files if isinstance(row.files, list) else []:
+            if isinstance(file, dict) and file.get("url") == url:
+                return SentFile(
+                    row.aad_object_id,
+                    str(file.get("name") or "file"),
+                    str(file.get("type") or "application/octet-stream"),
+                )
+    return None

@@ -9,15 +9,10 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from bot.core.clock import Clock
-from bot.core.people import Platform
 from bot.delivery import (
     PermanentFailure,
     Sent,
@@ -25,9 +20,7 @@ from bot.delivery import (
     Unreachable,
     retry_after_seconds,
 )
-from bot.store import outbox
-from bot.store import teams as teams_store
-from bot.store.models import TEAMS_UPLOADS
+from bot.records import SentFile, TeamsRecords
 from bot.teams.connector import ConnectorClient, ConnectorError, CredentialsRefused
 from bot.teams.files import FileFetcher, FileRefused, type_problem
 
@@ -70,29 +63,23 @@ class TeamsTransport:
     def __init__(
         self,
         connector: ConnectorClient,
-        engine: AsyncEngine,
+        records: TeamsRecords,
         clock: Clock,
-        reach: teams_store.ReachCache,
         fetcher: FileFetcher,
         *,
         person_key: Callable[[str], str],
-        wake: Callable[[], None],
     ) -> None:
-        """`person_key`: the directory's key for a person by their Entra ID object id;
-        `wake`: wakes the delivery worker for a message just queued."""
+        """`person_key`: the directory's key for a person by their Entra ID object id."""
         self._connector = connector
-        self._engine = engine
+        self._records = records
         self._clock = clock
-        self._reach = reach
         self._fetcher = fetcher
         self._person_key = person_key
-        self._wake = wake
 
     async def send_message(self, address: str, payload: Mapping[str, Any]) -> Sent:
-        conversation = self._reach.address_of(address)
+        conversation = self._records.address_of(address)
         if conversation is None:
-            async with self._engine.connect() as db:
-                conversation = await self._reach.conversation_with(db, address)
+            conversation = await self._records.conversation_with(address)
         if conversation is None:
             raise Unreachable(
                 f"{address} has not added socialdesk in Teams yet (or removed it); the message "
@@ -105,20 +92,16 @@ class TeamsTransport:
         except ConnectorError as error:
             failure = _failure(error, address)
             if isinstance(failure, Unreachable):
-                # The next activity from them (unblocking, adding the app) is written again.
-                self._reach.drop(address)
-                async with self._engine.begin() as db:
-                    await teams_store.forget(db, address, str(failure), self._clock.now())
+                await self._records.unreachable(address, str(failure), self._clock.now())
             raise failure from error
         return Sent(conversation.conversation_id, activity_id)
 
     async def update_message(
         self, channel: str, message_id: str, payload: Mapping[str, Any]
     ) -> None:
-        service_url = self._reach.known_service_url(channel)
+        service_url = self._records.known_service_url(channel)
         if service_url is None:
-            async with self._engine.connect() as db:
-                service_url = await self._reach.service_url_of(db, channel)
+            service_url = await self._records.service_url_of(channel)
         if service_url is None:
             raise PermanentFailure("no Teams conversation is known for this card")
         try:
@@ -131,9 +114,7 @@ class TeamsTransport:
             raise _failure(error, "the recipient") from error
 
     async def download(self, url: str, max_bytes: int) -> bytes:
-        async with self._engine.connect() as db:
-            sent = await _sent_file(db, url)
-            service_urls = await teams_store.service_urls(db)
+        sent, service_urls = await self._records.sent_file(url)
         if sent is None:
             # Every file address the bot fetches was recorded from a Teams message.
             raise PermanentFailure("no Teams message named this file address")
@@ -159,7 +140,7 @@ class TeamsTransport:
             raise _failure(error, "the sender") from error
         return content
 
-    async def _tell_sender(self, sent: _SentFile, reason: str) -> None:
+    async def _tell_sender(self, sent: SentFile, reason: str) -> None:
         """The sender hears which file was not kept and why; the draft or report it came with
         goes on without it, as with any file that could not be fetched."""
         text = (
@@ -167,21 +148,9 @@ class TeamsTransport:
             "The rest of what you sent went ahead without it."
         )
         payload = {"type": "message", "textFormat": "plain", "summary": text, "text": text}
-        async with self._engine.begin() as db:
-            await outbox.queue(
-                db,
-                [
-                    outbox.message(
-                        platform=Platform.TEAMS.value,
-                        recipient_key=self._person_key(sent.aad_object_id),
-                        address=sent.aad_object_id,
-                        card_key=None,
-                        payload=payload,
-                        now=self._clock.now(),
-                    )
-                ],
-            )
-        self._wake()
+        await self._records.queue_notice(
+            self._person_key(sent.aad_object_id), sent.aad_object_id, payload, self._clock.now()
+        )
 
     async def share_file(
         self,
@@ -216,30 +185,3 @@ class TeamsTransport:
                 ),
             }
         await self.send_message(address, payload)
-
-
-@dataclass(frozen=True, slots=True)
-class _SentFile:
-    aad_object_id: str
-    name: str
-    mimetype: str
-
-
-async def _sent_file(db: AsyncConnection, url: str) -> _SentFile | None:
-    """Who sent the file at `url`, under what name and claiming what type: as the Teams
-    message that brought it was recorded (kept a week; a file is fetched once its form is
-    sent, well within that)."""
-    rows = await db.execute(
-        select(TEAMS_UPLOADS.c.aad_object_id, TEAMS_UPLOADS.c.files).order_by(
-            TEAMS_UPLOADS.c.created_at.desc()
-        )
-    )
-    for row in rows:
-        for file in row.files if isinstance(row.files, list) else []:
-            if isinstance(file, dict) and file.get("url") == url:
-                return _SentFile(
-                    row.aad_object_id,
-                    str(file.get("name") or "file"),
-                    str(file.get("type") or "application/octet-stream"),
-                )
-    return None

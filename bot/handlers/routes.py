@@ -1,0 +1,125 @@
+"""Every workflow's table, joined: what each edge dispatches from.
+
+`ROUTES` finds the handler for a command word, a form id or a button's action, and reads a
+line typed in a chat into the command it asks for. Adding a workflow means adding its table
+to `WORKFLOWS`; the edges need nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from bot.handlers import TimerHandler, help, posts, questions, reports
+from bot.handlers.workflow import ClickRoute, CommandRoute, FormRoute, FormValues, Workflow
+
+# In the order their commands are listed (the Slack and Teams manifests list them so).
+WORKFLOWS: tuple[Workflow, ...] = (
+    posts.WORKFLOW,
+    reports.WORKFLOW,
+    questions.WORKFLOW,
+    help.WORKFLOW,
+)
+
+# Files sent in a chat with no command that takes them.
+FILES_WITHOUT_COMMAND = (
+    "To put photos on a draft, send them in one message with the word post; to add them to a "
+    "report of a concern, with the word report."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """A line typed in a chat, read: the command it asks for and that command's words, or a
+    refusal to say instead."""
+
+    command: CommandRoute | None
+    text: str = ""
+    refusal: str | None = None
+
+
+def _unique(kind: str, pairs: Iterable[tuple[str, object]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"two workflows answer the {kind} {key!r}")
+        seen.add(key)
+
+
+@dataclass(frozen=True)
+class Routes:
+    commands: Mapping[str, CommandRoute]
+    forms: Mapping[str, FormRoute]
+    clicks: Mapping[str, ClickRoute]
+    timers: Mapping[str, TimerHandler]
+
+    @classmethod
+    def of(cls, workflows: Iterable[Workflow]) -> Routes:
+        flows = tuple(workflows)
+        commands = [(c.word, c) for w in flows for c in w.commands]
+        forms = [(f.form_id, f) for w in flows for f in w.forms]
+        clicks = [(c.action, c) for w in flows for c in w.clicks]
+        timers = [(name, t) for w in flows for name, t in w.timers.items()]
+        for kind, pairs in (
+            ("command", commands),
+            ("form", forms),
+            ("button", clicks),
+            ("timer", timers),
+        ):
+            _unique(kind, pairs)
+        if sum(c.catch_all for _, c in commands) > 1:
+            raise ValueError("only one command may take the words no other command takes")
+        return cls(dict(commands), dict(forms), dict(clicks), dict(timers))
+
+    @property
+    def slash_commands(self) -> tuple[CommandRoute, ...]:
+        return tuple(c for c in self.commands.values() if c.slash)
+
+    def _typed(self, word: str) -> CommandRoute | None:
+        for command in self.commands.values():
+            if word == command.word or word in command.aliases:
+                return command
+        return None
+
+    def read_chat(self, text: str, with_files: bool) -> ChatTurn:
+        """A line typed in a chat with the bot (Teams, a terminal): its first word names a
+        command, and the rest are that command's words."""
+        text = text.strip()
+        word, _, rest = text.partition(" ")
+        command = self._typed(word.lower().strip())
+        if command is not None and (
+            (command.alone and rest.strip())
+            or (command.asked_is_question and rest.strip().endswith("?") and not with_files)
+        ):
+            command = None
+        if with_files:
+            if command is not None and command.takes_files:
+                return ChatTurn(command, rest)
+            return ChatTurn(None, refusal=FILES_WITHOUT_COMMAND)
+        if command is not None:
+            return ChatTurn(command, rest)
+        return ChatTurn(next(c for c in self.commands.values() if c.catch_all), text)
+
+    def may_be_anonymous(
+        self,
+        *,
+        command: str | None = None,
+        click: str | None = None,
+        form: str | None = None,
+        values: FormValues | None = None,
+    ) -> bool:
+        """Whether a request may make or follow up an anonymous report: the bot then asks the
+        platform nothing about whoever sent it, so no call of the bot's lines up with the
+        report. (Opening the report form counts: the person has not said yet whether it is
+        anonymous.)"""
+        if command is not None and (found := self.commands.get(command)) is not None:
+            return found.anonymous
+        if click is not None and (pressed := self.clicks.get(click)) is not None:
+            return pressed.anonymous
+        if form is not None and values is not None and (sent := self.forms.get(form)) is not None:
+            target = sent.reads(values.context)
+            return target is not None and sent.anonymous(target, values)
+        return False
+
+
+ROUTES = Routes.of(WORKFLOWS)
