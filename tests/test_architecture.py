@@ -76,3 +76,46 @@ def test_every_botbuilder_import_stays_in_the_teams_edge() -> None:
         if name.split(".")[0] in ("botbuilder", "botframework", "msrest")
     ]
     assert offenders == []
+
+
+EDGES = ("bot/slack", "bot/teams")
+STORAGE = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
+# What an edge may take from the handlers: the workflow tables, their neutral shapes and the
+# context every handler shares; never a workflow's own module.
+HANDLERS_FOR_EDGES = {"bot.handlers.HandlerContext", "bot.handlers.routes", "bot.handlers.workflow"}
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every module or name imported, spelled in full (`from a import b` gives `a.b`)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_edges_hold_no_sql_and_import_nothing_from_the_store() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in EDGES
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in _imported_names(path)
+        if name.split(".")[0] in STORAGE or name.startswith("bot.store")
+    ]
+    assert offenders == []
+
+
+def test_the_edges_dispatch_from_the_workflow_tables_and_name_no_workflow() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in EDGES
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in _imported_names(path)
+        if name.startswith("bot.handlers.")
+        and not any(
+            name == allowed or name.startswith(f"{allowed}.") for allowed in HANDLERS_FOR_EDGES
+        )
+    ]
+    assert offenders == []

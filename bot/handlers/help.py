@@ -71,4 +71,5 @@ WORKFLOW = Workflow(
             "help", opens=_help, slash=False, alone=True, aliases=("hi", "hello", "?", "")
         ),
     ),
+    welcome=welcome_message,
 )

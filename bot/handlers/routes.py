@@ -7,10 +7,12 @@ to `WORKFLOWS`; the edges need nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.handlers import TimerHandler, help, posts, questions, reports
+from bot.core.people import Platform
+from bot.core.ui import Message
+from bot.handlers import HandlerContext, TimerHandler, help, posts, questions, reports
 from bot.handlers.workflow import ClickRoute, CommandRoute, FormRoute, FormValues, Workflow
 
 # In the order their commands are listed (the Slack and Teams manifests list them so).
@@ -52,6 +54,7 @@ class Routes:
     forms: Mapping[str, FormRoute]
     clicks: Mapping[str, ClickRoute]
     timers: Mapping[str, TimerHandler]
+    welcome: Callable[[HandlerContext, Platform], Message]
 
     @classmethod
     def of(cls, workflows: Iterable[Workflow]) -> Routes:
@@ -67,9 +70,12 @@ class Routes:
             ("timer", timers),
         ):
             _unique(kind, pairs)
-        if sum(c.catch_all for _, c in commands) > 1:
-            raise ValueError("only one command may take the words no other command takes")
-        return cls(dict(commands), dict(forms), dict(clicks), dict(timers))
+        if sum(c.catch_all for _, c in commands) != 1:
+            raise ValueError("exactly one command takes the words no other command takes")
+        welcomes = [w.welcome for w in flows if w.welcome is not None]
+        if len(welcomes) != 1:
+            raise ValueError("exactly one workflow says the welcome")
+        return cls(dict(commands), dict(forms), dict(clicks), dict(timers), welcomes[0])
 
     @property
     def slash_commands(self) -> tuple[CommandRoute, ...]:

@@ -18,7 +18,7 @@ from bot.core.outcome import Outcome
 from bot.core.people import Person, Platform
 from bot.core.ports import UnitOfWork
 from bot.core.posts import AttachmentRef
-from bot.core.ui import Form
+from bot.core.ui import Form, Message
 from bot.handlers import HandlerContext, TimerHandler
 
 # What a person is told when the database could not save what they sent (it stalled, or
@@ -188,3 +188,5 @@ class Workflow:
     forms: tuple[FormRoute, ...] = ()
     clicks: tuple[ClickRoute, ...] = ()
     timers: Mapping[str, TimerHandler] = field(default_factory=dict)
+    # The first message after someone adds the bot (one workflow says it).
+    welcome: Callable[[HandlerContext, Platform], Message] | None = None

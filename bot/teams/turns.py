@@ -26,7 +26,6 @@ from bot.core.posts import AttachmentRef
 from bot.core.typed import printable
 from bot.core.ui import Message, Paragraph
 from bot.handlers import HandlerContext
-from bot.handlers import help as help_handler
 from bot.handlers.routes import ROUTES
 from bot.handlers.workflow import (
     KEPT_FILES_PREFIX,
@@ -210,7 +209,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         actor = self._actor(turn)
         if actor is None:
             return
-        message = help_handler.welcome_message(self._ctx, Platform.TEAMS)
+        message = ROUTES.welcome(self._ctx, Platform.TEAMS)
         await self._say(turn, actor, self._renderer.activity(message))
 
     # --- messages: commands ----------------------------------------------------------------
