@@ -19,9 +19,9 @@ from bot.core.reports import (
     new_receipt,
     parse_working_duration,
     receipt_digest,
-    route,
     validate_report,
 )
+from bot.core.routing import route
 from bot.settings import SettingsError
 from tests.harness import FIXTURES
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from bot.core.people import UNSIGNED, Directory, Person, Role, Signature
+from bot.core.people import UNSIGNED, Directory, Role, Signature
 from bot.core.posts import MAX_ATTACHMENT_BYTES, AttachmentRef
 from bot.core.states import StateMachine
 from bot.core.typed import printable
@@ -182,73 +182,6 @@ ANONYMOUS = "anonymous"
 SYSTEM = "socialdesk"
 
 
-# --- routing -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Who receives a report. `oversight`: the Co-Headteachers (or the chair of governors) were
-    added because someone who would have received it is named in it, or made it."""
-
-    recipients: tuple[Person, ...]
-    oversight: bool = False
-
-    @property
-    def keys(self) -> frozenset[str]:
-        return frozenset(p.key for p in self.recipients)
-
-
-def route(
-    directory: Directory,
-    kind: ReportKind,
-    involved: Iterable[str],
-    reporter_key: str | None,
-    escalated: bool = False,
-) -> Route:
-    """Anyone named as involved never receives the report. A report naming one of its
-    recipients goes to the others and to the Co-Headteachers, who hold overall responsibility;
-    one naming both Co-Headteachers goes to the chair of governors. Nobody receives their own
-    report. `escalated`: it was not acknowledged in time, and oversight is added as well."""
-    excluded = set(involved)
-    named = set(excluded)
-    if reporter_key:
-        excluded.add(reporter_key)
-    primary = _unique(p for role in KINDS[kind].roles for p in directory.holders(role))
-    chosen = tuple(p for p in primary if p.key not in excluded)
-    heads = directory.holders(Role.CO_HEAD)
-    heads_named = bool(heads) and all(h.key in named for h in heads)
-    recipient_named = any(p.key in named for p in primary)
-    chair = [c for c in directory.holders(Role.CHAIR_OF_GOVERNORS) if c.key not in excluded]
-    base = chosen
-    if heads_named or recipient_named or not chosen:
-        oversight = [h for h in heads if h.key not in excluded]
-        # The chair of governors stands above the Co-Headteachers: when both are named, or
-        # when neither can receive it.
-        if heads_named or not oversight:
-            oversight += chair
-        base = _unique([*chosen, *oversight])
-    if not escalated:
-        return Route(base, oversight=len(base) > len(chosen))
-    # Unacknowledged in time: those above whoever has it, the Co-Headteachers, or above them
-    # (when they have it already, or are named) the chair of governors.
-    above = [h for h in heads if h.key not in excluded]
-    if heads_named or _keys(above) <= _keys(base):
-        above = chair
-    everyone = _unique([*base, *above])
-    return Route(everyone, oversight=len(everyone) > len(chosen))
-
-
-def _unique(people: Iterable[Person]) -> tuple[Person, ...]:
-    seen: dict[str, Person] = {}
-    for person in people:
-        seen.setdefault(person.key, person)
-    return tuple(seen.values())
-
-
-def _keys(people: Iterable[Person]) -> set[str]:
-    return {p.key for p in people}
-
-
 # --- working time ----------------------------------------------------------------------------
 
 
@@ -382,6 +315,57 @@ class ValidReport:
     attachments: tuple[AttachmentRef, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Anonymity:
+    """What an anonymous report keeps of whoever made it: nothing that leads back to them."""
+
+    # The maker's key in every row about the report; None: it names nobody, and its events
+    # are by ANONYMOUS.
+    maker_key: str | None
+    # Even the form's id is kept only as a digest: the platform could tie it to a person.
+    form_key: str | None
+    # Numbered in turn (R-0007), or drawn at random: R-0007 would sit next to the R-0006 its
+    # maker sent a minute before under their own name.
+    numbered: bool
+    # The rows about it, and the messages and timers it queues, take ids apart from the
+    # shared sequences, so none sits next to a row of whoever made it.
+    detached: bool
+    # Why it cannot be made anonymously, by form input.
+    refusals: Mapping[str, str]
+
+
+def anonymity(
+    kind: ReportKind | None,
+    attachments: Sequence[AttachmentRef],
+    maker_key: str,
+    form_key: str | None,
+    *,
+    anonymous: bool = True,
+) -> Anonymity:
+    """Every rule an anonymous report follows, in one place. Only a colleague's misuse may be
+    reported anonymously ("Personnel Responsible for Implementing This Policy": misuse goes to
+    the IT Network Manager); the other kinds need someone to follow them up with. It carries no
+    files, whose uploader the platform records. Who made it plays no part in where it goes
+    (bot.core.routing.route): leaving them out would name them by their absence. The reporter
+    follows it up with a receipt code, never in their own chat (bot.handlers.reports)."""
+    if not anonymous:
+        return Anonymity(maker_key, form_key, numbered=True, detached=False, refusals={})
+    refusals: dict[str, str] = {}
+    if kind is not None and kind is not ReportKind.STAFF_MISUSE:
+        refusals[ANONYMOUSLY] = (
+            "Only a report of a member of staff's misuse can be made anonymously; "
+            "the others need someone to follow them up with."
+        )
+    if attachments:
+        refusals[EVIDENCE] = (
+            "An anonymous report cannot carry files: the chat platform records who uploaded "
+            "them. Untick anonymity, or start the report again without files and describe "
+            "what you saw, with the links."
+        )
+    digest = "anonymous:" + hashlib.sha256(form_key.encode()).hexdigest() if form_key else None
+    return Anonymity(None, digest, numbered=False, detached=True, refusals=refusals)
+
+
 def validate_report(
     submission: ReportSubmission, directory: Directory, zone: ZoneInfo, now: datetime
 ) -> tuple[ValidReport | None, FormErrors]:
@@ -415,19 +399,10 @@ def validate_report(
     involved_text = " ".join(printable(submission.involved_text).split())
     if len(involved_text) > INVOLVED_TEXT_MAX:
         errors[INVOLVED_TEXT] = f"Keep this under {INVOLVED_TEXT_MAX} characters."
-    if submission.anonymous and kind is not None and kind is not ReportKind.STAFF_MISUSE:
-        errors[ANONYMOUSLY] = (
-            "Only a report of a member of staff's misuse can be made anonymously; "
-            "the others need someone to follow them up with."
-        )
-    if submission.attachments:
-        if submission.anonymous:
-            errors[EVIDENCE] = (
-                "An anonymous report cannot carry files: the chat platform records who uploaded "
-                "them. Untick anonymity, or start the report again without files and describe "
-                "what you saw, with the links."
-            )
-        elif len(submission.attachments) > EVIDENCE_MAX:
+    if submission.anonymous:
+        errors.update(anonymity(kind, submission.attachments, "", None).refusals)
+    if submission.attachments and not submission.anonymous:
+        if len(submission.attachments) > EVIDENCE_MAX:
             errors[EVIDENCE] = f"Attach at most {EVIDENCE_MAX} files."
         else:
             too_big = [a.name for a in submission.attachments if a.size > MAX_ATTACHMENT_BYTES]

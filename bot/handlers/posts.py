@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 
+from bot.core import routing
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
 from bot.core.people import Person, Role
 from bot.core.ports import HistoryEntry, NewPost, UnitOfWork, VersionEntry
@@ -60,28 +61,6 @@ from bot.handlers.workflow import (
 PUBLISH_REMINDER_AT = time(8, 0)
 PUBLISH_REMINDER = "post.publish_reminder"
 GONE = "That draft no longer exists."
-
-
-def approvers_for(ctx: HandlerContext, submitter: Person) -> tuple[Person, ...]:
-    """Who confirms a draft: every Network Manager ("Staff protocol for use of social media",
-    step 5), or, for a Network Manager's own draft, the Co-Headteachers, who hold overall
-    responsibility ("Personnel Responsible for Implementing This Policy"). Nobody is asked to
-    approve their own draft."""
-    directory = ctx.directory
-    first, fallback = Role.NETWORK_MANAGER, Role.CO_HEAD
-    if submitter.holds(Role.NETWORK_MANAGER):
-        first, fallback = Role.CO_HEAD, Role.NETWORK_MANAGER
-    for role in (first, fallback):
-        chosen = tuple(p for p in directory.holders(role) if p.key != submitter.key)
-        if chosen:
-            return chosen
-    return ()
-
-
-def posters_for(ctx: HandlerContext, submitter: Person) -> tuple[Person, ...]:
-    """Who posts an approved draft: the IT Network Manager (step 6), a Network Manager's own
-    draft included once others approved it; with no Network Manager, whoever approves."""
-    return ctx.directory.holders(Role.NETWORK_MANAGER) or approvers_for(ctx, submitter)
 
 
 def _submitter(ctx: HandlerContext, post: PostRecord) -> Person:
@@ -260,7 +239,7 @@ def _sent_for_approval(
     created: NewPost,
     previous: PostRecord | None,
 ) -> Outcome:
-    approvers = approvers_for(ctx, actor)
+    approvers = routing.approvers_for(ctx.directory, actor)
     card = cards.approval_card(ctx, post, actor)
     notifications = [
         Notify(
@@ -295,7 +274,7 @@ def _sent_for_approval(
             # their card.
             notifications += [
                 Notify(recipient=p, message=cards.approval_replaced(ctx, previous, replaced))
-                for p in posters_for(ctx, actor)
+                for p in routing.posters_for(ctx.directory, actor)
                 if p.key != actor.key
             ]
     schedules: tuple[Schedule, ...] = ()
@@ -342,7 +321,7 @@ async def decide(
     if post is None:
         return _refuse(GONE)
     submitter = _submitter(ctx, post)
-    approvers = approvers_for(ctx, submitter)
+    approvers = routing.approvers_for(ctx.directory, submitter)
     refused = _may_decide(actor, post, submitter, approvers)
     if refused is not None:
         return _refuse(refused)
@@ -368,7 +347,7 @@ async def decide(
         actor.key, f"post.{to.value}", "post", post.reference, now, {"version": version}
     )
     status = Status(to, by=actor, at=now, reason=reason)
-    posters = posters_for(ctx, submitter) if to is PostState.APPROVED else ()
+    posters = routing.posters_for(ctx.directory, submitter) if to is PostState.APPROVED else ()
     notifications = [
         Notify(
             recipient=submitter,
@@ -484,7 +463,7 @@ async def withdraw(
         # Whoever posts may be about to: tell them, not only their card.
         notifications = tuple(
             Notify(recipient=p, message=cards.withdrawn_while_approved(ctx, post, status))
-            for p in posters_for(ctx, actor)
+            for p in routing.posters_for(ctx.directory, actor)
             if p.key != actor.key
         )
     return Outcome(
@@ -567,7 +546,9 @@ async def _may_mark_posted(
     if post is None:
         return cards.refusal(GONE)
     submitter = _submitter(ctx, post)
-    if actor not in posters_for(ctx, submitter) and actor not in approvers_for(ctx, submitter):
+    if actor not in routing.posters_for(
+        ctx.directory, submitter
+    ) and actor not in routing.approvers_for(ctx.directory, submitter):
         return cards.refusal(
             f"Only the IT Network Manager marks {post.reference} as posted; nothing was changed."
         )
@@ -588,8 +569,8 @@ async def remind_to_publish(
         return Outcome()  # gone, or revised to another date: that one has its own timer
     submitter = _submitter(ctx, post)
     recipients = {
-        PostState.AWAITING_APPROVAL: approvers_for(ctx, submitter),
-        PostState.APPROVED: posters_for(ctx, submitter),
+        PostState.AWAITING_APPROVAL: routing.approvers_for(ctx.directory, submitter),
+        PostState.APPROVED: routing.posters_for(ctx.directory, submitter),
         PostState.CHANGES_REQUESTED: (submitter,),
     }.get(post.state, ())
     # A date changed and then changed back leaves two timers for the same day: one reminds.

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.core import plaintext
+from bot.core import plaintext, routing
 from bot.core.outcome import CardUpdate, Notify, Outcome
 from bot.core.people import Person, Platform, Role
 from bot.core.ports import UnitOfWork
@@ -116,16 +116,6 @@ def _day_of(ctx: HandlerContext, instant: datetime) -> datetime:
 
 def _card_key(question_id: int) -> str:
     return f"question:{question_id}"
-
-
-def answerers_for(ctx: HandlerContext, asker_key: str) -> tuple[Person, ...]:
-    """The IT Network Manager(s); for a Network Manager's own question, the Co-Headteachers,
-    who hold overall responsibility. Nobody answers their own question."""
-    for role in (Role.NETWORK_MANAGER, Role.CO_HEAD):
-        chosen = tuple(p for p in ctx.directory.holders(role) if p.key != asker_key)
-        if chosen:
-            return chosen
-    return ()
 
 
 # --- asking --------------------------------------------------------------------------------
@@ -299,7 +289,7 @@ async def escalate(
         or not secrets.compare_digest(record.escalation_digest, _digest(clicked.secret, actor.key))
     ):
         return _refuse("Only the person who asked can send this question on.")
-    answerers = answerers_for(ctx, actor.key)
+    answerers = routing.answerers_for(ctx.directory, actor.key)
     if not answerers:
         where = f" by email to {ctx.policy_contact}" if ctx.policy_contact else ""
         return _refuse(
@@ -441,7 +431,9 @@ def _may_answer(
     if record is None or record.escalated_at is None:
         # Only a question its asker sent on is anyone else's to read or answer.
         return _refuse(GONE)
-    if actor.key not in {p.key for p in answerers_for(ctx, record.asker_key or "")}:
+    if actor.key not in {
+        p.key for p in routing.answerers_for(ctx.directory, record.asker_key or "")
+    }:
         return _refuse("Only the IT Network Manager answers policy questions.")
     if record.answered_at is not None:
         by = ctx.directory.by_key(record.answered_by or "")

@@ -9,7 +9,6 @@ maker, and they follow it up with the receipt code they were shown once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -46,16 +45,16 @@ from bot.core.reports import (
     ReportRecord,
     ReportState,
     ReportSubmission,
-    Route,
+    anonymity,
     anonymous_reference,
     moves_into,
     new_receipt,
     outcome_label,
     receipt_digest,
-    route,
     seen_for_reporter,
     validate_report,
 )
+from bot.core.routing import Route, route
 from bot.core.typed import printable
 from bot.core.ui import (
     Block,
@@ -320,11 +319,12 @@ async def submit(
     valid, errors = validate_report(submission, ctx.directory, ctx.school_time.zone, now)
     if valid is None:
         return Outcome(errors=errors)
-    form_key = submission.form_key
+    maker = anonymity(
+        valid.kind, valid.attachments, actor.key, submission.form_key, anonymous=valid.anonymous
+    )
+    form_key = maker.form_key
     receipt: str | None = None
     if valid.anonymous:
-        # Even the form's id is kept only as a digest: the platform could tie it to a person.
-        form_key = _anonymous_form_key(form_key) if form_key else None
         receipt = submission.receipt if receipt_digest(submission.receipt or "") else None
     if form_key:
         earlier = await uow.reports.reference_for_form(form_key)
@@ -344,16 +344,12 @@ async def submit(
         digest = receipt_digest(receipt or "")
         if digest is None or await uow.reports.by_receipt(digest) is not None:
             receipt = new_receipt()
-    # Who made an anonymous report plays no part in where it goes: leaving them out would
-    # name them by their absence.
-    reporter_key = None if valid.anonymous else actor.key
+    reporter_key = maker.maker_key
     chosen = route(ctx.directory, valid.kind, valid.involved, reporter_key)
-    # An anonymous report is not numbered in turn: R-0007 would sit next to the R-0006 its
-    # maker sent a minute before under their own name.
     reference = (
-        anonymous_reference()
-        if valid.anonymous
-        else format_reference(RefKind.REPORT, await uow.references.next_number(RefKind.REPORT))
+        format_reference(RefKind.REPORT, await uow.references.next_number(RefKind.REPORT))
+        if maker.numbered
+        else anonymous_reference()
     )
     held = not chosen.recipients
     due = None if held else _due(ctx, valid.kind, now)
@@ -397,7 +393,7 @@ async def submit(
             "anonymous": int(valid.anonymous),
             "files": len(attachments),
         },
-        detached=valid.anonymous,
+        detached=maker.detached,
     )
     record = await uow.reports.get(new_id)
     assert record is not None  # written above, in this transaction
@@ -415,12 +411,8 @@ async def submit(
             for attachment_id, ref in zip(attachments, valid.attachments, strict=True)
         ),
         schedules=() if held else (Schedule(CHASE, due or now, {"report_id": new_id}),),
-        detached=valid.anonymous,
+        detached=maker.detached,
     )
-
-
-def _anonymous_form_key(form_key: str) -> str:
-    return "anonymous:" + hashlib.sha256(form_key.encode()).hexdigest()
 
 
 def _due(ctx: HandlerContext, kind: ReportKind, now: datetime) -> datetime:
