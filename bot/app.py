@@ -23,7 +23,7 @@ from bot.config import SchoolConfig
 from bot.core.clock import Clock, SchoolTime, SystemClock
 from bot.core.people import Identity, Platform, Role
 from bot.delivery import Backoff, DeliveryWorker, Transport
-from bot.handlers import HandlerContext, reports
+from bot.handlers import HandlerContext, report_timers
 from bot.handlers.routes import ROUTES
 from bot.policy_source import open_policy
 from bot.runtime import Runtime
@@ -367,7 +367,7 @@ async def _send_held_reports(runtime: Runtime) -> None:
     """Reports nobody could receive are sent once the configuration names someone who can."""
     ctx = runtime.context
     try:
-        await runtime.perform(lambda uow: reports.release_held(ctx, uow), in_request=False)
+        await runtime.perform(lambda uow: report_timers.release_held(ctx, uow), in_request=False)
     except Exception:
         log.exception("could not send on held reports; they stay held")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot.core.outcome import Outcome
 from bot.core.people import Platform
 from bot.core.ui import Block, BulletList, Button, Buttons, Message, Paragraph
-from bot.handlers import HandlerContext, reports
+from bot.handlers import HandlerContext
+from bot.handlers.report_cards import FOLLOW_UP, OPEN_FORM
 from bot.handlers.workflow import CommandRoute, Said, Workflow
 
 
@@ -36,8 +37,8 @@ def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Me
         blocks += (
             Buttons(
                 (
-                    Button("Report a concern", reports.OPEN_FORM, "", dialog=True),
-                    Button("Follow up an anonymous report", reports.FOLLOW_UP, "", dialog=True),
+                    Button("Report a concern", OPEN_FORM, "", dialog=True),
+                    Button("Follow up an anonymous report", FOLLOW_UP, "", dialog=True),
                 )
             ),
         )

@@ -52,7 +52,7 @@ from bot.core.ui import (
     Quote,
     TextInput,
 )
-from bot.handlers import HandlerContext, posts, reports
+from bot.handlers import HandlerContext, posts, report_cards
 from bot.handlers import help as help_handler
 from bot.handlers.workflow import (
     QUESTION_FAILED,
@@ -228,7 +228,7 @@ def _answer_reply(
                 0,
                 Button(
                     "Report it",
-                    reports.OPEN_FORM,
+                    report_cards.OPEN_FORM,
                     step.report_kind,
                     ButtonStyle.PRIMARY,
                     dialog=True,
