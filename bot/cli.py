@@ -505,7 +505,7 @@ async def _history(settings: Settings, reference: str, as_json: bool) -> int:
     from bot.config import load_config
     from bot.core.clock import SchoolTime
     from bot.core.people import UNSIGNED, Signature
-    from bot.handlers.posts import history_of
+    from bot.handlers.post_history import history_of
     from bot.store.repos import SqlUnitOfWork
 
     school = load_config(settings.config_path)

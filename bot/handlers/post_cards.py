@@ -25,6 +25,7 @@ from bot.core.posts import (
     TEXT,
     WISHED_DATE,
     Decision,
+    DraftSubmission,
     LiveLink,
     PostRecord,
     link_input_name,
@@ -56,6 +57,7 @@ from bot.core.ui import (
     UrlInput,
 )
 from bot.handlers import HandlerContext
+from bot.handlers.workflow import FormValues
 
 DRAFT_FORM = "post.draft"
 REVISION_FORM = "post.revision"
@@ -573,3 +575,15 @@ def _size(size: int) -> str:
     if size >= 1024:
         return f"{size / 1024:.0f} KB"
     return f"{size} bytes"
+
+
+def draft_submission(values: FormValues) -> DraftSubmission:
+    """The draft form (or a revision's) as it came back; the handler checks all of it."""
+    return DraftSubmission(
+        text=values.text(TEXT),
+        accounts=values.choices(ACCOUNTS),
+        confirmed=frozenset(item.name for item in CHECKLIST if values.confirmed(item.name)),
+        wished_date=values.date(WISHED_DATE),
+        attachments=values.files(ATTACHMENTS),
+        form_key=values.form_key,
+    )

@@ -13,26 +13,20 @@ Permissions are checked here, when a person acts, never only when a card was sen
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, time
 
 from bot.core import routing
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
 from bot.core.people import Person, Role
-from bot.core.ports import HistoryEntry, NewPost, UnitOfWork, VersionEntry
+from bot.core.ports import HistoryEntry, NewPost, UnitOfWork
 from bot.core.posts import (
-    ACCOUNTS,
-    ATTACHMENTS,
-    CHECKLIST,
     KEEP_ATTACHMENTS,
     REASON,
     TEXT,
-    WISHED_DATE,
     Decision,
     Draft,
     DraftSubmission,
     KeptAttachment,
-    LiveLink,
     PostRecord,
     validate_draft,
     validate_live_links,
@@ -43,7 +37,7 @@ from bot.core.states import POST_MACHINE, PostState
 from bot.core.ui import Form, FormErrors, Mention, Message, Paragraph
 from bot.handlers import HandlerContext
 from bot.handlers import post_cards as cards
-from bot.handlers.post_cards import KEEP, Status
+from bot.handlers.post_cards import KEEP, Status, draft_submission
 from bot.handlers.workflow import (
     DRAFT_FAILED,
     FIRST_INPUT,
@@ -51,7 +45,6 @@ from bot.handlers.workflow import (
     ClickRoute,
     CommandRoute,
     FormRoute,
-    FormValues,
     Said,
     Submitted,
     Workflow,
@@ -587,18 +580,6 @@ async def remind_to_publish(
 # --- what this workflow answers ---------------------------------------------------------------
 
 
-def draft_submission(values: FormValues) -> DraftSubmission:
-    """The draft form (or a revision's) as it came back; the handler checks all of it."""
-    return DraftSubmission(
-        text=values.text(TEXT),
-        accounts=values.choices(ACCOUNTS),
-        confirmed=frozenset(item.name for item in CHECKLIST if values.confirmed(item.name)),
-        wished_date=values.date(WISHED_DATE),
-        attachments=values.files(ATTACHMENTS),
-        form_key=values.form_key,
-    )
-
-
 def _open_draft_form(ctx: HandlerContext, said: Said) -> Outcome:
     return Outcome(form=draft_form(ctx))
 
@@ -699,27 +680,3 @@ WORKFLOW = Workflow(
     ),
     timers={PUBLISH_REMINDER: remind_to_publish},
 )
-
-
-# --- history -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PostHistory:
-    post: PostRecord
-    versions: tuple[VersionEntry, ...]
-    events: tuple[HistoryEntry, ...]
-    links: tuple[LiveLink, ...]
-
-
-async def history_of(uow: UnitOfWork, reference: str) -> PostHistory | None:
-    post = await uow.posts.find(reference)
-    if post is None:
-        return None
-    versions = await uow.posts.versions(post.id)
-    return PostHistory(
-        post=post,
-        versions=tuple(versions),
-        events=tuple(await uow.history.of("post", post.id)),
-        links=await uow.posts.links(post.id),
-    )
