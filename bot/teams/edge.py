@@ -78,6 +78,20 @@ class TeamsEndpoint:
         self._bot = SocialdeskBot(runtime, records, settings, connector, renderer)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        activity = await self._read(request)
+        if isinstance(activity, web.Response):
+            return activity
+        refused = await self._refused(request, activity)
+        if refused is not None:
+            return refused
+        turn = TurnContext(self._adapter, activity)
+        failed = await self._run(turn)
+        if failed is not None:
+            return failed
+        return _answer_of(turn)
+
+    async def _read(self, request: web.Request) -> Activity | web.Response:
+        """The activity, or the refusal of a request that cannot be one of ours."""
         local = self._settings.local_mode
         if local and (not is_loopback(request.remote) or _forwarded(request)):
             # Unverified requests are only ever taken from this machine (the Emulator, tests):
@@ -99,25 +113,34 @@ class TeamsEndpoint:
         if local and not is_loopback(urlsplit(activity.service_url).hostname):
             # Nor does it send anything anywhere else.
             return _refusal(403, "local mode replies to this machine only")
-        if self._verifier is not None:
-            try:
-                await self._verifier.verify(
-                    request.headers.get("Authorization"), activity.channel_id, activity.service_url
-                )
-            except Unauthorized as error:
-                log.warning("teams: refused a request: %s", error)
-                return _refusal(401, "unauthorized")
-            except KeysUnavailable as error:
-                log.error("teams: cannot check requests: %s", error)
-                return _refusal(503, "cannot verify requests just now", retry_after=30)
-            if activity.channel_id != TEAMS_CHANNEL:
-                return _refusal(403, "only Microsoft Teams is served")
-            tenant = tenant_of(activity)
-            if tenant != self._settings.tenant_id:
-                # Another organisation's Teams (or none named): not this school's staff.
-                log.warning("teams: refused an activity from tenant %s", tenant)
-                return _refusal(403, "tenant not served")
-        turn = TurnContext(self._adapter, activity)
+        return activity
+
+    async def _refused(self, request: web.Request, activity: Activity) -> web.Response | None:
+        """Whether Microsoft sent it, from Teams, for this school's tenant."""
+        if self._verifier is None:
+            return None
+        try:
+            await self._verifier.verify(
+                request.headers.get("Authorization"), activity.channel_id, activity.service_url
+            )
+        except Unauthorized as error:
+            log.warning("teams: refused a request: %s", error)
+            return _refusal(401, "unauthorized")
+        except KeysUnavailable as error:
+            log.error("teams: cannot check requests: %s", error)
+            return _refusal(503, "cannot verify requests just now", retry_after=30)
+        if activity.channel_id != TEAMS_CHANNEL:
+            return _refusal(403, "only Microsoft Teams is served")
+        tenant = tenant_of(activity)
+        if tenant != self._settings.tenant_id:
+            # Another organisation's Teams (or none named): not this school's staff.
+            log.warning("teams: refused an activity from tenant %s", tenant)
+            return _refusal(403, "tenant not served")
+        return None
+
+    async def _run(self, turn: TurnContext) -> web.Response | None:
+        """Run the turn; the answer when it failed."""
+        activity = turn.activity
         try:
             # Every database call the turn makes shares one budget, well inside the time
             # Teams waits for an answer (and Slack's 3 seconds, which the budget is set for).
@@ -137,19 +160,24 @@ class TeamsEndpoint:
             if activity.type == ActivityTypes.invoke:
                 return web.json_response(adaptive.invoke_message(SAVE_FAILED))
             return _refusal(500, "internal error")
-        sent = turn.turn_state.get(BotAdapter._INVOKE_RESPONSE_KEY)
-        if sent is None:
-            if activity.type == ActivityTypes.invoke:
-                return web.Response(status=HTTPStatus.NOT_IMPLEMENTED)
-            return web.Response(status=200)
-        invoke = sent.value
-        answer = invoke.body
-        # Only a botbuilder model still needs serialising; a dict is already the body.
-        if hasattr(answer, "serialize"):
-            answer = answer.serialize()
-        if answer is None:
-            return web.Response(status=invoke.status or 200)
-        return web.json_response(answer, status=invoke.status or 200)
+        return None
+
+
+def _answer_of(turn: TurnContext) -> web.Response:
+    """The HTTP answer to a turn that ran: an invoke's response, or 200."""
+    sent = turn.turn_state.get(BotAdapter._INVOKE_RESPONSE_KEY)
+    if sent is None:
+        if turn.activity.type == ActivityTypes.invoke:
+            return web.Response(status=HTTPStatus.NOT_IMPLEMENTED)
+        return web.Response(status=200)
+    invoke = sent.value
+    answer = invoke.body
+    # Only a botbuilder model still needs serialising; a dict is already the body.
+    if hasattr(answer, "serialize"):
+        answer = answer.serialize()
+    if answer is None:
+        return web.Response(status=invoke.status or 200)
+    return web.json_response(answer, status=invoke.status or 200)
 
 
 def _refusal(status: int, reason: str, retry_after: int | None = None) -> web.Response:
