@@ -304,7 +304,7 @@ async def test_every_button_and_form_the_workflows_show_has_a_route(tables: Tabl
 
 def test_two_workflows_cannot_answer_the_same_form() -> None:
     copy = Workflow("copy", forms=WORKFLOWS[0].forms[:1])
-    with pytest.raises(ValueError, match="two workflows answer the form 'post.draft'"):
+    with pytest.raises(ValueError, match=r"two workflows answer the form 'post\.draft'"):
         Routes.of((*WORKFLOWS, copy))
 
 
