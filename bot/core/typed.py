@@ -7,3 +7,18 @@ def printable(text: str) -> str:
     """Text as typed, without control characters or lone surrogates (PostgreSQL refuses NUL
     in text, and no encoder takes a lone surrogate)."""
     return "".join(c for c in text if c.isprintable() or c in "\n\t")
+
+
+# Ids are at most 11 digits as buttons and forms carry them: anything longer is not one of
+# ours, and would overflow a database integer.
+ID_DIGITS = 11
+
+
+def parse_id(text: str, *, signed: bool = False) -> int | None:
+    """A record's id as a button's value or a form's context carries it; None for anything
+    else. `signed`: ids kept apart from the shared sequences are negative (an anonymous
+    report's, see bot.store.models.detached_ids)."""
+    digits = text.removeprefix("-") if signed else text
+    if not (digits.isascii() and digits.isdecimal() and 0 < len(digits) <= ID_DIGITS):
+        return None
+    return int(text)

@@ -31,6 +31,7 @@ from bot.core.posts import (
     link_input_name,
 )
 from bot.core.states import PostState
+from bot.core.typed import parse_id
 from bot.core.ui import (
     Block,
     BulletList,
@@ -102,9 +103,8 @@ def target(post_id: int, version: int) -> str:
 
 def parse_target(value: str) -> tuple[int, int] | None:
     post_id, _, version = value.partition(":")
-    if not all(part.isascii() and part.isdigit() for part in (post_id, version)):
-        return None
-    return int(post_id), int(version)
+    ids = (parse_id(post_id), parse_id(version))
+    return None if None in ids else (int(post_id), int(version))
 
 
 def reason_target(post_id: int, version: int, decision: Decision) -> str:

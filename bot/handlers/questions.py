@@ -34,7 +34,7 @@ from bot.core.questions import (
     similar_learned,
     smalltalk_in,
 )
-from bot.core.typed import printable
+from bot.core.typed import parse_id, printable
 from bot.core.ui import (
     Block,
     Button,
@@ -80,8 +80,7 @@ GONE = "That question is not one sent to the IT Network Manager."
 def question_id(value: str) -> int | None:
     """A question's id as a button or form carries it (any secret after it aside); None for
     anything else."""
-    number = value.partition(".")[0]
-    return int(number) if number.isascii() and number.isdecimal() and len(number) < 12 else None
+    return parse_id(value.partition(".")[0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from bot.core.reports import (
     new_receipt,
     outcome_label,
 )
+from bot.core.typed import parse_id
 from bot.core.ui import (
     Block,
     BulletList,
@@ -134,10 +135,7 @@ CHRONOLOGY_SHOWN = 12
 def report_id(value: str) -> int | None:
     """A report's id as a button or form carries it; None for anything else. An anonymous
     report's id is negative (see bot.store.models.detached_ids)."""
-    digits = value.removeprefix("-")
-    if not (digits.isascii() and digits.isdecimal() and len(digits) < 12):
-        return None
-    return int(value)
+    return parse_id(value, signed=True)
 
 
 def card_key(report_id: int) -> str:
