@@ -382,7 +382,7 @@ def _ask(settings: Settings, question: str, as_json: bool) -> int:
 
 
 async def _policy(settings: Settings) -> int:
-    from bot.store.repos import SqlQuestions
+    from bot.store.question_repo import SqlQuestions
 
     index = _policy_index(settings)
     if index is None:
