@@ -1,25 +1,20 @@
-"""The `socialdesk` command line."""
+"""The `socialdesk` command line: its arguments, and which function runs each command. The
+commands that read records, the policy, deliveries or the database itself live in cli_records,
+cli_policy, cli_delivery and cli_database."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot import cli_database, cli_delivery, cli_policy, cli_records
 from bot.settings import Settings, SettingsError
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from bot.core.questions import PolicyIndex
 
 DESCRIPTION = """\
 socialdesk runs a school's staff Social Media Policy inside Slack and Microsoft Teams: draft
@@ -232,6 +227,35 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Each command, run with the settings and its parsed arguments; the exit status.
+Command = Callable[[Settings, argparse.Namespace], int]
+
+COMMANDS: dict[str, Command] = {
+    "serve": lambda settings, args: _serve(settings, args.port),
+    "migrate": lambda settings, args: asyncio.run(cli_database.migrate_database(settings)),
+    "check-config": lambda settings, args: _check_config(settings),
+    "audit": lambda settings, args: asyncio.run(
+        cli_records.print_audit(settings, args.since, args.json)
+    ),
+    "history": lambda settings, args: asyncio.run(
+        cli_records.print_history(settings, args.reference, args.json)
+    ),
+    "outbox": lambda settings, args: asyncio.run(cli_delivery.show_outbox(settings, args.retry)),
+    "teams": lambda settings, args: asyncio.run(cli_delivery.show_teams_reach(settings)),
+    "ask": lambda settings, args: cli_policy.ask(settings, args.question, args.json),
+    "policy": lambda settings, args: asyncio.run(cli_policy.show_policy(settings)),
+    "export": lambda settings, args: asyncio.run(
+        cli_records.export_csv(settings, args.what, args.since, args.until, args.out)
+    ),
+    "report": lambda settings, args: asyncio.run(
+        cli_records.print_report(settings, args.reference)
+    ),
+    "reports": lambda settings, args: asyncio.run(cli_records.list_reports(settings, args.held)),
+    "teams-package": lambda settings, args: _teams_package(settings, Path(args.out), args.source),
+    "backup": lambda settings, args: cli_database.backup_sqlite(settings, Path(args.out)),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Whatever socialdesk writes (the database, an export of reports, a backup) is for its
     # own user only: it holds safeguarding records.
@@ -240,38 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env(os.environ)
         configure_logging(settings)
-        if args.command == "serve":
-            return _serve(settings, args.port)
-        if args.command == "migrate":
-            return asyncio.run(_migrate(settings))
-        if args.command == "check-config":
-            return _check_config(settings)
-        if args.command == "audit":
-            return asyncio.run(_audit(settings, args.since, args.json))
-        if args.command == "history":
-            return asyncio.run(_history(settings, args.reference, args.json))
-        if args.command == "outbox":
-            return asyncio.run(_outbox(settings, args.retry))
-        if args.command == "teams":
-            return asyncio.run(_teams(settings))
-        if args.command == "ask":
-            return _ask(settings, args.question, args.json)
-        if args.command == "policy":
-            return asyncio.run(_policy(settings))
-        if args.command == "export":
-            return asyncio.run(_export(settings, args.what, args.since, args.until, args.out))
-        if args.command == "report":
-            return asyncio.run(_report(settings, args.reference))
-        if args.command == "reports":
-            return asyncio.run(_reports(settings, args.held))
-        if args.command == "teams-package":
-            return _teams_package(settings, Path(args.out), args.source)
-        if args.command == "backup":
-            return _backup(settings, Path(args.out))
+        return COMMANDS[args.command](settings, args)
     except SettingsError as error:
         print(f"socialdesk: configuration error: {error}", file=sys.stderr)
         return 2
-    return 1
 
 
 def _serve(settings: Settings, port: int | None) -> int:
@@ -283,18 +279,6 @@ def _serve(settings: Settings, port: int | None) -> int:
     school = load_config(settings.config_path)
     app = create_app(settings, school)
     web.run_app(app, host=settings.host, port=port or settings.port, print=None)
-    return 0
-
-
-async def _migrate(settings: Settings) -> int:
-    from bot.store.db import current_revision, make_engine, migrate
-
-    engine = make_engine(settings.database_url)
-    try:
-        await migrate(engine)
-        print(f"database schema at revision {await current_revision(engine)}")
-    finally:
-        await engine.dispose()
     return 0
 
 
@@ -321,467 +305,6 @@ def _check_config(settings: Settings) -> int:
                 f"  note: {person.name} ({roles}) has no Slack id: they are reached in Teams "
                 "once they add socialdesk there (see `socialdesk teams`)"
             )
-    return 0
-
-
-def _policy_index(settings: Settings) -> PolicyIndex | None:
-    from bot.config import load_config
-    from bot.policy_source import open_policy
-
-    path = settings.policy_path
-    if path is None and settings.config_path.exists():
-        path = load_config(settings.config_path).policy_path
-    return open_policy(path).current()
-
-
-def _ask(settings: Settings, question: str, as_json: bool) -> int:
-    from bot.core.questions import answer_question, smalltalk_in
-    from bot.handlers.questions import QUESTION_MAX
-
-    index = _policy_index(settings)
-    if index is None:
-        raise SettingsError(
-            "SOCIALDESK_POLICY: no policy document configured (or policy: in the YAML), so "
-            "there is nothing to answer from"
-        )
-    # One line in, one answer out, at once: a program may send a question and wait for it.
-    lines = sys.stdin if question == "-" else [question]
-    for line in lines:
-        text = " ".join(line.split())
-        sections: list[dict[str, object]] = []
-        confident = False
-        quoted: list[str] = []
-        talk = smalltalk_in(index.knowledge, text) if text else None
-        if not text:
-            answer = "Ask a question about the policy."
-        elif talk is not None:
-            answer = talk.reply
-        elif len(text) > QUESTION_MAX:
-            answer = f"Please ask in fewer than {QUESTION_MAX} characters."
-        else:
-            found = answer_question(index, text)
-            answer, confident = found.text, found.confident
-            sections = [
-                {"title": s.section.short_title, "score": round(s.score, 3)} for s in found.ranked
-            ]
-            quoted = [
-                f"{q.section.short_title}: {p.quoted}" for q in found.quoted for p in q.passages
-            ]
-        if as_json:
-            print(
-                json.dumps({"answer": answer, "confident": confident, "sections": sections}),
-                flush=True,
-            )
-            continue
-        print(answer, flush=not quoted and not sections)
-        for passage in quoted:
-            print(f"  > {passage}")
-        for section in sections:
-            print(f"  {section['score']:>7} {section['title']}", flush=True)
-    return 0
-
-
-async def _policy(settings: Settings) -> int:
-    from bot.store.repos import SqlQuestions
-
-    index = _policy_index(settings)
-    if index is None:
-        print("no policy document configured (SOCIALDESK_POLICY, or policy: in the YAML)")
-        return 0
-    document = index.document
-    print(f"{document.source}: version {document.digest[:12]}, {len(document.sections)} sections")
-    for section in document.sections:
-        count = len(section.passages)
-        kind = f"{count} passage{'' if count == 1 else 's'}" if count else "heading only"
-        print(f"  {section.digest[:12]}  {section.short_title} ({kind})")
-    for review in index.reviews:
-        now = f"now {review.current}" if review.current else "no longer in the document"
-        print(
-            f"held back for review: answers for {review.title!r} were checked against "
-            f"{review.reviewed}, {now}"
-        )
-    for title, count in index.orphan_phrasings.items():
-        print(f"held back for review: {count} staff phrasings name {title!r}, not in the document")
-    if settings.database_url:
-        try:
-            async with _existing_database(settings) as engine, engine.connect() as db:
-                learned = await SqlQuestions(db).learned()
-        except SettingsError as error:
-            print(f"kept answers not checked: {error}")
-            return 0
-        for entry in learned:
-            if not entry.still_fits(document):
-                # By reference only: the question is the asker's, not the console's.
-                print(
-                    f"held back for review: the IT Network Manager's kept answer to "
-                    f"{entry.reference}; the policy it was given for has changed"
-                )
-    return 0
-
-
-def _sqlite_file_missing(database_url: str) -> bool:
-    from sqlalchemy import make_url
-
-    url = make_url(database_url)
-    return (
-        url.get_backend_name() == "sqlite"
-        and bool(url.database)
-        and not (url.database == ":memory:" or Path(url.database or "").exists())
-    )
-
-
-@contextlib.asynccontextmanager
-async def _existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """The bot's database as it is: reading commands never change its schema under a running
-    bot, so one that is behind (or absent) is reported instead."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from bot.store.db import current_revision, head_revision, make_engine
-
-    if _sqlite_file_missing(settings.database_url):
-        # Opening it would create an empty file where the bot's database should be.
-        raise SettingsError("DATABASE_URL: no socialdesk database there yet")
-    engine = make_engine(settings.database_url)
-    try:
-        try:
-            found = await current_revision(engine)
-        except (OSError, SQLAlchemyError) as error:
-            raise SettingsError(
-                f"DATABASE_URL: cannot open the database ({type(error).__name__}: {error})"
-            ) from error
-        if found is None:
-            raise SettingsError("DATABASE_URL: no socialdesk database there yet")
-        if found != head_revision():
-            raise SettingsError(
-                f"the database schema is at revision {found}, this socialdesk needs "
-                f"{head_revision()}: run `socialdesk migrate` first"
-            )
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-async def _audit(settings: Settings, since_text: str | None, as_json: bool) -> int:
-    from bot.config import load_config
-    from bot.core.clock import SchoolTime
-    from bot.store.repos import SqlAuditLog
-
-    school_time = SchoolTime(load_config(settings.config_path).timezone)
-    since = None
-    if since_text:
-        try:
-            since = school_time.start_of(date.fromisoformat(since_text))
-        except ValueError:
-            raise SettingsError(
-                f"--since must be a date (YYYY-MM-DD), not {since_text!r}"
-            ) from None
-    async with _existing_database(settings) as engine, engine.connect() as db:
-        entries = await SqlAuditLog(db).entries(since)
-    for entry in entries:
-        if as_json:
-            print(
-                json.dumps(
-                    {
-                        "id": entry.id,
-                        "at": entry.at.isoformat(),
-                        "actor": entry.actor_key,
-                        "action": entry.action,
-                        "object_type": entry.object_type,
-                        "object_id": entry.object_id,
-                        "detail": dict(entry.detail),
-                    }
-                )
-            )
-        else:
-            detail = " ".join(f"{k}={v}" for k, v in entry.detail.items())
-            print(
-                f"{school_time.stamp(entry.at)}  {entry.actor_key}  {entry.action}  "
-                f"{entry.object_type} {entry.object_id}  {detail}".rstrip()
-            )
-    return 0
-
-
-async def _history(settings: Settings, reference: str, as_json: bool) -> int:
-    from bot.config import load_config
-    from bot.core.clock import SchoolTime
-    from bot.core.people import UNSIGNED, Signature
-    from bot.handlers.post_history import history_of
-    from bot.store.repos import SqlUnitOfWork
-
-    school = load_config(settings.config_path)
-    school_time = SchoolTime(school.timezone)
-
-    def who(key: str, signed: Signature = UNSIGNED) -> str:
-        """As they were when they acted (kept with each step); rows from before that was kept
-        are named as the configuration names them today."""
-        if not (signed.name or signed.identity):
-            signed = school.directory.signature(key)
-        return signed.describe(fallback=key)
-
-    async with _existing_database(settings) as engine, engine.connect() as db:
-        found = await history_of(SqlUnitOfWork(db), reference)
-    if found is None:
-        print(f"socialdesk: no draft post {reference!r}", file=sys.stderr)
-        return 1
-    post = found.post
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "reference": post.reference,
-                    "state": post.state.value,
-                    "version": post.version,
-                    "submitter": post.submitter_key,
-                    "versions": [
-                        {
-                            "version": v.version,
-                            "at": v.at.isoformat(),
-                            "by": v.by,
-                            "by_name": v.signed.name,
-                            "by_identity": v.signed.identity,
-                            "accounts": list(v.accounts),
-                            "text": v.text,
-                        }
-                        for v in found.versions
-                    ],
-                    "steps": [
-                        {
-                            "at": e.at.isoformat(),
-                            "by": e.actor_key,
-                            "by_name": e.signed.name,
-                            "by_identity": e.signed.identity,
-                            "from": e.from_state,
-                            "to": e.to_state,
-                            "version": e.version,
-                            "note": e.note,
-                        }
-                        for e in found.events
-                    ],
-                    "links": [{"account": link.account, "url": link.url} for link in found.links],
-                }
-            )
-        )
-        return 0
-    print(f"{post.reference}: {post.state.value.replace('_', ' ')}, version {post.version}")
-    first = found.versions[0] if found.versions else None
-    print(f"submitted by {who(post.submitter_key, first.signed if first else UNSIGNED)}")
-    for version in found.versions:
-        print(
-            f"\nversion {version.version}, {school_time.stamp(version.at)} "
-            f"by {who(version.by, version.signed)} "
-            f"for {', '.join(version.accounts)}"
-        )
-        for line in (version.text or "(text purged)").splitlines():
-            print(f"  | {line}")
-    print("\nsteps:")
-    for entry in found.events:
-        step = f"{entry.from_state or 'new'} -> {entry.to_state}"
-        print(
-            f"  {school_time.stamp(entry.at)}  v{entry.version}  {step}  "
-            f"by {who(entry.actor_key, entry.signed)}"
-        )
-        for line in (entry.note or "").splitlines():
-            print(f"      {line}")
-    if found.links:
-        print("\nlive:")
-        for link in found.links:
-            print(f"  {link.account}: {link.url}")
-    return 0
-
-
-def _school_day(text: str | None, what: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise SettingsError(f"{what} {text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _spreadsheet_safe(value: str) -> str:
-    # A cell starting =, +, - or @ is run as a formula by spreadsheets: text people typed
-    # must never run (OWASP, CSV injection).
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-async def _export(
-    settings: Settings, what: str, since_text: str | None, until_text: str | None, out: str | None
-) -> int:
-    from bot.config import load_config
-    from bot.handlers import reports
-    from bot.store.repos import SqlUnitOfWork
-
-    school = load_config(settings.config_path)
-    ctx = _report_context(school)
-    since_day = _school_day(since_text, "--from")
-    until_day = _school_day(until_text, "--to")
-    since = ctx.school_time.start_of(since_day) if since_day else None
-    until = ctx.school_time.start_of(until_day + timedelta(days=1)) if until_day else None
-    friend = what == "friend-requests"
-    async with _existing_database(settings) as engine, engine.connect() as db:
-        found = await SqlUnitOfWork(db).reports.listed(
-            since, until, reports.FRIEND_REQUESTS if friend else ()
-        )
-    columns = reports.FRIEND_REQUEST_COLUMNS if friend else reports.REPORT_COLUMNS
-    row_of = reports.friend_request_row if friend else reports.export_row
-    _write_csv(out, columns, [row_of(ctx, record) for record in found])
-    if out:
-        print(f"wrote {len(found)} {what.replace('-', ' ')} to {out}", file=sys.stderr)
-    return 0
-
-
-def _write_csv(out: str | None, columns: Sequence[str], rows: list[dict[str, str]]) -> None:
-    import csv
-
-    with (
-        open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
-    ) as target:
-        writer = csv.DictWriter(target, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _spreadsheet_safe(v) for k, v in row.items()})
-
-
-def _report_context(school: Any) -> Any:
-    from bot.core.clock import SchoolTime, SystemClock
-    from bot.handlers import HandlerContext
-
-    return HandlerContext(
-        school_name=school.name,
-        policy_contact=school.policy_contact,
-        accounts=school.accounts,
-        directory=school.directory,
-        clock=SystemClock(),
-        school_time=SchoolTime(school.timezone),
-        calendar=school.calendar,
-        deadlines=school.deadlines,
-    )
-
-
-async def _report(settings: Settings, reference: str) -> int:
-    from bot.config import load_config
-    from bot.handlers import reports
-    from bot.store.repos import SqlUnitOfWork
-
-    school = load_config(settings.config_path)
-    async with _existing_database(settings) as engine, engine.connect() as db:
-        record = await SqlUnitOfWork(db).reports.find(reference)
-    if record is None:
-        print(f"socialdesk: no report {reference!r}", file=sys.stderr)
-        return 1
-    print(reports.chronology_text(_report_context(school), record))
-    return 0
-
-
-async def _reports(settings: Settings, held_only: bool) -> int:
-    from bot.config import load_config
-    from bot.core.clock import SchoolTime
-    from bot.store.repos import SqlUnitOfWork
-
-    school = load_config(settings.config_path)
-    school_time = SchoolTime(school.timezone)
-    async with _existing_database(settings) as engine, engine.connect() as db:
-        found = await SqlUnitOfWork(db).reports.listed()
-    shown = [r for r in found if r.held or not held_only]
-    for record in shown:
-        print(
-            f"{record.reference}  {record.rules.short:<22} {record.state.value:<13}"
-            f"{school_time.stamp(record.created_at)}{'  HELD' if record.held else ''}"
-        )
-    if not shown:
-        print("no held reports" if held_only else "no reports")
-    return 0
-
-
-async def _outbox(settings: Settings, retry: bool) -> int:
-    from bot.store.outbox import FAILED, HELD, PENDING, Outbox
-
-    async with _existing_database(settings) as engine:
-        outbox = Outbox(engine)
-        if retry:
-            count = await outbox.requeue_failed(datetime.now(UTC))
-            print(f"{count} failed item(s) queued again")
-        lines = await outbox.lines([PENDING, HELD, FAILED])
-    for line in lines:
-        print(
-            f"#{line.id} {line.kind} {line.status} {line.platform or '-'} "
-            f"to={line.recipient_key or '-'} attempts={line.attempts} "
-            f"next={line.next_attempt_at:%Y-%m-%d %H:%M:%S}Z {line.last_error or ''}".rstrip()
-        )
-    if not lines:
-        print("nothing waiting")
-    return 0
-
-
-async def _teams(settings: Settings) -> int:
-    from sqlalchemy import func, select
-
-    from bot.config import load_config
-    from bot.core.people import Platform
-    from bot.store import teams as teams_store
-    from bot.store.models import OUTBOX
-    from bot.store.outbox import PENDING
-
-    school = load_config(settings.config_path)
-    configured = [
-        (person, identity.external_id)
-        for person in school.directory.people
-        if (identity := person.identity_on(Platform.TEAMS)) is not None
-    ]
-    async with _existing_database(settings) as engine, engine.connect() as db:
-        reach = await teams_store.reach_of(db, (aad for _, aad in configured))
-        counts = await db.execute(
-            select(OUTBOX.c.address, func.count())
-            .where(OUTBOX.c.platform == Platform.TEAMS.value, OUTBOX.c.status == PENDING)
-            .group_by(OUTBOX.c.address)
-        )
-        waiting: dict[str, int] = {address: count for address, count in counts}
-    if not configured:
-        print("nobody in the configuration has a Teams id")
-    for person, aad in configured:
-        known = reach.get(aad)
-        if known is None:
-            state = "has not added socialdesk yet"
-        elif known.unreachable_since is not None:
-            state = (
-                f"unreachable since {known.unreachable_since:%Y-%m-%d %H:%M}Z "
-                f"({known.unreachable_reason or 'removed the app'})"
-            )
-        else:
-            state = "reachable"
-        roles = ", ".join(sorted(r.value for r in person.roles)) or "staff"
-        print(f"{person.name} ({roles}) {aad}: {state}; {waiting.get(aad, 0)} message(s) waiting")
-    return 0
-
-
-def _backup(settings: Settings, out: Path) -> int:
-    import sqlite3
-
-    from sqlalchemy import make_url
-
-    url = make_url(settings.database_url)
-    if url.get_backend_name() != "sqlite":
-        raise SettingsError(
-            "DATABASE_URL is a PostgreSQL database: back it up with pg_dump -Fc (see README.md)"
-        )
-    if _sqlite_file_missing(settings.database_url) or not url.database:
-        raise SettingsError("DATABASE_URL: no socialdesk database there yet")
-    if out.exists() and out.stat().st_size > 0:
-        raise SettingsError(f"{out} already exists: name a new file")
-    # VACUUM INTO fills an empty file as it finds it, so the copy is private from the start.
-    os.close(os.open(out, os.O_WRONLY | os.O_CREAT, 0o600))
-    # Not read-only: a read-only connection leaves -wal and -shm files behind, owned by whoever
-    # ran the backup, and a bot started later as another user could not open them.
-    source = sqlite3.connect(url.database)
-    try:
-        # One read transaction: a consistent copy, taken while the bot goes on writing.
-        source.execute("VACUUM INTO ?", (str(out),))
-    except sqlite3.Error as error:
-        out.unlink(missing_ok=True)
-        raise SettingsError(f"backup failed: {error}") from error
-    finally:
-        source.close()
-    print(f"wrote {out} ({out.stat().st_size} bytes)")
     return 0
 
 

@@ -23,7 +23,7 @@ from bot.slack.transport import SlackTransport
 from bot.store import outbox as outbox_rows
 from bot.store.db import make_engine, migrate
 from bot.store.models import CARDS, OUTBOX, OutboxItem
-from bot.store.outbox import CardPlace, Done, Outbox
+from bot.store.outbox import CardPlace, Claimed, Done, Outbox
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
 from tests.harness import RunningBot, draft_payload, eventually, settings_for
@@ -69,6 +69,14 @@ def _worker(engine: AsyncEngine, fake_slack: FakeSlack, **options: Any) -> Deliv
     )
 
 
+async def _claim(
+    queue: Outbox, worker: str, now: datetime, lease: timedelta, limit: int
+) -> list[Claimed]:
+    """A worker's cycle with nothing finished to report: a claim alone."""
+    claimed, _ = await queue.cycle(worker, now, lease, (), limit)
+    return claimed
+
+
 async def test_concurrent_claims_never_share_an_item_nor_exceed_their_limit(
     engine: AsyncEngine,
 ) -> None:
@@ -76,18 +84,18 @@ async def test_concurrent_claims_never_share_an_item_nor_exceed_their_limit(
     await _queue_messages(engine, 40, now)
     queue = Outbox(engine)
     claims = await asyncio.gather(
-        *(queue.claim(f"w{i}", now, timedelta(minutes=1), 3) for i in range(8))
+        *(_claim(queue, f"w{i}", now, timedelta(minutes=1), 3) for i in range(8))
     )
     assert all(len(claim) <= 3 for claim in claims)
     ids = [item.id for claim in claims for item in claim]
     assert len(ids) == len(set(ids)) == 24
-    rest = await queue.claim("w-last", now, timedelta(minutes=1), 100)
+    rest = await _claim(queue, "w-last", now, timedelta(minutes=1), 100)
     assert len(rest) == 16 and not {i.id for i in rest} & set(ids)
     # A lease still running keeps the item from everyone else.
-    assert await queue.claim("late", now, timedelta(minutes=1), 100) == []
+    assert await _claim(queue, "late", now, timedelta(minutes=1), 100) == []
     # Once a lease runs out the item can be claimed again (its worker died mid-send).
     later = now + timedelta(minutes=2)
-    assert len(await queue.claim("rescuer", later, timedelta(minutes=1), 100)) == 40
+    assert len(await _claim(queue, "rescuer", later, timedelta(minutes=1), 100)) == 40
 
 
 async def test_two_instances_deliver_every_message_exactly_once(
@@ -194,20 +202,20 @@ async def test_finished_items_are_recorded_with_the_next_claim_and_a_late_one_is
     await _queue_cards(engine, 3, now)
     queue = Outbox(engine)
     lease = timedelta(minutes=1)
-    first, second, third = await queue.claim("w1", now, lease, 3)
+    first, second, third = await _claim(queue, "w1", now, lease, 3)
     claimed, late = await queue.cycle(
         "w1", now, lease, [Done(first, "Dk0", "17000.1"), Done(second, "Dk1", "17000.2")], 5
     )
     assert claimed == [] and late == []
     # The third item's lease runs out and another worker takes it over before w1 reports it.
-    (rescued,) = await queue.claim("w2", now + timedelta(minutes=2), lease, 5)
+    (rescued,) = await _claim(queue, "w2", now + timedelta(minutes=2), lease, 5)
     assert rescued.id == third.id
     _, late = await queue.cycle("w1", now, lease, [Done(third, "Dk2", "17000.3")], 0)
     assert [d.item.id for d in late] == [third.id]
     await queue.cycle("w2", now, lease, [Done(rescued, "Dk2", "17000.9")], 0)
     # The same copy delivered twice (queued twice, say) is recorded once, not refused.
     await _queue_cards(engine, 1, now)
-    (again,) = await queue.claim("w1", now, lease, 5)
+    (again,) = await _claim(queue, "w1", now, lease, 5)
     assert again.recipient_key == "k0"
     await queue.cycle("w1", now, lease, [Done(again, "Dk0", "17000.4")], 0)
     async with engine.connect() as db:
@@ -224,7 +232,7 @@ async def test_an_update_is_claimed_with_where_its_card_went_and_only_the_newest
     await _queue_cards(engine, 1, now)
     queue = Outbox(engine)
     lease = timedelta(minutes=1)
-    (card,) = await queue.claim("w", now, lease, 1)
+    (card,) = await _claim(queue, "w", now, lease, 1)
     await queue.cycle("w", now, lease, [Done(card, "Dk0", "17000.1")], limit=0)
     copy = outbox_rows.CardCopy("slack", "k0", "U0STAFF00")
     key = "post:1:v1:approval"
@@ -237,7 +245,7 @@ async def test_an_update_is_claimed_with_where_its_card_went_and_only_the_newest
                 outbox_rows.card_update(copy, key, {"text": "posted"}, 3, now),
             ],
         )
-    (newest,) = await queue.claim("w", now, lease, 5)
+    (newest,) = await _claim(queue, "w", now, lease, 5)
     assert (newest.payload["text"], newest.card) == ("posted", CardPlace("Dk0", "17000.1", 1))
     async with engine.connect() as db:
         older = (
@@ -257,9 +265,9 @@ async def test_an_update_is_claimed_with_where_its_card_went_and_only_the_newest
                 outbox_rows.card_update(copy, "post:1:v1:approval", {"text": "newer"}, 4, now),
             ],
         )
-    assert await queue.claim("other", now, lease, 5) == []
+    assert await _claim(queue, "other", now, lease, 5) == []
     await queue.cycle("w", now, lease, [Done(newest)], limit=0)
-    (waited,) = await queue.claim("other", now + timedelta(seconds=2), lease, 5)
+    (waited,) = await _claim(queue, "other", now + timedelta(seconds=2), lease, 5)
     assert waited.payload["text"] == "newer" and waited.card == CardPlace("Dk0", "17000.1", 3)
 
 
@@ -270,7 +278,7 @@ async def test_an_update_claimed_before_its_card_was_recorded_still_lands(
     await _queue_cards(engine, 1, now)
     queue = Outbox(engine)
     lease = timedelta(minutes=1)
-    (card,) = await queue.claim("sender", now, lease, 1)  # the card is on its way, stale
+    (card,) = await _claim(queue, "sender", now, lease, 1)  # the card is on its way, stale
     async with engine.begin() as db:
         await outbox_rows.queue(
             db,
@@ -285,7 +293,7 @@ async def test_an_update_claimed_before_its_card_was_recorded_still_lands(
             ],
         )
     worker = _worker(engine, fake_slack)
-    (update,) = await queue.claim(worker.worker_id, now, lease, 5)
+    (update,) = await _claim(queue, worker.worker_id, now, lease, 5)
     assert update.card is None  # not recorded yet when the update was claimed
     await queue.cycle("sender", now, lease, [Done(card, "DU0STAFF00", "17000.1")], limit=0)
     running = asyncio.create_task(worker.run_forever())

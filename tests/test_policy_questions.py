@@ -143,7 +143,7 @@ async def test_two_answers_at_once_on_postgresql_store_one(database_url: str) ->
     the first's row lock, then finds the question answered."""
     from bot.core.questions import AnswerKind, NewQuestion
     from bot.store.db import make_engine, migrate
-    from bot.store.repos import SqlQuestions
+    from bot.store.question_repo import SqlQuestions
 
     engine = make_engine(database_url)
     try:

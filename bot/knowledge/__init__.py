@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bot.core.questions import (
+from bot.core.policy_knowledge import (
     Heading,
     Knowledge,
     NextKind,

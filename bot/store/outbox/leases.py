@@ -1,5 +1,6 @@
-"""The outbox: messages and fetches stored with the change that caused them, then claimed
-by one delivery worker at a time through a lease, so several instances can share a database."""
+"""Items going out: claimed by one delivery worker at a time through a lease, so several
+instances can share a database, then finished, retried or failed; and the kept files they
+deliver."""
 
 from __future__ import annotations
 
@@ -9,25 +10,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store.models import ATTACHMENTS, CARDS, OUTBOX, detached_ids, ordinary_ids
-
-MESSAGE = "message"
-UPDATE = "update"
-FETCH = "fetch"
-SHARE = "share"
-TIMER = "timer"
-
-PENDING = "pending"
-SENT = "sent"
-HELD = "held"
-FAILED = "failed"
-# Never to be sent: a card, or a file beneath it, for someone no longer to see it.
-WITHDRAWN = "withdrawn"
+from bot.store.outbox.items import FAILED, MESSAGE, PENDING, SENT, SHARE, UPDATE, Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,181 +70,6 @@ class OutboxLine:
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
-
-
-Row = dict[str, Any]
-
-
-def _row(kind: str, now: datetime, due: datetime | None = None, **fields: Any) -> Row:
-    """Every item starts unattempted, due now unless `due` says later; `fields` say what and
-    for whom. Every row names the same columns, so a batch is one INSERT."""
-    return {
-        "kind": kind,
-        "status": PENDING,
-        "platform": None,
-        "recipient_key": None,
-        "address": None,
-        "card_key": None,
-        "payload": None,
-        "revision": None,
-        "last_error": None,
-        **fields,
-        "attempts": 0,
-        "next_attempt_at": due or now,
-        "created_at": now,
-    }
-
-
-async def queue(db: AsyncConnection, rows: Sequence[Row], *, detached: bool = False) -> None:
-    """Store items in the caller's transaction, so they commit with the change that caused
-    them; one statement however many there are. `detached`: they concern an anonymous report,
-    and take ids outside the shared sequence (see models.detached_ids)."""
-    if not rows:
-        return
-    listed = list(rows)
-    ids = detached_ids(len(listed)) if detached else await ordinary_ids(db, OUTBOX, len(listed))
-    if ids is not None:
-        listed = [{**row, "id": row_id} for row, row_id in zip(listed, ids, strict=True)]
-    await db.execute(insert(OUTBOX), listed)
-
-
-def message(
-    *,
-    platform: str,
-    recipient_key: str,
-    address: str,
-    card_key: str | None,
-    payload: Mapping[str, Any],
-    now: datetime,
-    revision: int | None = None,
-) -> Row:
-    return _row(
-        MESSAGE,
-        now,
-        platform=platform,
-        recipient_key=recipient_key,
-        address=address,
-        card_key=card_key,
-        payload=dict(payload),
-        revision=revision,
-    )
-
-
-def held(*, recipient_key: str, card_key: str | None, reason: str, now: datetime) -> Row:
-    return _row(
-        MESSAGE, now, status=HELD, recipient_key=recipient_key, card_key=card_key, last_error=reason
-    )
-
-
-def fetch(*, platform: str, attachment_id: int, url: str, now: datetime) -> Row:
-    return _row(FETCH, now, platform=platform, payload={"attachment_id": attachment_id, "url": url})
-
-
-def share(
-    *,
-    platform: str,
-    recipient_key: str,
-    address: str,
-    card_key: str | None,
-    attachment_id: int,
-    now: datetime,
-) -> Row:
-    """A kept attachment to deliver after the card `card_key` (in its thread) to one person."""
-    return _row(
-        SHARE,
-        now,
-        platform=platform,
-        recipient_key=recipient_key,
-        address=address,
-        card_key=card_key,
-        payload={"attachment_id": attachment_id},
-    )
-
-
-def timer(*, name: str, due: datetime, args: Mapping[str, Any], now: datetime) -> Row:
-    # A timer waits in the outbox until it is due, as a retry would, and is claimed once.
-    return _row(TIMER, now, due, payload={"timer": name, "args": dict(args)})
-
-
-@dataclass(frozen=True, slots=True)
-class CardCopy:
-    platform: str
-    recipient_key: str
-    address: str
-
-
-async def card_copies(db: AsyncConnection, card_key: str) -> list[CardCopy]:
-    """Everyone a card was sent (or is being sent) to, on each platform."""
-    rows = await db.execute(
-        select(OUTBOX.c.platform, OUTBOX.c.recipient_key, OUTBOX.c.address)
-        .where(
-            OUTBOX.c.kind == MESSAGE,
-            OUTBOX.c.card_key == card_key,
-            OUTBOX.c.address.is_not(None),
-        )
-        .distinct()
-    )
-    return [CardCopy(p, r, a) for p, r, a in rows if p and r and a]
-
-
-async def refresh_unsent(
-    db: AsyncConnection,
-    card_key: str,
-    platform: str,
-    payload: Mapping[str, Any],
-    revision: int,
-    recipients: Sequence[str] | None = None,
-) -> None:
-    """Copies of a card not sent yet are given its newest content, so none goes out stale;
-    copies already sent are updated in place by the `update` items queued beside this.
-    `recipients`: only the copies for these people."""
-    if recipients is not None and not recipients:
-        return
-    query = (
-        update(OUTBOX)
-        .where(
-            OUTBOX.c.kind == MESSAGE,
-            OUTBOX.c.card_key == card_key,
-            OUTBOX.c.platform == platform,
-            OUTBOX.c.status.in_([PENDING, FAILED]),
-            or_(OUTBOX.c.revision.is_(None), OUTBOX.c.revision < revision),
-        )
-        .values(payload=dict(payload), revision=revision)
-    )
-    if recipients is not None:
-        query = query.where(OUTBOX.c.recipient_key.in_(list(recipients)))
-    await db.execute(query)
-
-
-async def withdraw_unsent(db: AsyncConnection, card_key: str, recipients: Sequence[str]) -> None:
-    """A card not yet sent to these people, and the files that follow it, are not sent."""
-    if not recipients:
-        return
-    await db.execute(
-        update(OUTBOX)
-        .where(
-            OUTBOX.c.kind.in_([MESSAGE, SHARE]),
-            OUTBOX.c.card_key == card_key,
-            OUTBOX.c.status.in_([PENDING, FAILED]),
-            OUTBOX.c.recipient_key.in_(list(recipients)),
-        )
-        .values(status=WITHDRAWN)
-    )
-
-
-def card_update(
-    copy: CardCopy, card_key: str, payload: Mapping[str, Any], revision: int, now: datetime
-) -> Row:
-    return _row(
-        UPDATE,
-        now,
-        platform=copy.platform,
-        recipient_key=copy.recipient_key,
-        address=copy.address,
-        card_key=card_key,
-        payload=dict(payload),
-        revision=revision,
-    )
 
 
 async def finish(db: AsyncConnection, item: Claimed, worker: str, now: datetime) -> bool:
@@ -327,12 +141,6 @@ class ShareTarget:
 class Outbox:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-
-    async def claim(
-        self, worker: str, now: datetime, lease: timedelta, limit: int
-    ) -> list[Claimed]:
-        claimed, _ = await self.cycle(worker, now, lease, (), limit)
-        return claimed
 
     async def cycle(
         self,
