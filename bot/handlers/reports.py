@@ -88,9 +88,38 @@ from bot.handlers.report_cards import (
     start_menu,
 )
 
-# Read through this module by the tests.
+# report_card and REPORT_COLUMNS are read through this module by the tests.
 from bot.handlers.report_cards import report_card as report_card
+from bot.handlers.report_handling import (
+    CHASE,
+    ESCALATE,
+    already_there,
+    checked_text,
+    due_by,
+    for_reporter,
+    handled_record,
+    in_form,
+    refuse,
+    send_card,
+    sent_again,
+    sent_event,
+    step_taken,
+)
 from bot.handlers.report_records import REPORT_COLUMNS as REPORT_COLUMNS
+from bot.handlers.report_replies import follow_up, open_reply_form, reply, reply_anonymously
+from bot.handlers.report_timers import chase, escalate
+from bot.handlers.workflow import (
+    KEPT_FILES_PREFIX,
+    REPORT_FAILED,
+    Clicked,
+    ClickRoute,
+    CommandRoute,
+    FormRoute,
+    FormValues,
+    Said,
+    Submitted,
+    Workflow,
+)
 
 log = logging.getLogger(__name__)
 
