@@ -95,37 +95,49 @@ def _reports(raw: Any, zone: ZoneInfo, where: str) -> tuple[WorkingCalendar, Dea
         return WorkingCalendar(zone), Deadlines()
     if not isinstance(raw, dict):
         raise SettingsError(f"{label} must be a mapping")
-    starts, ends = time(8, 0), time(17, 0)
-    hours = raw.get("working_hours")
-    if hours is not None:
-        match = _HOURS.match(str(hours))
-        try:
-            if match is None:
-                raise ValueError
-            starts, ends = (
-                time.fromisoformat(match[1].zfill(5)),
-                time.fromisoformat(match[2].zfill(5)),
-            )
-        except ValueError:
-            raise SettingsError(
-                f"{label}.working_hours {hours!r} must look like 08:00-17:00"
-            ) from None
-        if ends <= starts:
-            raise SettingsError(f"{label}.working_hours must end after they start")
-    weekdays = frozenset(range(5))
-    days = raw.get("working_days")
-    if days is not None:
-        if not isinstance(days, list) or not days:
-            raise SettingsError(f"{label}.working_days must list days, such as [mon, tue, wed]")
-        chosen: set[int] = set()
-        for day in days:
-            name = str(day).strip().lower()[:3]
-            if name not in _WEEKDAYS:
-                raise SettingsError(f"{label}.working_days: {day!r} is not a day of the week")
-            chosen.add(_WEEKDAYS.index(name))
-        weekdays = frozenset(chosen)
+    starts, ends = _working_hours(raw.get("working_hours"), label)
+    weekdays = _working_days(raw.get("working_days"), label)
+    terms = _term_dates(raw.get("term_dates") or [], label)
+    holidays = _bank_holidays(raw.get("bank_holidays") or [], label)
+    calendar = WorkingCalendar(zone, starts, ends, weekdays, terms, holidays)
+    return calendar, _deadlines(raw.get("acknowledge_within") or {}, calendar, label)
+
+
+def _working_hours(hours: Any, label: str) -> tuple[time, time]:
+    if hours is None:
+        return time(8, 0), time(17, 0)
+    match = _HOURS.match(str(hours))
+    try:
+        if match is None:
+            raise ValueError
+        starts, ends = (
+            time.fromisoformat(match[1].zfill(5)),
+            time.fromisoformat(match[2].zfill(5)),
+        )
+    except ValueError:
+        raise SettingsError(f"{label}.working_hours {hours!r} must look like 08:00-17:00") from None
+    if ends <= starts:
+        raise SettingsError(f"{label}.working_hours must end after they start")
+    return starts, ends
+
+
+def _working_days(days: Any, label: str) -> frozenset[int]:
+    if days is None:
+        return frozenset(range(5))
+    if not isinstance(days, list) or not days:
+        raise SettingsError(f"{label}.working_days must list days, such as [mon, tue, wed]")
+    chosen: set[int] = set()
+    for day in days:
+        name = str(day).strip().lower()[:3]
+        if name not in _WEEKDAYS:
+            raise SettingsError(f"{label}.working_days: {day!r} is not a day of the week")
+        chosen.add(_WEEKDAYS.index(name))
+    return frozenset(chosen)
+
+
+def _term_dates(raw: Any, label: str) -> tuple[tuple[date, date], ...]:
     terms: list[tuple[date, date]] = []
-    for index, term in enumerate(raw.get("term_dates") or []):
+    for index, term in enumerate(raw):
         first, last = (term.get("from"), term.get("to")) if isinstance(term, dict) else (None, None)
         try:
             span = (_day(first), _day(last))
@@ -136,18 +148,23 @@ def _reports(raw: Any, zone: ZoneInfo, where: str) -> tuple[WorkingCalendar, Dea
         if span[1] < span[0]:
             raise SettingsError(f"{label}.term_dates[{index}] ends before it starts")
         terms.append(span)
+    return tuple(sorted(terms))
+
+
+def _bank_holidays(raw: Any, label: str) -> frozenset[date]:
     holidays: set[date] = set()
-    for index, holiday in enumerate(raw.get("bank_holidays") or []):
+    for index, holiday in enumerate(raw):
         try:
             holidays.add(_day(holiday))
         except ValueError:
             raise SettingsError(
                 f"{label}.bank_holidays[{index}] {holiday!r} is not a date (YYYY-MM-DD)"
             ) from None
-    calendar = WorkingCalendar(
-        zone, starts, ends, weekdays, tuple(sorted(terms)), frozenset(holidays)
-    )
-    within = raw.get("acknowledge_within") or {}
+    return frozenset(holidays)
+
+
+def _deadlines(within: Any, calendar: WorkingCalendar, label: str) -> Deadlines:
+    """`acknowledge_within:`, read in `calendar`'s working time."""
     if not isinstance(within, dict):
         raise SettingsError(f"{label}.acknowledge_within must be a mapping (dsl:, other:)")
     durations = {}
@@ -161,9 +178,7 @@ def _reports(raw: Any, zone: ZoneInfo, where: str) -> tuple[WorkingCalendar, Dea
                 "as 1h, 30m or 1d"
             )
         durations[key] = duration
-    return calendar, Deadlines(
-        urgent=durations.get("dsl", Deadlines.urgent), other=durations.get("other")
-    )
+    return Deadlines(urgent=durations.get("dsl", Deadlines.urgent), other=durations.get("other"))
 
 
 def _day(value: Any) -> date:

@@ -12,13 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.config import SchoolConfig
-from bot.core.outcome import Outcome
+from bot.core.outcome import CardUpdate, Outcome
 from bot.core.people import Identity, Person, Platform
 from bot.core.ports import UnitOfWork
 from bot.core.ui import Message
@@ -209,11 +210,31 @@ class Runtime:
 
     async def _store_follow_ups(self, db: AsyncConnection, outcome: Outcome) -> None:
         now = self.context.clock.now()
-        rows: list[outbox.Row] = []
+        render = self._render_once()
+        rows = await self._notification_rows(db, outcome, render, now)
+        for update in outcome.card_updates:
+            rows.extend(await self._card_update_rows(db, update, render, now))
+        rows.extend(
+            outbox.timer(name=schedule.name, due=schedule.due, args=schedule.args, now=now)
+            for schedule in outcome.schedules
+        )
+        rows.extend(
+            outbox.fetch(
+                platform=fetch.platform.value,
+                attachment_id=fetch.attachment_id,
+                url=fetch.download_url,
+                now=now,
+            )
+            for fetch in outcome.fetches
+        )
+        await outbox.queue(db, rows, detached=outcome.detached)
+
+    def _render_once(self) -> Callable[[Message, str], Mapping[str, Any] | None]:
+        """A function that renders a message for a platform (None for one this bot does not
+        serve): a card for several approvers is rendered once per platform, not once each."""
         rendered: dict[tuple[int, str], Mapping[str, Any]] = {}
 
         def render(message: Message, platform: str) -> Mapping[str, Any] | None:
-            # A card for several approvers is rendered once per platform, not once each.
             renderer = self.renderers.get(platform)
             if renderer is None:
                 return None
@@ -222,6 +243,18 @@ class Runtime:
                 rendered[key] = renderer(message)
             return rendered[key]
 
+        return render
+
+    async def _notification_rows(
+        self,
+        db: AsyncConnection,
+        outcome: Outcome,
+        render: Callable[[Message, str], Mapping[str, Any] | None],
+        now: datetime,
+    ) -> list[outbox.Row]:
+        """Each message queued, with its files, wherever its recipient can be reached; held,
+        with the reason, for someone who can be reached nowhere."""
+        rows: list[outbox.Row] = []
         in_teams = await self.teams_reach.reachable(
             db,
             (
@@ -272,63 +305,59 @@ class Runtime:
                         now=now,
                     )
                 )
-        for update in outcome.card_updates:
-            copies = await outbox.card_copies(db, update.card_key)
-            for platform in sorted({copy.platform for copy in copies}):
-                payload = render(update.message, platform)
-                if payload is None:
-                    continue
-                here = [copy for copy in copies if copy.platform == platform]
-                shown_to = update.visible_to
-                withdrawn = (
-                    render(update.withdrawn, platform)
-                    if shown_to is not None and update.withdrawn is not None
-                    else None
-                )
-                if shown_to is None or withdrawn is None:
-                    await outbox.refresh_unsent(
-                        db, update.card_key, platform, payload, update.revision
-                    )
-                    rows.extend(
-                        outbox.card_update(copy, update.card_key, payload, update.revision, now)
-                        for copy in here
-                    )
-                    continue
-                # Copies for people who may no longer see the card: one not yet sent (and the
-                # files beneath it) never goes; one already sent now says so.
-                shown = [c for c in here if c.recipient_key in shown_to]
-                hidden = [c for c in here if c.recipient_key not in shown_to]
-                await outbox.refresh_unsent(
-                    db,
-                    update.card_key,
-                    platform,
-                    payload,
-                    update.revision,
-                    recipients=[c.recipient_key for c in shown],
-                )
-                await outbox.withdraw_unsent(db, update.card_key, [c.recipient_key for c in hidden])
+        return rows
+
+    async def _card_update_rows(
+        self,
+        db: AsyncConnection,
+        update: CardUpdate,
+        render: Callable[[Message, str], Mapping[str, Any] | None],
+        now: datetime,
+    ) -> list[outbox.Row]:
+        """Every copy of a card, on each platform this bot serves, brought up to date: one not
+        yet sent is rewritten, one sent is replaced."""
+        rows: list[outbox.Row] = []
+        copies = await outbox.card_copies(db, update.card_key)
+        for platform in sorted({copy.platform for copy in copies}):
+            payload = render(update.message, platform)
+            if payload is None:
+                continue
+            here = [copy for copy in copies if copy.platform == platform]
+            shown_to = update.visible_to
+            withdrawn = (
+                render(update.withdrawn, platform)
+                if shown_to is not None and update.withdrawn is not None
+                else None
+            )
+            if shown_to is None or withdrawn is None:
+                await outbox.refresh_unsent(db, update.card_key, platform, payload, update.revision)
                 rows.extend(
                     outbox.card_update(copy, update.card_key, payload, update.revision, now)
-                    for copy in shown
+                    for copy in here
                 )
-                rows.extend(
-                    outbox.card_update(copy, update.card_key, withdrawn, update.revision, now)
-                    for copy in hidden
-                )
-        rows.extend(
-            outbox.timer(name=schedule.name, due=schedule.due, args=schedule.args, now=now)
-            for schedule in outcome.schedules
-        )
-        rows.extend(
-            outbox.fetch(
-                platform=fetch.platform.value,
-                attachment_id=fetch.attachment_id,
-                url=fetch.download_url,
-                now=now,
+                continue
+            # Copies for people who may no longer see the card: one not yet sent (and the
+            # files beneath it) never goes; one already sent now says so.
+            shown = [c for c in here if c.recipient_key in shown_to]
+            hidden = [c for c in here if c.recipient_key not in shown_to]
+            await outbox.refresh_unsent(
+                db,
+                update.card_key,
+                platform,
+                payload,
+                update.revision,
+                recipients=[c.recipient_key for c in shown],
             )
-            for fetch in outcome.fetches
-        )
-        await outbox.queue(db, rows, detached=outcome.detached)
+            await outbox.withdraw_unsent(db, update.card_key, [c.recipient_key for c in hidden])
+            rows.extend(
+                outbox.card_update(copy, update.card_key, payload, update.revision, now)
+                for copy in shown
+            )
+            rows.extend(
+                outbox.card_update(copy, update.card_key, withdrawn, update.revision, now)
+                for copy in hidden
+            )
+        return rows
 
 
 def _where_to_reach(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cli import LIBRARY_LOGGERS, configure_logging
-from bot.core.refs import parse_reference
+from bot.core.refs import RefKind
 from bot.settings import Settings
 from bot.store.models import OutboxItem, PolicyQuestion, Report
 from tests.conftest import BotFactory
@@ -74,6 +75,10 @@ def debug_log() -> Iterator[io.StringIO]:
 # --- every row of every table --------------------------------------------------------------
 
 
+# A reference as format_reference writes it: the bot itself never reads one back.
+_REFERENCE = re.compile(rf"^\s*[{''.join(RefKind)}]-(?P<number>\d{{4,}})\s*$")
+
+
 @dataclass(frozen=True)
 class Row:
     table: str
@@ -91,9 +96,9 @@ class Row:
         """Its integer key, and the number of any reference it has (R-0007)."""
         found = [v for c, v in self.values.items() if c in key_columns and isinstance(v, int)]
         for column, value in self.values.items():
-            parsed = parse_reference(value) if column == "reference" and value else None
-            if parsed is not None:
-                found.append(parsed[1])
+            quoted = _REFERENCE.match(value.upper()) if column == "reference" and value else None
+            if quoted is not None:
+                found.append(int(quoted["number"]))
         return found
 
 

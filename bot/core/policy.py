@@ -196,48 +196,8 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
 def _docx_blocks(data: bytes, name: str) -> list[_Block]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            document = ElementTree.fromstring(archive.read("word/document.xml"))  # noqa: S314
-            styles = (
-                ElementTree.fromstring(archive.read("word/styles.xml"))  # noqa: S314
-                if "word/styles.xml" in archive.namelist()
-                else None
-            )
-    # A damaged file fails in many ways: a bad zip, a missing part, bad XML, bad compression.
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, zlib.error) as error:
-        raise PolicyError(f"{name} is not a readable Word document ({error})") from error
-    except (RuntimeError, NotImplementedError, ValueError, EOFError) as error:
-        raise PolicyError(f"{name} is not a readable Word document ({error})") from error
-    # Style ids are localised ("Heading1", "berschrift1"); their names are not.
-    style_names: dict[str, str] = {}
-    if styles is not None:
-        for definition in styles.iter(f"{_W}style"):
-            style_id = definition.get(f"{_W}styleId")
-            named = definition.find(f"{_W}name")
-            if style_id and named is not None:
-                style_names[style_id] = (named.get(f"{_W}val") or "").casefold()
-
-    paragraphs: list[tuple[str, str, bool]] = []
-    for paragraph in document.iter(f"{_W}p"):
-        parts: list[str] = []
-        for node in paragraph.iter():
-            if node.tag == f"{_W}t" and node.text:
-                parts.append(node.text)
-            elif node.tag in (f"{_W}tab", f"{_W}br"):
-                parts.append(" ")
-        text = _clean("".join(parts))
-        if not text:
-            continue
-        properties = paragraph.find(f"{_W}pPr")
-        style_id = ""
-        numbered = False
-        if properties is not None:
-            chosen = properties.find(f"{_W}pStyle")
-            style_id = (chosen.get(f"{_W}val") or "") if chosen is not None else ""
-            numbered = properties.find(f"{_W}numPr") is not None
-        paragraphs.append((text, style_names.get(style_id, style_id.casefold()), numbered))
-
+    document, styles = _docx_parts(data, name)
+    paragraphs = _docx_paragraphs(document, _docx_style_names(styles))
     styled = any(s.startswith("heading") or s == "title" for _, s, _ in paragraphs)
     blocks: list[_Block] = []
     for text, style, numbered in paragraphs:
@@ -251,6 +211,67 @@ def _docx_blocks(data: bytes, name: str) -> list[_Block]:
         else:
             blocks.append(_Block(text, heading=style.startswith("heading")))
     return blocks
+
+
+def _docx_parts(data: bytes, name: str) -> tuple[ElementTree.Element, ElementTree.Element | None]:
+    """The document's body and, when it has them, its style definitions."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            document = ElementTree.fromstring(archive.read("word/document.xml"))  # noqa: S314
+            styles = (
+                ElementTree.fromstring(archive.read("word/styles.xml"))  # noqa: S314
+                if "word/styles.xml" in archive.namelist()
+                else None
+            )
+    # A damaged file fails in many ways: a bad zip, a missing part, bad XML, bad compression.
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, zlib.error) as error:
+        raise PolicyError(f"{name} is not a readable Word document ({error})") from error
+    except (RuntimeError, NotImplementedError, ValueError, EOFError) as error:
+        raise PolicyError(f"{name} is not a readable Word document ({error})") from error
+    return document, styles
+
+
+def _docx_style_names(styles: ElementTree.Element | None) -> dict[str, str]:
+    """Style id to casefolded style name: ids are localised ("Heading1", "berschrift1");
+    names are not."""
+    style_names: dict[str, str] = {}
+    if styles is not None:
+        for definition in styles.iter(f"{_W}style"):
+            style_id = definition.get(f"{_W}styleId")
+            named = definition.find(f"{_W}name")
+            if style_id and named is not None:
+                style_names[style_id] = (named.get(f"{_W}val") or "").casefold()
+    return style_names
+
+
+def _docx_paragraphs(
+    document: ElementTree.Element, style_names: dict[str, str]
+) -> list[tuple[str, str, bool]]:
+    """Each paragraph with text: its text, its style's name, and whether Word numbers it."""
+    paragraphs: list[tuple[str, str, bool]] = []
+    for paragraph in document.iter(f"{_W}p"):
+        text = _docx_text(paragraph)
+        if not text:
+            continue
+        properties = paragraph.find(f"{_W}pPr")
+        style_id = ""
+        numbered = False
+        if properties is not None:
+            chosen = properties.find(f"{_W}pStyle")
+            style_id = (chosen.get(f"{_W}val") or "") if chosen is not None else ""
+            numbered = properties.find(f"{_W}numPr") is not None
+        paragraphs.append((text, style_names.get(style_id, style_id.casefold()), numbered))
+    return paragraphs
+
+
+def _docx_text(paragraph: ElementTree.Element) -> str:
+    parts: list[str] = []
+    for node in paragraph.iter():
+        if node.tag == f"{_W}t" and node.text:
+            parts.append(node.text)
+        elif node.tag in (f"{_W}tab", f"{_W}br"):
+            parts.append(" ")
+    return _clean("".join(parts))
 
 
 # "1. Introduction", "3.1 Photographs": a section number before a heading.

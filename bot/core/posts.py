@@ -196,11 +196,42 @@ class Draft:
 def validate_draft(
     submission: DraftSubmission, accounts: tuple[Account, ...], today: date
 ) -> tuple[Draft | None, FormErrors]:
-    errors: dict[str, str] = {}
     # Typed text may carry control characters or lone surrogates, which no database keeps.
     text = printable(submission.text).strip()
-    known = {account.name: account for account in accounts}
+    chosen = tuple(dict.fromkeys(submission.accounts))
+    errors = _text_and_accounts_errors(
+        text, chosen, {account.name: account for account in accounts}
+    )
+    for item in CHECKLIST:
+        if item.name not in submission.confirmed:
+            errors[item.name] = item.refusal
+    wished, wished_problem = _wished_date(submission.wished_date, today)
+    if wished_problem:
+        errors[WISHED_DATE] = wished_problem
+    attachments_problem = _attachments_problem(submission.attachments)
+    if attachments_problem:
+        errors[ATTACHMENTS] = attachments_problem
 
+    if errors:
+        return None, FormErrors(errors)
+    return (
+        Draft(
+            text=text,
+            accounts=chosen,
+            confirmed=tuple(item.name for item in CHECKLIST),
+            wished_date=wished,
+            attachments=submission.attachments,
+        ),
+        FormErrors(),
+    )
+
+
+def _text_and_accounts_errors(
+    text: str, chosen: tuple[str, ...], known: Mapping[str, Account]
+) -> dict[str, str]:
+    """The text's own length, the accounts chosen, and then the text against each account's
+    limit (only once both are otherwise right)."""
+    errors: dict[str, str] = {}
     if not text:
         errors[TEXT] = "Write the text of the post."
     elif len(text) > DRAFT_MAX_CHARS:
@@ -208,7 +239,6 @@ def validate_draft(
             f"The draft is {len(text):,} characters; the form takes at most {DRAFT_MAX_CHARS:,}."
         )
 
-    chosen = tuple(dict.fromkeys(submission.accounts))
     unknown = [name for name in chosen if name not in known]
     if not chosen:
         errors[ACCOUNTS] = "Choose at least one of the school's accounts."
@@ -229,43 +259,32 @@ def validate_draft(
                 )
                 + f" - this draft has {len(text):,}."
             )
+    return errors
 
-    for item in CHECKLIST:
-        if item.name not in submission.confirmed:
-            errors[item.name] = item.refusal
 
-    wished: date | None = None
-    if submission.wished_date:
-        try:
-            wished = date.fromisoformat(submission.wished_date)
-        except ValueError:
-            errors[WISHED_DATE] = "That is not a date; pick one from the calendar."
-        else:
-            if wished < today:
-                errors[WISHED_DATE] = "The publishing date is in the past."
+def _wished_date(given: str | None, today: date) -> tuple[date | None, str | None]:
+    """The publishing date asked for, if any, and what is wrong with it."""
+    if not given:
+        return None, None
+    try:
+        wished = date.fromisoformat(given)
+    except ValueError:
+        return None, "That is not a date; pick one from the calendar."
+    if wished < today:
+        return wished, "The publishing date is in the past."
+    return wished, None
 
-    if len(submission.attachments) > MAX_ATTACHMENTS:
-        errors[ATTACHMENTS] = f"Attach at most {MAX_ATTACHMENTS} files."
-    else:
-        too_big = [a.name for a in submission.attachments if a.size > MAX_ATTACHMENT_BYTES]
-        if too_big:
-            errors[ATTACHMENTS] = (
-                f"Each file may be at most {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB: "
-                f"{', '.join(too_big)} is larger."
-            )
 
-    if errors:
-        return None, FormErrors(errors)
-    return (
-        Draft(
-            text=text,
-            accounts=chosen,
-            confirmed=tuple(item.name for item in CHECKLIST),
-            wished_date=wished,
-            attachments=submission.attachments,
-        ),
-        FormErrors(),
-    )
+def _attachments_problem(attachments: tuple[AttachmentRef, ...]) -> str | None:
+    if len(attachments) > MAX_ATTACHMENTS:
+        return f"Attach at most {MAX_ATTACHMENTS} files."
+    too_big = [a.name for a in attachments if a.size > MAX_ATTACHMENT_BYTES]
+    if too_big:
+        return (
+            f"Each file may be at most {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB: "
+            f"{', '.join(too_big)} is larger."
+        )
+    return None
 
 
 # --- review: deciding on a draft, and after -----------------------------------------------

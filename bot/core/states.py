@@ -1,4 +1,5 @@
-"""State machines shared by every workflow (posts now; reports and requests later)."""
+"""State machines shared by every workflow: a draft post's is here, a report's is in
+bot/core/reports.py."""
 
 from __future__ import annotations
 
@@ -10,13 +11,6 @@ from typing import Generic, TypeVar
 S = TypeVar("S", bound=StrEnum)
 
 
-class IllegalTransition(Exception):
-    def __init__(self, machine: str, current: str, wanted: str) -> None:
-        super().__init__(f"{machine}: cannot go from {current!r} to {wanted!r}")
-        self.current = current
-        self.wanted = wanted
-
-
 @dataclass(frozen=True)
 class StateMachine(Generic[S]):
     name: str
@@ -25,14 +19,6 @@ class StateMachine(Generic[S]):
 
     def allows(self, current: S, wanted: S) -> bool:
         return wanted in self.transitions.get(current, frozenset())
-
-    def check(self, current: S, wanted: S) -> S:
-        if not self.allows(current, wanted):
-            raise IllegalTransition(self.name, current, wanted)
-        return wanted
-
-    def is_final(self, state: S) -> bool:
-        return not self.transitions.get(state)
 
 
 class PostState(StrEnum):

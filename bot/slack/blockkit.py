@@ -14,6 +14,7 @@ from bot.core.ui import (
     BulletList,
     Buttons,
     ButtonStyle,
+    Choice,
     Confirmation,
     DateInput,
     Divider,
@@ -196,77 +197,103 @@ def render_message(message: Message) -> Json:
 
 
 def _input(item: FormInput) -> Json:
-    block: Json = {"type": "input", "block_id": item.name}
-    element: Json
+    element = _element(item)
+    # Optional to Slack, so that a missing choice or tick reaches us and is refused with our
+    # reason (for a tick, the policy's) rather than Slack's generic "required".
+    optional = isinstance(item, SingleChoice | Confirmation) or not item.required
+    label = item.statement if isinstance(item, Confirmation) else item.label
+    block: Json = {
+        "type": "input",
+        "block_id": item.name,
+        "optional": optional,
+        "label": _plain(label, 2000),
+        "element": element,
+    }
+    if item.hint:
+        block["hint"] = _plain(item.hint, 2000)
+    return block
+
+
+def _element(item: FormInput) -> Json:
     if isinstance(item, TextInput):
-        element = {"type": "plain_text_input", "action_id": item.name, "multiline": item.multiline}
-        if item.max_length:
-            element["max_length"] = item.max_length
-        if item.initial:
-            element["initial_value"] = item.initial
-        if item.placeholder:
-            element["placeholder"] = _plain(item.placeholder, 150)
-        block["optional"] = not item.required
-    elif isinstance(item, MultiChoice):
-        options = [
-            {"text": _plain(choice.label, OPTION_TEXT_MAX), "value": choice.value}
-            for choice in item.choices
-        ]
-        kind = "checkboxes" if len(options) <= CHECKBOX_OPTIONS_MAX else "multi_static_select"
-        element = {"type": kind, "action_id": item.name, "options": options}
-        initial = [o for o in options if o["value"] in item.initial]
-        if initial:
-            element["initial_options"] = initial
-        block["optional"] = not item.required
-    elif isinstance(item, SingleChoice):
-        radios: list[Json] = [
-            {"text": _plain(choice.label, OPTION_TEXT_MAX), "value": choice.value}
-            for choice in item.choices
-        ]
-        element = {"type": "radio_buttons", "action_id": item.name, "options": radios}
-        for radio in radios:
-            if radio["value"] == item.initial:
-                element["initial_option"] = radio
-        # Optional to Slack, so that a missing choice reaches us and is refused with our reason.
-        block["optional"] = True
-    elif isinstance(item, PeoplePicker):
-        element = {"type": "multi_users_select", "action_id": item.name}
-        block["optional"] = not item.required
-    elif isinstance(item, TimeInput):
-        element = {"type": "timepicker", "action_id": item.name}
-        block["optional"] = not item.required
-    elif isinstance(item, Confirmation):
-        # Optional to Slack, so that a missing tick reaches us and is refused with the
-        # policy's reason rather than Slack's generic "required".
-        element = {
+        return _text_element(item)
+    if isinstance(item, MultiChoice):
+        return _multi_choice_element(item)
+    if isinstance(item, SingleChoice):
+        return _single_choice_element(item)
+    if isinstance(item, PeoplePicker):
+        return {"type": "multi_users_select", "action_id": item.name}
+    if isinstance(item, TimeInput):
+        return {"type": "timepicker", "action_id": item.name}
+    if isinstance(item, Confirmation):
+        return {
             "type": "checkboxes",
             "action_id": item.name,
             "options": [
                 {"text": _plain(f"Confirmed: {item.label}", OPTION_TEXT_MAX), "value": CONFIRMED}
             ],
         }
-        block["optional"] = True
-    elif isinstance(item, UrlInput):
-        element = {"type": "url_text_input", "action_id": item.name}
-        block["optional"] = not item.required
-    elif isinstance(item, DateInput):
-        element = {"type": "datepicker", "action_id": item.name}
-        if item.initial:
-            element["initial_date"] = item.initial
-        block["optional"] = not item.required
-    elif isinstance(item, FileInput):
-        element = {"type": "file_input", "action_id": item.name, "max_files": item.max_files}
-        if item.file_types:
-            element["filetypes"] = list(item.file_types)
-        block["optional"] = not item.required
-    else:
-        raise TypeError(f"no Block Kit input for {type(item).__name__}")
-    label = item.statement if isinstance(item, Confirmation) else item.label
-    block["label"] = _plain(label, 2000)
-    block["element"] = element
-    if item.hint:
-        block["hint"] = _plain(item.hint, 2000)
-    return block
+    if isinstance(item, UrlInput):
+        return {"type": "url_text_input", "action_id": item.name}
+    if isinstance(item, DateInput):
+        return _date_element(item)
+    if isinstance(item, FileInput):
+        return _file_element(item)
+    raise TypeError(f"no Block Kit input for {type(item).__name__}")
+
+
+def _text_element(item: TextInput) -> Json:
+    element: Json = {
+        "type": "plain_text_input",
+        "action_id": item.name,
+        "multiline": item.multiline,
+    }
+    if item.max_length:
+        element["max_length"] = item.max_length
+    if item.initial:
+        element["initial_value"] = item.initial
+    if item.placeholder:
+        element["placeholder"] = _plain(item.placeholder, 150)
+    return element
+
+
+def _options(choices: tuple[Choice, ...]) -> list[Json]:
+    return [
+        {"text": _plain(choice.label, OPTION_TEXT_MAX), "value": choice.value} for choice in choices
+    ]
+
+
+def _multi_choice_element(item: MultiChoice) -> Json:
+    options = _options(item.choices)
+    kind = "checkboxes" if len(options) <= CHECKBOX_OPTIONS_MAX else "multi_static_select"
+    element: Json = {"type": kind, "action_id": item.name, "options": options}
+    initial = [o for o in options if o["value"] in item.initial]
+    if initial:
+        element["initial_options"] = initial
+    return element
+
+
+def _single_choice_element(item: SingleChoice) -> Json:
+    radios = _options(item.choices)
+    element: Json = {"type": "radio_buttons", "action_id": item.name, "options": radios}
+    for radio in radios:
+        if radio["value"] == item.initial:
+            element["initial_option"] = radio
+    return element
+
+
+def _date_element(item: DateInput) -> Json:
+    element: Json = {"type": "datepicker", "action_id": item.name}
+    if item.initial:
+        element["initial_date"] = item.initial
+    return element
+
+
+def _file_element(item: FileInput) -> Json:
+    element: Json = {"type": "file_input", "action_id": item.name, "max_files": item.max_files}
+    if item.file_types:
+        element["filetypes"] = list(item.file_types)
+    return element
 
 
 def render_modal(form: Form) -> Json:

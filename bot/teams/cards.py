@@ -255,77 +255,18 @@ class CardRenderer:
     ) -> list[Json]:
         shown: list[Json]
         if isinstance(item, TextInput | UrlInput):
-            element: Json = {
-                "type": "Input.Text",
-                "id": input_id,
-                "label": item.label,
-                "isRequired": item.required,
-            }
-            if isinstance(item, TextInput):
-                element["isMultiline"] = item.multiline
-                if item.max_length:
-                    element["maxLength"] = item.max_length
-                if item.placeholder:
-                    element["placeholder"] = item.placeholder
-                initial = item.initial
-            else:
-                element["style"] = "Url"
-                initial = None
-            if item.required:
-                element["errorMessage"] = f"{item.label} is needed."
-            text = value if isinstance(value, str) else initial
-            if text:
-                element["value"] = text
-            shown = [element]
+            shown = [_text_input(item, input_id, value)]
         elif isinstance(item, MultiChoice):
-            chosen = value if isinstance(value, str) else ",".join(item.initial)
-            element = {
-                "type": "Input.ChoiceSet",
-                "id": input_id,
-                "label": item.label,
-                "isMultiSelect": True,
-                "style": "expanded",
-                "isRequired": item.required,
-                "choices": [{"title": c.label, "value": c.value} for c in item.choices],
-            }
-            if chosen:
-                element["value"] = chosen
-            if item.required:
-                element["errorMessage"] = f"Choose at least one: {item.label}."
-            shown = [element]
+            shown = [_multi_choice_input(item, input_id, value)]
         elif isinstance(item, SingleChoice | PeoplePicker):
-            single = isinstance(item, SingleChoice)
-            element = {
-                "type": "Input.ChoiceSet",
-                "id": input_id,
-                "label": item.label,
-                "isMultiSelect": not single,
-                "style": "expanded" if single else "compact",
-                "choices": [{"title": c.label, "value": c.value} for c in item.choices],
-            }
-            preset = item.initial if isinstance(item, SingleChoice) else None
-            picked = value if isinstance(value, str) else preset
-            if picked:
-                element["value"] = picked
-            shown = [element]
+            shown = [_single_choice_input(item, input_id, value)]
         elif isinstance(item, TimeInput):
-            element = {"type": "Input.Time", "id": input_id, "label": item.label}
+            element: Json = {"type": "Input.Time", "id": input_id, "label": item.label}
             if isinstance(value, str) and value:
                 element["value"] = value
             shown = [element]
         elif isinstance(item, Confirmation):
-            shown = [
-                {
-                    "type": "Input.Toggle",
-                    "id": input_id,
-                    "label": item.label,
-                    "title": item.statement,
-                    "valueOn": CONFIRMED,
-                    "valueOff": NOT_CONFIRMED,
-                    "value": CONFIRMED if value == CONFIRMED else NOT_CONFIRMED,
-                    "wrap": True,
-                }
-            ]
+            shown = [_confirmation_input(item, input_id, value)]
         elif isinstance(item, DateInput):
             element = {"type": "Input.Date", "id": input_id, "label": item.label}
             date = value if isinstance(value, str) and value else item.initial
@@ -333,20 +274,98 @@ class CardRenderer:
                 element["value"] = date
             shown = [element]
         elif isinstance(item, FileInput):
-            # Adaptive Cards have no file input: photos come as attachments in the chat.
-            if files:
-                text = f"{item.label}: {', '.join(files)} (sent with your message)."
-            else:
-                text = (
-                    f"{item.label}: a card cannot take files. Photos go on a draft when they "
-                    "are sent in this chat in the same message as the word post."
-                )
-            shown = [_rich(_run(text))]
+            shown = [_rich(_run(_files_note(item, files)))]
         else:
             shown = []
         if item.hint:
             shown.append(_rich(_run(item.hint, size="Small", isSubtle=True)))
         return shown
+
+
+def _text_input(item: TextInput | UrlInput, input_id: str, value: Any) -> Json:
+    element: Json = {
+        "type": "Input.Text",
+        "id": input_id,
+        "label": item.label,
+        "isRequired": item.required,
+    }
+    if isinstance(item, TextInput):
+        element["isMultiline"] = item.multiline
+        if item.max_length:
+            element["maxLength"] = item.max_length
+        if item.placeholder:
+            element["placeholder"] = item.placeholder
+        initial = item.initial
+    else:
+        element["style"] = "Url"
+        initial = None
+    if item.required:
+        element["errorMessage"] = f"{item.label} is needed."
+    text = value if isinstance(value, str) else initial
+    if text:
+        element["value"] = text
+    return element
+
+
+def _multi_choice_input(item: MultiChoice, input_id: str, value: Any) -> Json:
+    chosen = value if isinstance(value, str) else ",".join(item.initial)
+    element: Json = {
+        "type": "Input.ChoiceSet",
+        "id": input_id,
+        "label": item.label,
+        "isMultiSelect": True,
+        "style": "expanded",
+        "isRequired": item.required,
+        "choices": [{"title": c.label, "value": c.value} for c in item.choices],
+    }
+    if chosen:
+        element["value"] = chosen
+    if item.required:
+        element["errorMessage"] = f"Choose at least one: {item.label}."
+    return element
+
+
+def _single_choice_input(item: SingleChoice | PeoplePicker, input_id: str, value: Any) -> Json:
+    """One choice, or (where the platform has no people picker of its own) people to name
+    from the configured ones."""
+    single = isinstance(item, SingleChoice)
+    element: Json = {
+        "type": "Input.ChoiceSet",
+        "id": input_id,
+        "label": item.label,
+        "isMultiSelect": not single,
+        "style": "expanded" if single else "compact",
+        "choices": [{"title": c.label, "value": c.value} for c in item.choices],
+    }
+    preset = item.initial if isinstance(item, SingleChoice) else None
+    picked = value if isinstance(value, str) else preset
+    if picked:
+        element["value"] = picked
+    return element
+
+
+def _confirmation_input(item: Confirmation, input_id: str, value: Any) -> Json:
+    return {
+        "type": "Input.Toggle",
+        "id": input_id,
+        "label": item.label,
+        "title": item.statement,
+        "valueOn": CONFIRMED,
+        "valueOff": NOT_CONFIRMED,
+        "value": CONFIRMED if value == CONFIRMED else NOT_CONFIRMED,
+        "wrap": True,
+    }
+
+
+def _files_note(item: FileInput, files: Sequence[str]) -> str:
+    """What a form says in place of a file input: Adaptive Cards have none, so photos come as
+    attachments in the chat."""
+    if files:
+        return f"{item.label}: {', '.join(files)} (sent with your message)."
+    return (
+        f"{item.label}: a card cannot take files. Photos go on a draft when they "
+        "are sent in this chat in the same message as the word post."
+    )
 
 
 def dialog_card(title: str, card: Json) -> Json:
