@@ -350,3 +350,16 @@ def test_what_may_be_anonymous_comes_from_the_tables() -> None:
     assert not ROUTES.may_be_anonymous(form="report.form", values=Values({}))
     assert ROUTES.may_be_anonymous(form="report.reply_form", values=Values({}, "receipt:ABCD"))
     assert not ROUTES.may_be_anonymous(form="report.reply_form", values=Values({}, "12"))
+
+
+def test_a_reports_forms_are_taken_only_from_a_window_of_their_own() -> None:
+    # Teams: from a dialog, never from a card in the chat, whose history keeps what it showed.
+    assert ROUTES.clicks["report.open"].in_window
+    assert ROUTES.clicks["report.follow_up"].in_window
+    assert not ROUTES.clicks["post.approve"].in_window
+    report = ROUTES.forms["report.form"]
+    assert report.only_in_window(report.reads(""), Values({}))
+    reply = ROUTES.forms["report.reply_form"]
+    assert reply.only_in_window(reply.reads("receipt:ABCD"), Values({}))
+    assert not reply.only_in_window(reply.reads("12"), Values({}))
+    assert not ROUTES.forms["post.draft"].only_in_window("", Values({}))

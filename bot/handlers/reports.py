@@ -544,6 +544,7 @@ WORKFLOW = Workflow(
             REPORT_FAILED,
             again=_report_again,
             anonymous=_made_anonymously,
+            in_window=True,
         ),
         FormRoute(
             RECEIPT_FORM,
@@ -552,6 +553,7 @@ WORKFLOW = Workflow(
             "Report",
             again=lambda ctx, sent: receipt_form(),
             anonymous=_always,
+            in_window=True,
         ),
         FormRoute(
             REPLY_FORM,
@@ -575,8 +577,8 @@ WORKFLOW = Workflow(
         ClickRoute(ACKNOWLEDGE, _on_report(acknowledge), report_id),
         ClickRoute(REPLY, _on_report(open_reply_form), report_id),
         *(ClickRoute(action, _opens_form(action), report_id) for action in (ADD_NOTE, ASK, CLOSE)),
-        ClickRoute(OPEN_FORM, _form_opened, anonymous=True),
-        ClickRoute(FOLLOW_UP, _follow_up_opened, anonymous=True),
+        ClickRoute(OPEN_FORM, _form_opened, anonymous=True, in_window=True),
+        ClickRoute(FOLLOW_UP, _follow_up_opened, anonymous=True, in_window=True),
     ),
     timers={CHASE: chase, ESCALATE: escalate},
 )

@@ -160,6 +160,9 @@ class ClickRoute:
     # a message of its own (where a platform would otherwise show them in the card).
     beside_card: bool = False
     anonymous: bool = False
+    # Its form opens only in a window of its own (a Slack modal, a Teams dialog), never in a
+    # card in the chat: what a report says, and its receipt, never stay in a chat's history.
+    in_window: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +180,14 @@ class FormRoute:
     # chat and would otherwise be lost; None: the refusal is told in a note and the form stays.
     again: Callable[[HandlerContext, Submitted], Form] | None = None
     # Sent by someone the bot must not identify (an anonymous report, its follow-up): the bot
-    # asks the platform nothing about the sender.
+    # asks the platform nothing about the sender, and takes it only from a window of its own.
     anonymous: Callable[[Any, FormValues], bool] = _never
+    # Taken only from a window of its own (a Slack modal, a Teams dialog), never from a card
+    # in the chat (see ClickRoute.in_window).
+    in_window: bool = False
+
+    def only_in_window(self, target: Any, values: FormValues) -> bool:
+        return self.in_window or self.anonymous(target, values)
 
 
 @dataclass(frozen=True)

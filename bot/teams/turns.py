@@ -334,7 +334,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     ) -> Json:
         route = ROUTES.clicks.get(verb)
         target = route.reads(str(data.get(adaptive.VALUE_KEY) or "")) if route else None
-        if route is None or target is None:
+        if route is None or target is None or route.in_window:
+            # A button whose form opens only in a dialog comes as task/fetch, never here.
             return adaptive.invoke_message(UNKNOWN_BUTTON)
         clicked, ctx, handler = Clicked(actor, target, Platform.TEAMS), self._ctx, route.handler
         if not route.beside_card:
@@ -368,7 +369,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return adaptive.invoke_message(UPLOADS_GONE)
         values = TeamsFormValues(data, str(data.get(adaptive.PREFIX_KEY) or ""), files)
         sent = self._submitted(route, actor, values)
-        if sent is None:
+        if sent is None or route.only_in_window(sent.target, values):
+            # A report's forms come from a dialog, never from a card in the chat.
             return adaptive.invoke_message(UNKNOWN_BUTTON)
         ctx, handler = self._ctx, route.handler
         answer = await self._answer(turn, lambda uow: handler(ctx, uow, sent), route.unsaved)
@@ -474,7 +476,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         route = ROUTES.clicks.get(str(data.get(adaptive.VERB_KEY) or ""))
         value = str(data.get(adaptive.VALUE_KEY) or "")
         target = route.reads(value) if route is not None else None
-        if route is None or target is None:
+        if route is None or target is None or not route.in_window:
             return adaptive.dialog_message(UNKNOWN_BUTTON)
         uploads_key, names = None, []
         if value.startswith(KEPT_FILES_PREFIX):
@@ -513,7 +515,8 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return adaptive.dialog_message(UPLOADS_GONE)
         values = TeamsFormValues(data, "", files)
         sent = self._submitted(route, actor, values)
-        if sent is None:
+        if sent is None or not route.only_in_window(sent.target, values):
+            # Only the forms a dialog opens are taken from one.
             return adaptive.dialog_message(UNKNOWN_BUTTON)
         ctx, handler = self._ctx, route.handler
         try:
