@@ -32,6 +32,8 @@ SAM = "00000000-0000-0000-0000-00000000a001"  # network manager, in Slack and Te
 
 
 def registered(fake: FakeTeams, password: str = APP_PASSWORD) -> TeamsSettings:
+    """Settings for a bot registered with the fake Bot Connector, so that every request must
+    carry its signed token."""
     return TeamsSettings(
         app_id=APP_ID,
         app_password=password,
@@ -46,6 +48,8 @@ def draft_inputs(
     accounts: str = "Facebook,X",
     confirmed: tuple[str, ...] = ALL_CONFIRMATIONS,
 ) -> dict[str, Any]:
+    """What a person types into the draft form's card; every item of the checklist not in
+    `confirmed` is left unconfirmed."""
     values: dict[str, Any] = {"text": text, "accounts": accounts, "wished_date": ""}
     for name in ALL_CONFIRMATIONS:
         values[name] = "confirmed" if name in confirmed else "not_confirmed"
@@ -53,6 +57,8 @@ def draft_inputs(
 
 
 def report_inputs(**given: Any) -> dict[str, Any]:
+    """What a person types into the report form's dialog: a pupil's friend request, unless
+    `given` says otherwise."""
     inputs = {
         "kind": "pupil_request",
         "where": "Snapchat",
