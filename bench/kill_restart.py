@@ -58,7 +58,7 @@ from urllib.parse import parse_qs, urlencode
 import aiohttp
 from aiohttp import web
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bench.ack_latency import ROOT, _free_port, database, signed
 from bot.handlers import reports
@@ -77,7 +77,6 @@ from bot.teams import cards as adaptive
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams, card_action, cards_in, dialog_invoke, install, message
 from tests.harness import (
-    ALL_CONFIRMATIONS,
     SIGNING_SECRET,
     click_payload,
     command_body,
@@ -86,7 +85,7 @@ from tests.harness import (
     view_payload,
 )
 from tests.report_samples import report_values
-from tests.teams_client import action_titled, actions_of, texts_of
+from tests.teams_client import action_titled, actions_of, draft_inputs, report_inputs, texts_of
 
 Json = dict[str, Any]
 
@@ -570,8 +569,7 @@ class Run:
         sent = sent_forms[-1]
         (form,) = cards_in(sent.activity)
         button = action_titled(form, "Send for approval")
-        inputs: Json = {"text": text_, "accounts": "Facebook,X", "wished_date": ""}
-        inputs.update({name: "confirmed" for name in ALL_CONFIRMATIONS})
+        inputs = draft_inputs(text=text_)
         click = card_action(
             self.teams,
             aad,
@@ -737,17 +735,13 @@ class Run:
             return
         form = json.loads(body)["task"]["value"]["card"]["content"]
         (submit,) = [a for a in form["actions"] if a["type"] == "Action.Submit"]
-        inputs = {
-            "kind": "pupil_request",
-            "where": "TikTok",
-            "links": "https://tiktok.com/@someone",
-            "seen_on": "",
-            "seen_at": "",
-            "details": details,
-            "involved": "",
-            "involved_text": "",
-            "anonymously": "",
-        }
+        inputs = report_inputs(
+            where="TikTok",
+            links="https://tiktok.com/@someone",
+            seen_on="",
+            seen_at="",
+            details=details,
+        )
         activity = dialog_invoke(self.teams, aad, "A Teacher", False, {**submit["data"], **inputs})
         answer = await self.until_answered(
             report,
@@ -897,68 +891,80 @@ async def check(run: Run, figures: Figures) -> None:
         async def count(statement: Any) -> int:
             return int(await db.scalar(statement) or 0)
 
-        for action in run.actions:
-            figures.actions += 1
-            figures.by_kind[action.kind] += 1
-            if action.answered:
-                figures.answered += 1
-                figures.answered_by_kind[action.kind] += 1
-            else:
-                figures.unanswered.append(f"{action.kind}: {action.facts.get('unanswered')}")
-            stored = await _times_stored(count, action)
-            if stored is None:
-                continue
-            label = f"{action.kind} {action.marker} ({action.attempts} attempts)"
-            if action.answered and stored == 0:
-                figures.losses.append(f"{label} was answered but is not stored")
-            elif stored > 1:
-                figures.doubles.append(f"{label} is stored {stored} times")
-
-        # Timers: each report left open was chased once and escalated once.
-        for action in run.actions:
-            reference = action.facts.get("reference")
-            if not reference or not action.kind.endswith("report"):
-                continue
-            for timer in ("report.chased", "report.escalated"):
-                fired = await count(
-                    select(func.count())
-                    .select_from(AuditEvent)
-                    .where(AuditEvent.action == timer, AuditEvent.object_id == reference)
-                )
-                figures.timers_fired[timer] += fired
-                if fired > 1:
-                    figures.timer_faults.append(f"{reference}: {timer} {fired} times")
-                if action.facts.get("left_open") and fired != 1:
-                    figures.timer_faults.append(f"{reference} left open: {timer} {fired} times")
-            chased = await count(
-                select(func.count())
-                .select_from(AuditEvent)
-                .where(AuditEvent.action == "report.chased", AuditEvent.object_id == reference)
-            )
-            if chased:
-                for platform, person in PUPIL_REQUEST_TO:
-                    run.expect(platform, person, f"{reference} is waiting", "a report's chase")
-            escalated = await count(
-                select(func.count())
-                .select_from(AuditEvent)
-                .where(AuditEvent.action == "report.escalated", AuditEvent.object_id == reference)
-            )
-            if escalated:
-                for platform, person in PUPIL_REQUEST_ESCALATES_TO:
-                    run.expect(platform, person, action.marker, "a report's escalation")
-
-        # Nothing the bot recorded is still to go, or given up on.
-        left = await db.execute(
-            select(OutboxItem.kind, OutboxItem.status, func.count())
-            .where(OutboxItem.status.in_(("pending", "failed", "held")))
-            .group_by(OutboxItem.kind, OutboxItem.status)
-        )
-        for kind, status, n in left:
-            figures.missing.append(f"{n} outbox {kind} item(s) still {status}")
+        await _check_stored(run, figures, count)
+        await _check_timers(run, figures, count)
+        await _check_outbox(db, figures)
 
     sent = deliveries(run.slack, run.teams)
     figures.messages = len(sent)
     figures.updates = len(run.slack.calls_to("chat.update")) + len(run.teams.updates)
+    _check_expected(run, figures, sent)
+    _check_repeats(run, figures, sent)
+    _check_cards(run, figures)
+    _check_photos(run, figures, sent)
+    _check_click_replies(run, figures)
+
+
+async def _check_stored(run: Run, figures: Figures, count: Callable[[Any], Awaitable[int]]) -> None:
+    """Each answered action is stored once; none is stored twice."""
+    for action in run.actions:
+        figures.actions += 1
+        figures.by_kind[action.kind] += 1
+        if action.answered:
+            figures.answered += 1
+            figures.answered_by_kind[action.kind] += 1
+        else:
+            figures.unanswered.append(f"{action.kind}: {action.facts.get('unanswered')}")
+        stored = await _times_stored(count, action)
+        if stored is None:
+            continue
+        label = f"{action.kind} {action.marker} ({action.attempts} attempts)"
+        if action.answered and stored == 0:
+            figures.losses.append(f"{label} was answered but is not stored")
+        elif stored > 1:
+            figures.doubles.append(f"{label} is stored {stored} times")
+
+
+async def _check_timers(run: Run, figures: Figures, count: Callable[[Any], Awaitable[int]]) -> None:
+    """Each report left open was chased once and escalated once, and the chase and the
+    escalation are expected to reach the people they go to."""
+    for action in run.actions:
+        reference = action.facts.get("reference")
+        if not reference or not action.kind.endswith("report"):
+            continue
+        fired: dict[str, int] = {}
+        for timer in ("report.chased", "report.escalated"):
+            times = await count(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == timer, AuditEvent.object_id == reference)
+            )
+            fired[timer] = times
+            figures.timers_fired[timer] += times
+            if times > 1:
+                figures.timer_faults.append(f"{reference}: {timer} {times} times")
+            if action.facts.get("left_open") and times != 1:
+                figures.timer_faults.append(f"{reference} left open: {timer} {times} times")
+        if fired["report.chased"]:
+            for platform, person in PUPIL_REQUEST_TO:
+                run.expect(platform, person, f"{reference} is waiting", "a report's chase")
+        if fired["report.escalated"]:
+            for platform, person in PUPIL_REQUEST_ESCALATES_TO:
+                run.expect(platform, person, action.marker, "a report's escalation")
+
+
+async def _check_outbox(db: AsyncConnection, figures: Figures) -> None:
+    """Nothing the bot recorded is still to go, or given up on."""
+    left = await db.execute(
+        select(OutboxItem.kind, OutboxItem.status, func.count())
+        .where(OutboxItem.status.in_(("pending", "failed", "held")))
+        .group_by(OutboxItem.kind, OutboxItem.status)
+    )
+    for kind, status, n in left:
+        figures.missing.append(f"{n} outbox {kind} item(s) still {status}")
+
+
+def _check_expected(run: Run, figures: Figures, sent: list[Delivery]) -> None:
     for expected in run.expected:
         if not any(
             d.platform == expected.platform
@@ -971,7 +977,9 @@ async def check(run: Run, figures: Figures) -> None:
                 f"{expected.platform} {expected.person}"
             )
 
-    # A message sent more than once must have been sent again by a later life of the process.
+
+def _check_repeats(run: Run, figures: Figures, sent: list[Delivery]) -> None:
+    """A message sent more than once must have been sent again by a later life of the process."""
     copies: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for d in sent:
         copies[(d.platform, d.person, d.content)].append(d.landed)
@@ -987,8 +995,8 @@ async def check(run: Run, figures: Figures) -> None:
                 f"{lives}: {content[:160]}"
             )
 
-    _check_cards(run, figures)
-    _check_photos(run, figures, sent)
+
+def _check_click_replies(run: Run, figures: Figures) -> None:
     for action in run.actions:
         # Of the clicks here, only sending a question on is answered with a note (an approval
         # changes the card itself).

@@ -41,7 +41,7 @@ from bench.ack_latency import (
 from bench.policy_latency import QUESTIONS
 from tests.fakes.teams import APP_ID, APP_PASSWORD, TENANT, FakeTeams, card_action, install, message
 from tests.harness import POLICY_FILE
-from tests.test_teams_post import SAM, draft_inputs
+from tests.teams_client import SAM, draft_inputs
 
 Activity = dict[str, Any]
 NIA = "00000000-0000-0000-0000-0000000ae001"

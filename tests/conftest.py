@@ -78,14 +78,14 @@ async def as_admin(base_url: str, statement: str) -> None:
         await admin.close()
 
 
-async def _create_postgres_database(base_url: str) -> tuple[str, str]:
+async def create_postgres_database(base_url: str) -> tuple[str, str]:
     name = f"socialdesk_test_{uuid.uuid4().hex[:12]}"
     await as_admin(base_url, f'CREATE DATABASE "{name}"')
     url = make_url(normalise_database_url(base_url)).set(database=name)
     return url.render_as_string(hide_password=False), name
 
 
-async def _drop_postgres_database(base_url: str, name: str) -> None:
+async def drop_postgres_database(base_url: str, name: str) -> None:
     await as_admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -104,9 +104,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield f"sqlite+aiosqlite:///{tmp_path / 'socialdesk.db'}"
         return
     base = postgres_url()
-    url, name = await _create_postgres_database(base)
+    url, name = await create_postgres_database(base)
     yield url
-    await _drop_postgres_database(base, name)
+    await drop_postgres_database(base, name)
 
 
 BotFactory = Callable[..., Awaitable[RunningBot]]

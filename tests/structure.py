@@ -9,7 +9,7 @@ Each function returns the problems it found, as readable sentences; an empty lis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # --- Slack app manifest ---------------------------------------------------------------------
@@ -39,6 +39,19 @@ def slack_manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
     display = manifest.get("display_information")
     if not isinstance(display, dict):
         return ["display_information is required"]
+    _slack_display(display, problems)
+    features = manifest.get("features", {})
+    _slack_bot_user(features.get("bot_user"), problems)
+    for number, command in enumerate(features.get("slash_commands", [])):
+        _slack_command(command, f"features.slash_commands[{number}]", problems)
+    scopes = manifest.get("oauth_config", {}).get("scopes", {}).get("bot", [])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        problems.append("oauth_config.scopes.bot must be a list of scope names")
+    _slack_settings(manifest.get("settings", {}), problems)
+    return problems
+
+
+def _slack_display(display: Mapping[str, Any], problems: list[str]) -> None:
     _text("display_information.name", display.get("name"), 35, problems)
     _text("display_information.description", display.get("description"), 140, problems, False)
     long_description = display.get("long_description")
@@ -47,33 +60,31 @@ def slack_manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
     if colour is not None and not _HEX_COLOUR.match(str(colour)):
         problems.append("display_information.background_color must be #rgb or #rrggbb")
 
-    features = manifest.get("features", {})
-    bot_user = features.get("bot_user")
+
+def _slack_bot_user(bot_user: Any, problems: list[str]) -> None:
     if not isinstance(bot_user, dict):
         problems.append("features.bot_user is required for a bot")
-    else:
-        name = bot_user.get("display_name")
-        _text("features.bot_user.display_name", name, 80, problems)
-        if isinstance(name, str) and not _BOT_NAME.match(name):
-            problems.append("features.bot_user.display_name may hold only letters, digits, _-.")
-    for number, command in enumerate(features.get("slash_commands", [])):
-        where = f"features.slash_commands[{number}]"
-        name = command.get("command")
-        _text(f"{where}.command", name, 32, problems)
-        if isinstance(name, str) and not name.startswith("/"):
-            problems.append(f"{where}.command must start with /")
-        _text(f"{where}.description", command.get("description"), 2000, problems)
-        _text(f"{where}.usage_hint", command.get("usage_hint"), 1000, problems, False)
-        if "url" in command:
-            _https(f"{where}.url", command["url"], problems)
-        if not isinstance(command.get("should_escape", False), bool):
-            problems.append(f"{where}.should_escape must be true or false")
+        return
+    name = bot_user.get("display_name")
+    _text("features.bot_user.display_name", name, 80, problems)
+    if isinstance(name, str) and not _BOT_NAME.match(name):
+        problems.append("features.bot_user.display_name may hold only letters, digits, _-.")
 
-    scopes = manifest.get("oauth_config", {}).get("scopes", {}).get("bot", [])
-    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-        problems.append("oauth_config.scopes.bot must be a list of scope names")
 
-    settings = manifest.get("settings", {})
+def _slack_command(command: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    name = command.get("command")
+    _text(f"{where}.command", name, 32, problems)
+    if isinstance(name, str) and not name.startswith("/"):
+        problems.append(f"{where}.command must start with /")
+    _text(f"{where}.description", command.get("description"), 2000, problems)
+    _text(f"{where}.usage_hint", command.get("usage_hint"), 1000, problems, False)
+    if "url" in command:
+        _https(f"{where}.url", command["url"], problems)
+    if not isinstance(command.get("should_escape", False), bool):
+        problems.append(f"{where}.should_escape must be true or false")
+
+
+def _slack_settings(settings: Mapping[str, Any], problems: list[str]) -> None:
     interactivity = settings.get("interactivity")
     if interactivity is not None:
         if not isinstance(interactivity.get("is_enabled"), bool):
@@ -89,7 +100,6 @@ def slack_manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
     for flag in ("org_deploy_enabled", "socket_mode_enabled", "token_rotation_enabled"):
         if flag in settings and not isinstance(settings[flag], bool):
             problems.append(f"settings.{flag} must be true or false")
-    return problems
 
 
 # --- Teams app manifest ---------------------------------------------------------------------
@@ -124,25 +134,28 @@ def teams_manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
     if not _HTML_COLOUR.match(str(manifest["accentColor"])):
         problems.append("accentColor must be an HTML colour such as #2E6B4F")
     for number, bot in enumerate(manifest.get("bots", [])):
-        where = f"bots[{number}]"
-        if not _GUID.match(str(bot.get("botId", ""))):
-            problems.append(f"{where}.botId must be a GUID")
-        scopes = bot.get("scopes")
-        if not scopes or not set(scopes) <= TEAMS_BOT_SCOPES:
-            problems.append(f"{where}.scopes must be some of {sorted(TEAMS_BOT_SCOPES)}")
-        for listed, command_list in enumerate(bot.get("commandLists", [])):
-            commands = command_list.get("commands", [])
-            if len(commands) > 10:
-                problems.append(f"{where}.commandLists[{listed}] has more than 10 commands")
-            if not set(command_list.get("scopes", [])) <= set(scopes or ()):
-                problems.append(f"{where}.commandLists[{listed}].scopes are not the bot's")
-            for index, command in enumerate(commands):
-                at = f"{where}.commandLists[{listed}].commands[{index}]"
-                _text(f"{at}.title", command.get("title"), 32, problems)
-                _text(f"{at}.description", command.get("description"), 128, problems)
+        _teams_bot(bot, f"bots[{number}]", problems)
     if not isinstance(manifest.get("validDomains", []), list):
         problems.append("validDomains must be a list")
     return problems
+
+
+def _teams_bot(bot: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    if not _GUID.match(str(bot.get("botId", ""))):
+        problems.append(f"{where}.botId must be a GUID")
+    scopes = bot.get("scopes")
+    if not scopes or not set(scopes) <= TEAMS_BOT_SCOPES:
+        problems.append(f"{where}.scopes must be some of {sorted(TEAMS_BOT_SCOPES)}")
+    for listed, command_list in enumerate(bot.get("commandLists", [])):
+        at = f"{where}.commandLists[{listed}]"
+        commands = command_list.get("commands", [])
+        if len(commands) > 10:
+            problems.append(f"{at} has more than 10 commands")
+        if not set(command_list.get("scopes", [])) <= set(scopes or ()):
+            problems.append(f"{at}.scopes are not the bot's")
+        for index, command in enumerate(commands):
+            _text(f"{at}.commands[{index}].title", command.get("title"), 32, problems)
+            _text(f"{at}.commands[{index}].description", command.get("description"), 128, problems)
 
 
 # --- Adaptive Cards 1.5 ---------------------------------------------------------------------
@@ -268,41 +281,64 @@ def _element(element: Any, where: str, problems: list[str]) -> None:
         _choice(kind, key, element, where, problems)
     if kind.startswith("Input.") and not (isinstance(element.get("id"), str) and element["id"]):
         problems.append(f"{where} ({kind}) needs an id: the card's inputs are sent by id")
-    if kind == "TextBlock" and not isinstance(element.get("text"), str):
+    if kind in _OWN_CHECKS:
+        _OWN_CHECKS[kind](element, where, problems)
+    _children(element, where, problems)
+
+
+def _text_block(element: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    if not isinstance(element.get("text"), str):
         problems.append(f"{where}.text must be text")
-    if kind == "RichTextBlock":
-        for number, run in enumerate(_listed(element, "inlines", where, problems)):
-            at = f"{where}.inlines[{number}]"
-            if not isinstance(run, dict) or run.get("type") != "TextRun":
-                problems.append(f"{at} must be a TextRun")
-                continue
-            _unknown(at, run, _TEXT_RUN, problems)
-            if not isinstance(run.get("text"), str):
-                problems.append(f"{at}.text must be text")
-            for key in ("weight", "size"):
-                _choice("TextRun", key, run, at, problems)
-    if kind == "Input.ChoiceSet":
-        choices = _listed(element, "choices", where, problems)
-        for number, choice in enumerate(choices):
-            if not (
-                isinstance(choice, dict)
-                and set(choice) <= {"title", "value"}
-                and all(isinstance(choice.get(k), str) for k in ("title", "value"))
-            ):
-                problems.append(f"{where}.choices[{number}] must have a title and a value, as text")
-    if kind == "Input.Toggle":
-        for key in ("value", "valueOn", "valueOff"):
-            if key in element and not isinstance(element[key], str):
-                problems.append(f"{where}.{key} must be text")
-    if (
-        kind == "Input.Text"
-        and "maxLength" in element
-        and not isinstance(element["maxLength"], int)
-    ):
+
+
+def _rich_text_block(element: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    for number, run in enumerate(_listed(element, "inlines", where, problems)):
+        at = f"{where}.inlines[{number}]"
+        if not isinstance(run, dict) or run.get("type") != "TextRun":
+            problems.append(f"{at} must be a TextRun")
+            continue
+        _unknown(at, run, _TEXT_RUN, problems)
+        if not isinstance(run.get("text"), str):
+            problems.append(f"{at}.text must be text")
+        for key in ("weight", "size"):
+            _choice("TextRun", key, run, at, problems)
+
+
+def _choice_set(element: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    for number, choice in enumerate(_listed(element, "choices", where, problems)):
+        if not (
+            isinstance(choice, dict)
+            and set(choice) <= {"title", "value"}
+            and all(isinstance(choice.get(k), str) for k in ("title", "value"))
+        ):
+            problems.append(f"{where}.choices[{number}] must have a title and a value, as text")
+
+
+def _toggle(element: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    for key in ("value", "valueOn", "valueOff"):
+        if key in element and not isinstance(element[key], str):
+            problems.append(f"{where}.{key} must be text")
+
+
+def _text_input(element: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    if "maxLength" in element and not isinstance(element["maxLength"], int):
         problems.append(f"{where}.maxLength must be a number")
-    for key in ("items",):
-        for number, child in enumerate(_listed(element, key, where, problems)):
-            _element(child, f"{where}.{key}[{number}]", problems)
+
+
+# What an element of each type must hold beyond the properties every element may have.
+_OWN_CHECKS: dict[str, Callable[[Mapping[str, Any], str, list[str]], None]] = {
+    "TextBlock": _text_block,
+    "RichTextBlock": _rich_text_block,
+    "Input.ChoiceSet": _choice_set,
+    "Input.Toggle": _toggle,
+    "Input.Text": _text_input,
+}
+
+
+def _children(element: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    """The elements and actions an element holds, whatever its type."""
+    for number, child in enumerate(_listed(element, "items", where, problems)):
+        _element(child, f"{where}.items[{number}]", problems)
     for number, column in enumerate(_listed(element, "columns", where, problems)):
         at = f"{where}.columns[{number}]"
         if not isinstance(column, dict) or column.get("type", "Column") != "Column":

@@ -1,13 +1,19 @@
 """Plays the Teams client for tests: installs the app, types in the personal chat, and clicks
 the buttons on the cards the bot sent, merging what the person typed into the action's data
-as the Teams client does for Action.Execute."""
+as the Teams client does for Action.Execute. Also who is in Teams in the test school, what they
+type into the draft and report forms, and the bot's settings when registered with the fake Bot
+Connector."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from bot.settings import TeamsSettings
 from tests.fakes.teams import (
+    APP_ID,
+    APP_PASSWORD,
+    TENANT,
     FakeTeams,
     Sent,
     card_action,
@@ -17,9 +23,55 @@ from tests.fakes.teams import (
     message,
     validate_card,
 )
-from tests.harness import Reply, RunningBot
+from tests.harness import ALL_CONFIRMATIONS, Reply, RunningBot
 
 Json = dict[str, Any]
+
+TEACHER = "7b2a0c55-0000-4000-8000-00000000c0de"
+SAM = "00000000-0000-0000-0000-00000000a001"  # network manager, in Slack and Teams
+
+
+def registered(fake: FakeTeams, password: str = APP_PASSWORD) -> TeamsSettings:
+    """Settings for a bot registered with the fake Bot Connector, so that every request must
+    carry its signed token."""
+    return TeamsSettings(
+        app_id=APP_ID,
+        app_password=password,
+        tenant_id=TENANT,
+        openid_metadata_url=fake.metadata_url,
+        login_url=fake.root,
+    )
+
+
+def draft_inputs(
+    text: str = "Year 4 won the county maths quiz today - well done everyone!",
+    accounts: str = "Facebook,X",
+    confirmed: tuple[str, ...] = ALL_CONFIRMATIONS,
+) -> dict[str, Any]:
+    """What a person types into the draft form's card; every item of the checklist not in
+    `confirmed` is left unconfirmed."""
+    values: dict[str, Any] = {"text": text, "accounts": accounts, "wished_date": ""}
+    for name in ALL_CONFIRMATIONS:
+        values[name] = "confirmed" if name in confirmed else "not_confirmed"
+    return values
+
+
+def report_inputs(**given: Any) -> dict[str, Any]:
+    """What a person types into the report form's dialog: a pupil's friend request, unless
+    `given` says otherwise."""
+    inputs = {
+        "kind": "pupil_request",
+        "where": "Snapchat",
+        "links": "https://snapchat.com/add/someone",
+        "seen_on": "2026-11-20",
+        "seen_at": "19:05",
+        "details": "A pupil in my tutor group sent me a friend request.",
+        "involved": "",
+        "involved_text": "",
+        "anonymously": "",
+    }
+    inputs.update(given)
+    return inputs
 
 
 def actions_of(card: Mapping[str, Any]) -> Iterator[Json]:
@@ -138,3 +190,16 @@ class TeamsUser:
             validate_card(card)
             return card
         return {"closed": task["value"]}
+
+
+async def card_for(user: TeamsUser, fake: FakeTeams, title: str) -> tuple[Sent, Json]:
+    """The message that carried the newest card sent to `user` showing `title`, and that card;
+    waits for one to arrive."""
+    await fake.wait_for(
+        lambda: any(title in texts_of(c) for c in user.fake.cards_to(user.aad)), what=title
+    )
+    for sent in reversed(user.messages):
+        for card in cards_in(sent.activity):
+            if title in texts_of(card):
+                return sent, card
+    raise AssertionError(title)

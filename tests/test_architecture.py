@@ -1,4 +1,5 @@
-"""The core and the handlers stay platform-neutral: no platform SDK, web framework or ORM."""
+"""The core and the handlers stay platform-neutral: no platform SDK, web framework or ORM; and
+no test or benchmark takes its helpers from a test module."""
 
 from __future__ import annotations
 
@@ -118,4 +119,36 @@ def test_the_edges_dispatch_from_the_workflow_tables_and_name_no_workflow() -> N
             name == allowed or name.startswith(f"{allowed}.") for allowed in HANDLERS_FOR_EDGES
         )
     ]
+    assert offenders == []
+
+
+def _modules_named(path: Path) -> set[str]:
+    """Every module an import in `path` may load: `from tests import test_x` names
+    `tests.test_x`, and a relative import is resolved against the file's package."""
+    package = path.relative_to(ROOT).parent.parts
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = ".".join((*base, *(node.module or "").split("."))).strip(".")
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_test_or_benchmark_takes_helpers_from_a_test_module() -> None:
+    # What tests share lives in the harness modules (tests/harness.py, tests/teams_client.py, ...):
+    # a helper kept in one test module and imported by another moves whenever that test does.
+    offenders = sorted(
+        {
+            f"{path.relative_to(ROOT)} imports {'.'.join(name.split('.')[:2])}"
+            for folder in ("tests", "bench")
+            for path in (ROOT / folder).rglob("*.py")
+            for name in _modules_named(path)
+            if name.startswith("tests.test_")
+        }
+    )
     assert offenders == []

@@ -29,7 +29,7 @@ from tests.conftest import BotFactory, as_admin
 from tests.fakes.slack import FakeSlack
 from tests.harness import FIXTURES, RunningBot, draft_payload, settings_for
 from tests.processes import ROOT, clean_env, cli, first_health, free_port, run_cli, start_serve
-from tests.test_slack_reports import GOVERNED, Desk
+from tests.slack_desk import GOVERNED, Desk
 
 UNIT = ROOT / "deploy" / "socialdesk.service"
 LOCK = ROOT / "requirements.lock"

@@ -4,37 +4,22 @@ began; SQLite runs one writer at a time, so it cannot interleave them)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.core.clock import SchoolTime, SystemClock
 from bot.core.outcome import Outcome
-from bot.core.people import Directory, Identity, Person, Platform, Role
-from bot.core.posts import CHECKLIST, Account, Decision, DraftSubmission
-from bot.handlers import HandlerContext, posts
+from bot.core.posts import CHECKLIST, Decision, DraftSubmission
+from bot.handlers import posts
 from bot.store.db import make_engine, migrate
 from bot.store.repos import SqlUnitOfWork
+from tests.races import CTX, MANAGER, TEACHER, first_commits_late
 
 pytestmark = pytest.mark.postgres_only
 
-TEACHER = Person("teacher", "Tia Teacher", (Identity(Platform.SLACK, "U0TEACH"),))
-MANAGER = Person(
-    "sam", "Sam", (Identity(Platform.SLACK, "U0NETMGR"),), frozenset({Role.NETWORK_MANAGER})
-)
 CONFIRMED = frozenset(item.name for item in CHECKLIST)
-CTX = HandlerContext(
-    school_name="Oakgreen School",
-    policy_contact=None,
-    accounts=(Account.named("X"),),
-    directory=Directory([TEACHER, MANAGER]),
-    clock=SystemClock(),
-    school_time=SchoolTime(ZoneInfo("Europe/London")),
-)
 
 
 @pytest.fixture
@@ -52,42 +37,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await migrated.dispose()
 
 
-Work = Callable[[SqlUnitOfWork], Coroutine[Any, Any, Outcome]]
-
-
-async def _first_commits_late(
-    engine: AsyncEngine, first: Work, second: Work
-) -> tuple[Outcome, Outcome]:
-    """Run `first` to just before its commit, start `second` (which then waits on the row
-    `first` changed), and let `first` commit."""
-    first_done = asyncio.Event()
-    commit = asyncio.Event()
-
-    async def run_first() -> Outcome:
-        async with engine.begin() as db:
-            outcome = await first(SqlUnitOfWork(db))
-            first_done.set()
-            await commit.wait()
-            return outcome
-
-    async def run_second() -> Outcome:
-        await first_done.wait()
-        async with engine.begin() as db:
-            waiting = asyncio.create_task(second(SqlUnitOfWork(db)))
-            await asyncio.sleep(0.3)  # long enough to be blocked on the row
-            commit.set()
-            return await waiting
-
-    return await asyncio.gather(run_first(), run_second())
-
-
 async def test_the_same_revision_form_twice_at_once_says_it_was_sent(engine: AsyncEngine) -> None:
     revision = DraftSubmission("Sports day (cropped)", ("X",), CONFIRMED, None, (), "slack:V2")
 
     def revise(uow: SqlUnitOfWork) -> Coroutine[Any, Any, Outcome]:
         return posts.submit_revision(CTX, uow, TEACHER, 1, 1, revision, False)
 
-    first, second = await _first_commits_late(engine, revise, revise)
+    first, second = await first_commits_late(engine, revise, revise)
     assert first.notifications and not first.refused
     assert not second.refused and second.reply is not None
     assert "already sent" in second.reply.summary
@@ -102,7 +58,7 @@ async def test_a_withdrawal_racing_an_approval_does_not_act_on_what_it_read(
     def withdraw(uow: SqlUnitOfWork) -> Coroutine[Any, Any, Outcome]:
         return posts.withdraw(CTX, uow, TEACHER, 1, 1)
 
-    approved, withdrawn = await _first_commits_late(engine, approve, withdraw)
+    approved, withdrawn = await first_commits_late(engine, approve, withdraw)
     assert approved.card_updates
     # The withdrawal read "waiting for approval"; it must not go ahead as if that were so
     # (its notice to whoever posts an approved draft would be skipped). The teacher is told.

@@ -14,11 +14,10 @@ from bot.core.reports import ReportSubmission
 from bot.handlers import reports
 from bot.store.db import make_engine, migrate
 from bot.store.repos import SqlUnitOfWork
-from tests.test_post_races import CTX, _first_commits_late
+from tests.races import CTX, TEACHER, first_commits_late
 
 pytestmark = pytest.mark.postgres_only
 
-TEACHER = Person("teacher", "Tia Teacher", (Identity(Platform.SLACK, "U0TEACH"),))
 DSL = Person("dana", "Dana", (Identity(Platform.SLACK, "U0DSL"),), frozenset({Role.DSL}))
 HEAD = Person("chris", "Chris", (Identity(Platform.SLACK, "U0HEAD"),), frozenset({Role.CO_HEAD}))
 SCHOOL = replace(CTX, directory=Directory([TEACHER, DSL, HEAD]))
@@ -42,7 +41,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def test_an_acknowledgement_committing_as_the_chase_runs_stops_the_chase(
     engine: AsyncEngine,
 ) -> None:
-    acknowledged, chased = await _first_commits_late(
+    acknowledged, chased = await first_commits_late(
         engine,
         lambda uow: reports.acknowledge(SCHOOL, uow, DSL, 1),
         lambda uow: reports.chase(SCHOOL, uow, CHASE),
@@ -55,7 +54,7 @@ async def test_an_acknowledgement_committing_as_the_chase_runs_stops_the_chase(
 async def test_two_answers_to_one_question_at_once_keep_one(engine: AsyncEngine) -> None:
     async with engine.begin() as db:
         await reports.ask_reporter(SCHOOL, SqlUnitOfWork(db), DSL, 1, "Which account?")
-    first, second = await _first_commits_late(
+    first, second = await first_commits_late(
         engine,
         lambda uow: reports.reply(SCHOOL, uow, TEACHER, 1, "The first answer"),
         lambda uow: reports.reply(SCHOOL, uow, TEACHER, 1, "The second answer"),

@@ -32,7 +32,7 @@ from tests.harness import (
     sessions,
     view_payload,
 )
-from tests.test_slack_reports import DSL, GOVERNED, TEACHER, Desk
+from tests.slack_desk import DSL, GOVERNED, TEACHER, Desk
 
 PATH = "/slack/events"
 FORM = "application/x-www-form-urlencoded"

@@ -40,9 +40,7 @@ from tests.harness import (
     view_payload,
 )
 from tests.report_samples import report_values
-from tests.teams_client import TeamsUser, texts_of
-from tests.test_teams_post import TEACHER, draft_inputs
-from tests.test_teams_reports import report_inputs
+from tests.teams_client import TEACHER, TeamsUser, draft_inputs, report_inputs, texts_of
 
 GOVERNED = FIXTURES / "school-governed.yaml"
 SLACK_TEACHER, SAM, NIA, DSL = "U0TEACH", "U0NETMGR", "U0NETDEP", "U0DSL"

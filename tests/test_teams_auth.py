@@ -15,27 +15,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
-from bot.settings import TeamsSettings
 from bot.store.models import Attachment, OutboxItem, Post, TeamsConversation, TeamsUpload
 from tests.conftest import BotFactory
-from tests.fakes.teams import APP_ID, APP_PASSWORD, TENANT, FakeTeams, card_action, install
+from tests.fakes.teams import FakeTeams, card_action, install
 from tests.harness import RunningBot, eventually, sessions
-from tests.teams_client import TeamsUser, texts_of
-from tests.test_teams_post import SAM, TEACHER, draft_inputs
+from tests.teams_client import SAM, TEACHER, TeamsUser, draft_inputs, registered, texts_of
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 # A QuickTime film's first box: its size, "ftyp" and the brand "qt  ".
 MOV = b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  "
-
-
-def registered(fake: FakeTeams, password: str = APP_PASSWORD) -> TeamsSettings:
-    return TeamsSettings(
-        app_id=APP_ID,
-        app_password=password,
-        tenant_id=TENANT,
-        openid_metadata_url=fake.metadata_url,
-        login_url=fake.root,
-    )
 
 
 @pytest.fixture

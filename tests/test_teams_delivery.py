@@ -12,8 +12,7 @@ from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams, Fault, cards_in, install
 from tests.harness import FIXTURES, RunningBot, draft_payload, eventually, sessions
-from tests.teams_client import TeamsUser, texts_of
-from tests.test_teams_post import SAM, TEACHER, draft_inputs
+from tests.teams_client import SAM, TEACHER, TeamsUser, draft_inputs, texts_of
 
 NIA_TEAMS = "00000000-0000-0000-0000-0000000ae001"
 

@@ -22,9 +22,7 @@ from bot.store.models import Attachment, OutboxItem, Post, TeamsConversation, Te
 from tests.conftest import BotFactory
 from tests.fakes.teams import APP_ID, TENANT, FakeTeams, card_action, install, message
 from tests.harness import RunningBot, sessions
-from tests.teams_client import TeamsUser, texts_of
-from tests.test_teams_auth import registered
-from tests.test_teams_post import TEACHER
+from tests.teams_client import TEACHER, TeamsUser, registered, texts_of
 
 Json = dict[str, Any]
 BOT = {"id": f"28:{APP_ID}", "name": "socialdesk"}

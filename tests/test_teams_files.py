@@ -33,9 +33,7 @@ from tests.fakes.teams import (
     MappedResolver,
 )
 from tests.harness import RunningBot, eventually
-from tests.teams_client import TeamsUser, texts_of
-from tests.test_teams_auth import registered
-from tests.test_teams_post import SAM, TEACHER, draft_inputs
+from tests.teams_client import SAM, TEACHER, TeamsUser, draft_inputs, registered, texts_of
 
 Json = dict[str, Any]
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"

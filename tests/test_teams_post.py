@@ -14,21 +14,7 @@ from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import TENANT, FakeTeams, inputs_of, install, message
 from tests.harness import ALL_CONFIRMATIONS, RunningBot, heading, sessions
-from tests.teams_client import TeamsUser, texts_of
-
-TEACHER = "7b2a0c55-0000-4000-8000-00000000c0de"
-SAM = "00000000-0000-0000-0000-00000000a001"  # network manager, in Slack and Teams
-
-
-def draft_inputs(
-    text: str = "Year 4 won the county maths quiz today - well done everyone!",
-    accounts: str = "Facebook,X",
-    confirmed: tuple[str, ...] = ALL_CONFIRMATIONS,
-) -> dict[str, Any]:
-    values: dict[str, Any] = {"text": text, "accounts": accounts, "wished_date": ""}
-    for name in ALL_CONFIRMATIONS:
-        values[name] = "confirmed" if name in confirmed else "not_confirmed"
-    return values
+from tests.teams_client import SAM, TEACHER, TeamsUser, draft_inputs, texts_of
 
 
 async def test_installing_greets_and_keeps_where_to_reach_the_person(

@@ -9,9 +9,7 @@ from bot.store.models import Card, PolicyQuestion
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import FakeTeams, inputs_of
 from tests.harness import RunningBot, eventually, heading
-from tests.teams_client import TeamsUser, action_titled, texts_of
-from tests.test_teams_post import SAM, TEACHER
-from tests.test_teams_review import _card_for
+from tests.teams_client import SAM, TEACHER, TeamsUser, action_titled, card_for, texts_of
 
 NIA_SLACK = "U0NETDEP"
 
@@ -84,7 +82,7 @@ async def test_a_question_goes_to_the_network_manager_in_teams_and_the_answer_co
     assert "Sent to the IT Network Manager as Q-0001" in told["value"]
 
     # Sam gets the card in Teams (and Nia, who is only in Slack, in Slack).
-    question_sent, question_card = await _card_for(sam, fake_teams, asked)
+    question_sent, question_card = await card_for(sam, fake_teams, asked)
     await fake_slack.wait_for(lambda: bool(fake_slack.messages_to(NIA_SLACK)))
     # The answer is written in the card (Action.ShowCard): no second round trip.
     assert any(
@@ -116,7 +114,7 @@ async def test_a_question_goes_to_the_network_manager_in_teams_and_the_answer_co
         reply_to=question_sent,
     )
     assert "Answered by Sam Network" in texts_of(answered["value"])
-    _, reply = await _card_for(teacher, fake_teams, "Not on a personal account, sorry.")
+    _, reply = await card_for(teacher, fake_teams, "Not on a personal account, sorry.")
     assert asked in texts_of(reply)
     (stored,) = await bot.rows(PolicyQuestion)
     assert stored.answered_by == "sam" and stored.learned

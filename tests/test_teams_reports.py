@@ -11,28 +11,18 @@ from bot.store.models import Attachment, OutboxItem, Report, ReportEventRow
 from tests.fakes.slack import FakeSlack
 from tests.fakes.teams import PNG, FakeTeams, Fault
 from tests.harness import RunningBot, eventually
-from tests.teams_client import TeamsUser, action_titled, texts_of
-from tests.test_teams_post import SAM, TEACHER
-from tests.test_teams_review import _card_for
+from tests.teams_client import (
+    SAM,
+    TEACHER,
+    TeamsUser,
+    action_titled,
+    card_for,
+    report_inputs,
+    texts_of,
+)
 
 TEAMS_DSL = "00000000-0000-0000-0000-00000000d5a1"
 SLACK_DSL, NIA = "U0DSL", "U0NETDEP"
-
-
-def report_inputs(**given: Any) -> dict[str, Any]:
-    inputs = {
-        "kind": "pupil_request",
-        "where": "Snapchat",
-        "links": "https://snapchat.com/add/someone",
-        "seen_on": "2026-11-20",
-        "seen_at": "19:05",
-        "details": "A pupil in my tutor group sent me a friend request.",
-        "involved": "",
-        "involved_text": "",
-        "anonymously": "",
-    }
-    inputs.update(given)
-    return inputs
 
 
 async def settled(bot: RunningBot) -> None:
@@ -130,7 +120,7 @@ async def test_an_anonymous_report_stays_in_dialogs(
     (made,) = await bot.rows(Report)
     assert f"Your answer was added to {made.reference}" in texts_of(thanks)
     await settled(bot)
-    await _card_for(manager, fake_teams, "The reporter answered: Yes, the PE account.")
+    await card_for(manager, fake_teams, "The reporter answered: Yes, the PE account.")
     (row,) = await bot.rows(Report)
     assert row.reporter_key is None
     everything = json.dumps(
@@ -189,7 +179,7 @@ async def test_screenshots_sent_with_report_go_with_it(
     await settled(bot)
     # The DSL gets the card and, beneath it, the screenshot.
     await fake_teams.wait_for(lambda: len(dsl.messages) >= 2, what="card and screenshot")
-    await _card_for(dsl, fake_teams, "1 evidence file, sent below.")
+    await card_for(dsl, fake_teams, "1 evidence file, sent below.")
     assert any(s.activity.get("attachments") for s in dsl.messages[1:])
 
 

@@ -8,10 +8,17 @@ from typing import Any
 
 from bot.store.models import Post
 from tests.fakes.slack import FakeSlack
-from tests.fakes.teams import FakeTeams, cards_in, inputs_of
+from tests.fakes.teams import FakeTeams, inputs_of
 from tests.harness import RunningBot, eventually
-from tests.teams_client import TeamsUser, action_titled, texts_of
-from tests.test_teams_post import SAM, TEACHER, draft_inputs
+from tests.teams_client import (
+    SAM,
+    TEACHER,
+    TeamsUser,
+    action_titled,
+    card_for,
+    draft_inputs,
+    texts_of,
+)
 
 CHRIS_SLACK = "U0COHEAD1"
 
@@ -31,17 +38,6 @@ async def _submit(teacher: TeamsUser, **inputs: Any) -> None:
     assert "sent for approval" in texts_of(answer["value"]), texts_of(answer["value"])
 
 
-async def _card_for(user: TeamsUser, fake: FakeTeams, title: str) -> tuple[Any, dict[str, Any]]:
-    await fake.wait_for(
-        lambda: any(title in texts_of(c) for c in user.fake.cards_to(user.aad)), what=title
-    )
-    for sent in reversed(user.messages):
-        for card in cards_in(sent.activity):
-            if title in texts_of(card):
-                return sent, card
-    raise AssertionError(title)
-
-
 def _input_id(card: dict[str, Any], suffix: str) -> str:
     (found,) = [i["id"] for i in inputs_of(card) if i["id"].endswith(suffix)]
     return str(found)
@@ -52,7 +48,7 @@ async def test_changes_are_asked_for_in_the_card_and_the_revision_goes_back(
 ) -> None:
     sam, teacher = await _desk(bot, fake_teams)
     await _submit(teacher)
-    sent, card = await _card_for(sam, fake_teams, "Draft post P-0001 for approval")
+    sent, card = await card_for(sam, fake_teams, "Draft post P-0001 for approval")
 
     # The reason is asked inside the card (Action.ShowCard): no second round trip.
     send_back = action_titled(card, "Send it back")
@@ -63,7 +59,7 @@ async def test_changes_are_asked_for_in_the_card_and_the_revision_goes_back(
     assert send_back["verb"] == "socialdesk.form"
     assert "Returned for changes by Sam Network" in texts_of(answer["value"])
 
-    told_sent, told = await _card_for(teacher, fake_teams, "Please use first names only.")
+    told_sent, told = await card_for(teacher, fake_teams, "Please use first names only.")
     revision_form = await teacher.click(told, "Revise", reply_to=told_sent)
     form = revision_form["value"]
     (text_input,) = [i for i in inputs_of(form) if i["id"] == "text"]
@@ -89,7 +85,7 @@ async def test_changes_are_asked_for_in_the_card_and_the_revision_goes_back(
     await eventually(
         lambda: _shows(sam, "replaced by version 2"), what="the old card marked replaced"
     )
-    _, newer = await _card_for(sam, fake_teams, "Version: 2")
+    _, newer = await card_for(sam, fake_teams, "Version: 2")
     assert "Approve" in [a["title"] for a in newer["actions"]]
 
 
@@ -106,7 +102,7 @@ async def test_reject_withdraw_and_mark_as_posted(
 ) -> None:
     sam, teacher = await _desk(bot, fake_teams)
     await _submit(teacher, text="First draft")
-    sent, card = await _card_for(sam, fake_teams, "First draft")
+    sent, card = await card_for(sam, fake_teams, "First draft")
     reason_id = _input_id(card, "post.reject.reason")
     rejected = await sam.click(
         card, "Reject", {reason_id: "Not for the school page."}, reply_to=sent
@@ -114,7 +110,7 @@ async def test_reject_withdraw_and_mark_as_posted(
     assert "Rejected by Sam Network" in texts_of(rejected["value"])
 
     await _submit(teacher, text="Second draft")
-    receipt_sent, receipt = await _card_for(teacher, fake_teams, "Second draft")
+    receipt_sent, receipt = await card_for(teacher, fake_teams, "Second draft")
     # Withdrawing asks first, inside the card; the confirming button withdraws.
     assert action_titled(receipt, "Withdraw")["verb"] == "post.withdraw"
     withdrawn = await teacher.click(receipt, "Withdraw", reply_to=receipt_sent)
@@ -122,7 +118,7 @@ async def test_reject_withdraw_and_mark_as_posted(
     await eventually(lambda: _shows(sam, "Withdrawn by Robin Teacher"), what="card withdrawn")
 
     await _submit(teacher, text="Third draft", accounts="Facebook,School website")
-    sent, card = await _card_for(sam, fake_teams, "Third draft")
+    sent, card = await card_for(sam, fake_teams, "Third draft")
     approved = await sam.click(card, "Approve", reply_to=sent)
     posted_card = approved["value"]
     facebook = _input_id(posted_card, "link_facebook")
@@ -153,7 +149,7 @@ async def test_only_an_approver_decides_checked_at_the_click(
 ) -> None:
     sam, teacher = await _desk(bot, fake_teams)
     await _submit(teacher)
-    _sent, card = await _card_for(sam, fake_teams, "Draft post P-0001 for approval")
+    _sent, card = await card_for(sam, fake_teams, "Draft post P-0001 for approval")
     # Another teacher and the submitter forge Sam's card's clicks: each is refused in a note
     # only they see, and the card stays as it was.
     colleague = TeamsUser(bot, fake_teams, "7b2a0c55-0000-4000-8000-00000000beef", "Jo Other")
@@ -192,7 +188,7 @@ async def test_two_approvers_at_once_make_one_decision(
 ) -> None:
     sam, teacher = await _desk(bot, fake_teams)
     await _submit(teacher)
-    sent, card = await _card_for(sam, fake_teams, "Draft post P-0001 for approval")
+    sent, card = await card_for(sam, fake_teams, "Draft post P-0001 for approval")
     reason_id = _input_id(card, "post.reject.reason")
     in_teams, _in_slack = await asyncio.gather(
         sam.click(card, "Reject", {reason_id: "No."}, reply_to=sent),
@@ -215,7 +211,7 @@ async def test_a_smuggled_link_or_mention_is_shown_as_text(
     sam, teacher = await _desk(bot, fake_teams)
     sneaky = "Well done! [Click here](https://evil.example) <at>Sam Network</at> **now**"
     await _submit(teacher, text=sneaky, accounts="Facebook")
-    _, card = await _card_for(sam, fake_teams, "Click here")
+    _, card = await card_for(sam, fake_teams, "Click here")
     # Only TextRuns carry text, and they are never read as markdown; no mention entities.
     blocks = [b for b in card["body"] if b["type"] == "TextBlock"]
     assert blocks == []

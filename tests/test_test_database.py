@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.settings import normalise_database_url
-from tests.conftest import _create_postgres_database, _drop_postgres_database, postgres_url
+from tests.conftest import create_postgres_database, drop_postgres_database, postgres_url
 
 
 def _naming(database: str | None) -> str:
@@ -39,11 +39,11 @@ async def test_each_test_database_is_made_and_dropped_whatever_database_the_url_
     database: str | None,
 ) -> None:
     base = _naming(database)
-    url, name = await _create_postgres_database(base)
+    url, name = await create_postgres_database(base)
     assert await _exists(name)
     engine = await asyncpg.connect(normalise_database_url(url).replace("+asyncpg", ""))
     await engine.close()
-    await _drop_postgres_database(base, name)
+    await drop_postgres_database(base, name)
     assert not await _exists(name)
     if database not in (None, "postgres"):
         assert not await _exists(database)  # never created behind the user's back
