@@ -17,7 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core.clock import SchoolTime, SystemClock
 from bot.core.outcome import Outcome
 from bot.core.people import Directory, Identity, Person, Platform, Role
-from bot.core.posts import ACCOUNTS, CHECKLIST, TEXT, Account, AttachmentRef
+from bot.core.posts import (
+    ACCOUNTS,
+    CHECKLIST,
+    TEXT,
+    Account,
+    AttachmentRef,
+    link_input_name,
+    validate_live_links,
+)
 from bot.core.reports import ANONYMOUSLY, DETAILS, INVOLVED, KIND, ReportKind
 from bot.core.ui import Button, Buttons, Form, Message
 from bot.handlers import HandlerContext
@@ -363,3 +371,20 @@ def test_a_reports_forms_are_taken_only_from_a_window_of_their_own() -> None:
     assert reply.only_in_window(reply.reads("receipt:ABCD"), Values({}))
     assert not reply.only_in_window(reply.reads("12"), Values({}))
     assert not ROUTES.forms["post.draft"].only_in_window("", Values({}))
+
+
+@pytest.mark.parametrize(
+    "value", ["2147483648", "99999999999", "-2147483648", "\u0663", "\uff11", "", "-"]
+)
+def test_a_value_no_record_can_have_names_nothing(value: str) -> None:
+    # The store's ids are 32-bit: a longer number is refused before any database sees it.
+    assert ROUTES.clicks["report.acknowledge"].reads(value) is None
+    assert ROUTES.clicks["post.approve"].reads(f"{value}:1") is None
+    assert ROUTES.forms["policy.answer_form"].reads(value) is None
+
+
+def test_a_live_link_with_control_characters_is_refused() -> None:
+    links, errors = validate_live_links(
+        ("Facebook",), {link_input_name("Facebook"): "https://a.b/\x00"}
+    )
+    assert not links and "characters" in errors.by_input[link_input_name("Facebook")]

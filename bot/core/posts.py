@@ -404,6 +404,8 @@ def _link_problem(url: str) -> str | None:
         return f"an address of at most {LINK_MAX_CHARS:,} characters, please."
     if any(c.isspace() for c in url):
         return "a web address has no spaces."
+    if not url.isprintable():
+        return "that address has characters no web address has."
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         return "give a web address starting with https:// (or http://)."

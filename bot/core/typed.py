@@ -9,9 +9,9 @@ def printable(text: str) -> str:
     return "".join(c for c in text if c.isprintable() or c in "\n\t")
 
 
-# Ids are at most 11 digits as buttons and forms carry them: anything longer is not one of
-# ours, and would overflow a database integer.
-ID_DIGITS = 11
+# The store keeps ids as 32-bit integers; a longer number is not one of ours, and a
+# database would refuse it (PostgreSQL: "value out of int32 range") rather than find nothing.
+ID_MAX = 2**31 - 1
 
 
 def parse_id(text: str, *, signed: bool = False) -> int | None:
@@ -19,6 +19,7 @@ def parse_id(text: str, *, signed: bool = False) -> int | None:
     else. `signed`: ids kept apart from the shared sequences are negative (an anonymous
     report's, see bot.store.models.detached_ids)."""
     digits = text.removeprefix("-") if signed else text
-    if not (digits.isascii() and digits.isdecimal() and 0 < len(digits) <= ID_DIGITS):
+    if not (digits.isascii() and digits.isdecimal() and 0 < len(digits) <= len(str(ID_MAX))):
         return None
-    return int(text)
+    number = int(text)
+    return number if -ID_MAX <= number <= ID_MAX else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -251,6 +252,11 @@ class SlackListeners:
             app.view(form_id)(self.form_submitted)
         for action in ROUTES.clicks:
             app.action(action)(self.clicked)
+        # Last, so they match only what no route takes: a form or button this version no
+        # longer answers (a message from before an upgrade) is told so, rather than given
+        # bolt's 404, which Slack shows as the app failing.
+        app.view(re.compile(".+"))(self.form_unknown)
+        app.action(re.compile(".+"))(self.click_unknown)
         app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
 
     async def learn_name(
@@ -440,6 +446,22 @@ class SlackListeners:
                 blockkit.render_message(Message.saying(FORM_FAILED)),
             )
 
+    async def form_unknown(self, ack: AsyncAck, body: Json) -> None:
+        view = body.get("view")
+        values = SlackFormValues(
+            view if isinstance(view, dict) else {}, self.runtime.context.directory
+        )
+        first = next(iter(values.names()), None)
+        if first is None:
+            await ack(response_action="clear")
+        else:
+            await ack(response_action="errors", errors={first: NO_LONGER_IN_USE})
+
+    async def click_unknown(self, ack: AsyncAck, body: Json) -> None:
+        await ack()
+        told = blockkit.render_message(Message.saying(NO_LONGER_IN_USE))
+        self.replies.later(self.replies.ephemeral(body.get("response_url"), told))
+
     # --- direct messages -----------------------------------------------------------------
 
     async def direct_message(self, event: Json, say: Callable[..., Awaitable[Any]]) -> None:
@@ -481,6 +503,7 @@ def _real_name(user: object) -> str | None:
 
 
 INCOMPLETE = "This form arrived incomplete."
+NO_LONGER_IN_USE = "That is no longer in use. Nothing was changed."
 # The command every direct message is answered with.
 HELP = "help"
 FORM_FAILED = "The form could not be opened just now. Please click the button again."

@@ -149,18 +149,23 @@ class TeamsEndpoint:
         except DatabaseUnavailable as error:
             log.warning("teams: the database failed during a %s activity: %r", activity.type, error)
             if activity.type == ActivityTypes.invoke:
-                if str(activity.name or "").startswith("task/"):
-                    return web.json_response(adaptive.dialog_message(SAVE_FAILED))
-                return web.json_response(adaptive.invoke_message(SAVE_FAILED))
+                return web.json_response(_invoke_failed(activity))
             if activity.type == ActivityTypes.message and await self._bot.apologise(activity):
                 return web.Response(status=200)
             return _refusal(503, "the database is unavailable", retry_after=30)
         except Exception:
             log.exception("teams: a %s activity could not be handled", activity.type)
             if activity.type == ActivityTypes.invoke:
-                return web.json_response(adaptive.invoke_message(SAVE_FAILED))
+                return web.json_response(_invoke_failed(activity))
             return _refusal(500, "internal error")
         return None
+
+
+def _invoke_failed(activity: Activity) -> dict[str, Any]:
+    """The apology in the shape the invoke expects: a dialog's, or a card action's."""
+    if str(activity.name or "").startswith("task/"):
+        return adaptive.dialog_message(SAVE_FAILED)
+    return adaptive.invoke_message(SAVE_FAILED)
 
 
 def _answer_of(turn: TurnContext) -> web.Response:
