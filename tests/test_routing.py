@@ -29,6 +29,8 @@ from bot.core.posts import (
 from bot.core.reports import ANONYMOUSLY, DETAILS, INVOLVED, KIND, ReportKind
 from bot.core.ui import Button, Buttons, Form, Message
 from bot.handlers import HandlerContext
+from bot.handlers.help import help_message
+from bot.handlers.report_cards import start_menu
 from bot.handlers.routes import FILES_WITHOUT_COMMAND, ROUTES, WORKFLOWS, Routes
 from bot.handlers.workflow import Clicked, Said, Submitted, Workflow
 from bot.store.db import make_engine, migrate
@@ -303,11 +305,17 @@ async def test_every_button_and_form_the_workflows_show_has_a_route(tables: Tabl
         await tables.form(TEACHER, form, {KIND: kind.value, DETAILS: "Seen."})
     await tables.command(TEACHER, "policy", "Can I post photos of the trip?")
     await tables.command(TEACHER, "help")
+    tables.shown.append(help_message(CTX, Platform.TEAMS))
+    tables.shown.append(start_menu(CTX, Platform.TEAMS, "kept", 2))
+    buttons = [b for s in tables.shown if isinstance(s, Message) for b in _buttons(s)]
     forms = {s.form_id for s in tables.shown if isinstance(s, Form)}
-    actions = {b.action for s in tables.shown if isinstance(s, Message) for b in _buttons(s)}
+    forms |= {b.form.form_id for b in buttons if b.form is not None}
     assert forms <= set(ROUTES.forms)
-    assert actions <= set(ROUTES.clicks)
-    assert {"post.approve", "report.acknowledge", "policy.escalate"} <= actions
+    assert {b.action for b in buttons} <= set(ROUTES.clicks)
+    assert {"post.approve", "report.acknowledge", "policy.escalate"} <= {b.action for b in buttons}
+    # A button that opens its form in a window of its own goes to a route that takes it only
+    # from one, and the other way round: Teams sends the two kinds by different invokes.
+    assert all(b.dialog == ROUTES.clicks[b.action].in_window for b in buttons)
 
 
 def test_two_workflows_cannot_answer_the_same_form() -> None:

@@ -35,6 +35,15 @@ def approvers_for(directory: Directory, submitter: Person) -> tuple[Person, ...]
     return ()
 
 
+def named_by_role(people: tuple[Person, ...]) -> str:
+    """Those chosen above, as a message names them: by the role they were chosen for."""
+    if people and all(p.holds(Role.NETWORK_MANAGER) for p in people):
+        return "the IT Network Manager"
+    if people and all(p.holds(Role.CO_HEAD) for p in people):
+        return "the Co-Headteachers"
+    return "the people who approve drafts"
+
+
 def posters_for(directory: Directory, submitter: Person) -> tuple[Person, ...]:
     """Who posts an approved draft: the IT Network Manager ("Staff protocol for use of social
     media", step 6), a Network Manager's own draft included once others approved it; with no

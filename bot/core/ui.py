@@ -219,6 +219,9 @@ class FileInput:
     file_types: tuple[str, ...] = ()
     required: bool = False
     hint: str | None = None
+    # How files reach this form where the platform's forms take none (they are sent in the
+    # chat instead): said in place of the input.
+    elsewhere: str = ""
 
 
 FormInput = (

@@ -30,6 +30,7 @@ from bot.core.posts import (
     PostRecord,
     link_input_name,
 )
+from bot.core.routing import named_by_role
 from bot.core.states import PostState
 from bot.core.typed import parse_id
 from bot.core.ui import (
@@ -188,6 +189,8 @@ def draft_form(ctx: HandlerContext, revising: PostRecord | None = None) -> Form:
             max_files=MAX_ATTACHMENTS,
             file_types=ATTACHMENT_TYPES,
             hint="Only photos taken on school devices.",
+            elsewhere="Photos go on a draft when they are sent in this chat in the same message "
+            "as the word post.",
         ),
         DateInput(
             name=WISHED_DATE,
@@ -399,10 +402,12 @@ def submitted_receipt(
 ) -> Message:
     if not approvers:
         who = "nobody yet: no approver is configured, so it waits until one is"
-    elif actor.holds(Role.NETWORK_MANAGER):
-        who = "the Co-Headteachers, as it is a Network Manager's own draft"
+    elif actor.holds(Role.NETWORK_MANAGER) and not any(
+        p.holds(Role.NETWORK_MANAGER) for p in approvers
+    ):
+        who = f"{named_by_role(approvers)}, as it is a Network Manager's own draft"
     else:
-        who = "the IT Network Manager"
+        who = named_by_role(approvers)
     sent = f"Version {post.version} of {post.reference}" if post.version > 1 else post.reference
     blocks: list[Block] = [
         Heading(f"Draft {post.reference} sent for approval"),

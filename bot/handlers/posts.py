@@ -17,7 +17,7 @@ from datetime import datetime, time
 
 from bot.core import routing
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
-from bot.core.people import Person, Role
+from bot.core.people import Person
 from bot.core.ports import HistoryEntry, NewPost, UnitOfWork
 from bot.core.posts import (
     KEEP_ATTACHMENTS,
@@ -380,11 +380,7 @@ def _may_decide(
             "(Staff protocol for use of social media, step 5)."
         )
     if actor not in approvers:
-        who = (
-            "the Co-Headteachers"
-            if submitter.holds(Role.NETWORK_MANAGER)
-            else "the IT Network Manager"
-        )
+        who = routing.named_by_role(approvers)
         return f"Only {who} can decide on {post.reference}; nothing was changed."
     return None
 

@@ -470,8 +470,9 @@ class SlackListeners:
         if event.get("channel_type") != "im" or event.get("bot_id") or event.get("subtype"):
             return
         user = event.get("user")
-        help_command = ROUTES.commands[HELP]
-        if not isinstance(user, str) or help_command.opens is None:
+        # Whatever it says: the commands are slash commands, so answer as an empty chat line.
+        help_command = ROUTES.read_chat("", with_files=False).command
+        if not isinstance(user, str) or help_command is None or help_command.opens is None:
             return
         actor = self.runtime.context.directory.resolve(Identity(Platform.SLACK, user))
         outcome = help_command.opens(self.runtime.context, Said(actor, "", Platform.SLACK))
@@ -504,8 +505,6 @@ def _real_name(user: object) -> str | None:
 
 INCOMPLETE = "This form arrived incomplete."
 NO_LONGER_IN_USE = "That is no longer in use. Nothing was changed."
-# The command every direct message is answered with.
-HELP = "help"
 FORM_FAILED = "The form could not be opened just now. Please click the button again."
 
 

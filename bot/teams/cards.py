@@ -362,10 +362,7 @@ def _files_note(item: FileInput, files: Sequence[str]) -> str:
     attachments in the chat."""
     if files:
         return f"{item.label}: {', '.join(files)} (sent with your message)."
-    return (
-        f"{item.label}: a card cannot take files. Photos go on a draft when they "
-        "are sent in this chat in the same message as the word post."
-    )
+    return f"{item.label}: a card cannot take files. {item.elsewhere}".strip()
 
 
 def dialog_card(title: str, card: Json) -> Json:

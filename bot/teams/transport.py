@@ -179,7 +179,7 @@ class TeamsTransport:
                 "type": "message",
                 "textFormat": "plain",
                 "text": (
-                    f"Attached to the draft above: {name} ({mimetype}, {len(content):,} bytes). "
+                    f"Attached to the message above: {name} ({mimetype}, {len(content):,} bytes). "
                     "Teams cannot show a file like this in the chat; ask the submitter to share "
                     "it with you. socialdesk keeps its own copy."
                 ),

@@ -52,7 +52,7 @@ UPLOADS_GONE = (
     "The files sent for this form are no longer held, so nothing was sent. Please send them "
     "again in one message with the word that opened the form."
 )
-FORM_BELOW = "The draft form is in the message below."
+FORM_BELOW = "The form is in the message below."
 NOT_PERSONAL = "I work in a personal chat: open socialdesk and message me."
 
 
