@@ -31,7 +31,7 @@ from bot.core.ui import Button, Buttons, Form, Message
 from bot.handlers import HandlerContext
 from bot.handlers.help import help_message
 from bot.handlers.report_cards import start_menu
-from bot.handlers.routes import FILES_WITHOUT_COMMAND, ROUTES, WORKFLOWS, Routes
+from bot.handlers.routes import ROUTES, WORKFLOWS, Routes
 from bot.handlers.workflow import Clicked, Said, Submitted, Workflow
 from bot.store.db import make_engine, migrate
 from bot.store.repos import SqlUnitOfWork
@@ -353,7 +353,10 @@ def test_a_line_typed_in_a_chat_names_its_command(
 
 @pytest.mark.parametrize("typed", ["help", "policy may I?", "hello", "what about photos"])
 def test_files_sent_with_no_command_that_takes_them_are_refused(typed: str) -> None:
-    assert ROUTES.read_chat(typed, with_files=True).refusal == FILES_WITHOUT_COMMAND
+    assert ROUTES.read_chat(typed, with_files=True).refusal == (
+        "To put photos on a draft, send them in one message with the word post; to add them to "
+        "a report of a concern, with the word report."
+    )
 
 
 def test_what_may_be_anonymous_comes_from_the_tables() -> None:

@@ -554,6 +554,15 @@ def _refuse(text: str) -> Outcome:
 # --- what this workflow answers ---------------------------------------------------------------
 
 
+def _described(platform: Platform) -> str:
+    slash = "/" if platform is Platform.SLACK else ""
+    return (
+        f"{slash}policy <your question> - ask about the policy in your own words; I answer "
+        "from the school's policy, quote the passage and name its section, and can pass your "
+        "question to the IT Network Manager" + ("" if slash else " (or just type your question)")
+    )
+
+
 def _question_asked(ctx: HandlerContext, uow: UnitOfWork, said: Said) -> Awaitable[Outcome]:
     return ask(ctx, uow, said.actor, said.text, said.platform)
 
@@ -585,7 +594,13 @@ WORKFLOW = Workflow(
     commands=(
         # Any words no other command takes are a policy question (DESIGN.md), `policy` first
         # or not; `/policy` alone is help.
-        CommandRoute("policy", asks=_question_asked, unsaved=QUESTION_FAILED, catch_all=True),
+        CommandRoute(
+            "policy",
+            asks=_question_asked,
+            unsaved=QUESTION_FAILED,
+            catch_all=True,
+            described=_described,
+        ),
     ),
     forms=(FormRoute(ANSWER_FORM, _answer_sent, ANSWER_TEXT, "Answer sent", reads=question_id),),
     clicks=(

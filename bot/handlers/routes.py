@@ -23,12 +23,6 @@ WORKFLOWS: tuple[Workflow, ...] = (
     help.WORKFLOW,
 )
 
-# Files sent in a chat with no command that takes them.
-FILES_WITHOUT_COMMAND = (
-    "To put photos on a draft, send them in one message with the word post; to add them to a "
-    "report of a concern, with the word report."
-)
-
 
 @dataclass(frozen=True, slots=True)
 class ChatTurn:
@@ -78,6 +72,17 @@ class Routes:
         return cls(dict(commands), dict(forms), dict(clicks), dict(timers), welcomes[0])
 
     @property
+    def files_without_command(self) -> str:
+        """Said of files sent in a chat with no command that takes them: where they go."""
+        takers = [c for c in self.commands.values() if c.takes_files]
+        if not takers:
+            return "Files sent here go nowhere: no command takes them."
+        first, *others = takers
+        said = f"To {first.files_for}, send them in one message with the word {first.word}"
+        said += "".join(f"; to {c.files_for}, with the word {c.word}" for c in others)
+        return said + "."
+
+    @property
     def slash_commands(self) -> tuple[CommandRoute, ...]:
         return tuple(c for c in self.commands.values() if c.slash)
 
@@ -101,7 +106,7 @@ class Routes:
         if with_files:
             if command is not None and command.takes_files:
                 return ChatTurn(command, rest)
-            return ChatTurn(None, refusal=FILES_WITHOUT_COMMAND)
+            return ChatTurn(None, refusal=self.files_without_command)
         if command is not None:
             return ChatTurn(command, rest)
         return ChatTurn(next(c for c in self.commands.values() if c.catch_all), text)

@@ -18,7 +18,7 @@ from bot.core.outcome import Outcome
 from bot.core.people import Person, Platform
 from bot.core.ports import UnitOfWork
 from bot.core.posts import AttachmentRef
-from bot.core.ui import Form, Message
+from bot.core.ui import Button, Form, Message
 from bot.handlers import HandlerContext, TimerHandler
 
 # What a person is told when the database could not save what they sent (it stalled, or
@@ -141,12 +141,21 @@ class CommandRoute:
     aliases: tuple[str, ...] = ()
     # Typed in a chat: the word counts only on its own; with more words they are a question.
     alone: bool = False
-    # Typed in a chat: files sent with the word go with what it starts (photos on a draft).
-    takes_files: bool = False
+    # Typed in a chat: what files sent with the word are for ("put photos on a draft"); ""
+    # when it takes none.
+    files_for: str = ""
     # Typed in a chat as a question ("post photos of my class?"), the words are a question.
     asked_is_question: bool = False
     # Typed in a chat: any words no other command takes are this one's (a policy question).
     catch_all: bool = False
+    # What help says of it on each platform ("" leaves it out there).
+    described: Callable[[Platform], str] | None = None
+    # Buttons help offers in a chat, to start it there without typing (a report's dialog).
+    shortcuts: tuple[Button, ...] = ()
+
+    @property
+    def takes_files(self) -> bool:
+        return bool(self.files_for)
 
 
 @dataclass(frozen=True, slots=True)
