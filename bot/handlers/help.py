@@ -15,9 +15,7 @@ def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Me
     from bot.handlers.routes import ROUTES
 
     commands = ROUTES.commands.values()
-    described = tuple(
-        text for c in commands if c.described is not None and (text := c.described(platform))
-    )
+    described = tuple(_described(c, platform) for c in commands if _listed(c, platform))
     blocks: tuple[Block, ...] = (
         Paragraph.of(f"I run {ctx.school_name}'s Social Media Policy for staff. What you can do:"),
         BulletList("Commands", described),
@@ -28,6 +26,18 @@ def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Me
         # (a report, in a dialog); Slack's commands open their windows at once.
         blocks += (Buttons(shortcuts),)
     return Message(summary="What socialdesk does", blocks=blocks)
+
+
+def _listed(command: CommandRoute, platform: Platform) -> bool:
+    return bool(command.about) and (command.slash or platform is not Platform.SLACK)
+
+
+def _described(command: CommandRoute, platform: Platform) -> str:
+    # Slack has slash commands; in a chat the same words are typed.
+    on_slack = platform is Platform.SLACK
+    word = f"/{command.word}" if on_slack else command.word
+    added = command.on_slack if on_slack else command.in_chat
+    return f"{word}{command.usage} - {command.about}{added}"
 
 
 def welcome_message(ctx: HandlerContext, platform: Platform) -> Message:
@@ -60,7 +70,7 @@ WORKFLOW = Workflow(
             alone=True,
             aliases=("hi", "hello", "?", ""),
             # Slack answers any direct message with help; in a chat it is typed.
-            described=lambda platform: "" if platform is Platform.SLACK else "help - this list",
+            about="this list",
         ),
     ),
     welcome=welcome_message,

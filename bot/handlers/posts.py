@@ -17,7 +17,7 @@ from datetime import datetime, time
 
 from bot.core import routing
 from bot.core.outcome import CardUpdate, FetchAttachment, Notify, Outcome, Schedule
-from bot.core.people import Person, Platform
+from bot.core.people import Person
 from bot.core.ports import HistoryEntry, NewPost, UnitOfWork
 from bot.core.posts import (
     KEEP_ATTACHMENTS,
@@ -576,17 +576,6 @@ async def remind_to_publish(
 # --- what this workflow answers ---------------------------------------------------------------
 
 
-def _described(platform: Platform) -> str:
-    # Slack has slash commands; in a chat the same words are typed.
-    slash = "/" if platform is Platform.SLACK else ""
-    return (
-        f"{slash}post - draft a post for one of the school's accounts and send it to the IT "
-        "Network Manager for approval; you hear here when it is decided, and can revise or "
-        "withdraw it from those messages"
-        + ("" if slash else ". Send photos in the same message as the word post")
-    )
-
-
 def _open_draft_form(ctx: HandlerContext, said: Said) -> Outcome:
     return Outcome(form=draft_form(ctx))
 
@@ -645,7 +634,10 @@ WORKFLOW = Workflow(
             unsaved="The draft form could not be opened just now. Please try /post again.",
             files_for="put photos on a draft",
             asked_is_question=True,
-            described=_described,
+            about="draft a post for one of the school's accounts and send it to the IT Network "
+            "Manager for approval; you hear here when it is decided, and can revise or withdraw "
+            "it from those messages",
+            in_chat=". Send photos in the same message as the word post",
         ),
     ),
     forms=(

@@ -554,15 +554,6 @@ def _refuse(text: str) -> Outcome:
 # --- what this workflow answers ---------------------------------------------------------------
 
 
-def _described(platform: Platform) -> str:
-    slash = "/" if platform is Platform.SLACK else ""
-    return (
-        f"{slash}policy <your question> - ask about the policy in your own words; I answer "
-        "from the school's policy, quote the passage and name its section, and can pass your "
-        "question to the IT Network Manager" + ("" if slash else " (or just type your question)")
-    )
-
-
 def _question_asked(ctx: HandlerContext, uow: UnitOfWork, said: Said) -> Awaitable[Outcome]:
     return ask(ctx, uow, said.actor, said.text, said.platform)
 
@@ -599,7 +590,11 @@ WORKFLOW = Workflow(
             asks=_question_asked,
             unsaved=QUESTION_FAILED,
             catch_all=True,
-            described=_described,
+            usage=" <your question>",
+            about="ask about the policy in your own words; I answer from the school's policy, "
+            "quote the passage and name its section, and can pass your question to the IT Network "
+            "Manager",
+            in_chat=" (or just type your question)",
         ),
     ),
     forms=(FormRoute(ANSWER_FORM, _answer_sent, ANSWER_TEXT, "Answer sent", reads=question_id),),

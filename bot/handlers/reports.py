@@ -418,16 +418,6 @@ def report_submission(values: FormValues) -> ReportSubmission:
     )
 
 
-def _described(platform: Platform) -> str:
-    slash = "/" if platform is Platform.SLACK else ""
-    return (
-        f"{slash}report - report disparaging content, a friend request from a pupil or parent, "
-        "misuse of social media by a member of staff (anonymously if you wish) or a safeguarding "
-        "concern seen online; it goes to the people the policy names"
-        + (", and /report receipt follows up an anonymous report" if slash else "")
-    )
-
-
 def _open_report(ctx: HandlerContext, said: Said) -> Outcome:
     """Slack's `/report` opens the form (`/report receipt`, the follow-up of an anonymous
     report); a chat cannot open a window of its own, so there it offers one."""
@@ -543,7 +533,10 @@ WORKFLOW = Workflow(
             "If a child is at immediate risk, phone the DSL now.",
             anonymous=True,
             files_for="add them to a report of a concern",
-            described=_described,
+            about="report disparaging content, a friend request from a pupil or parent, misuse of "
+            "social media by a member of staff (anonymously if you wish) or a safeguarding concern "
+            "seen online; it goes to the people the policy names",
+            on_slack=", and /report receipt follows up an anonymous report",
             shortcuts=(
                 Button("Report a concern", OPEN_FORM, "", dialog=True),
                 Button("Follow up an anonymous report", FOLLOW_UP, "", dialog=True),

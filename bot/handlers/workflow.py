@@ -148,8 +148,14 @@ class CommandRoute:
     asked_is_question: bool = False
     # Typed in a chat: any words no other command takes are this one's (a policy question).
     catch_all: bool = False
-    # What help says of it on each platform ("" leaves it out there).
-    described: Callable[[Platform], str] | None = None
+    # What help says of it: "post - <about>", with what follows the word (` <your question>`)
+    # and what is added on Slack, where it is a slash command, or in a chat, where it is typed.
+    # Without `about` it is not listed; a command that is not a slash command is listed only
+    # in a chat.
+    about: str = ""
+    usage: str = ""
+    on_slack: str = ""
+    in_chat: str = ""
     # Buttons help offers in a chat, to start it there without typing (a report's dialog).
     shortcuts: tuple[Button, ...] = ()
 
