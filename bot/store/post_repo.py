@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core.ports import NewPost, VersionEntry
 from bot.core.posts import Draft, KeptAttachment, LiveLink, PostRecord
 from bot.core.states import PostState
+from bot.store.files import add_attachments
 from bot.store.models import ATTACHMENTS, POST_LINKS, POST_VERSIONS, POSTS
 from bot.store.signing import Signer, signature_in, signed_values, unsigned
 
@@ -54,7 +55,9 @@ class SqlPosts:
             .returning(POSTS.c.id)
         )
         assert post_id is not None
-        attachment_ids = await self._add_attachments(post_id, 1, draft, at)
+        attachment_ids = await add_attachments(
+            self._db, draft.attachments, at, post_id=post_id, version=1
+        )
         await self._add_version(post_id, 1, draft, attachment_ids, submitter_key, at, form_key)
         return NewPost(post_id, 1, attachment_ids, step=1)
 
@@ -87,34 +90,12 @@ class SqlPosts:
         if row is None:
             return None
         version, step = int(row[0]), int(row[1])
-        added = await self._add_attachments(post_id, version, draft, at)
+        added = await add_attachments(
+            self._db, draft.attachments, at, post_id=post_id, version=version
+        )
         carried = kept + added
         await self._add_version(post_id, version, draft, carried, by, at, form_key)
         return NewPost(post_id, version, added, step=step, carried=carried)
-
-    async def _add_attachments(
-        self, post_id: int, version: int, draft: Draft, at: datetime
-    ) -> tuple[int, ...]:
-        if not draft.attachments:
-            return ()
-        added = await self._db.scalars(
-            insert(ATTACHMENTS).returning(ATTACHMENTS.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "post_id": post_id,
-                    "version": version,
-                    "platform": ref.platform.value,
-                    "source_id": ref.source_id,
-                    "name": ref.name,
-                    "mimetype": ref.mimetype,
-                    "size": ref.size,
-                    "status": "pending",
-                    "created_at": at,
-                }
-                for ref in draft.attachments
-            ],
-        )
-        return tuple(added)
 
     async def _add_version(
         self,

@@ -18,6 +18,7 @@ from bot.core.reports import (
     ReportRecord,
     ReportState,
 )
+from bot.store.files import add_attachments
 from bot.store.models import ATTACHMENTS, REPORT_EVENTS, REPORTS
 from bot.store.numbering import DetachedIds
 from bot.store.signing import Signer, signature_in, signed_values, unsigned
@@ -69,27 +70,9 @@ class SqlReports:
             )
             or 0
         )
-        attachment_ids: tuple[int, ...] = ()
-        if report.attachments:
-            added = await self._db.scalars(
-                insert(ATTACHMENTS).returning(ATTACHMENTS.c.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "post_id": None,
-                        "report_id": report_id,
-                        "version": 1,
-                        "platform": ref.platform.value,
-                        "source_id": ref.source_id,
-                        "name": ref.name,
-                        "mimetype": ref.mimetype,
-                        "size": ref.size,
-                        "status": "pending",
-                        "created_at": new.at,
-                    }
-                    for ref in report.attachments
-                ],
-            )
-            attachment_ids = tuple(added)
+        attachment_ids = await add_attachments(
+            self._db, report.attachments, new.at, report_id=report_id
+        )
         return report_id, attachment_ids
 
     async def get(self, report_id: int) -> ReportRecord | None:
@@ -133,8 +116,7 @@ class SqlReports:
             files[report_id].append(attachment_id)
         return [_report(row, events[row.id], tuple(files[row.id])) for row in rows]
 
-    async def append(self, report_id: int, event: ReportEvent) -> int:
-        """Add to the chronology; the report's new step."""
+    async def _add_event(self, report_id: int, event: ReportEvent) -> None:
         await self._db.execute(
             insert(REPORT_EVENTS).values(
                 # Everything about an anonymous report (negative ids) stays out of the sequence.
@@ -147,6 +129,10 @@ class SqlReports:
                 text=event.text,
             )
         )
+
+    async def append(self, report_id: int, event: ReportEvent) -> int:
+        """Add to the chronology; the report's new step."""
+        await self._add_event(report_id, event)
         step = await self._db.scalar(
             update(REPORTS)
             .where(REPORTS.c.id == report_id)
@@ -168,18 +154,7 @@ class SqlReports:
         )
         if step is None:
             return None
-        await self._db.execute(
-            insert(REPORT_EVENTS).values(
-                # Everything about an anonymous report (negative ids) stays out of the sequence.
-                **await self._ids.take(self._db, REPORT_EVENTS, report_id < 0),
-                report_id=report_id,
-                at=event.at,
-                kind=event.kind.value,
-                actor_key=event.actor_key,
-                **signed_values("actor", self._sign(event.actor_key)),
-                text=event.text,
-            )
-        )
+        await self._add_event(report_id, event)
         return int(step)
 
     async def move(
