@@ -220,10 +220,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if actor is None:
             log.warning("teams: a message with no Entra ID user; ignored")
             return
-        if getattr(activity.conversation, "conversation_type", "personal") not in (
-            None,
-            "personal",
-        ):
+        if not personal(activity):
             refusal = self._renderer.activity(Message.saying(NOT_PERSONAL))
             await self._say(turn_context, actor, refusal, queue_on_failure=False)
             return
@@ -231,7 +228,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         files = files_sent(activity)
         typed = ROUTES.read_chat(activity.text or "", with_files=bool(files))
         if typed.command is None:
-            message = Message.saying(typed.refusal or UNKNOWN_BUTTON)
+            message = Message.saying(typed.refusal or "")
             await self._say(turn_context, actor, self._renderer.activity(message))
             return
         form_key = uuid.uuid4().hex
@@ -255,16 +252,22 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             return command.opens(ctx, said)
         asks = command.asks
         assert asks is not None
-        try:
-            outcome = await self._runtime.perform(lambda uow: asks(ctx, uow, said))
-        except Exception:
-            log.exception("teams: the command %s could not be answered", command.word)
-            return Outcome(reply=Message.saying(command.unsaved))
-        return (
-            outcome
-            if outcome.reply or outcome.form
-            else Outcome(reply=Message.saying(command.unsaved))
+        outcome = await self._perform(
+            lambda uow: asks(ctx, uow, said), f"the command {command.word}"
         )
+        if outcome is None or not (outcome.reply or outcome.form):
+            return Outcome(reply=Message.saying(command.unsaved))
+        return outcome
+
+    async def _perform(
+        self, work: Callable[[UnitOfWork], Awaitable[Outcome]], what: str
+    ) -> Outcome | None:
+        """The work's outcome; None when it failed (logged), for the caller to apologise."""
+        try:
+            return await self._runtime.perform(work)
+        except Exception:
+            log.exception("teams: %s could not be handled", what)
+            return None
 
     async def _say(
         self,
@@ -341,13 +344,10 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if not route.beside_card:
             answer = await self._answer(turn, lambda uow: handler(ctx, uow, clicked))
             if isinstance(answer, Outcome):
-                text = " ".join(answer.errors.by_input.values())
-                return adaptive.invoke_message(text or "That could not be done.")
+                return adaptive.invoke_message(_reasons(answer) or "That could not be done.")
             return answer
-        try:
-            outcome = await self._runtime.perform(lambda uow: handler(ctx, uow, clicked))
-        except Exception:
-            log.exception("teams: a click could not be handled")
+        outcome = await self._perform(lambda uow: handler(ctx, uow, clicked), "a click")
+        if outcome is None:
             return adaptive.invoke_message(SAVE_FAILED)
         if outcome.form is not None:
             # In a message of its own: the card clicked stays readable above it.
@@ -363,7 +363,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         route = ROUTES.forms.get(str(data.get(adaptive.FORM_KEY) or ""))
         if route is None:
             return adaptive.invoke_message(UNKNOWN_BUTTON)
-        files = await self._kept_files(actor, data)
+        files = await self._form_files(actor, data)
         if files is None:
             # Rather than a draft quietly without the photos its form lists.
             return adaptive.invoke_message(UPLOADS_GONE)
@@ -375,7 +375,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         ctx, handler = self._ctx, route.handler
         answer = await self._answer(turn, lambda uow: handler(ctx, uow, sent), route.unsaved)
         if isinstance(answer, Outcome):
-            return self._refused(route, sent, answer, data)
+            return self._refused(route, sent, answer, data, dialog=False)
         return answer
 
     def _submitted(
@@ -384,15 +384,24 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         target = route.reads(values.context)
         return None if target is None else Submitted(actor, target, values, Platform.TEAMS)
 
-    async def _kept_files(
+    async def _form_files(
         self, actor: Person, data: Mapping[str, Any]
     ) -> tuple[AttachmentRef, ...] | None:
         """The files sent in the chat that the form lists, kept on the server under its key
         (or, for a dialog opened from a menu, the menu's); None when they are no longer held."""
         if not data.get(adaptive.FILES_KEPT_KEY):
             return ()
-        key = str(data.get(adaptive.UPLOADS_KEY) or data.get(adaptive.FORM_ID_KEY) or "")[:64]
-        found = await self._records.uploads(key, _aad_of(actor))
+        return await self._kept(
+            actor, data.get(adaptive.UPLOADS_KEY) or data.get(adaptive.FORM_ID_KEY)
+        )
+
+    async def _kept(self, actor: Person, key: object) -> tuple[AttachmentRef, ...] | None:
+        """The files kept under `key` for the person who sent them; None when there are none
+        (gone, or never theirs)."""
+        identity = actor.identity_on(Platform.TEAMS)
+        found = await self._records.uploads(
+            str(key or "")[:64], identity.external_id if identity else ""
+        )
         return found or None
 
     async def _answer(
@@ -440,24 +449,37 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         return adaptive.invoke_message("")
 
     def _refused(
-        self, route: FormRoute, sent: Submitted, outcome: Outcome, data: Mapping[str, Any]
+        self,
+        route: FormRoute,
+        sent: Submitted,
+        outcome: Outcome,
+        data: Mapping[str, Any],
+        *,
+        dialog: bool,
     ) -> Json:
-        """The form again, as typed, with the reasons on their inputs; or, for a form that
-        stays where it is in the chat (inside a shared card, a revision), the reasons in a
-        note."""
+        """The form again, as typed, with the reasons on their inputs. Where the route shows no
+        form again, a dialog shows the form the refusal names, if any (it would close and lose
+        what was typed); a form in the chat stays where it is (inside a shared card, a
+        revision), and the reasons come in a note."""
         values = sent.values
         assert isinstance(values, TeamsFormValues)
-        if route.again is None:
-            text = " ".join(outcome.errors.by_input.values())
-            return adaptive.invoke_message(text or "That could not be done.")
+        shown = route.again(self._ctx, sent) if route.again is not None else None
+        if shown is None and dialog:
+            shown = outcome.form
+        if shown is None:
+            if dialog:
+                return adaptive.dialog_message(_reasons(outcome))
+            return adaptive.invoke_message(_reasons(outcome) or "That could not be done.")
         card = self._renderer.form_card(
-            route.again(self._ctx, sent),
+            shown,
             values=values.typed(),
             errors=outcome.errors,
             files=[f.name for f in values.files("")],
-            form_key=str(data.get(adaptive.FORM_ID_KEY) or "") or None,
+            form_key=str(data.get(adaptive.FORM_ID_KEY) or "")[:64] or None,
+            dialog=dialog,
+            uploads_key=str(data.get(adaptive.UPLOADS_KEY) or "")[:64] or None,
         )
-        return adaptive.invoke_card(card)
+        return adaptive.dialog_card(shown.title, card) if dialog else adaptive.invoke_card(card)
 
     # --- dialogs (task modules): reports, kept out of the chat ------------------------------
 
@@ -482,18 +504,13 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         if value.startswith(KEPT_FILES_PREFIX):
             # Each dialog is a form of its own; the files stay under the menu's key.
             uploads_key = value.removeprefix(KEPT_FILES_PREFIX)[:64]
-            identity = actor.identity_on(Platform.TEAMS)
-            kept = await self._records.uploads(
-                uploads_key, identity.external_id if identity else ""
-            )
-            if not kept:
+            kept = await self._kept(actor, uploads_key)
+            if kept is None:
                 return adaptive.dialog_message(UPLOADS_GONE)
             names = [f.name for f in kept]
         clicked, ctx, handler = Clicked(actor, target, Platform.TEAMS), self._ctx, route.handler
-        try:
-            outcome = await self._runtime.perform(lambda uow: handler(ctx, uow, clicked))
-        except Exception:
-            log.exception("teams: a dialog could not be opened")
+        outcome = await self._perform(lambda uow: handler(ctx, uow, clicked), "a dialog opening")
+        if outcome is None:
             return adaptive.dialog_message(SAVE_FAILED)
         if outcome.form is None:
             return adaptive.dialog_message(_said(outcome.reply) if outcome.reply else "")
@@ -510,7 +527,7 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         route = ROUTES.forms.get(str(data.get(adaptive.FORM_KEY) or ""))
         if route is None:
             return adaptive.dialog_message(UNKNOWN_BUTTON)
-        files = await self._kept_files(actor, data)
+        files = await self._form_files(actor, data)
         if files is None:
             return adaptive.dialog_message(UPLOADS_GONE)
         values = TeamsFormValues(data, "", files)
@@ -519,39 +536,17 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
             # Only the forms a dialog opens are taken from one.
             return adaptive.dialog_message(UNKNOWN_BUTTON)
         ctx, handler = self._ctx, route.handler
-        try:
-            outcome = await self._runtime.perform(lambda uow: handler(ctx, uow, sent))
-        except Exception:
-            log.exception("teams: a dialog could not be saved")
+        outcome = await self._perform(lambda uow: handler(ctx, uow, sent), "a dialog")
+        if outcome is None:
             return adaptive.dialog_message(route.unsaved)
         if outcome.refused:
-            return self._dialog_refused(route, sent, outcome, data)
+            return self._refused(route, sent, outcome, data, dialog=True)
         if outcome.form is not None:
             card = self._renderer.form_card(outcome.form, form_key=uuid.uuid4().hex, dialog=True)
             return adaptive.dialog_card(outcome.form.title, card)
         if outcome.reply is not None:
             return adaptive.dialog_card(outcome.reply.summary, self._renderer.card(outcome.reply))
         return adaptive.dialog_message("Done.")
-
-    def _dialog_refused(
-        self, route: FormRoute, sent: Submitted, outcome: Outcome, data: Mapping[str, Any]
-    ) -> Json:
-        """The same form again, as typed, with the reasons (or the form the refusal names)."""
-        values = sent.values
-        assert isinstance(values, TeamsFormValues)
-        shown = route.again(self._ctx, sent) if route.again is not None else outcome.form
-        if shown is None:
-            return adaptive.dialog_message(" ".join(outcome.errors.by_input.values()))
-        card = self._renderer.form_card(
-            shown,
-            values=values.typed(),
-            errors=outcome.errors,
-            files=[f.name for f in values.files("")],
-            form_key=str(data.get(adaptive.FORM_ID_KEY) or "")[:64] or None,
-            dialog=True,
-            uploads_key=str(data.get(adaptive.UPLOADS_KEY) or "")[:64] or None,
-        )
-        return adaptive.dialog_card(shown.title, card)
 
 
 def _said(message: Message) -> str:
@@ -560,9 +555,9 @@ def _said(message: Message) -> str:
     return plaintext.render_blocks(paragraphs).replace("\n", " ") or message.summary
 
 
-def _aad_of(person: Person) -> str:
-    identity = person.identity_on(Platform.TEAMS)
-    return identity.external_id if identity else ""
+def _reasons(outcome: Outcome) -> str:
+    """A refusal's reasons as one line, for a note."""
+    return " ".join(outcome.errors.by_input.values())
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
