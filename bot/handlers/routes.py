@@ -49,27 +49,42 @@ class Routes:
     clicks: Mapping[str, ClickRoute]
     timers: Mapping[str, TimerHandler]
     welcome: Callable[[HandlerContext, Platform], Message]
+    # A chat's first word (a command's own, or an alias), and the command it names.
+    typed: Mapping[str, CommandRoute]
+    # The command that takes any words no other does.
+    catch_all: CommandRoute
 
     @classmethod
     def of(cls, workflows: Iterable[Workflow]) -> Routes:
         flows = tuple(workflows)
         commands = [(c.word, c) for w in flows for c in w.commands]
+        typed = [(word, c) for _, c in commands for word in (c.word, *c.aliases)]
         forms = [(f.form_id, f) for w in flows for f in w.forms]
         clicks = [(c.action, c) for w in flows for c in w.clicks]
         timers = [(name, t) for w in flows for name, t in w.timers.items()]
         for kind, pairs in (
             ("command", commands),
+            ("chat word", typed),
             ("form", forms),
             ("button", clicks),
             ("timer", timers),
         ):
             _unique(kind, pairs)
-        if sum(c.catch_all for _, c in commands) != 1:
+        catch_all = [c for _, c in commands if c.catch_all]
+        if len(catch_all) != 1:
             raise ValueError("exactly one command takes the words no other command takes")
         welcomes = [w.welcome for w in flows if w.welcome is not None]
         if len(welcomes) != 1:
             raise ValueError("exactly one workflow says the welcome")
-        return cls(dict(commands), dict(forms), dict(clicks), dict(timers), welcomes[0])
+        return cls(
+            dict(commands),
+            dict(forms),
+            dict(clicks),
+            dict(timers),
+            welcomes[0],
+            dict(typed),
+            catch_all[0],
+        )
 
     @property
     def files_without_command(self) -> str:
@@ -86,18 +101,12 @@ class Routes:
     def slash_commands(self) -> tuple[CommandRoute, ...]:
         return tuple(c for c in self.commands.values() if c.slash)
 
-    def _typed(self, word: str) -> CommandRoute | None:
-        for command in self.commands.values():
-            if word == command.word or word in command.aliases:
-                return command
-        return None
-
     def read_chat(self, text: str, with_files: bool) -> ChatTurn:
         """A line typed in a chat with the bot (Teams, a terminal): its first word names a
         command, and the rest are that command's words."""
         text = text.strip()
         word, _, rest = text.partition(" ")
-        command = self._typed(word.lower().strip())
+        command = self.typed.get(word.lower().strip())
         if command is not None and (
             (command.alone and rest.strip())
             or (command.asked_is_question and rest.strip().endswith("?") and not with_files)
@@ -109,7 +118,7 @@ class Routes:
             return ChatTurn(None, refusal=self.files_without_command)
         if command is not None:
             return ChatTurn(command, rest)
-        return ChatTurn(next(c for c in self.commands.values() if c.catch_all), text)
+        return ChatTurn(self.catch_all, text)
 
     def may_be_anonymous(
         self,

@@ -247,7 +247,7 @@ class SlackListeners:
             if command.asks is not None:
                 app.command(f"/{command.word}")(self.command_answered)
             else:
-                app.command(f"/{command.word}")(ack=self.ack_command, lazy=[self.command_opened])
+                app.command(f"/{command.word}")(ack=self.ack_only, lazy=[self.command_opened])
         for form_id in ROUTES.forms:
             app.view(form_id)(self.form_submitted)
         for action in ROUTES.clicks:
@@ -257,7 +257,7 @@ class SlackListeners:
         # bolt's 404, which Slack shows as the app failing.
         app.view(re.compile(".+"))(self.form_unknown)
         app.action(re.compile(".+"))(self.click_unknown)
-        app.event("message")(ack=self.ack_event, lazy=[self.direct_message])
+        app.event("message")(ack=self.ack_only, lazy=[self.direct_message])
 
     async def learn_name(
         self, body: Json, client: AsyncWebClient, next_: Callable[[], Awaitable[None]]
@@ -293,10 +293,8 @@ class SlackListeners:
         real = _real_name(answer.get("user") if answer is not None else None)
         directory.learn_name(identity, real or username, fallback=real is None)
 
-    async def ack_command(self, ack: AsyncAck) -> None:
-        await ack()
-
-    async def ack_event(self, ack: AsyncAck) -> None:
+    async def ack_only(self, ack: AsyncAck) -> None:
+        """Acknowledged at once; the work follows in a lazy listener."""
         await ack()
 
     # --- commands ------------------------------------------------------------------------
