@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,6 +34,7 @@ from bot.store.db import (
     make_engine,
     migrate,
 )
+from bot.store.models import OUTBOX
 from bot.store.outbox import Claimed, Outbox
 from bot.teams.cards import CardRenderer
 
@@ -398,7 +399,9 @@ async def healthz(request: web.Request) -> web.Response:
 
     async def answers() -> None:
         async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            # A table every change writes, not SELECT 1: a database that answers but holds the
+            # outbox locked (or stalled) refuses every request just the same.
+            await connection.execute(select(OUTBOX.c.id).limit(1))
 
     try:
         await services.runtime.within(HEALTH_CHECK_SECONDS, answers)

@@ -84,7 +84,7 @@ def backup_sqlite(settings: Settings, out: Path) -> int:
     if out.exists() and out.stat().st_size > 0:
         raise SettingsError(f"{out} already exists: name a new file")
     # VACUUM INTO fills an empty file as it finds it, so the copy is private from the start.
-    os.close(os.open(out, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.close(open_private(out))
     # Not read-only: a read-only connection leaves -wal and -shm files behind, owned by whoever
     # ran the backup, and a bot started later as another user could not open them.
     source = sqlite3.connect(url.database)
@@ -98,3 +98,15 @@ def backup_sqlite(settings: Settings, out: Path) -> int:
         source.close()
     print(f"wrote {out} ({out.stat().st_size} bytes)")
     return 0
+
+
+def open_private(path: Path | str) -> int:
+    """A file descriptor for writing `path` afresh, readable by its owner only, whether or not
+    the file was there before: what socialdesk writes out (reports, backups) holds
+    safeguarding records, and an existing file keeps its mode unless it is changed."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot write there ({error.strerror})") from error
+    os.fchmod(descriptor, 0o600)
+    return descriptor

@@ -186,8 +186,12 @@ async def export_csv(
 def _write_csv(out: str | None, columns: Sequence[str], rows: list[dict[str, str]]) -> None:
     import csv
 
+    from bot.cli_database import open_private
+
     with (
-        open(out, "w", newline="", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
+        open(open_private(out), "w", newline="", encoding="utf-8")
+        if out
+        else contextlib.nullcontext(sys.stdout)
     ) as target:
         writer = csv.DictWriter(target, fieldnames=columns)
         writer.writeheader()

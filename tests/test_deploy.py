@@ -154,6 +154,32 @@ async def test_a_backup_taken_while_the_bot_runs_restores_its_reports(
             await as_admin(database_url, f'DROP DATABASE IF EXISTS "{restored_name}" WITH (FORCE)')
 
 
+async def test_an_export_or_backup_over_an_existing_file_is_made_private(
+    start_bot: BotFactory, fake_slack: FakeSlack, database_url: str, tmp_path: Path
+) -> None:
+    desk = Desk(await start_bot(config_path=GOVERNED), fake_slack)
+    await desk.report(kind="disparaging", details="A parent's post about Year 6")
+    env = clean_env(
+        DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SOCIALDESK_CONFIG=str(GOVERNED)
+    )
+    # Files left readable by everyone (a copy made by hand, an empty file touched first).
+    export, backup = tmp_path / "reports.csv", tmp_path / "backup.db"
+    for made in (export, backup):
+        made.touch()
+        made.chmod(0o644)
+    await run_cli(env, "export", "reports", "--out", str(export))
+    assert "A parent's post" in export.read_text()
+    assert oct(stat.S_IMODE(export.stat().st_mode)) == "0o600"
+    if database_url.startswith("sqlite"):
+        await run_cli(env, "backup", str(backup))
+        assert backup.stat().st_size > 0
+        assert oct(stat.S_IMODE(backup.stat().st_mode)) == "0o600"
+    # Somewhere it cannot write: said in one line, not a traceback.
+    refused = await cli(env, "export", "reports", "--out", str(tmp_path / "none" / "r.csv"))
+    assert refused.returncode == 2 and "cannot write there" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 async def _run(*command: str) -> None:
     await asyncio.to_thread(subprocess.run, command, check=True, timeout=60)
 

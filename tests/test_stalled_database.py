@@ -365,6 +365,16 @@ async def test_sqlite_locked_by_another_process_is_refused_within_the_bound(
     assert (await bot.get("/healthz")).status == 200
 
 
+@pytest.mark.postgres_only
+async def test_the_health_check_sees_the_outbox_held_locked(bot: RunningBot) -> None:
+    # The database answers, but every change waits on the outbox: as good as stalled.
+    async with bot.runtime.engine.connect() as holder, holder.begin():
+        await holder.execute(text("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE"))
+        health, took = await timed(bot.get("/healthz"))
+        assert health.status == 503 and took < HEALTH_WITHIN
+    assert (await bot.get("/healthz")).status == 200
+
+
 def test_the_database_timeouts_are_settings_with_defaults() -> None:
     assert Settings.from_env({}).database_timeouts == DatabaseTimeouts(
         connect=5.0, statement=10.0, lock=1.0, pool=30.0, request=1.5
