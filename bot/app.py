@@ -16,24 +16,19 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import startup
 from bot.config import SchoolConfig
 from bot.core.clock import Clock, SchoolTime, SystemClock
 from bot.core.people import Identity, Platform, Role
 from bot.delivery import Backoff, DeliveryWorker, Transport
 from bot.handlers import HandlerContext, report_timers
 from bot.handlers.routes import ROUTES
-from bot.policy_source import open_policy
 from bot.runtime import Runtime
-from bot.settings import Settings, SettingsError, SlackSettings
+from bot.settings import Settings, SlackSettings
 from bot.slack import blockkit
-from bot.store.db import (
-    current_revision,
-    make_engine,
-    migrate,
-)
+from bot.store.db import make_engine
 from bot.store.models import OUTBOX
 from bot.store.outbox import Claimed, Outbox
 from bot.teams.cards import CardRenderer
@@ -102,22 +97,13 @@ def create_app(
 async def _open_database(settings: Settings) -> tuple[AsyncEngine, str | None]:
     # Migrations run without the statement timeouts: one may wait for another instance's
     # to finish, and a large one may take a while. The engine that serves has them.
-    migrating = make_engine(settings.database_url)
-    try:
-        await migrate(migrating)
-        schema = await current_revision(migrating)
-    except (OSError, SQLAlchemyError) as error:
-        raise SettingsError(
-            f"DATABASE_URL: cannot open the database ({type(error).__name__}: {error})"
-        ) from error
-    finally:
-        await migrating.dispose()
+    schema = await startup.migrated_schema(settings)
     return make_engine(settings.database_url, settings.database_timeouts), schema
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, school, clock, services = app[SETTINGS], app[SCHOOL], app[CLOCK], app[SERVICES]
-    policy = open_policy(settings.policy_path or school.policy_path)
+    policy = startup.policy_of(settings, school)
     engine, services.schema = await _open_database(settings)
     transports: dict[str, Transport] = {}
     teams_cards = CardRenderer()
@@ -301,6 +287,8 @@ async def _start_teams(
     # Files have a session of their own, whose every connection checks where it goes.
     fetcher = FileFetcher(teams.file_hosts, files_network, local_mode=teams.local_mode)
     services.closers.append(fetcher.close)
+    for note in await startup.check_teams(teams, http):
+        log.info("teams: %s", note)
     connector = ConnectorClient(http, BotToken(http, teams))
     async with runtime.engine.begin() as db:
         await teams_store.purge_uploads(db, runtime.context.clock.now())

@@ -11,10 +11,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import cli_database, cli_delivery, cli_policy, cli_records
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, describe_database, find_configuration
+
+if TYPE_CHECKING:
+    from bot.config import SchoolConfig
 
 DESCRIPTION = """\
 socialdesk runs a school's staff Social Media Policy inside Slack and Microsoft Teams: draft
@@ -262,34 +265,125 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)
     args = _parser().parse_args(argv)
     try:
-        settings = Settings.from_env(os.environ)
+        settings = find_configuration(Settings.from_env(os.environ))
         configure_logging(settings)
+        _say_what_is_opened(settings, args.command)
         return COMMANDS[args.command](settings, args)
     except SettingsError as error:
         print(f"socialdesk: configuration error: {error}", file=sys.stderr)
         return 2
 
 
+# Commands that open only one of the two (every other opens the configuration and the database).
+CONFIGURATION_ONLY = frozenset({"ask", "teams-package"})
+DATABASE_ONLY = frozenset({"migrate", "backup"})
+
+
+def _say_what_is_opened(settings: Settings, command: str) -> None:
+    """One line on standard error, so that output meant for a file (CSV, JSON) stays clean:
+    which configuration and database a command works on, and how the configuration was
+    found. Two copies of the bot's files (a clone, a deployment) are then never confused."""
+    said = []
+    if command not in DATABASE_ONLY:
+        path = settings.config_path.resolve()
+        origin = {
+            "example": " (socialdesk.yaml not found: the example school's; copy it to "
+            "socialdesk.yaml to make your own)",
+            "SOCIALDESK_CONFIG": " (SOCIALDESK_CONFIG)",
+        }.get(settings.config_origin, "")
+        said.append(f"configuration {path}{origin}")
+    if command not in CONFIGURATION_ONLY:
+        said.append(f"database {describe_database(settings.database_url)}")
+    print(f"socialdesk: {'; '.join(said)}", file=sys.stderr)
+
+
 def _serve(settings: Settings, port: int | None) -> int:
     from aiohttp import web
 
+    from bot import startup
     from bot.app import create_app
     from bot.config import load_config
 
     school = load_config(settings.config_path)
+    port = port or settings.port
+    listening = startup.listening_socket(settings.host, port)
     app = create_app(settings, school)
-    web.run_app(app, host=settings.host, port=port or settings.port, print=None)
+
+    async def say_where(_: web.Application) -> None:
+        # After start-up (the database migrated, Slack and Teams checked): the address an
+        # operator points Slack, the Azure Bot and a health probe at.
+        shown = "localhost" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+        logging.getLogger("bot.serve").info(
+            "listening on %s:%d: POST /slack/events, POST /api/messages, GET /healthz "
+            "(try curl http://%s:%d/healthz)",
+            settings.host,
+            port,
+            shown,
+            port,
+        )
+
+    app.on_startup.append(say_where)
+    try:
+        web.run_app(app, sock=listening, print=None)
+    finally:
+        listening.close()  # run_app leaves a socket it was given open when start-up fails
     return 0
 
 
 def _check_config(settings: Settings) -> int:
+    """What `serve` checks before it listens (bot.startup), changing nothing: a non-zero exit
+    exactly when `serve` would refuse to start."""
     from bot.config import load_config
-    from bot.core.people import Platform
 
     school = load_config(settings.config_path)
     print(f"{school.name}: {len(school.accounts)} accounts, {len(school.directory.people)} people")
     for role, count in school.directory.role_counts().items():
         print(f"  {role.value}: {count}")
+    notes = asyncio.run(_check_what_serve_checks(settings, school))
+    _print_platforms(settings, school)
+    for note in notes:
+        print(f"  note: {note}")
+    print("check-config: serve would start with this configuration")
+    return 0
+
+
+async def _check_what_serve_checks(settings: Settings, school: SchoolConfig) -> list[str]:
+    import aiohttp
+
+    from bot import startup
+    from bot.cli_database import sqlite_file_missing
+    from bot.store.db import head_revision
+
+    notes = []
+    policy = startup.policy_of(settings, school)
+    if policy.path is not None:
+        print(f"policy: {policy.path} read")
+    schema = await startup.schema_found(settings)
+    if sqlite_file_missing(settings.database_url):
+        print("database: no SQLite file there yet (serve creates it)")
+    elif schema is None:
+        print("database: reachable, empty (serve creates socialdesk's tables)")
+    elif schema != head_revision():
+        print(f"database: reachable, schema {schema} (serve migrates it to {head_revision()})")
+    else:
+        print(f"database: reachable, schema {schema}, up to date")
+    try:
+        startup.port_is_free(settings.host, settings.port)
+    except SettingsError as error:
+        # Listening is where serve's checks end, not one of them; and the bot being checked
+        # is often the one running there now.
+        notes.append(f"{error}; serve listens once it is free")
+    async with aiohttp.ClientSession() as http:
+        if settings.slack is not None:
+            notes += await startup.check_slack(settings.slack, http)
+        if settings.teams.app_id is not None:
+            notes += await startup.check_teams(settings.teams, http)
+    return notes
+
+
+def _print_platforms(settings: Settings, school: SchoolConfig) -> None:
+    from bot.core.people import Platform
+
     print(f"Slack: {'on' if settings.slack else 'off'}")
     teams = settings.teams
     if teams.app_id is not None:
@@ -305,7 +399,6 @@ def _check_config(settings: Settings) -> int:
                 f"  note: {person.name} ({roles}) has no Slack id: they are reached in Teams "
                 "once they add socialdesk there (see `socialdesk teams`)"
             )
-    return 0
 
 
 def _teams_package(settings: Settings, out: Path, source: str | None) -> int:

@@ -15,15 +15,16 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 
-async def migrate_database(settings: Settings) -> int:
-    from bot.store.db import current_revision, make_engine, migrate
+NO_DATABASE_YET = (
+    "DATABASE_URL: no socialdesk database there yet (`socialdesk serve` or `socialdesk migrate` "
+    "makes one)"
+)
 
-    engine = make_engine(settings.database_url)
-    try:
-        await migrate(engine)
-        print(f"database schema at revision {await current_revision(engine)}")
-    finally:
-        await engine.dispose()
+
+async def migrate_database(settings: Settings) -> int:
+    from bot.startup import migrated_schema
+
+    print(f"database schema at revision {await migrated_schema(settings)}")
     return 0
 
 
@@ -44,21 +45,20 @@ async def existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
     bot, so one that is behind (or absent) is reported instead."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.store.db import current_revision, head_revision, make_engine
+    from bot.startup import database_error, unhurried_engine
+    from bot.store.db import current_revision, head_revision
 
     if sqlite_file_missing(settings.database_url):
         # Opening it would create an empty file where the bot's database should be.
-        raise SettingsError("DATABASE_URL: no socialdesk database there yet")
-    engine = make_engine(settings.database_url)
+        raise SettingsError(NO_DATABASE_YET)
+    engine = unhurried_engine(settings)
     try:
         try:
             found = await current_revision(engine)
-        except (OSError, SQLAlchemyError) as error:
-            raise SettingsError(
-                f"DATABASE_URL: cannot open the database ({type(error).__name__}: {error})"
-            ) from error
+        except (OSError, SQLAlchemyError, TimeoutError) as error:
+            raise database_error(settings, error) from error
         if found is None:
-            raise SettingsError("DATABASE_URL: no socialdesk database there yet")
+            raise SettingsError(NO_DATABASE_YET)
         if found != head_revision():
             raise SettingsError(
                 f"the database schema is at revision {found}, this socialdesk needs "
@@ -80,7 +80,7 @@ def backup_sqlite(settings: Settings, out: Path) -> int:
             "DATABASE_URL is a PostgreSQL database: back it up with pg_dump -Fc (see README.md)"
         )
     if sqlite_file_missing(settings.database_url) or not url.database:
-        raise SettingsError("DATABASE_URL: no socialdesk database there yet")
+        raise SettingsError(NO_DATABASE_YET)
     if out.exists() and out.stat().st_size > 0:
         raise SettingsError(f"{out} already exists: name a new file")
     # VACUUM INTO fills an empty file as it finds it, so the copy is private from the start.

@@ -5,8 +5,10 @@ Roles come from here and nowhere else. Errors name the entry and the field at fa
 
 from __future__ import annotations
 
+import difflib
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
@@ -44,16 +46,69 @@ def load_config(path: Path) -> SchoolConfig:
             "(copy socialdesk.example.yaml to start one)"
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        # Notepad and older Word save "Siân" in Windows-1252 unless told otherwise.
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise SettingsError(
+            f"{path}: line {line} is not UTF-8 text (byte 0x{error.object[error.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot read it ({error.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise SettingsError(f"{path}: not valid YAML: {error}") from error
     return parse_config(raw, path)
+
+
+# Every key the configuration may hold, where it may hold it: a misspelt one would otherwise be
+# ignored without a word (`role: [dsl]` leaves a DSL as ordinary staff, and safeguarding reports
+# go elsewhere). A mapping's value is the keys inside it; a list of one mapping is the keys of
+# each entry of a list.
+_KNOWN_KEYS: Mapping[str, Any] = {
+    "school": {"name": None, "timezone": None, "policy_contact": None},
+    "policy": None,
+    "accounts": [{"name": None, "max_chars": None}],
+    "people": [{"name": None, "roles": None, "slack": None, "teams": None, "id": None}],
+    "reports": {
+        "working_hours": None,
+        "working_days": None,
+        "term_dates": [{"from": None, "to": None}],
+        "bank_holidays": None,
+        "acknowledge_within": {"dsl": None, "other": None},
+    },
+    "teams_app": {"website": None, "privacy": None, "terms": None, "version": None},
+}
+
+
+def unknown_keys(raw: Any, known: Any = _KNOWN_KEYS, at: str = "") -> list[str]:
+    """Each key in `raw` that the configuration does not have, by its path, with the known key
+    it most resembles: "`people[3].role`: did you mean `roles`?"."""
+    found: list[str] = []
+    if isinstance(known, list) and isinstance(raw, list):
+        for index, entry in enumerate(raw):
+            found += unknown_keys(entry, known[0], f"{at}[{index}]")
+    elif isinstance(known, Mapping) and isinstance(raw, dict):
+        for key, value in raw.items():
+            path = f"{at}.{key}" if at else str(key)
+            if str(key) in known:
+                found += unknown_keys(value, known[str(key)], path)
+                continue
+            near = difflib.get_close_matches(str(key).lower(), list(known), n=1, cutoff=0.6)
+            hint = f"did you mean `{near[0]}`?" if near else f"known here: {', '.join(known)}"
+            found.append(f"`{path}` is not a setting socialdesk knows: {hint}")
+    return found
 
 
 def parse_config(raw: Any, path: Path) -> SchoolConfig:
     where = str(path)
     if not isinstance(raw, dict):
         raise SettingsError(f"{where}: expected a mapping with school, accounts and people")
+    unknown = unknown_keys(raw)
+    if unknown:
+        raise SettingsError(f"{where}: " + "; ".join(unknown))
 
     school = raw.get("school")
     if not isinstance(school, dict) or not _text(school.get("name")):

@@ -7,10 +7,11 @@ a message that names it.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///socialdesk.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -119,6 +120,8 @@ class Settings:
     port: int = 3978
     host: str = "0.0.0.0"  # noqa: S104 - a bot server listens for the platforms
     config_path: Path = Path("socialdesk.yaml")
+    # How config_path was found, said when a command opens it (see `find_configuration`).
+    config_origin: str = "SOCIALDESK_CONFIG"
     policy_path: Path | None = None
     slack: SlackSettings | None = None
     teams: TeamsSettings = TeamsSettings()
@@ -187,6 +190,7 @@ class Settings:
             port=int(port_text),
             host=get("HOST") or "0.0.0.0",  # noqa: S104
             config_path=Path(get("SOCIALDESK_CONFIG") or "socialdesk.yaml"),
+            config_origin="SOCIALDESK_CONFIG" if get("SOCIALDESK_CONFIG") else "",
             policy_path=Path(policy) if policy else None,
             slack=slack,
             teams=_teams_settings(get, slack_configured=slack is not None),
@@ -196,6 +200,32 @@ class Settings:
             database_timeouts=_database_timeouts(get),
             library_log_level=library_log_level,
         )
+
+
+# The example school's configuration, beside the package in a clone of the repository.
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "socialdesk.example.yaml"
+
+
+def find_configuration(settings: Settings, example: Path = EXAMPLE_CONFIG) -> Settings:
+    """Where the configuration is: SOCIALDESK_CONFIG, else socialdesk.yaml in the current
+    folder, else (on a machine given no Slack or Teams credentials, a trial) the example
+    school's, as `scripts/serve.sh` always did. With credentials a missing socialdesk.yaml
+    stays an error: a bot serving real people must never start as the example school."""
+    if settings.config_origin or settings.config_path.exists():
+        return replace(settings, config_origin=settings.config_origin or "the current folder")
+    credentials = settings.slack is not None or settings.teams.app_id is not None
+    if credentials or not example.exists():
+        return settings
+    return replace(settings, config_path=example, config_origin="example")
+
+
+def describe_database(url: str) -> str:
+    """The database a command opened, as it may be shown: a SQLite file's full path, or a
+    server's address without the password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {Path(str(parsed.database)).resolve()}"
+    return f"PostgreSQL {parsed.render_as_string(hide_password=True).split('://', 1)[1]}"
 
 
 def _database_timeouts(get: Callable[[str], str | None]) -> DatabaseTimeouts:
@@ -361,9 +391,23 @@ def _with_existing_folder(url: str) -> str:
     """A SQLite file's folder must exist. Said here, before anything connects: aiosqlite's
     failed connect leaves a worker thread that reports into the closed event loop as the
     process exits, burying the message."""
-    parsed = make_url(url)
-    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        folder = Path(parsed.database).parent
+    try:
+        parsed = make_url(url)
+        parsed.port  # noqa: B018 - a port that is not a number fails only when read
+    except (ArgumentError, ValueError):
+        # Not repeated: the URL may hold a password, and this message goes to the log.
+        raise SettingsError(
+            "DATABASE_URL is not a database URL socialdesk can read (the form is "
+            "sqlite:///path/to/file.db or postgresql://user:password@host:5432/database)"
+        ) from None
+    if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        # Every connection would get an empty database of its own, gone when it closes.
+        raise SettingsError(
+            "DATABASE_URL names no SQLite file: give one, as in sqlite:///socialdesk.db "
+            "(an in-memory database would lose every record)"
+        )
+    if parsed.drivername.startswith("sqlite"):
+        folder = Path(str(parsed.database)).parent
         if not folder.is_dir():
             raise SettingsError(
                 f"DATABASE_URL: cannot open the database (the folder {folder} does not exist)"

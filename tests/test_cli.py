@@ -234,7 +234,8 @@ async def test_network_managers_the_bot_cannot_reach_are_named_and_their_cards_w
         .replace("slack: U0NETDEP}", "teams: 00000000-0000-0000-0000-0000000ae001}")
     )
     monkeypatch.setenv("SOCIALDESK_CONFIG", str(config))
-    assert main(["check-config"]) == 0
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert await asyncio.to_thread(main, ["check-config"]) == 0
     checked = capsys.readouterr().out
     assert "Nia Deputy (network_manager) has no Slack id: they are reached in Teams" in checked
 

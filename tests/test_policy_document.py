@@ -17,6 +17,7 @@ from bot.knowledge import load_knowledge
 from bot.policy_source import PolicySource
 from tests.documents import word_document
 from tests.harness import EXAMPLE_POLICY, SHARED_POLICY_FILE, heading
+from tests.processes import free_port
 
 # DESIGN.md, "The sections of the policy document": the first school's.
 SECTIONS = [
@@ -289,6 +290,7 @@ def test_a_policy_that_cannot_be_read_stops_start_up_with_a_reason(
     monkeypatch.setenv(
         "SOCIALDESK_CONFIG", str(Path(__file__).with_name("fixtures") / "school.yaml")
     )
+    monkeypatch.setenv("PORT", str(free_port()))
     assert main(["serve"]) == 2
     assert "SOCIALDESK_POLICY" in capsys.readouterr().err
 

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
+from bot.settings import SettingsError
 from bot.store.models import Attachment, OutboxItem, Post, TeamsConversation, TeamsUpload
 from tests.conftest import BotFactory
 from tests.fakes.teams import FakeTeams, card_action, install
@@ -169,10 +170,20 @@ async def test_photos_sent_with_post_go_on_the_draft_and_beneath_the_approvers_c
     assert await secured.count(Post) == 1
 
 
+async def test_a_client_secret_entra_id_refuses_stops_start_up(
+    start_bot: BotFactory, fake_teams: FakeTeams
+) -> None:
+    # The bot could send nothing: said at start-up, as a refused Slack token is.
+    with pytest.raises(SettingsError, match=r"MICROSOFT_APP_PASSWORD .*invalid_client"):
+        await start_bot(teams=registered(fake_teams, password="wrong"))
+
+
 async def test_refused_app_credentials_keep_messages_waiting(
     start_bot: BotFactory, fake_teams: FakeTeams
 ) -> None:
-    bot = await start_bot(teams=registered(fake_teams, password="wrong"))
+    bot = await start_bot(teams=registered(fake_teams))
+    # The secret is revoked (or expires) while the bot runs.
+    fake_teams.app_password = "rotated"
     reply = await bot.teams(install(fake_teams, TEACHER), fake_teams.token())
     assert reply.status == 200  # the install is kept; the welcome waits in the outbox
     assert await bot.count(TeamsConversation) == 1
@@ -228,7 +239,8 @@ async def test_a_file_waits_while_the_bots_credentials_are_refused(
     start_bot: BotFactory, fake_teams: FakeTeams
 ) -> None:
     # The form is filled in while the credentials still worked; then the secret is revoked.
-    bot = await start_bot(teams=registered(fake_teams, password="revoked"))
+    bot = await start_bot(teams=registered(fake_teams))
+    fake_teams.app_password = "rotated"
     token = fake_teams.token()
     teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
     pasted = fake_teams.add_file("pasted", PNG, inline=True)

@@ -228,6 +228,8 @@ class FakeTeams:
     files: dict[str, bytes] = field(default_factory=dict)
     file_authorizations: dict[str, str | None] = field(default_factory=dict)
     tokens_issued: int = 0
+    # The client secret Entra ID accepts now: a test revokes the bot's by changing it.
+    app_password: str = APP_PASSWORD
     # Benchmarks turn schema validation off: it costs the fake more than the bot's work.
     validate: bool = True
     root: str = ""
@@ -476,7 +478,7 @@ class FakeTeams:
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
-        if form.get("client_id") != APP_ID or form.get("client_secret") != APP_PASSWORD:
+        if form.get("client_id") != APP_ID or form.get("client_secret") != self.app_password:
             return web.json_response({"error": "invalid_client"}, status=401)
         self.tokens_issued += 1
         return web.json_response(
