@@ -285,7 +285,9 @@ def _directory(raw: Any, where: str) -> Directory:
         if name:
             label += f" ({name})"
         roles: set[Role] = set()
-        for role in entry.get("roles") or []:
+        listed = entry.get("roles") or []
+        # `roles: dsl` means the one role, not the letters d, s and l.
+        for role in [listed] if isinstance(listed, str) else listed:
             try:
                 roles.add(Role(str(role)))
             except ValueError:

@@ -47,6 +47,8 @@ async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> Non
     output = raw.decode()
     assert process.returncode == 0, output
     assert "Slack is off" in output
+    assert f"listening on 127.0.0.1:{port}: POST /slack/events, POST /api/messages" in output
+    assert f"configuration {FIXTURES / 'school.yaml'} (SOCIALDESK_CONFIG)" in output
     # Local mode accepts unverified requests on /api/messages: it must never pass unnoticed.
     assert "Teams is in LOCAL MODE" in output and "NOT verified" in output
 

@@ -3,15 +3,17 @@ the setting at fault."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from bot.config import load_config, parse_config
+from bot.config import load_config, parse_config, unknown_keys
 from bot.core.people import Identity, Platform, Role
-from bot.settings import Settings, SettingsError
-from tests.harness import FIXTURES
+from bot.settings import Settings, SettingsError, find_configuration
+from tests.harness import FIXTURES, ROOT
 
 
 def test_defaults_need_no_credentials() -> None:
@@ -201,3 +203,100 @@ def test_a_malformed_database_url_is_named_without_its_password() -> None:
     with pytest.raises(SettingsError) as refused:
         Settings.from_env({"DATABASE_URL": "postgresql:/postgres:s3cret@127.0.0.1/postgres"})
     assert "DATABASE_URL" in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            lambda raw: raw["people"][2].update(role=raw["people"][2].pop("roles")),
+            "`people[2].role` is not a setting socialdesk knows: did you mean `roles`?",
+        ),
+        (
+            lambda raw: raw["school"].update(timzone="Europe/London"),
+            "`school.timzone` is not a setting socialdesk knows: did you mean `timezone`?",
+        ),
+        (
+            lambda raw: raw.update(repots={"working_hours": "08:00-17:00"}),
+            "`repots` is not a setting socialdesk knows: did you mean `reports`?",
+        ),
+        (
+            lambda raw: raw.update(reports={"term_date": []}),
+            "`reports.term_date` is not a setting socialdesk knows: did you mean `term_dates`?",
+        ),
+        (
+            lambda raw: raw.update(reports={"term_dates": [{"from": "2026-09-01", "untill": "x"}]}),
+            "`reports.term_dates[0].untill`",
+        ),
+        (
+            lambda raw: raw.update(accounts=[{"name": "X", "max_char": 10}]),
+            "did you mean `max_chars`?",
+        ),
+        (lambda raw: raw.update(xyzzy=1), "known here: school, policy, accounts, people"),
+    ],
+)
+def test_an_unknown_key_is_refused_with_its_path_and_the_nearest_known_key(
+    change: Any, said: str
+) -> None:
+    raw = _config()
+    change(raw)
+    with pytest.raises(SettingsError) as refused:
+        parse_config(raw, Path("socialdesk.yaml"))
+    assert said in str(refused.value)
+
+
+def test_every_key_of_the_example_is_known() -> None:
+    raw = yaml.safe_load((ROOT / "socialdesk.example.yaml").read_text())
+    assert unknown_keys(raw) == []
+    raw["teams_app"] = {"website": "https://x", "privacy": "p", "terms": "t", "version": "1"}
+    assert unknown_keys(raw) == []
+
+
+def test_roles_given_as_one_word_are_that_role() -> None:
+    raw = _config()
+    raw["people"][0]["roles"] = "network_manager"
+    directory = parse_config(raw, Path("socialdesk.yaml")).directory
+    assert directory.holders(Role.NETWORK_MANAGER)
+
+
+def test_a_file_in_another_encoding_is_named_with_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "socialdesk.yaml"
+    text = (FIXTURES / "school.yaml").read_text().replace("name:", "name: Siân", 1)
+    config.write_bytes(text.encode("cp1252"))
+    with pytest.raises(SettingsError, match=r"line \d+ is not UTF-8 text .*save the file as UTF-8"):
+        load_config(config)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///", "sqlite:///:memory:", "postgresql://u:s3cret@host:port/db", "sqlite://"],
+)
+def test_a_database_url_that_cannot_work_is_named(url: str) -> None:
+    with pytest.raises(SettingsError, match="DATABASE_URL") as refused:
+        Settings.from_env({"DATABASE_URL": url})
+    assert "s3cret" not in str(refused.value)
+
+
+def test_the_configuration_is_found_as_serve_sh_finds_it(tmp_path: Path) -> None:
+    example = tmp_path / "socialdesk.example.yaml"
+    example.write_text("{}")
+    here = Path.cwd()
+    try:
+        os.chdir(tmp_path)
+        # No socialdesk.yaml and no credentials: a trial, on the example school.
+        found = find_configuration(Settings.from_env({}), example)
+        assert (found.config_path, found.config_origin) == (example, "example")
+        # A bot given credentials never starts as the example school.
+        slack = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+        found = find_configuration(Settings.from_env(slack), example)
+        assert found.config_path == Path("socialdesk.yaml")
+        (tmp_path / "socialdesk.yaml").write_text("{}")
+        found = find_configuration(Settings.from_env({}), example)
+        assert (found.config_path, found.config_origin) == (
+            Path("socialdesk.yaml"),
+            "the current folder",
+        )
+        named = find_configuration(Settings.from_env({"SOCIALDESK_CONFIG": "x.yaml"}), example)
+        assert (named.config_path, named.config_origin) == (Path("x.yaml"), "SOCIALDESK_CONFIG")
+    finally:
+        os.chdir(here)
