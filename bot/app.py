@@ -25,7 +25,7 @@ from bot.core.people import Identity, Platform, Role
 from bot.delivery import Backoff, DeliveryWorker, Transport
 from bot.handlers import HandlerContext, report_timers
 from bot.handlers.routes import ROUTES
-from bot.policy_source import open_policy
+from bot.policy_source import open_policy, policy_setting
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError, SlackSettings
 from bot.slack import blockkit
@@ -117,7 +117,10 @@ async def _open_database(settings: Settings) -> tuple[AsyncEngine, str | None]:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, school, clock, services = app[SETTINGS], app[SCHOOL], app[CLOCK], app[SERVICES]
-    policy = open_policy(settings.policy_path or school.policy_path)
+    policy = open_policy(
+        settings.policy_path or school.policy_path,
+        policy_setting(settings.policy_path, settings.config_path),
+    )
     engine, services.schema = await _open_database(settings)
     transports: dict[str, Transport] = {}
     teams_cards = CardRenderer()

@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 
 def _policy_index(settings: Settings) -> PolicyIndex | None:
     from bot.config import load_config
-    from bot.policy_source import open_policy
+    from bot.policy_source import open_policy, policy_setting
 
     path = settings.policy_path
     if path is None and settings.config_path.exists():
         path = load_config(settings.config_path).policy_path
-    return open_policy(path).current()
+    return open_policy(path, policy_setting(settings.policy_path, settings.config_path)).current()
 
 
 def ask(settings: Settings, question: str, as_json: bool) -> int:

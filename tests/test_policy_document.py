@@ -16,7 +16,7 @@ from bot.core.questions import HELD, AnswerKind, PolicyIndex, answer_question, n
 from bot.knowledge import load_knowledge
 from bot.policy_source import PolicySource
 from tests.documents import word_document
-from tests.harness import EXAMPLE_POLICY, SHARED_POLICY_FILE, heading
+from tests.harness import EXAMPLE_POLICY, FIXTURES, SHARED_POLICY_FILE, heading
 
 # DESIGN.md, "The sections of the policy document": the first school's.
 SECTIONS = [
@@ -291,6 +291,53 @@ def test_a_policy_that_cannot_be_read_stops_start_up_with_a_reason(
     )
     assert main(["serve"]) == 2
     assert "SOCIALDESK_POLICY" in capsys.readouterr().err
+
+
+# A PDF whose text is plain ASCII, as many are: it decodes as UTF-8, so only its content tells.
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nIntroduction\n\nSome text here.\n%%EOF\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "why"),
+    [
+        ("policy.pdf", PDF, "policy.pdf is a PDF, which socialdesk cannot read"),
+        ("policy.txt", PDF, "policy.txt is a PDF"),
+        ("policy.docx", PDF, "policy.docx is a PDF"),
+        ("policy.md", b"# Title\n\x00\x01\x02", "policy.md is not a text file"),
+        ("policy.txt", "Introduction\n\nCaf\u00e9".encode("latin-1"), "is not UTF-8 text"),
+    ],
+)
+def test_a_document_that_is_not_word_markdown_or_text_is_refused(
+    name: str, data: bytes, why: str
+) -> None:
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(data, name)
+    assert why in str(refused.value)
+    assert "save the policy as Word (.docx), Markdown (.md) or plain text" in str(refused.value)
+
+
+def test_a_pdf_policy_is_refused_in_one_line_naming_the_setting_that_named_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "handbook.pdf").write_bytes(PDF)
+    config = tmp_path / "school.yaml"
+    config.write_text(
+        (FIXTURES / "school.yaml").read_text(encoding="utf-8") + "policy: handbook.pdf\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(config))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.delenv("SOCIALDESK_POLICY", raising=False)
+    for command in (["ask", "can I use my phone?"], ["policy"], ["serve"]):
+        assert main(command) == 2, command
+        (line,) = capsys.readouterr().err.splitlines()
+        assert f"{config}: policy: handbook.pdf is a PDF" in line, command
+
+    monkeypatch.setenv("SOCIALDESK_POLICY", str(tmp_path / "handbook.pdf"))
+    assert main(["ask", "can I use my phone?"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "SOCIALDESK_POLICY: handbook.pdf is a PDF" in line
+    assert not (tmp_path / "db.sqlite").exists()
 
 
 def test_the_policy_command_shows_sections_and_what_waits_for_review(
