@@ -200,7 +200,11 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--from", dest="since", help="reports made on or after this date (YYYY-MM-DD)"
     )
-    export.add_argument("--to", dest="until", help="reports made on or before this date")
+    export.add_argument(
+        "--to",
+        dest="until",
+        help="reports made on or before this date (YYYY-MM-DD; not before --from)",
+    )
     export.add_argument("--out", help="write to this file (default: standard output)")
     report = commands.add_parser(
         "report",
