@@ -171,10 +171,13 @@ def _parser() -> argparse.ArgumentParser:
         help="answer a policy question as the bot would, from the policy document",
         description="Answer a question from the school's policy document (SOCIALDESK_POLICY, "
         "or policy: in the YAML) as the bot would, without storing it and without the IT Network "
-        "Manager's kept answers (those are the running bot's). Given - instead of a "
-        "question, read one question per line from standard input. With --json, print one "
-        "JSON object per question: answer (string), confident (bool) and sections (list of "
-        '{"title": ..., "score": ...}, best first).',
+        "Manager's kept answers (those are the running bot's). It prints the answer, the "
+        "passages the chat answer quotes, whether it is confident, the next step the chat "
+        "answer offers, and the nearest sections with their match scores (higher is a closer "
+        "match; not a percentage). Given - instead of a question, read one question per line "
+        "from standard input (blank lines are skipped). With --json, print one JSON object per "
+        "question: answer (string), confident (bool), next_step (string or null) and sections "
+        '(list of {"title": ..., "score": ..., "quoted": [passage, ...]}, best first).',
     )
     ask.add_argument("question", help="the question, or - to read one per line from stdin")
     ask.add_argument("--json", action="store_true", help="print JSON, one object per question")
