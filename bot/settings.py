@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///socialdesk.db"
+DEFAULT_CONFIG = "socialdesk.yaml"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # Where the Bot Connector service publishes the keys that sign its requests to bots.
 DEFAULT_TEAMS_OPENID_METADATA_URL = (
@@ -186,7 +187,7 @@ class Settings:
             ),
             port=int(port_text),
             host=get("HOST") or "0.0.0.0",  # noqa: S104
-            config_path=Path(get("SOCIALDESK_CONFIG") or "socialdesk.yaml"),
+            config_path=Path(get("SOCIALDESK_CONFIG") or DEFAULT_CONFIG),
             policy_path=Path(policy) if policy else None,
             slack=slack,
             teams=_teams_settings(get, slack_configured=slack is not None),
@@ -196,6 +197,26 @@ class Settings:
             database_timeouts=_database_timeouts(get),
             library_log_level=library_log_level,
         )
+
+
+@dataclass(frozen=True)
+class PackageSettings:
+    """What `socialdesk teams-package` reads from the environment: only what goes in the zip.
+    The package names the bot by its app id and holds no secret, so whoever builds it for a
+    Teams admin needs neither MICROSOFT_APP_PASSWORD nor MICROSOFT_APP_TENANT_ID (serve
+    still demands both, through Settings)."""
+
+    app_id: str | None
+    config_path: Path
+    # SOCIALDESK_CONFIG was set: then its file must exist. Unset, a socialdesk.yaml is read
+    # if there is one, and the command-line flags give the rest.
+    config_named: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PackageSettings:
+        app_id = env.get("MICROSOFT_APP_ID", "").strip() or None
+        config = env.get("SOCIALDESK_CONFIG", "").strip() or None
+        return cls(app_id, Path(config or DEFAULT_CONFIG), config is not None)
 
 
 def _database_timeouts(get: Callable[[str], str | None]) -> DatabaseTimeouts:
