@@ -10,11 +10,18 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot import cli_database, cli_delivery, cli_policy, cli_records
-from bot.settings import Settings, SettingsError, describe_database, find_configuration
+from bot.settings import (
+    PackageSettings,
+    Settings,
+    SettingsError,
+    describe_database,
+    find_configuration,
+)
 
 if TYPE_CHECKING:
     from bot.config import SchoolConfig
@@ -158,8 +165,11 @@ def _parser() -> argparse.ArgumentParser:
         "teams-package",
         help="write the Teams app package (zip) for a Teams admin to upload",
         description="Write the Teams app package: manifests/teams/manifest.json with the app "
-        "id from MICROSOFT_APP_ID, and its two icons. It reads the same settings as serve "
-        "(MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID).",
+        "id (MICROSOFT_APP_ID or --app-id), the school's website, privacy and terms pages and "
+        "the version (teams_app: in the YAML, or the flags, which win), and its two icons. It "
+        "needs nothing else: no client secret or tenant id goes in the zip. It refuses to "
+        "write a package that still gives the example's socialdesk.example.sch.uk pages. "
+        "Raise the version for every upgrade: Teams updates an app only when it goes up.",
     )
     package.add_argument(
         "--out", default="socialdesk-teams.zip", help="where to write it (default: %(default)s)"
@@ -169,15 +179,44 @@ def _parser() -> argparse.ArgumentParser:
         help="folder holding manifest.json, color.png and outline.png "
         "(default: the project's manifests/teams)",
     )
+    package.add_argument(
+        "--app-id", metavar="GUID", help="the bot's app id (default: MICROSOFT_APP_ID)"
+    )
+    for flag, page in (
+        ("--website", "website"),
+        ("--privacy", "privacy notice"),
+        ("--terms", "terms of use"),
+    ):
+        package.add_argument(
+            flag,
+            metavar="URL",
+            help=f"the school's {page} for the app, https:// (default: "
+            f"teams_app.{flag[2:]} in the YAML)",
+        )
+    package.add_argument(
+        "--version",
+        dest="app_version",
+        metavar="VERSION",
+        help="the app's version, such as 1.0.3 (default: teams_app.version in the YAML, else "
+        "the manifest's)",
+    )
+    package.add_argument(
+        "--allow-example",
+        action="store_true",
+        help="write it even with the example's socialdesk.example.sch.uk pages (a trial only)",
+    )
     ask = commands.add_parser(
         "ask",
         help="answer a policy question as the bot would, from the policy document",
         description="Answer a question from the school's policy document (SOCIALDESK_POLICY, "
         "or policy: in the YAML) as the bot would, without storing it and without the IT Network "
-        "Manager's kept answers (those are the running bot's). Given - instead of a "
-        "question, read one question per line from standard input. With --json, print one "
-        "JSON object per question: answer (string), confident (bool) and sections (list of "
-        '{"title": ..., "score": ...}, best first).',
+        "Manager's kept answers (those are the running bot's). It prints the answer, the "
+        "passages the chat answer quotes, whether it is confident, the next step the chat "
+        "answer offers, and the nearest sections with their match scores (higher is a closer "
+        "match; not a percentage). Given - instead of a question, read one question per line "
+        "from standard input (blank lines are skipped). With --json, print one JSON object per "
+        "question: answer (string), confident (bool), next_step (string or null) and sections "
+        '(list of {"title": ..., "score": ..., "quoted": [passage, ...]}, best first).',
     )
     ask.add_argument("question", help="the question, or - to read one per line from stdin")
     ask.add_argument("--json", action="store_true", help="print JSON, one object per question")
@@ -203,7 +242,11 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--from", dest="since", help="reports made on or after this date (YYYY-MM-DD)"
     )
-    export.add_argument("--to", dest="until", help="reports made on or before this date")
+    export.add_argument(
+        "--to",
+        dest="until",
+        help="reports made on or before this date (YYYY-MM-DD; not before --from)",
+    )
     export.add_argument("--out", help="write to this file (default: standard output)")
     report = commands.add_parser(
         "report",
@@ -254,7 +297,6 @@ COMMANDS: dict[str, Command] = {
         cli_records.print_report(settings, args.reference)
     ),
     "reports": lambda settings, args: asyncio.run(cli_records.list_reports(settings, args.held)),
-    "teams-package": lambda settings, args: _teams_package(settings, Path(args.out), args.source),
     "backup": lambda settings, args: cli_database.backup_sqlite(settings, Path(args.out)),
 }
 
@@ -265,6 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(0o077)
     args = _parser().parse_args(argv)
     try:
+        if args.command == "teams-package":
+            # Only what goes in the zip: not the secret and tenant serve needs.
+            return _teams_package(PackageSettings.from_env(os.environ), args)
         settings = find_configuration(Settings.from_env(os.environ))
         configure_logging(settings)
         _say_what_is_opened(settings, args.command)
@@ -294,7 +339,7 @@ def _say_what_is_opened(settings: Settings, command: str) -> None:
         said.append(f"configuration {path}{origin}")
     if command not in CONFIGURATION_ONLY:
         said.append(f"database {describe_database(settings.database_url)}")
-    print(f"socialdesk: {'; '.join(said)}", file=sys.stderr)
+    print(f"socialdesk: using {'; '.join(said)}", file=sys.stderr)
 
 
 def _serve(settings: Settings, port: int | None) -> int:
@@ -401,18 +446,39 @@ def _print_platforms(settings: Settings, school: SchoolConfig) -> None:
             )
 
 
-def _teams_package(settings: Settings, out: Path, source: str | None) -> int:
-    from bot.teams.package import build_package
+def _teams_package(settings: PackageSettings, args: argparse.Namespace) -> int:
+    from bot.config import TeamsApp, https_address, load_config, teams_app_version
+    from bot.teams.package import build_package, checked_app_id
 
-    app_id = settings.teams.app_id
-    if app_id is None:
-        raise SettingsError(
-            "MICROSOFT_APP_ID is missing: the package names the bot by the app id of its "
-            "Azure Bot registration"
-        )
-    folder = Path(source) if source else Path(__file__).resolve().parents[1] / "manifests" / "teams"
-    out.write_bytes(build_package(folder, app_id))
-    print(f"wrote {out} for app {app_id}: upload it in the Teams admin centre (Manage apps)")
+    if args.app_id is not None:
+        app_id = checked_app_id(args.app_id, "--app-id")
+    else:
+        app_id = checked_app_id(settings.app_id, "MICROSOFT_APP_ID")
+    configured = TeamsApp()
+    if settings.config_named or settings.config_path.exists():
+        configured = load_config(settings.config_path).teams_app
+    flags = (
+        ("website", args.website, https_address),
+        ("privacy", args.privacy, https_address),
+        ("terms", args.terms, https_address),
+        ("version", args.app_version, teams_app_version),
+    )
+    # A flag wins over the YAML's teams_app: for that one value.
+    given = {key: check(value, f"--{key}") for key, value, check in flags if value is not None}
+    default_folder = Path(__file__).resolve().parents[1] / "manifests" / "teams"
+    folder = Path(args.source) if args.source else default_folder
+    package, version = build_package(
+        folder, app_id, replace(configured, **given), args.allow_example
+    )
+    out = Path(args.out)
+    try:
+        out.write_bytes(package)
+    except OSError as error:
+        raise SettingsError(f"--out: cannot write {out}: {error.strerror}") from error
+    print(
+        f"wrote {out} for app {app_id}, version {version}: upload it in the Teams admin centre "
+        "(Manage apps); raise teams_app.version for the next upgrade's package"
+    )
     return 0
 
 

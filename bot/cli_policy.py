@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from bot.cli_database import existing_database
+from bot.core.questions import CONFIDENT
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -16,18 +18,102 @@ if TYPE_CHECKING:
 
 def _policy_index(settings: Settings) -> PolicyIndex | None:
     from bot.config import load_config
-    from bot.policy_source import open_policy
+    from bot.policy_source import open_policy, policy_setting
 
     path = settings.policy_path
     if path is None and settings.config_path.exists():
         path = load_config(settings.config_path).policy_path
-    return open_policy(path).current()
+    return open_policy(path, policy_setting(settings.policy_path, settings.config_path)).current()
+
+
+@dataclass
+class _Asked:
+    """One question's answer as the console shows it: the chat answer's text, the sections
+    ranked with their match scores and the passages quoted from them, and what the chat answer
+    would offer next."""
+
+    answer: str
+    confident: bool = False
+    sections: list[dict[str, Any]] = field(default_factory=list)
+    next_step: str | None = None
+    also: str | None = None
+    lead: float | None = None  # how far the best section leads the next, as a share of its score
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {
+                "answer": self.answer,
+                "confident": self.confident,
+                "sections": self.sections,
+                "next_step": self.next_step,
+            }
+        )
+
+    def as_text(self) -> str:
+        lines = [self.answer]
+        for section in self.sections:
+            for passage in section["quoted"]:
+                quoted = passage.replace("\n", "\n    ")
+                lines.append(f"  > {section['title']}: {quoted}")
+        if not self.sections:
+            return "\n".join(lines)
+        best = self.sections[0]["score"]
+        ahead = f", {self.lead:.0%} ahead of the next" if self.lead is not None else ""
+        lines.append(
+            f"confident: {'yes' if self.confident else 'no'} (the best section's match score is "
+            f"{best:g}{ahead}; {_CONFIDENT_WHEN})"
+        )
+        if self.next_step:
+            lines.append(f"next step (in chat): {self.next_step}")
+        if self.also:
+            lines.append(f"also (in chat): {self.also}")
+        lines.append("sections by match score (higher is a closer match; not a percentage):")
+        lines.extend(f"  {s['score']:>8.3f}  {s['title']}" for s in self.sections)
+        return "\n".join(lines)
+
+
+# Read from the thresholds themselves, so what the console says stays what the bot does.
+_CONFIDENT_WHEN = "confident needs " + " or ".join(
+    f"{score:g} with a {share:.0%} lead" for score, share in CONFIDENT
+)
+_SEND_ON = "this question can be sent on to the IT Network Manager (Ask the IT Network Manager)"
+
+
+def _answered(index: PolicyIndex, text: str) -> _Asked:
+    from bot.core.questions import AnswerKind, answer_question
+
+    found = answer_question(index, text)
+    if found.kind is AnswerKind.OFF_TOPIC:
+        return _Asked(found.text)
+    quoted = {q.section.short_title: [p.quoted for p in q.passages] for q in found.quoted}
+    sections = [
+        {
+            "title": s.section.short_title,
+            "score": round(s.score, 3),
+            "quoted": quoted.get(s.section.short_title, []),
+        }
+        for s in found.ranked
+    ]
+    best = found.ranked[0].score
+    runner_up = found.ranked[1].score if len(found.ranked) > 1 else 0.0
+    asked = _Asked(found.text, found.confident, sections, lead=(best - runner_up) / best)
+    step = found.topic.next if found.topic and found.confident else None
+    if step is not None:
+        # The chat answer names the command as each platform has it.
+        report = "/report in Slack (report in Teams)"
+        asked.next_step = step.text.replace("{report}", report)
+        asked.also = _SEND_ON
+    else:
+        asked.next_step = _SEND_ON if found.confident else f"not sure: {_SEND_ON}"
+    return asked
 
 
 def ask(settings: Settings, question: str, as_json: bool) -> int:
-    from bot.core.questions import answer_question, smalltalk_in
+    from bot.core.questions import smalltalk_in
     from bot.handlers.questions import QUESTION_MAX
 
+    if question != "-" and not question.strip():
+        raise SettingsError("the question is empty: give one, or - to read one a line from stdin")
     index = _policy_index(settings)
     if index is None:
         raise SettingsError(
@@ -36,38 +122,22 @@ def ask(settings: Settings, question: str, as_json: bool) -> int:
         )
     # One line in, one answer out, at once: a program may send a question and wait for it.
     lines = sys.stdin if question == "-" else [question]
+    answered = 0
     for line in lines:
         text = " ".join(line.split())
-        sections: list[dict[str, object]] = []
-        confident = False
-        quoted: list[str] = []
-        talk = smalltalk_in(index.knowledge, text) if text else None
         if not text:
-            answer = "Ask a question about the policy."
-        elif talk is not None:
-            answer = talk.reply
+            continue  # a blank line between questions is not a question
+        if answered and not as_json:
+            print()  # each answer takes several lines of text
+        answered += 1
+        talk = smalltalk_in(index.knowledge, text)
+        if talk is not None:
+            asked = _Asked(talk.reply)
         elif len(text) > QUESTION_MAX:
-            answer = f"Please ask in fewer than {QUESTION_MAX} characters."
+            asked = _Asked(f"Please ask in fewer than {QUESTION_MAX} characters.")
         else:
-            found = answer_question(index, text)
-            answer, confident = found.text, found.confident
-            sections = [
-                {"title": s.section.short_title, "score": round(s.score, 3)} for s in found.ranked
-            ]
-            quoted = [
-                f"{q.section.short_title}: {p.quoted}" for q in found.quoted for p in q.passages
-            ]
-        if as_json:
-            print(
-                json.dumps({"answer": answer, "confident": confident, "sections": sections}),
-                flush=True,
-            )
-            continue
-        print(answer, flush=not quoted and not sections)
-        for passage in quoted:
-            print(f"  > {passage}")
-        for section in sections:
-            print(f"  {section['score']:>7} {section['title']}", flush=True)
+            asked = _answered(index, text)
+        print(asked.as_json() if as_json else asked.as_text(), flush=True)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -19,17 +20,15 @@ async def print_audit(settings: Settings, since_text: str | None, as_json: bool)
     from bot.core.clock import SchoolTime
     from bot.store.repos import SqlAuditLog
 
+    since_day = school_day(since_text, "--since")
     school_time = SchoolTime(load_config(settings.config_path).timezone)
-    since = None
-    if since_text:
-        try:
-            since = school_time.start_of(date.fromisoformat(since_text))
-        except ValueError:
-            raise SettingsError(
-                f"--since must be a date (YYYY-MM-DD), not {since_text!r}"
-            ) from None
+    since = school_time.start_of(since_day) if since_day else None
     async with existing_database(settings) as engine, engine.connect() as db:
         entries = await SqlAuditLog(db).entries(since)
+    if not entries:
+        # On standard error with --json, so that what reads the JSON lines reads none.
+        when = f" since {since_day.isoformat()}" if since_day else ""
+        print(f"no audit entries{when}", file=sys.stderr if as_json else sys.stdout)
     for entry in entries:
         if as_json:
             print(
@@ -142,13 +141,20 @@ async def print_history(settings: Settings, reference: str, as_json: bool) -> in
     return 0
 
 
-def _school_day(text: str | None, what: str) -> date | None:
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def school_day(text: str | None, flag: str) -> date | None:
+    """A day given on the command line. Only YYYY-MM-DD: date.fromisoformat would also take
+    20260105 and 2026-W02-1, which a reader of the command may not read as the same day."""
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        if not _DAY.match(text.strip()):
+            raise ValueError
+        return date.fromisoformat(text.strip())
     except ValueError:
-        raise SettingsError(f"{what} {text!r} is not a date (YYYY-MM-DD)") from None
+        raise SettingsError(f"{flag} must be a date in the form YYYY-MM-DD, not {text!r}") from None
 
 
 def _spreadsheet_safe(value: str) -> str:
@@ -164,10 +170,15 @@ async def export_csv(
     from bot.handlers import report_records
     from bot.store.repos import SqlUnitOfWork
 
+    since_day = school_day(since_text, "--from")
+    until_day = school_day(until_text, "--to")
+    if since_day and until_day and since_day > until_day:
+        raise SettingsError(
+            f"--from {since_day.isoformat()} is after --to {until_day.isoformat()}: "
+            "no report could be in between"
+        )
     school = load_config(settings.config_path)
     ctx = _report_context(school)
-    since_day = _school_day(since_text, "--from")
-    until_day = _school_day(until_text, "--to")
     since = ctx.school_time.start_of(since_day) if since_day else None
     until = ctx.school_time.start_of(until_day + timedelta(days=1)) if until_day else None
     friend = what == "friend-requests"

@@ -8,11 +8,12 @@ from __future__ import annotations
 import difflib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -23,6 +24,19 @@ from bot.core.reports import Deadlines, WorkingCalendar, parse_working_duration
 from bot.settings import SettingsError
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class TeamsApp:
+    """`teams_app:`, what the Teams app package says of the school's own deployment: the pages
+    Teams shows for the app (the school's, not ours) and its version, which Teams requires to
+    go up before it takes an updated package. Each is optional; unset, the package keeps
+    manifests/teams/manifest.json's own."""
+
+    website: str | None = None
+    privacy: str | None = None
+    terms: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class SchoolConfig:
         default_factory=lambda: WorkingCalendar(ZoneInfo("Europe/London"))
     )
     deadlines: Deadlines = field(default_factory=Deadlines)
+    teams_app: TeamsApp = field(default_factory=TeamsApp)
 
 
 def load_config(path: Path) -> SchoolConfig:
@@ -136,6 +151,7 @@ def parse_config(raw: Any, path: Path) -> SchoolConfig:
         directory=_directory(raw.get("people"), where),
         calendar=calendar,
         deadlines=deadlines,
+        teams_app=_teams_app(raw.get("teams_app"), where),
     )
 
 
@@ -334,3 +350,51 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+TEAMS_APP_KEYS = ("website", "privacy", "terms", "version")
+# The Teams manifest schema's `semver`: three whole numbers, no leading zeros, no pre-release.
+TEAMS_APP_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+URL_MAX = 2048  # the manifest schema's limit for its addresses
+
+
+def https_address(value: Any, label: str) -> str:
+    """A page Teams links to from the app: https only (the manifest schema would take http)."""
+    text = str(value).strip()
+    try:
+        host = urlsplit(text).hostname if text.startswith("https://") else None
+    except ValueError:
+        host = None
+    if not host or any(c.isspace() for c in text) or len(text) > URL_MAX:
+        raise SettingsError(f"{label} must be an https:// address, not {text!r}")
+    return text
+
+
+def teams_app_version(value: Any, label: str) -> str:
+    text = str(value).strip()
+    if not TEAMS_APP_VERSION.match(text) or len(text) > 256:
+        raise SettingsError(
+            f"{label} must be a version of three whole numbers such as 1.0.3 (as Teams "
+            f"requires), not {text!r}"
+        )
+    return text
+
+
+def _teams_app(raw: Any, where: str) -> TeamsApp:
+    if raw is None:
+        return TeamsApp()
+    known = ", ".join(TEAMS_APP_KEYS)
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{where}: teams_app must be a mapping of {known}")
+    # An unknown key in it is refused with the rest (unknown_keys).
+
+    def checked(key: str, check: Callable[[Any, str], str]) -> str | None:
+        value = raw.get(key)
+        return None if value is None else check(value, f"{where}: teams_app.{key}")
+
+    return TeamsApp(
+        website=checked("website", https_address),
+        privacy=checked("privacy", https_address),
+        terms=checked("terms", https_address),
+        version=checked("version", teams_app_version),
+    )

@@ -68,9 +68,19 @@ class PolicySource:
         return self._index
 
 
-def open_policy(path: Path | None) -> PolicySource:
+ENV_SETTING = "SOCIALDESK_POLICY"
+
+
+def policy_setting(from_env: Path | None, config_path: Path) -> str:
+    """Which setting named the document, for a message about it: SOCIALDESK_POLICY when set
+    (it overrides the YAML), else the YAML's `policy:`."""
+    return ENV_SETTING if from_env is not None else f"{config_path}: policy"
+
+
+def open_policy(path: Path | None, setting: str = ENV_SETTING) -> PolicySource:
     """The school's policy document, read now, so a document that cannot be read stops
-    start-up with a reason rather than leaving every question unanswerable."""
+    start-up with a reason rather than leaving every question unanswerable. `setting` is
+    what named it (see policy_setting), for that reason's first words."""
     source = PolicySource(path, load_knowledge())
     if path is None:
         log.warning(
@@ -81,7 +91,7 @@ def open_policy(path: Path | None) -> PolicySource:
     try:
         index = source.load()
     except PolicyError as error:
-        raise SettingsError(f"SOCIALDESK_POLICY: {error}") from error
+        raise SettingsError(f"{setting}: {error}") from error
     if index is not None:
         log.info(
             "policy: %s, %d sections, version %s",

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///socialdesk.db"
+DEFAULT_CONFIG = "socialdesk.yaml"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # Where the Bot Connector service publishes the keys that sign its requests to bots.
 DEFAULT_TEAMS_OPENID_METADATA_URL = (
@@ -189,7 +190,7 @@ class Settings:
             ),
             port=int(port_text),
             host=get("HOST") or "0.0.0.0",  # noqa: S104
-            config_path=Path(get("SOCIALDESK_CONFIG") or "socialdesk.yaml"),
+            config_path=Path(get("SOCIALDESK_CONFIG") or DEFAULT_CONFIG),
             config_origin="SOCIALDESK_CONFIG" if get("SOCIALDESK_CONFIG") else "",
             policy_path=Path(policy) if policy else None,
             slack=slack,
@@ -226,6 +227,26 @@ def describe_database(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return f"SQLite file {Path(str(parsed.database)).resolve()}"
     return f"PostgreSQL {parsed.render_as_string(hide_password=True).split('://', 1)[1]}"
+
+
+@dataclass(frozen=True)
+class PackageSettings:
+    """What `socialdesk teams-package` reads from the environment: only what goes in the zip.
+    The package names the bot by its app id and holds no secret, so whoever builds it for a
+    Teams admin needs neither MICROSOFT_APP_PASSWORD nor MICROSOFT_APP_TENANT_ID (serve
+    still demands both, through Settings)."""
+
+    app_id: str | None
+    config_path: Path
+    # SOCIALDESK_CONFIG was set: then its file must exist. Unset, a socialdesk.yaml is read
+    # if there is one, and the command-line flags give the rest.
+    config_named: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PackageSettings:
+        app_id = env.get("MICROSOFT_APP_ID", "").strip() or None
+        config = env.get("SOCIALDESK_CONFIG", "").strip() or None
+        return cls(app_id, Path(config or DEFAULT_CONFIG), config is not None)
 
 
 def _database_timeouts(get: Callable[[str], str | None]) -> DatabaseTimeouts:

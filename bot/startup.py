@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import SchoolConfig
-from bot.policy_source import PolicySource, open_policy
+from bot.policy_source import PolicySource, open_policy, policy_setting
 from bot.settings import Settings, SettingsError, SlackSettings, TeamsSettings
 
 if TYPE_CHECKING:
@@ -47,7 +47,9 @@ def port_is_free(host: str, port: int) -> None:
 
 def policy_of(settings: Settings, school: SchoolConfig) -> PolicySource:
     """The policy document, read as `serve` reads it (SettingsError naming the setting)."""
-    return open_policy(policy_path(settings, school))
+    return open_policy(
+        policy_path(settings, school), policy_setting(settings.policy_path, settings.config_path)
+    )
 
 
 def policy_path(settings: Settings, school: SchoolConfig) -> Path | None:

@@ -24,6 +24,12 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def errors(stderr: str) -> list[str]:
+    """What a command said on standard error, without the line every command starts with
+    (which configuration and database it opened)."""
+    return [line for line in stderr.splitlines() if not line.startswith("socialdesk: using ")]
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without any socialdesk, Slack or Microsoft setting, so a
     test's process sees only what the test gives it."""

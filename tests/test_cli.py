@@ -17,7 +17,7 @@ from bot.store.models import Post
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
 from tests.harness import FIXTURES, draft_payload, eventually, view_payload
-from tests.processes import ROOT, clean_env, first_health, free_port, run_cli, start_serve
+from tests.processes import ROOT, clean_env, errors, first_health, free_port, run_cli, start_serve
 
 
 async def test_serve_starts_on_sqlite_with_no_credentials(tmp_path: Path) -> None:
@@ -106,6 +106,63 @@ def test_a_missing_configuration_file_stops_start_up(
     assert "SOCIALDESK_CONFIG" in capsys.readouterr().err
 
 
+def test_audit_of_an_empty_database_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(FIXTURES / "school.yaml"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["audit"]) == 0
+    assert capsys.readouterr().out == "no audit entries\n"
+    assert main(["audit", "--since", "2026-09-01"]) == 0
+    assert capsys.readouterr().out == "no audit entries since 2026-09-01\n"
+    # What reads the JSON lines reads none; the person at the terminal is still told.
+    assert main(["audit", "--json"]) == 0
+    shown = capsys.readouterr()
+    assert shown.out == "" and shown.err.endswith("\nno audit entries\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "given"),
+    [
+        (["audit", "--since", "1/9/2026"], "--since", "1/9/2026"),
+        (["export", "reports", "--from", "2026-13-01"], "--from", "2026-13-01"),
+        (["export", "reports", "--to", "20260901"], "--to", "20260901"),
+        (["export", "friend-requests", "--from", "2026-W36-1"], "--from", "2026-W36-1"),
+    ],
+)
+def test_a_malformed_date_names_its_flag_and_the_form(
+    argv: list[str],
+    flag: str,
+    given: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(FIXTURES / "school.yaml"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    assert main(argv) == 2
+    (line,) = errors(capsys.readouterr().err)
+    assert line.endswith(f"{flag} must be a date in the form YYYY-MM-DD, not {given!r}")
+
+
+def test_export_refuses_from_after_to_and_takes_a_single_day(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(FIXTURES / "school.yaml"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/empty.db")
+    out = tmp_path / "reports.csv"
+    refused = ["export", "reports", "--from", "2026-09-02", "--to", "2026-09-01", "--out", str(out)]
+    assert main(refused) == 2
+    (line,) = errors(capsys.readouterr().err)
+    assert "--from 2026-09-02 is after --to 2026-09-01" in line
+    assert not out.exists()
+    assert main(["migrate"]) == 0
+    assert main(["export", "reports", "--from", "2026-09-01", "--to", "2026-09-01"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("reference,")
+
+
 async def test_audit_and_outbox_commands(
     start_bot: BotFactory, fake_slack: FakeSlack, database_url: str
 ) -> None:
@@ -129,6 +186,10 @@ async def test_audit_and_outbox_commands(
 
     audit = await run_cli(env, "audit")
     assert "slack:U0TEACH  post.submitted  post P-0001  version=1 attachments=0" in audit
+    assert (
+        await run_cli(env, "audit", "--since", "2999-01-01")
+        == "no audit entries since 2999-01-01\n"
+    )
     assert "Secret" not in audit
     (line,) = (await run_cli(env, "audit", "--json")).splitlines()
     assert json.loads(line)["action"] == "post.submitted"

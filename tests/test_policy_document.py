@@ -16,8 +16,8 @@ from bot.core.questions import HELD, AnswerKind, PolicyIndex, answer_question, n
 from bot.knowledge import load_knowledge
 from bot.policy_source import PolicySource
 from tests.documents import word_document
-from tests.harness import EXAMPLE_POLICY, SHARED_POLICY_FILE, heading
-from tests.processes import free_port
+from tests.harness import EXAMPLE_POLICY, FIXTURES, SHARED_POLICY_FILE, heading
+from tests.processes import errors, free_port
 
 # DESIGN.md, "The sections of the policy document": the first school's.
 SECTIONS = [
@@ -257,13 +257,22 @@ def test_ask_prints_json_for_one_question_or_one_per_line(
     monkeypatch.setenv("SOCIALDESK_CONFIG", str(tmp_path / "absent.yaml"))
     assert main(["ask", "can I put the school in my LinkedIn bio?", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"answer", "confident", "sections"}
+    assert set(answer) == {"answer", "confident", "sections", "next_step"}
     assert answer["confident"] is True and "LinkedIn" in answer["answer"]
-    assert answer["sections"][0]["title"] == heading("Personal Use of Social Media", policy)
+    best, *others = answer["sections"]
+    assert best["title"] == heading("Personal Use of Social Media", policy)
     scores = [s["score"] for s in answer["sections"]]
     assert scores == sorted(scores, reverse=True)
+    # The passage the chat answer quotes, word for word from the document; a confident answer
+    # quotes its best section only.
+    flat = " ".join(policy.read_text("utf-8").split())
+    assert best["quoted"] and all(" ".join(q.split()) in flat for q in best["quoted"])
+    assert any("LinkedIn" in q for q in best["quoted"])
+    assert [s["quoted"] for s in others] == [[] for _ in others]
+    assert "Co-Headteachers" in answer["next_step"]
 
-    questions = "Can I use my own phone for trip photos?\nthanks\nwhat's for lunch?\n"
+    # Blank lines between questions are skipped, not answered as empty questions.
+    questions = "Can I use my own phone for trip photos?\n\n   \nthanks\nwhat's for lunch?\n\n"
     monkeypatch.setattr("sys.stdin", io.StringIO(questions))
     assert main(["ask", "-", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -271,6 +280,48 @@ def test_ask_prints_json_for_one_question_or_one_per_line(
     photographs = heading("Photographs for use with social media", policy)
     assert lines[0]["sections"][0]["title"] == photographs
     assert lines[1]["sections"] == [] and lines[2]["confident"] is False
+
+
+def test_ask_labels_its_scores_says_how_sure_it_is_and_shows_the_next_step(
+    school: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SOCIALDESK_POLICY", str(POLICIES[school]))
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(FIXTURES / "absent.yaml"))
+    assert main(["ask", "a Year 8 added me on Snapchat"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[1].startswith("  > ") and "friend" in shown[1]
+    (confident,) = [line for line in shown if line.startswith("confident: ")]
+    assert confident.startswith("confident: yes (the best section's match score is ")
+    assert "confident needs 20 with a 30% lead or 15 with a 50% lead" in confident
+    (step,) = [line for line in shown if line.startswith("next step (in chat): ")]
+    assert "DSL" in step and "/report in Slack (report in Teams)" in step
+    assert "{report}" not in step
+    assert (
+        "also (in chat): this question can be sent on to the IT Network Manager "
+        "(Ask the IT Network Manager)" in shown
+    )
+    ranked = shown.index("sections by match score (higher is a closer match; not a percentage):")
+    first_score, title = shown[ranked + 1].split(maxsplit=1)
+    assert float(first_score) >= 20 and title == heading(
+        "Personal Use of Social Media", POLICIES[school]
+    )
+
+    assert main(["ask", "is it ok to like a post"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("confident: no (") for line in shown)
+    assert (
+        "next step (in chat): not sure: this question can be sent on to the IT Network Manager "
+        "(Ask the IT Network Manager)" in shown
+    )
+
+    # Off the policy, or small talk: the chat's answer alone, nothing ranked.
+    monkeypatch.setattr("sys.stdin", io.StringIO("what's for lunch?\n\nthanks\n"))
+    assert main(["ask", "-"]) == 0
+    off_topic, gap, thanks = capsys.readouterr().out.splitlines()
+    assert "does not look like a question about" in off_topic and gap == "" and thanks
+
+    assert main(["ask", "  "]) == 2
+    assert "the question is empty" in capsys.readouterr().err
 
 
 def test_ask_without_a_policy_says_so_and_fails(
@@ -293,6 +344,53 @@ def test_a_policy_that_cannot_be_read_stops_start_up_with_a_reason(
     monkeypatch.setenv("PORT", str(free_port()))
     assert main(["serve"]) == 2
     assert "SOCIALDESK_POLICY" in capsys.readouterr().err
+
+
+# A PDF whose text is plain ASCII, as many are: it decodes as UTF-8, so only its content tells.
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nIntroduction\n\nSome text here.\n%%EOF\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "why"),
+    [
+        ("policy.pdf", PDF, "policy.pdf is a PDF, which socialdesk cannot read"),
+        ("policy.txt", PDF, "policy.txt is a PDF"),
+        ("policy.docx", PDF, "policy.docx is a PDF"),
+        ("policy.md", b"# Title\n\x00\x01\x02", "policy.md is not a text file"),
+        ("policy.txt", "Introduction\n\nCaf\u00e9".encode("latin-1"), "is not UTF-8 text"),
+    ],
+)
+def test_a_document_that_is_not_word_markdown_or_text_is_refused(
+    name: str, data: bytes, why: str
+) -> None:
+    with pytest.raises(PolicyError) as refused:
+        parse_policy(data, name)
+    assert why in str(refused.value)
+    assert "save the policy as Word (.docx), Markdown (.md) or plain text" in str(refused.value)
+
+
+def test_a_pdf_policy_is_refused_in_one_line_naming_the_setting_that_named_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "handbook.pdf").write_bytes(PDF)
+    config = tmp_path / "school.yaml"
+    config.write_text(
+        (FIXTURES / "school.yaml").read_text(encoding="utf-8") + "policy: handbook.pdf\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(config))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.delenv("SOCIALDESK_POLICY", raising=False)
+    for command in (["ask", "can I use my phone?"], ["policy"], ["serve"]):
+        assert main(command) == 2, command
+        (line,) = errors(capsys.readouterr().err)
+        assert f"{config}: policy: handbook.pdf is a PDF" in line, command
+
+    monkeypatch.setenv("SOCIALDESK_POLICY", str(tmp_path / "handbook.pdf"))
+    assert main(["ask", "can I use my phone?"]) == 2
+    (line,) = errors(capsys.readouterr().err)
+    assert "SOCIALDESK_POLICY: handbook.pdf is a PDF" in line
+    assert not (tmp_path / "db.sqlite").exists()
 
 
 def test_the_policy_command_shows_sections_and_what_waits_for_review(

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.config import load_config, parse_config, unknown_keys
+from bot.config import TeamsApp, load_config, parse_config, unknown_keys
 from bot.core.people import Identity, Platform, Role
-from bot.settings import Settings, SettingsError, find_configuration
+from bot.settings import PackageSettings, Settings, SettingsError, find_configuration
 from tests.harness import FIXTURES, ROOT
 
 
@@ -192,6 +192,59 @@ def _config(**changes: object) -> dict[str, object]:
 def test_a_bad_configuration_is_refused_with_the_entry_named(raw: object, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         parse_config(raw, Path("socialdesk.yaml"))
+
+
+def test_teams_app_gives_the_packages_pages_and_version() -> None:
+    pages = {
+        "website": "https://www.oakgreen.sch.uk/socialdesk",
+        "privacy": "https://www.oakgreen.sch.uk/privacy",
+        "terms": "https://www.oakgreen.sch.uk/terms",
+    }
+    # Unquoted in the YAML, 1.0.3 is read as text and keeps its exact spelling.
+    written = yaml.safe_load("teams_app: {version: 1.0.3}")["teams_app"]
+    school = parse_config(_config(teams_app={**pages, **written}), Path("s.yaml"))
+    assert school.teams_app == TeamsApp(**pages, version="1.0.3")
+    # Optional, and each of its keys too: what is left out keeps the manifest's own.
+    assert parse_config(_config(), Path("s.yaml")).teams_app == TeamsApp()
+    only = parse_config(_config(teams_app={"version": "2.10.0"}), Path("s.yaml"))
+    assert only.teams_app == TeamsApp(version="2.10.0")
+    assert load_config(Path(__file__).resolve().parents[1] / "socialdesk.example.yaml").teams_app
+
+
+@pytest.mark.parametrize(
+    ("teams_app", "message"),
+    [
+        ("https://www.oakgreen.sch.uk", "s.yaml: teams_app must be a mapping of website, privacy"),
+        (
+            {"site": "https://a.sch.uk"},
+            "s.yaml: `teams_app.site` is not a setting socialdesk knows: did you mean `website`?",
+        ),
+        ({"website": "http://a.sch.uk"}, "s.yaml: teams_app.website must be an https:// address"),
+        ({"privacy": "www.a.sch.uk/p"}, "teams_app.privacy must be an https:// address"),
+        ({"terms": "https://"}, "teams_app.terms must be an https:// address"),
+        ({"terms": "https://a.sch.uk/our terms"}, "teams_app.terms must be an https:// address"),
+        ({"version": 1.0}, "teams_app.version must be a version of three whole numbers"),
+        ({"version": "1.0.3-beta"}, "teams_app.version must be a version"),
+        ({"version": "01.0.3"}, "teams_app.version must be a version"),
+        ({"version": 2}, "teams_app.version must be a version"),
+    ],
+)
+def test_a_bad_teams_app_is_refused_naming_its_key(teams_app: object, message: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        parse_config(_config(teams_app=teams_app), Path("s.yaml"))
+    assert message in str(refused.value)
+
+
+def test_the_teams_package_reads_only_the_app_id_and_where_the_configuration_is() -> None:
+    # Not the secret or tenant: serve's Settings refuses an app id without them.
+    app_id = "5d3f2e9a-1b2c-4d5e-8f90-123456789abc"
+    assert PackageSettings.from_env({"MICROSOFT_APP_ID": app_id}) == PackageSettings(
+        app_id, Path("socialdesk.yaml"), config_named=False
+    )
+    with pytest.raises(SettingsError, match="MICROSOFT_APP_PASSWORD is missing"):
+        Settings.from_env({"MICROSOFT_APP_ID": app_id})
+    named = PackageSettings.from_env({"SOCIALDESK_CONFIG": "/etc/socialdesk.yaml"})
+    assert named == PackageSettings(None, Path("/etc/socialdesk.yaml"), config_named=True)
 
 
 def test_a_missing_configuration_file_names_the_setting(tmp_path: Path) -> None:

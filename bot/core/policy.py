@@ -102,16 +102,27 @@ def _digest(text: str) -> str:
 # --- reading ------------------------------------------------------------------------------
 
 
+SAVE_AS = "save the policy as Word (.docx), Markdown (.md) or plain text (.txt)"
+
+
 def parse_policy(data: bytes, name: str) -> PolicyDocument:
-    """Read a document by its file name's ending: .docx, .md/.markdown, anything else text."""
+    """Read a document by its file name's ending: .docx, .md/.markdown, anything else text.
+    What is none of these is refused by its content, whatever its name: a PDF or a binary
+    file read as text would give sections of gibberish."""
     lowered = name.lower()
+    if data.startswith(b"%PDF"):
+        raise PolicyError(f"{name} is a PDF, which socialdesk cannot read: {SAVE_AS}")
     if lowered.endswith(".docx"):
         blocks = _docx_blocks(data, name)
     else:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as error:
-            raise PolicyError(f"{name} is not UTF-8 text ({error.reason})") from error
+            raise PolicyError(
+                f"{name} is not UTF-8 text ({error.reason} at byte {error.start}): {SAVE_AS}"
+            ) from error
+        if "\x00" in text:
+            raise PolicyError(f"{name} is not a text file (it holds binary data): {SAVE_AS}")
         if lowered.endswith((".md", ".markdown")):
             blocks = _markdown_blocks(text)
         else:
