@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,11 +48,10 @@ class Candidate:
     teams: TeamsMember | None
 
     @property
-    def name(self) -> str:
+    def name(self) -> str | None:
         if self.slack is not None:
             return self.slack.name
-        assert self.teams is not None
-        return self.teams.name or self.teams.aad_object_id
+        return self.teams.name if self.teams is not None else None
 
     @property
     def identities(self) -> tuple[Identity, ...]:
@@ -61,6 +61,19 @@ class Candidate:
         if self.teams is not None:
             found.append(Identity(Platform.TEAMS, self.teams.aad_object_id))
         return tuple(found)
+
+
+def configurable(identity: Identity) -> Identity | None:
+    """The id as the configuration reads it (bot/config.py), or None where it would refuse it:
+    a Teams id that is no Entra object id is the Bot Framework Emulator's, kept in local mode."""
+    from bot.config import SLACK_USER_ID
+
+    if identity.platform == Platform.SLACK:
+        return identity if SLACK_USER_ID.match(identity.external_id) else None
+    try:
+        return Identity(Platform.TEAMS, str(uuid.UUID(identity.external_id)))
+    except ValueError:
+        return None
 
 
 async def show_people(settings: Settings, as_json: bool) -> int:
@@ -106,7 +119,9 @@ async def _teams_members(settings: Settings) -> tuple[list[TeamsMember], str | N
             members = await teams_store.members(db)
     except SettingsError as error:
         return [], f"the database was not read ({error})"
-    return sorted(members, key=lambda m: ((m.name or "").casefold(), m.aad_object_id)), None
+    return sorted(
+        members, key=lambda m: (not m.name, (m.name or "").casefold(), m.aad_object_id)
+    ), None
 
 
 def join(slack: Sequence[SlackMember], teams: Sequence[TeamsMember]) -> list[Candidate]:
@@ -150,13 +165,14 @@ def people_block(
     for), then everyone else, without roles."""
     owners = _owners(directory)
     added: dict[str, dict[Platform, str]] = {}
-    new: list[Candidate] = []
+    new: list[tuple[Candidate, list[Identity]]] = []
     for candidate in candidates:
-        owner = next((owners[i] for i in candidate.identities if i in owners), None)
+        usable = [i for i in map(configurable, candidate.identities) if i is not None]
+        owner = next((owners[i] for i in usable if i in owners), None)
         if owner is None:
-            new.append(candidate)
+            new.append((candidate, usable))
             continue
-        for identity in candidate.identities:
+        for identity in usable:
             if identity not in owners and owner.identity_on(identity.platform) is None:
                 added.setdefault(owner.key, {})[identity.platform] = identity.external_id
     roles = ", ".join(role.value for role in Role)
@@ -169,9 +185,16 @@ def people_block(
     ]
     for person in directory.people:
         lines.extend(_configured_entry(person, added.get(person.key, {}), unknown or {}))
-    for candidate in new:
-        lines.append(f"  - name: {quoted(candidate.name)}")
-        lines.extend(_ids(candidate.identities, {}))
+    for candidate, usable in new:
+        refused = [i for i in candidate.identities if configurable(i) is None]
+        for identity in refused:
+            lines.append(
+                f"  # left out: {shown(candidate.name) or 'someone'}'s {identity.platform} id "
+                f"{shown(identity.external_id)!r}, which the configuration would refuse"
+            )
+        if usable:
+            lines.append(f"  - name: {quoted(candidate.name)}" if candidate.name else "  -")
+            lines.extend(_ids(usable, {}))
     return lines
 
 
@@ -318,7 +341,10 @@ def unknown_reasons(
 ) -> dict[Identity, str]:
     """Why each configured id the platforms do not know is unknown, by id; a platform given
     as None was not asked."""
-    added = None if teams is None else {t.aad_object_id for t in teams}
+    added = None
+    if teams is not None:
+        stored = (configurable(Identity(Platform.TEAMS, t.aad_object_id)) for t in teams)
+        added = {i.external_id for i in stored if i is not None}
     reasons: dict[Identity, str] = {}
     for person in directory.people:
         for identity in person.identities:

@@ -18,13 +18,18 @@ from bot.core.people import Identity, Platform, Role
 from bot.settings import SlackSettings
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack, Fault
-from tests.fakes.teams import FakeTeams
+from tests.fakes.teams import FakeTeams, install
 from tests.harness import FIXTURES, settings_for
 from tests.processes import ROOT, clean_env, cli, free_port, run_cli
 from tests.teams_client import SAM, TEACHER, TeamsUser
 
 KIM = "5d1f3a2e-0000-4000-8000-0000000000a7"  # in Teams only
+NIA_TEAMS = "3f1e0000-0000-4000-8000-00000000a0e1"
+CHRIS_TEAMS = "3f1e0000-0000-4000-8000-00000000c0e1"
+UNNAMED = "9c0ffee0-0000-4000-8000-000000000001"
 ODD_NAME = 'Jo "JJ" O\'Neil: Art & Design'
+# A terminal would clear the screen on reading the name as Slack gives it.
+ESCAPING_NAME = "Eve\x1b[2J\nMallory"
 SCHOOL = FIXTURES / "school.yaml"
 
 
@@ -37,6 +42,7 @@ def workspace(fake: FakeSlack) -> None:
     fake.add_member("B0HELPER", "Rota Helper", "rota", is_bot=True)
     fake.add_member("U0GONE", "Former Teacher", "former", "former@example.org", deleted=True)
     fake.add_member("U0ODD", ODD_NAME, "jj")
+    fake.add_member("U0EVE", ESCAPING_NAME, "eve", "eve@oakgreen.example.sch.uk")
     fake.add_member("U0NETDEP", "Nia Deputy", "nia", "nia@oakgreen.example.sch.uk")
     fake.add_member("U0COHEAD1", "Chris Head", "chris", "chris@oakgreen.example.sch.uk")
     # Slack answers fewer members than asked for: two a page, so four pages.
@@ -66,7 +72,14 @@ async def test_people_lists_both_platforms_and_prints_a_block_that_parses(
     workspace(fake_slack)
     bot = await start_bot()
     # Teams tells the bot who they are when they add it; the bot keeps them.
-    for aad, name in ((TEACHER, "Robin Teacher"), (KIM, "Kim Art"), (SAM, "Sam Network")):
+    # Nia is configured with Slack only; Teams gives Chris's email as their name.
+    for aad, name in (
+        (TEACHER, "Robin Teacher"),
+        (KIM, "Kim Art"),
+        (SAM, "Sam Network"),
+        (NIA_TEAMS, "Nia Deputy"),
+        (CHRIS_TEAMS, "Chris@Oakgreen.example.sch.uk"),
+    ):
         assert (await TeamsUser(bot, fake_teams, aad, name).install()).status < 300
     # users.list is Tier 2: a 429 is waited out (Retry-After), then asked again.
     fake_slack.fail_next(
@@ -79,12 +92,12 @@ async def test_people_lists_both_platforms_and_prints_a_block_that_parses(
     shown = await run_cli(slack_env(fake_slack, database_url), "people")
 
     pages = fake_slack.calls_to("users.list")
-    assert len(pages) == 4
+    assert len(pages) == 5
     assert [call.method for call in fake_slack.failed] == ["users.list"]
     assert {int(page.args["limit"]) for page in pages} == {200}
-    assert [bool(page.args.get("cursor")) for page in pages] == [False, True, True, True]
+    assert [bool(page.args.get("cursor")) for page in pages] == [False, True, True, True, True]
     table = shown[: shown.index("\npeople:\n")]
-    assert "Slack: 5 people in the workspace (left out: 2 bot(s), 1 deleted member(s))" in table
+    assert "Slack: 6 people in the workspace (left out: 2 bot(s), 1 deleted member(s))" in table
     robin = next(line for line in table.splitlines() if "U0TEACH" in line)
     assert robin.split() == [
         "U0TEACH",
@@ -99,7 +112,7 @@ async def test_people_lists_both_platforms_and_prints_a_block_that_parses(
         assert left_out not in shown
     # Some members have emails, so the scope is there: nothing is said about it.
     assert "users:read.email" not in shown
-    assert "Teams: 3 people have added socialdesk" in table
+    assert "Teams: 5 people have added socialdesk" in table
     assert f"{KIM}  Kim Art" in table
     assert next(line for line in table.splitlines() if SAM in line).endswith(
         "configured as Sam Network"
@@ -131,7 +144,13 @@ async def test_people_lists_both_platforms_and_prints_a_block_that_parses(
     }
     assert by_name["Kim Art"] == {"name": "Kim Art", "teams": KIM}
     assert by_name[ODD_NAME] == {"name": ODD_NAME, "slack": "U0ODD"}
-    assert len(people) == 9
+    assert by_name["Nia Deputy"]["teams"] == NIA_TEAMS
+    assert by_name["Chris Head"]["teams"] == CHRIS_TEAMS
+    assert f"    teams: {NIA_TEAMS}  # found: the same name or email\n" in shown
+    assert by_name[ESCAPING_NAME] == {"name": ESCAPING_NAME, "slack": "U0EVE"}
+    assert "\x1b" not in shown
+    assert "U0EVE      Eve[2J Mallory (@eve)" in table
+    assert len(people) == 10
     assert all("roles" not in entry for entry in people[6:])
     assert '  - name: "Sam Network"  # configured\n' in shown
     assert "who holds a role their roles:" in shown
@@ -154,7 +173,7 @@ async def test_people_lists_both_platforms_and_prints_a_block_that_parses(
     members = {m["id"]: m for m in as_json["slack"]["members"]}
     assert members["U0ODD"]["email"] is None
     assert members["U0NETMGR"]["configured"] == "sam"
-    assert {t["id"] for t in as_json["teams"]} == {TEACHER, KIM, SAM}
+    assert {t["id"] for t in as_json["teams"]} == {TEACHER, KIM, SAM, NIA_TEAMS, CHRIS_TEAMS}
     assert yaml.safe_load(as_json["people"])["people"] == block_of(shown)["people"]
 
 
@@ -167,6 +186,15 @@ async def test_without_slack_only_teams_is_listed_and_a_missing_email_scope_is_n
 ) -> None:
     bot = await start_bot()
     await TeamsUser(bot, fake_teams, KIM, "Kim Art").install()
+    # In local mode the Bot Framework Emulator's user id stands in for an Entra object id,
+    # which the configuration would refuse; and Teams may give no name.
+    emulator = install(fake_teams, "unused", "Emma Emulator")
+    emulator["channelId"] = "emulator"
+    emulator["from"] = {"id": "emulator-user-1", "name": "Emma Emulator"}
+    nameless = install(fake_teams, UNNAMED)
+    del nameless["from"]["name"]
+    for activity in (emulator, nameless):
+        assert (await bot.teams(activity)).status < 300
     # No configuration yet: listing people is how one is written.
     env = clean_env(
         DATABASE_URL=database_url,
@@ -178,7 +206,11 @@ async def test_without_slack_only_teams_is_listed_and_a_missing_email_scope_is_n
         "Slack: Slack is not configured (SLACK_BOT_TOKEN is not set); listing Teams only" in shown
     )
     assert f"{KIM}  Kim Art" in shown
-    assert block_of(shown)["people"] == [{"name": "Kim Art", "teams": KIM}]
+    listed = [line.split(maxsplit=1) for line in shown.splitlines() if line.startswith("  ")]
+    assert ["emulator-user-1", "Emma Emulator"] in listed
+    assert [UNNAMED, "(no name)"] in listed
+    assert block_of(shown)["people"] == [{"name": "Kim Art", "teams": KIM}, {"teams": UNNAMED}]
+    assert "# left out: Emma Emulator's teams id 'emulator-user-1'" in shown
 
     # Slack without users:read.email, and a database nobody has made yet.
     workspace(fake_slack)
