@@ -155,6 +155,14 @@ def _owners(directory: Directory) -> dict[Identity, Person]:
     return {identity: person for person in directory.people for identity in person.identities}
 
 
+def _owner_of(
+    owners: dict[Identity, Person], platform: Platform, external_id: str
+) -> Person | None:
+    """Who the configuration gives this id, read as the configuration reads ids."""
+    identity = configurable(Identity(platform, external_id))
+    return None if identity is None else owners.get(identity)
+
+
 def people_block(
     directory: Directory,
     candidates: Iterable[Candidate],
@@ -236,7 +244,7 @@ def _tables(found: Found, directory: Directory) -> list[str]:
     owners = _owners(directory)
 
     def configured(platform: Platform, external_id: str) -> str:
-        owner = owners.get(Identity(platform, external_id))
+        owner = _owner_of(owners, platform, external_id)
         return f"configured as {shown(owner.name or owner.key)}" if owner else ""
 
     lines: list[str] = []
@@ -250,7 +258,7 @@ def _tables(found: Found, directory: Directory) -> list[str]:
         )
         rows = [
             (
-                m.user_id,
+                shown(m.user_id),
                 shown(m.name) + (f" (@{shown(m.display_name)})" if m.display_name else ""),
                 shown(m.email),
                 configured(Platform.SLACK, m.user_id),
@@ -273,7 +281,7 @@ def _tables(found: Found, directory: Directory) -> list[str]:
             _aligned(
                 [
                     (
-                        t.aad_object_id,
+                        shown(t.aad_object_id),
                         shown(t.name) or "(no name)",
                         f"removed it {t.unreachable_since:%Y-%m-%d}" if t.unreachable_since else "",
                         configured(Platform.TEAMS, t.aad_object_id),
@@ -300,7 +308,7 @@ def _as_json(found: Found, directory: Directory, block: list[str]) -> dict[str, 
     owners = _owners(directory)
 
     def configured(platform: Platform, external_id: str) -> str | None:
-        owner = owners.get(Identity(platform, external_id))
+        owner = _owner_of(owners, platform, external_id)
         return None if owner is None else owner.key
 
     slack: dict[str, object] | None = None

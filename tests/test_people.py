@@ -10,8 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from bot.cli import main
 from bot.cli_people import unknown_identities
 from bot.config import load_config, parse_config
 from bot.core.people import Identity, Platform, Role
@@ -289,3 +291,13 @@ async def test_check_config_names_ids_the_workspace_does_not_know(
     ]
     assert "SLACK_API_URL: cannot reach Slack" in lines[0]
     assert "no socialdesk database there yet" in lines[1]
+
+
+def test_people_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "people" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["people", "--help"])
+    shown = capsys.readouterr().out
+    assert "users:read.email" in shown and "--json" in shown
