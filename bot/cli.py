@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import cli_database, cli_delivery, cli_policy, cli_records
+from bot import cli_database, cli_delivery, cli_people, cli_policy, cli_records
 from bot.settings import (
     PackageSettings,
     Settings,
@@ -154,6 +154,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     outbox.add_argument("--retry", action="store_true", help="queue failed items again")
 
+    people = commands.add_parser(
+        "people",
+        help="list Slack's and Teams' people with their ids, and a people: block to paste",
+        description="List the members of the Slack workspace (id, name, and email where the "
+        "app has the users:read.email scope; bots and deleted members left out) and the people "
+        "who have added socialdesk in Teams (Entra object id, name), marking those already "
+        "in the configuration. Then print a people: block for socialdesk.yaml with everyone's "
+        "ids: someone in both is one entry where the email or name matches exactly. Add "
+        "roles to those who hold one. Needs SLACK_BOT_TOKEN (with users:read) for Slack and "
+        "the bot's database (DATABASE_URL) for Teams; lists what it can without either.",
+    )
+    people.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object: slack, teams and people (the block as text)",
+    )
     commands.add_parser(
         "teams",
         help="show who the bot can reach in Teams",
@@ -288,6 +304,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "outbox": lambda settings, args: asyncio.run(cli_delivery.show_outbox(settings, args.retry)),
     "teams": lambda settings, args: asyncio.run(cli_delivery.show_teams_reach(settings)),
+    "people": lambda settings, args: asyncio.run(cli_people.show_people(settings, args.json)),
     "ask": lambda settings, args: cli_policy.ask(settings, args.question, args.json),
     "policy": lambda settings, args: asyncio.run(cli_policy.show_policy(settings)),
     "export": lambda settings, args: asyncio.run(
@@ -423,6 +440,8 @@ async def _check_what_serve_checks(settings: Settings, school: SchoolConfig) -> 
             notes += await startup.check_slack(settings.slack, http)
         if settings.teams.app_id is not None:
             notes += await startup.check_teams(settings.teams, http)
+    # Ids the workspace does not know: a person who would silently get nothing.
+    notes += await cli_people.unknown_identities(settings, school)
     return notes
 
 

@@ -42,8 +42,11 @@ def test_the_manifest_declares_what_the_bot_needs() -> None:
     urls |= {manifest["settings"]["event_subscriptions"]["request_url"]}
     assert {url.rsplit("/", 2)[-2:] == ["slack", "events"] for url in urls} == {True}
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    # commands; chat.postMessage; conversations.open for a DM; message.im; file downloads
-    assert {"commands", "chat:write", "im:write", "im:history", "files:read"} <= scopes
+    # commands; chat.postMessage; conversations.open for a DM; message.im; file downloads;
+    # users.info and users.list (a sender's name, `socialdesk people`)
+    assert {"commands", "chat:write", "im:write", "im:history", "files:read", "users:read"} <= (
+        scopes
+    )
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["message.im"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
 

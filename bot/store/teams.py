@@ -180,6 +180,29 @@ async def names(db: AsyncConnection) -> dict[str, str]:
     return {r.aad_object_id: r.name for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class TeamsMember:
+    """Someone who has added the bot in Teams, as Teams named them."""
+
+    aad_object_id: str
+    name: str | None
+    # Since when they have removed or blocked it, if they have.
+    unreachable_since: datetime | None
+
+
+async def members(db: AsyncConnection) -> list[TeamsMember]:
+    """Everyone who has ever added the bot in Teams, by name: Teams tells the bot nobody
+    else's object id."""
+    rows = await db.execute(
+        select(
+            TEAMS_CONVERSATIONS.c.aad_object_id,
+            TEAMS_CONVERSATIONS.c.name,
+            TEAMS_CONVERSATIONS.c.unreachable_since,
+        ).order_by(TEAMS_CONVERSATIONS.c.name, TEAMS_CONVERSATIONS.c.aad_object_id)
+    )
+    return [TeamsMember(r.aad_object_id, r.name, r.unreachable_since) for r in rows]
+
+
 async def service_urls(db: AsyncConnection) -> set[str]:
     """The Bot Connector addresses Teams has sent from: the bot's token goes only there."""
     rows = await db.execute(select(TEAMS_CONVERSATIONS.c.service_url).distinct())

@@ -8,6 +8,7 @@ connections) so that delivery under an outage can be tested.
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 from collections.abc import Callable
@@ -115,6 +116,13 @@ class FakeSlack:
     enterprise_install: bool = False
     # The workspace's members users.info knows: user id -> (real name, display name).
     members: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The workspace as users.list lists it, each member shaped as Slack's user object (see
+    # add_member); deleted members and bots included, as Slack includes them.
+    roster: list[dict[str, Any]] = field(default_factory=list)
+    # Whether the app was granted users:read.email: without it Slack leaves profile.email out.
+    email_scope: bool = True
+    # Slack may answer fewer members than `limit` asks for; this many at most, if set.
+    users_page_most: int | None = None
     base_url: str = ""
     _runner: web.AppRunner | None = None
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
@@ -147,6 +155,54 @@ class FakeSlack:
     def add_file(self, name: str, content: bytes, content_type: str = "image/png") -> str:
         self.files[name] = (content, content_type)
         return f"{self.root}/files/{name}"
+
+    def add_member(
+        self,
+        user_id: str,
+        real_name: str,
+        display_name: str = "",
+        email: str | None = None,
+        *,
+        is_bot: bool = False,
+        deleted: bool = False,
+    ) -> None:
+        """A member of the workspace, as Slack's user object has it
+        (docs.slack.dev/reference/objects/user-object)."""
+        profile: dict[str, Any] = {
+            "avatar_hash": "g0000000000a",
+            "status_text": "",
+            "status_emoji": "",
+            "real_name": real_name,
+            "display_name": display_name,
+            "real_name_normalized": real_name,
+            "display_name_normalized": display_name,
+            "image_24": f"https://secure.gravatar.com/avatar/{user_id}.jpg?s=24",
+            "team": self.team_id,
+        }
+        if email is not None:
+            profile["email"] = email
+        self.roster.append(
+            {
+                "id": user_id,
+                "team_id": self.team_id,
+                "name": (display_name or real_name).lower().replace(" ", "."),
+                "deleted": deleted,
+                "color": "9f69e7",
+                "real_name": real_name,
+                "tz": "Europe/London",
+                "tz_label": "Greenwich Mean Time",
+                "tz_offset": 0,
+                "profile": profile,
+                "is_admin": False,
+                "is_owner": False,
+                "is_primary_owner": False,
+                "is_restricted": False,
+                "is_ultra_restricted": False,
+                "is_bot": is_bot,
+                "is_app_user": False,
+                "updated": 1700000000,
+            }
+        )
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -303,6 +359,8 @@ class FakeSlack:
                     },
                 },
             }
+        if method == "users.list":
+            return self._users_list(args)
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": f"D{args['users']}"}}
         if method in ("chat.postMessage", "chat.update"):
@@ -322,6 +380,34 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://{self.root.removeprefix('http://')}/socket"}
         return {"ok": True}
+
+    def _users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """One page of the workspace, as Slack pages users.list: `limit` members from the
+        `cursor` on (no limit: all of them), and the next page's cursor in
+        response_metadata.next_cursor, empty on the last page."""
+        start = 0
+        if args.get("cursor"):
+            try:
+                after = base64.b64decode(str(args["cursor"]), validate=True).decode()
+                start = [f"user:{m['id']}" for m in self.roster].index(after)
+            except ValueError:
+                return {"ok": False, "error": "invalid_cursor"}
+        limit = int(args.get("limit") or 0) or len(self.roster)
+        limit = min(limit, self.users_page_most or limit)
+        page = [json.loads(json.dumps(m)) for m in self.roster[start : start + limit]]
+        if not self.email_scope:
+            for member in page:
+                member["profile"].pop("email", None)
+        following = self.roster[start + limit : start + limit + 1]
+        cursor = (
+            base64.b64encode(f"user:{following[0]['id']}".encode()).decode() if following else ""
+        )
+        return {
+            "ok": True,
+            "members": page,
+            "cache_ts": 1700000000,
+            "response_metadata": {"next_cursor": cursor},
+        }
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
