@@ -140,8 +140,9 @@ class Inboxes:
         self._touched.add(key)
         shown.message = message
         shown.revision = revision
+        # "Changed" only to someone who saw it before; to anyone else it is simply new.
+        shown.changed = shown.seen or shown.changed
         shown.seen = False
-        shown.changed = True
         self._number(key, shown)
 
     def _card(self, key: str, card_key: str) -> Shown | None:
