@@ -126,7 +126,7 @@ async def test_a_refused_form_asks_again_for_what_was_refused(
     assert status == 0, out
     refused = _after(out, "Not sent:")
     assert "Parents' permission: The policy needs specific permission" in refused
-    again = _after(refused, "Please answer those again.")
+    again = _after(refused, "Please answer those again (/cancel abandons the form).")
     # Only the refused input is asked again; what was typed stands.
     assert again.count("[y/n]") == 1 and "Text of the post" not in again
     assert "Draft sent." in again
@@ -237,6 +237,23 @@ async def test_unknown_people_commands_and_buttons_get_one_clear_line(chat: Chat
     assert "/run-timers [all]" in out and "This terminal takes no files" in out
     # The bot's own help, as a chat words it.
     assert "post - draft a post" in out
+
+
+async def test_a_form_abandoned_sends_nothing(chat: Chat, database_url: str) -> None:
+    status, out, _ = await chat("/as terry", "/post", "Half a draft", "/cancel", "/press")
+    assert status == 0, out
+    assert "Draft a school post: abandoned. Nothing was sent." in out
+    assert "Say which button: /press NUMBER" in out
+    assert await _rows(database_url, POSTS) == []
+
+
+async def test_what_the_terminal_would_act_on_is_never_shown(chat: Chat) -> None:
+    # An escape sequence typed (or stored by someone else) would clear the screen or retitle
+    # the window of whoever reads it.
+    status, out, _ = await chat("/frob\x1b[2J\x1b]0;pwned\x07")
+    assert status == 0
+    assert "There is no command /frob[2J]0;pwned: /help lists them." in out
+    assert "\x1b" not in out and "\x07" not in out
 
 
 async def test_a_name_nobody_has_stops_it_with_one_line(chat: Chat, database_url: str) -> None:

@@ -184,6 +184,9 @@ class TerminalChat:
         self._inboxes.unseen(self._person)
 
     async def _press_command(self, rest: str) -> None:
+        if not rest:
+            self.say("Say which button: /press NUMBER (the number shown beside it).")
+            return
         await self._press(rest)
 
     async def _list_timers(self, rest: str) -> None:
@@ -369,7 +372,7 @@ class TerminalChat:
             label = next((i.label for i in shown_again.inputs if i.name == on), on)
             self.say(f"  {label}: {reason}")
             refused.add(on)
-        self.say("Please answer those again.")
+        self.say("Please answer those again (/cancel abandons the form).")
         return shown_again, refused
 
     async def _perform(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome | None:
