@@ -28,7 +28,12 @@ def chat(settings: Settings, start_as: str | None, stdin: TextIO, stdout: TextIO
     school = load_config(settings.config_path)
     person = _first_person(school, start_as)
     policy = open_policy(settings.policy_path or school.policy_path)
-    return asyncio.run(_chat(settings, school, person, policy, stdin, stdout))
+    try:
+        return asyncio.run(_chat(settings, school, person, policy, stdin, stdout))
+    except KeyboardInterrupt:
+        # Ctrl-C: whatever was committed stays; a form part filled was never sent.
+        stdout.write("\nInterrupted.\n")
+        return 130
 
 
 def _first_person(school: SchoolConfig, start_as: str | None) -> Person:

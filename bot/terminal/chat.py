@@ -11,7 +11,6 @@ nothing reaches Slack or Teams. The database is the configured one: what is done
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -110,9 +109,12 @@ class TerminalChat:
         self._stdout.flush()
 
     async def _read(self, prompt: str) -> str | None:
-        self._stdout.write(prompt)
+        self._stdout.write(shown(prompt))
         self._stdout.flush()
-        line = await asyncio.to_thread(self._stdin.readline)
+        # Read on the event loop's own thread: nothing else runs while the person types, and
+        # Ctrl-C then interrupts at once (a read in a worker thread would hold the exit until
+        # the next line).
+        line = self._stdin.readline()
         if not line:
             return None
         return line.rstrip("\r\n")
