@@ -16,19 +16,17 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import startup
 from bot.config import SchoolConfig
-from bot.core.clock import Clock, SchoolTime, SystemClock
+from bot.core.clock import Clock, SystemClock
 from bot.core.people import Identity, Platform, Role
 from bot.delivery import Backoff, DeliveryWorker, Transport
-from bot.handlers import HandlerContext, report_timers
+from bot.handlers import report_timers
 from bot.handlers.routes import ROUTES
-from bot.runtime import Runtime
+from bot.runtime import Runtime, handler_context, open_database
 from bot.settings import Settings, SlackSettings
 from bot.slack import blockkit
-from bot.store.db import make_engine
 from bot.store.models import OUTBOX
 from bot.store.outbox import Claimed, Outbox
 from bot.teams.cards import CardRenderer
@@ -94,17 +92,10 @@ def create_app(
     return app
 
 
-async def _open_database(settings: Settings) -> tuple[AsyncEngine, str | None]:
-    # Migrations run without the statement timeouts: one may wait for another instance's
-    # to finish, and a large one may take a while. The engine that serves has them.
-    schema = await startup.migrated_schema(settings)
-    return make_engine(settings.database_url, settings.database_timeouts), schema
-
-
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings, school, clock, services = app[SETTINGS], app[SCHOOL], app[CLOCK], app[SERVICES]
     policy = startup.policy_of(settings, school)
-    engine, services.schema = await _open_database(settings)
+    engine, services.schema = await open_database(settings)
     transports: dict[str, Transport] = {}
     teams_cards = CardRenderer()
 
@@ -127,17 +118,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
         school=school,
         engine=engine,
-        context=HandlerContext(
-            school_name=school.name,
-            policy_contact=school.policy_contact,
-            accounts=school.accounts,
-            directory=school.directory,
-            clock=clock,
-            school_time=SchoolTime(school.timezone),
-            policy=policy,
-            calendar=school.calendar,
-            deadlines=school.deadlines,
-        ),
+        context=handler_context(school, policy, clock),
         renderers={
             Platform.SLACK.value: blockkit.render_message,
             Platform.TEAMS.value: teams_cards.activity,

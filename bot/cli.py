@@ -278,6 +278,25 @@ def _parser() -> argparse.ArgumentParser:
         "(nobody configured could receive it). No content.",
     )
     reports_list.add_argument("--held", action="store_true", help="only the held ones")
+    chat = commands.add_parser(
+        "chat",
+        help="chat with the bot in the terminal, as any configured person",
+        description="A chat with the bot in the terminal, over the same handlers as Slack and "
+        "Teams: act as any configured person (/as NAME), type post, report or a policy "
+        "question (a leading / is optional), fill forms one input at a time, press a card's "
+        "buttons by number, and see what everyone else received when you switch to them. It "
+        "uses the configured database (DATABASE_URL, migrated first, as serve does), so what "
+        "you do is real; the messages it causes are shown only in the terminal, never sent to "
+        "Slack or Teams, and the timers it asks for run only when you say (/run-timers). It "
+        "takes no files. Lines are read from standard input; /help lists the rest, /quit or "
+        "the end of input leaves. No Slack or Teams setting is needed.",
+    )
+    chat.add_argument(
+        "--as",
+        dest="start_as",
+        metavar="NAME",
+        help="start as this configured person (default: the first IT Network Manager)",
+    )
     backup = commands.add_parser(
         "backup",
         help="copy the SQLite database to a file, safely while the bot runs",
@@ -315,6 +334,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "reports": lambda settings, args: asyncio.run(cli_records.list_reports(settings, args.held)),
     "backup": lambda settings, args: cli_database.backup_sqlite(settings, Path(args.out)),
+    "chat": lambda settings, args: _chat(settings, args.start_as),
 }
 
 
@@ -390,6 +410,12 @@ def _serve(settings: Settings, port: int | None) -> int:
     finally:
         listening.close()  # run_app leaves a socket it was given open when start-up fails
     return 0
+
+
+def _chat(settings: Settings, start_as: str | None) -> int:
+    from bot.cli_chat import chat
+
+    return chat(settings, start_as, sys.stdin, sys.stdout)
 
 
 def _check_config(settings: Settings) -> int:

@@ -18,16 +18,20 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot import startup
 from bot.config import SchoolConfig
+from bot.core.clock import Clock, SchoolTime
 from bot.core.outcome import CardUpdate, Outcome
 from bot.core.people import Identity, Person, Platform
 from bot.core.ports import UnitOfWork
+from bot.core.questions import PolicyLookup
 from bot.core.ui import Message
 from bot.delivery import PermanentFailure
 from bot.handlers import HandlerContext, TimerHandler
 from bot.settings import Settings
 from bot.store import outbox
 from bot.store import teams as teams_store
+from bot.store.db import make_engine
 from bot.store.repos import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,32 @@ T = TypeVar("T")
 # When the request being answered must have its answer: every database call it makes shares
 # one budget (event-loop time), however many it makes.
 _REQUEST_DEADLINE: ContextVar[float | None] = ContextVar("request_deadline", default=None)
+
+
+async def open_database(settings: Settings) -> tuple[AsyncEngine, str | None]:
+    """The engine that serves, once the schema is brought up to date; and the schema's
+    revision. Used by everything that runs handlers (`serve`, `chat`)."""
+    # Migrations run without the statement timeouts: one may wait for another instance's
+    # to finish, and a large one may take a while. The engine that serves has them.
+    schema = await startup.migrated_schema(settings)
+    return make_engine(settings.database_url, settings.database_timeouts), schema
+
+
+def handler_context(
+    school: SchoolConfig, policy: PolicyLookup | None, clock: Clock
+) -> HandlerContext:
+    """What every handler reads, from the school's configuration."""
+    return HandlerContext(
+        school_name=school.name,
+        policy_contact=school.policy_contact,
+        accounts=school.accounts,
+        directory=school.directory,
+        clock=clock,
+        school_time=SchoolTime(school.timezone),
+        policy=policy,
+        calendar=school.calendar,
+        deadlines=school.deadlines,
+    )
 
 
 class DatabaseUnavailable(Exception):
@@ -58,6 +88,11 @@ class Runtime:
     # someone reachable on one of them is not also queued on a platform that is off.
     live: Collection[str] = field(default_factory=frozenset)
     teams_reach: teams_store.ReachCache = field(default_factory=teams_store.ReachCache)
+    # Takes a committed outcome's follow-ups (notifications, card updates, timers, fetches)
+    # instead of the outbox: for `socialdesk chat`, which shares the database with a bot that
+    # may be serving, whose delivery worker would otherwise send what the chat causes to real
+    # people in Slack or Teams, and run its timers. None: everything goes to the outbox.
+    follow_ups_elsewhere: Callable[[Outcome], None] | None = None
 
     # Database work a request stopped waiting for, left to wind down (see `_before`).
     _abandoned: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
@@ -188,8 +223,11 @@ class Runtime:
                 return outcome
             if also is not None:
                 await also(db)
-            await self._store_follow_ups(db, outcome)
-        if outcome.notifications or outcome.fetches or outcome.card_updates:
+            if self.follow_ups_elsewhere is None:
+                await self._store_follow_ups(db, outcome)
+        if self.follow_ups_elsewhere is not None:
+            self.follow_ups_elsewhere(outcome)
+        elif outcome.notifications or outcome.fetches or outcome.card_updates:
             self.wake_delivery()
         return outcome
 

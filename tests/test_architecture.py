@@ -79,7 +79,7 @@ def test_every_botbuilder_import_stays_in_the_teams_edge() -> None:
     assert offenders == []
 
 
-EDGES = ("bot/slack", "bot/teams")
+EDGES = ("bot/slack", "bot/teams", "bot/terminal")
 STORAGE = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite")
 # What an edge may take from the handlers: the workflow tables, their neutral shapes and the
 # context every handler shares; never a workflow's own module.

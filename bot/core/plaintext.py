@@ -1,10 +1,16 @@
-"""Renders the UI model as plain text, for the command line and for tests."""
+"""Renders the UI model as plain text, for the command line, the terminal chat and tests.
+
+Where a person presses buttons by typing (the terminal chat), each button is shown with its
+number, `[3] Approve`: `first_button` numbers a message's buttons from there, in the order
+`buttons_of` gives them.
+"""
 
 from __future__ import annotations
 
 from bot.core.ui import (
     Block,
     BulletList,
+    Button,
     Buttons,
     Confirmation,
     Divider,
@@ -28,8 +34,14 @@ def _inline(part: Inline) -> str:
     return part
 
 
-def render_blocks(blocks: tuple[Block, ...]) -> str:
+def buttons_of(blocks: tuple[Block, ...]) -> tuple[Button, ...]:
+    """Every button in the blocks, in the order they are shown."""
+    return tuple(b for block in blocks if isinstance(block, Buttons) for b in block.buttons)
+
+
+def render_blocks(blocks: tuple[Block, ...], first_button: int | None = None) -> str:
     lines: list[str] = []
+    number = first_button
     for block in blocks:
         if isinstance(block, Heading):
             lines += [block.text, "=" * len(block.text)]
@@ -47,12 +59,17 @@ def render_blocks(blocks: tuple[Block, ...]) -> str:
         elif isinstance(block, Divider):
             lines.append("-" * 40)
         elif isinstance(block, Buttons):
-            lines.append("  ".join(f"[{b.label}]" for b in block.buttons))
+            if number is None:
+                lines.append("  ".join(f"[{b.label}]" for b in block.buttons))
+            else:
+                shown = [f"[{number + i}] {b.label}" for i, b in enumerate(block.buttons)]
+                lines.append("  ".join(shown))
+                number += len(block.buttons)
     return "\n".join(lines)
 
 
-def render_message(message: Message) -> str:
-    return render_blocks(message.blocks)
+def render_message(message: Message, first_button: int | None = None) -> str:
+    return render_blocks(message.blocks, first_button)
 
 
 def render_form(form: Form) -> str:

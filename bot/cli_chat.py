@@ -1,0 +1,81 @@
+"""`socialdesk chat`: the terminal chat (bot/terminal), over the configured database.
+
+It opens the database as `serve` does (migrated first) and builds the same runtime, except
+that every follow-up of what is done (messages, card updates, timers) is handed to the chat's
+inboxes instead of the outbox: a bot serving from the same database must never send what the
+chat causes to real people, nor run its timers. No Slack or Teams setting is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TextIO
+
+from bot.config import SchoolConfig, load_config
+from bot.core.clock import SystemClock
+from bot.core.people import Person, Role
+from bot.handlers.routes import ROUTES
+from bot.policy_source import PolicySource
+from bot.runtime import Runtime, handler_context, open_database
+from bot.settings import Settings, SettingsError, describe_database
+from bot.startup import policy_of
+from bot.terminal.chat import TerminalChat, find_person
+from bot.terminal.inbox import Inboxes
+
+
+def chat(settings: Settings, start_as: str | None, stdin: TextIO, stdout: TextIO) -> int:
+    school = load_config(settings.config_path)
+    person = _first_person(school, start_as)
+    policy = policy_of(settings, school)
+    try:
+        return asyncio.run(_chat(settings, school, person, policy, stdin, stdout))
+    except KeyboardInterrupt:
+        # Ctrl-C: whatever was committed stays; a form part filled was never sent.
+        stdout.write("\nInterrupted.\n")
+        return 130
+
+
+def _first_person(school: SchoolConfig, start_as: str | None) -> Person:
+    directory = school.directory
+    if start_as is not None:
+        found = find_person(directory, start_as)
+        if isinstance(found, str):
+            raise SettingsError(f"--as: {found}")
+        return found
+    first = directory.holders(Role.NETWORK_MANAGER) or directory.people
+    if not first:
+        raise SettingsError("SOCIALDESK_CONFIG: the configuration names nobody to act as")
+    return first[0]
+
+
+async def _chat(
+    settings: Settings,
+    school: SchoolConfig,
+    person: Person,
+    policy: PolicySource,
+    stdin: TextIO,
+    stdout: TextIO,
+) -> int:
+    engine, _ = await open_database(settings)
+    inboxes = Inboxes()
+    runtime = Runtime(
+        settings=settings,
+        school=school,
+        engine=engine,
+        context=handler_context(school, policy, SystemClock()),
+        renderers={},
+        wake_delivery=lambda: None,
+        timers=ROUTES.timers,
+        follow_ups_elsewhere=inboxes.take,
+    )
+    stdout.write(
+        f"socialdesk chat: {school.name}, configuration {settings.config_path.resolve()}, "
+        f"database {describe_database(settings.database_url)}. What you do here is real: it "
+        "is stored in that database. The messages it "
+        "causes are shown only here, never sent to Slack or Teams.\n"
+    )
+    try:
+        return await TerminalChat(runtime, inboxes, person, stdin, stdout).run()
+    finally:
+        await runtime.settle(5.0)
+        await engine.dispose()
