@@ -380,6 +380,7 @@ def test_a_pdf_policy_is_refused_in_one_line_naming_the_setting_that_named_it(
     )
     monkeypatch.setenv("SOCIALDESK_CONFIG", str(config))
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    monkeypatch.setenv("PORT", str(free_port()))
     monkeypatch.delenv("SOCIALDESK_POLICY", raising=False)
     for command in (["ask", "can I use my phone?"], ["policy"], ["serve"]):
         assert main(command) == 2, command
