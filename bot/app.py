@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot import startup
 from bot.config import SchoolConfig
 from bot.core.clock import Clock, SystemClock
-from bot.core.people import Identity, Platform, Role
+from bot.core.people import Identity, Platform
 from bot.delivery import Backoff, DeliveryWorker, Transport
 from bot.handlers import report_timers
 from bot.handlers.routes import ROUTES
@@ -319,18 +319,8 @@ async def _start_teams(
 
 
 def _warn_about_report_routes(school: SchoolConfig) -> None:
-    directory = school.directory
-    if not directory.holders(Role.CHAIR_OF_GOVERNORS):
-        log.warning(
-            "nobody holds the chair_of_governors role: a report of disparaging content naming "
-            "both Co-Headteachers would be held until someone does, and one of theirs not "
-            "acknowledged in time has nobody above them to go to"
-        )
-    if not directory.holders(Role.DSL):
-        log.warning(
-            "nobody holds the dsl role: safeguarding concerns go to the Co-Headteachers "
-            "instead, and pupils' friend requests to the Network Manager alone"
-        )
+    for warning in startup.role_warnings(school):
+        log.warning("%s", warning)
 
 
 async def _send_held_reports(runtime: Runtime) -> None:

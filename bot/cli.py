@@ -120,9 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "check-config",
-        help="validate the settings and the YAML configuration",
-        description="Read the settings and the YAML configuration, report errors, and print "
-        "who holds which role.",
+        help="run every check serve runs before it listens, changing nothing",
+        description="Run every check `serve` runs before it listens, changing nothing: the "
+        "settings, the YAML configuration (an unknown key is named with the key it most "
+        "resembles), the policy document, the database (reachable; whether serve will migrate "
+        "it), and, when set, the Slack tokens with Slack and the Teams app id and secret with "
+        "Entra ID. Exits 2 with one line naming the setting exactly when serve would refuse "
+        "to start. Also prints how many hold each role, configured ids the Slack workspace "
+        "does not know or that have not added socialdesk in Teams, and what serve would warn "
+        "of.",
     )
 
     audit = commands.add_parser(
@@ -455,12 +461,15 @@ async def _check_what_serve_checks(settings: Settings, school: SchoolConfig) -> 
         print(f"database: reachable, schema {schema} (serve migrates it to {head_revision()})")
     else:
         print(f"database: reachable, schema {schema}, up to date")
-    try:
-        startup.port_is_free(settings.host, settings.port)
-    except SettingsError as error:
-        # Listening is where serve's checks end, not one of them; and the bot being checked
-        # is often the one running there now.
-        notes.append(f"{error}; serve listens once it is free")
+    # An address this machine does not have fails as serve would. A port something listens
+    # on now does not: the bot being checked is usually the one running there, and serve
+    # listens once that one has stopped.
+    if not startup.port_is_free(settings.host, settings.port):
+        notes.append(
+            f"PORT {settings.port} on HOST {settings.host} is in use now (the running "
+            "socialdesk?): serve listens there once it is free"
+        )
+    notes += startup.role_warnings(school)
     async with aiohttp.ClientSession() as http:
         if settings.slack is not None:
             notes += await startup.check_slack(settings.slack, http)

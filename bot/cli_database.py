@@ -51,11 +51,12 @@ async def existing_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
     if sqlite_file_missing(settings.database_url):
         # Opening it would create an empty file where the bot's database should be.
         raise SettingsError(NO_DATABASE_YET)
-    engine = unhurried_engine(settings)
+    # Reading leaves the file as it is; serve closes up a file an earlier version left open.
+    engine = unhurried_engine(settings, change_nothing=True)
     try:
         try:
             found = await current_revision(engine)
-        except (OSError, SQLAlchemyError, TimeoutError) as error:
+        except (OSError, SQLAlchemyError, TimeoutError, TypeError) as error:
             raise database_error(settings, error) from error
         if found is None:
             raise SettingsError(NO_DATABASE_YET)

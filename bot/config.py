@@ -72,10 +72,62 @@ def load_config(path: Path) -> SchoolConfig:
     except OSError as error:
         raise SettingsError(f"{path}: cannot read it ({error.strerror})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader, stricter
     except yaml.YAMLError as error:
-        raise SettingsError(f"{path}: not valid YAML: {error}") from error
+        raise SettingsError(f"{path}: not valid YAML: {_one_line(error)}") from None
+    except RecursionError:
+        raise SettingsError(f"{path}: nested too deeply to be a configuration") from None
     return parse_config(raw, path)
+
+
+def _one_line(error: yaml.YAMLError) -> str:
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    return " ".join(str(error).split())
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as a school's configuration needs it. A key given twice is refused, not decided
+    silently for the later one (a second `people:` pasted below the first would drop every
+    role above it); a date that does not exist is named with its line, not a traceback; and
+    aliases (`*name`) are refused: nothing here needs them, and a few nested ones expand a
+    small file into gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "an alias (*name) is not taken here: write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                continue  # refused below, by SafeLoader, as an unhashable key
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_timestamp(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as error:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a real date ({error})", node.start_mark
+            ) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
 
 
 # Every key the configuration may hold, where it may hold it: a misspelt one would otherwise be
@@ -300,15 +352,7 @@ def _directory(raw: Any, where: str) -> Directory:
         name = _text(entry.get("name"))
         if name:
             label += f" ({name})"
-        roles: set[Role] = set()
-        listed = entry.get("roles") or []
-        # `roles: dsl` means the one role, not the letters d, s and l.
-        for role in [listed] if isinstance(listed, str) else listed:
-            try:
-                roles.add(Role(str(role)))
-            except ValueError:
-                known = ", ".join(r.value for r in Role)
-                raise SettingsError(f"{label}: unknown role {role!r} (known: {known})") from None
+        roles = _roles(entry.get("roles"), label)
         identities: list[Identity] = []
         slack = _text(entry.get("slack"))
         if slack is not None:
@@ -327,9 +371,7 @@ def _directory(raw: Any, where: str) -> Directory:
         if not identities:
             raise SettingsError(f"{label} needs a slack or teams id")
         key = _text(entry.get("id")) or str(identities[0])
-        people.append(
-            Person(key=key, name=name, identities=tuple(identities), roles=frozenset(roles))
-        )
+        people.append(Person(key=key, name=name, identities=tuple(identities), roles=roles))
     try:
         directory = Directory(people)
     except ValueError as error:
@@ -343,6 +385,24 @@ def _directory(raw: Any, where: str) -> Directory:
         if not directory.holders(role):
             raise SettingsError(f"{where}: nobody holds the {role.value} role, which {why}")
     return directory
+
+
+def _roles(listed: Any, label: str) -> frozenset[Role]:
+    if listed is None:
+        return frozenset()
+    # `roles: dsl` means the one role, not the letters d, s and l.
+    if isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list):
+        raise SettingsError(f"{label}: roles must list role names, such as [dsl]")
+    roles: set[Role] = set()
+    for role in listed:
+        try:
+            roles.add(Role(str(role)))
+        except ValueError:
+            known = ", ".join(r.value for r in Role)
+            raise SettingsError(f"{label}: unknown role {role!r} (known: {known})") from None
+    return frozenset(roles)
 
 
 def _text(value: Any) -> str | None:

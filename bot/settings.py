@@ -226,7 +226,9 @@ def describe_database(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return f"SQLite file {Path(str(parsed.database)).resolve()}"
-    return f"PostgreSQL {parsed.render_as_string(hide_password=True).split('://', 1)[1]}"
+    # The query string may carry a password too (?password=, ?sslpassword=): left out.
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    return f"PostgreSQL {shown.split('://', 1)[1]}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 TEAMS_TOKEN_CHECK_SECONDS = 10.0
 
 
+class PortInUse(SettingsError):
+    """Something listens on the port now (another socialdesk, the one being checked)."""
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
     """The socket `serve` listens on, bound before anything else starts: a port already in use
     is said at once, before the database is migrated or anyone is messaged."""
@@ -33,7 +37,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
         return socket.create_server((host, port), reuse_port=False, backlog=128)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            why = "something else is listening there already (another socialdesk?)"
+            raise PortInUse(
+                f"PORT {port} on HOST {host}: cannot listen: something else is listening there "
+                "already (another socialdesk?)"
+            ) from None
+        if isinstance(error, socket.gaierror):
+            why = "HOST is not an address or name of this machine"
+        elif error.errno == errno.EADDRNOTAVAIL:
+            why = "HOST is not an address of this machine"
         elif error.errno == errno.EACCES:
             why = "not allowed to listen there (ports under 1024 need privileges)"
         else:
@@ -41,8 +52,35 @@ def listening_socket(host: str, port: int) -> socket.socket:
         raise SettingsError(f"PORT {port} on HOST {host}: cannot listen: {why}") from None
 
 
-def port_is_free(host: str, port: int) -> None:
-    listening_socket(host, port).close()
+def port_is_free(host: str, port: int) -> bool:
+    """False when something listens there now; SettingsError when nothing ever could (an
+    address this machine does not have, a port it may not use)."""
+    try:
+        listening_socket(host, port).close()
+    except PortInUse:
+        return False
+    return True
+
+
+def role_warnings(school: SchoolConfig) -> list[str]:
+    """What start-up warns of in the roles: a configuration serve starts with, but where some
+    reports have nobody to go to."""
+    from bot.core.people import Role
+
+    directory = school.directory
+    warnings = []
+    if not directory.holders(Role.CHAIR_OF_GOVERNORS):
+        warnings.append(
+            "nobody holds the chair_of_governors role: a report of disparaging content naming "
+            "both Co-Headteachers would be held until someone does, and one of theirs not "
+            "acknowledged in time has nobody above them to go to"
+        )
+    if not directory.holders(Role.DSL):
+        warnings.append(
+            "nobody holds the dsl role: safeguarding concerns go to the Co-Headteachers "
+            "instead, and pupils' friend requests to the Network Manager alone"
+        )
+    return warnings
 
 
 def policy_of(settings: Settings, school: SchoolConfig) -> PolicySource:
@@ -72,11 +110,13 @@ def database_error(settings: Settings, error: BaseException) -> SettingsError:
             "(SOCIALDESK_DB_CONNECT_SECONDS)"
         )
     else:
-        reason = f"{type(error).__name__}: {error}"
+        # SQLAlchemy adds a line pointing at its own documentation: one line is enough.
+        said = str(getattr(error, "orig", None) or error).strip().splitlines()
+        reason = f"{type(error).__name__}: {said[0] if said else ''}"
     return SettingsError(f"DATABASE_URL: cannot open the database ({reason})")
 
 
-def unhurried_engine(settings: Settings) -> AsyncEngine:
+def unhurried_engine(settings: Settings, *, change_nothing: bool = False) -> AsyncEngine:
     """An engine for start-up's own work and the command line's (the migrations, the schema
     check, reading records): no statement timeouts, since a migration may wait for another
     instance's, but a connection not made within the connect timeout is given up, so a
@@ -88,7 +128,9 @@ def unhurried_engine(settings: Settings) -> AsyncEngine:
             settings.database_url,
             connect_args={"timeout": settings.database_timeouts.connect},
         )
-    return make_engine(settings.database_url)
+    # `change_nothing`: check-config leaves even a SQLite file's mode as it found it (and a
+    # DATABASE_URL naming some other file must not have that file's mode changed).
+    return make_engine(settings.database_url, private_file=not change_nothing)
 
 
 async def migrated_schema(settings: Settings) -> str | None:
@@ -101,7 +143,8 @@ async def migrated_schema(settings: Settings) -> str | None:
     try:
         await migrate(engine)
         return await current_revision(engine)
-    except (OSError, SQLAlchemyError, TimeoutError) as error:
+    # TypeError: the driver refused a parameter the URL's query string gave it.
+    except (OSError, SQLAlchemyError, TimeoutError, TypeError) as error:
         raise database_error(settings, error) from error
     finally:
         await engine.dispose()
@@ -117,10 +160,10 @@ async def schema_found(settings: Settings) -> str | None:
 
     if sqlite_file_missing(settings.database_url):
         return None  # opening it would create the file
-    engine = unhurried_engine(settings)
+    engine = unhurried_engine(settings, change_nothing=True)
     try:
         return await current_revision(engine)
-    except (OSError, SQLAlchemyError, TimeoutError) as error:
+    except (OSError, SQLAlchemyError, TimeoutError, TypeError) as error:
         raise database_error(settings, error) from error
     finally:
         await engine.dispose()

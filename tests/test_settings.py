@@ -353,3 +353,42 @@ def test_the_configuration_is_found_as_serve_sh_finds_it(tmp_path: Path) -> None
         assert (named.config_path, named.config_origin) == (Path("x.yaml"), "SOCIALDESK_CONFIG")
     finally:
         os.chdir(here)
+
+
+@pytest.mark.parametrize(
+    ("appended", "said"),
+    [
+        # A people: block pasted below the first would otherwise drop every role above it.
+        ("people:\n  - {name: Mallory, slack: U0MAL}\n", "'people' is given twice"),
+        ("reports: {bank_holidays: [2026-13-25]}\n", "'2026-13-25' is not a real date"),
+        ("reports: {term_dates: [{from: 2026-09-31, to: 2026-10-20}]}\n", "is not a real date"),
+        ("accounts: &shared [Facebook]\nmore: *shared\n", "an alias (*name) is not taken here"),
+    ],
+)
+def test_yaml_that_would_be_read_wrongly_is_refused_in_one_line(
+    tmp_path: Path, appended: str, said: str
+) -> None:
+    config = tmp_path / "socialdesk.yaml"
+    base = (FIXTURES / "school.yaml").read_text()
+    if appended.startswith("accounts:"):
+        base = base.replace("accounts:", "old_accounts:", 1)
+    config.write_text(base + appended)
+    with pytest.raises(SettingsError) as refused:
+        load_config(config)
+    assert said in str(refused.value)
+    assert "\n" not in str(refused.value) and "line " in str(refused.value)
+
+
+@pytest.mark.parametrize("roles", [True, 1, {"dsl": False}])
+def test_roles_that_are_not_a_list_of_names_are_refused(roles: object) -> None:
+    raw = _config()
+    raw["people"][0]["roles"] = roles
+    with pytest.raises(SettingsError, match="roles must list role names"):
+        parse_config(raw, Path("socialdesk.yaml"))
+
+
+def test_a_file_nested_beyond_reason_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "socialdesk.yaml"
+    config.write_text("school: {name: " + "[" * 20000 + "]" * 20000 + "}\n")
+    with pytest.raises(SettingsError, match="nested too deeply"):
+        load_config(config)

@@ -82,6 +82,10 @@ def _misspelt_key(tmp_path: Path) -> dict[str, str]:
 
 
 CASES: dict[str, tuple[Callable[[Path], dict[str, str]], str]] = {
+    "an address this machine does not have": (
+        lambda p: {"HOST": "192.0.2.77"},  # TEST-NET-1: nobody's address
+        "HOST is not an address of this machine",
+    ),
     "a damaged .docx": (_damaged_docx, "SOCIALDESK_POLICY"),
     "a missing policy": (
         lambda p: {"SOCIALDESK_POLICY": str(p / "missing.docx")},
@@ -163,7 +167,7 @@ async def test_a_port_in_use_is_said_before_anything_starts(tmp_path: Path) -> N
         # check-config says it without failing: the bot being checked is often the one there.
         checked = await cli(env, "check-config")
         assert checked.returncode == 0
-        assert "serve listens once it is free" in checked.stdout
+        assert "is in use now (the running socialdesk?)" in checked.stdout
 
 
 async def test_tokens_slack_refuses_fail_check_config(
@@ -202,3 +206,36 @@ async def test_a_teams_secret_entra_id_refuses_fails_check_config(
     refused = await cli(teams("expired"), "check-config")
     assert refused.returncode == 2
     assert "MICROSOFT_APP_PASSWORD (invalid_client)" in _one_line_no_traceback(refused.stderr)
+
+
+async def test_check_config_leaves_the_database_file_as_it_found_it(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    made = await cli(env, "migrate")
+    assert made.returncode == 0, made.stderr
+    database = tmp_path / "socialdesk.db"
+    database.chmod(0o644)
+    checked = await cli(env, "check-config")
+    assert checked.returncode == 0, checked.stderr
+    assert database.stat().st_mode & 0o777 == 0o644
+    # serve would warn of these; check-config says them too.
+    assert "nobody holds the chair_of_governors role" in checked.stdout
+    # A DATABASE_URL naming some other file leaves that file alone as well.
+    policy = tmp_path / "policy.md"
+    policy.write_text("# Policy\n\nText.\n")
+    policy.chmod(0o644)
+    wrong = await cli(_env(tmp_path, DATABASE_URL=f"sqlite:///{policy}"), "check-config")
+    assert wrong.returncode == 2
+    assert policy.stat().st_mode & 0o777 == 0o644
+
+
+async def test_no_password_is_shown_wherever_the_url_holds_it(tmp_path: Path) -> None:
+    for url in (
+        "postgresql://postgres:S3CRET1@127.0.0.1:1/socialdesk",
+        "postgresql://postgres@127.0.0.1:1/socialdesk?password=S3CRET2",
+        "postgresql://postgres@127.0.0.1:1/socialdesk?sslpassword=S3CRET3&password=S3CRET4",
+    ):
+        result = await cli(_env(tmp_path, DATABASE_URL=url), "check-config")
+        assert result.returncode == 2
+        said = result.stdout + result.stderr
+        assert "S3CRET" not in said, said
+        assert "127.0.0.1:1/socialdesk" in said

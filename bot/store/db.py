@@ -24,15 +24,23 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x50C1A1D35C
 
 
-def make_engine(url: str, timeouts: DatabaseTimeouts | None = None, **kwargs: Any) -> AsyncEngine:
+def make_engine(
+    url: str,
+    timeouts: DatabaseTimeouts | None = None,
+    *,
+    private_file: bool = True,
+    **kwargs: Any,
+) -> AsyncEngine:
     """An engine for `url`. With `timeouts`, no connect, statement, lock or wait for a pooled
     connection lasts longer than they say; without, statements run as long as they need (the
-    migrations, which may wait for another instance's, and the command line)."""
+    migrations, which may wait for another instance's, and the command line).
+    `private_file`: a SQLite file is made (or closed up to be) readable by its owner only."""
     # A failed statement's message would otherwise carry its values (a question, a draft)
     # into the logs.
     kwargs = {"hide_parameters": True, **kwargs}
     if url.startswith("sqlite"):
-        _private_sqlite_file(url)
+        if private_file:
+            _private_sqlite_file(url)
         # SQLite has one writer at a time. Left to itself, a second writer waits in SQLite's
         # busy handler, which sleeps in steps of up to 100 ms: under load that, not the work,
         # set the ack latency (p99 0.7 s at 50 drafts/s, bench/ack_latency.py). One pooled
