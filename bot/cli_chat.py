@@ -9,6 +9,8 @@ chat causes to real people, nor run its timers. No Slack or Teams setting is nee
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 from typing import TextIO
 
 from bot.config import SchoolConfig, load_config
@@ -24,6 +26,16 @@ from bot.terminal.inbox import Inboxes
 
 
 def chat(settings: Settings, start_as: str | None, stdin: TextIO, stdout: TextIO) -> int:
+    if settings.slack is not None or settings.teams.app_id is not None:
+        # With Slack or Teams set up, DATABASE_URL holds the school's own records: a report
+        # made here would be recorded as sent to the DSL, who in Slack or Teams would never
+        # hear of it, and no serving bot would ever chase it.
+        raise SettingsError(
+            "socialdesk chat is for trying socialdesk without a workspace, but Slack or Teams "
+            "is set up here (SLACK_BOT_TOKEN or MICROSOFT_APP_ID), so DATABASE_URL holds the "
+            "school's own records: run it on a database of its own, with those unset, as in "
+            "DATABASE_URL=sqlite:///trial.db socialdesk chat"
+        )
     school = load_config(settings.config_path)
     person = _first_person(school, start_as)
     policy = policy_of(settings, school)
@@ -56,6 +68,11 @@ async def _chat(
     stdin: TextIO,
     stdout: TextIO,
 ) -> int:
+    if threading.current_thread() is threading.main_thread():
+        # asyncio.run's own Ctrl-C handler only cancels the task, which a terminal blocked
+        # reading a line never notices: the person would go on typing into a chat that then
+        # drops what they typed. Interrupted at once instead, wherever it is.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     engine, _ = await open_database(settings)
     inboxes = Inboxes()
     runtime = Runtime(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -297,3 +298,97 @@ async def test_the_chat_through_a_real_pipe(database_url: str, school: Path) -> 
     # The end of input leaves, as /quit does.
     assert text.rstrip().endswith("Bye.")
     assert await _rows(database_url, OUTBOX) == []
+
+
+async def test_a_form_checks_dates_as_typed_and_keeps_the_chat_commands_out_of_it(
+    chat: Chat, database_url: str
+) -> None:
+    text, accounts, _, *confirmations = DRAFT
+    status, out, _ = await chat(
+        "/as terry",
+        "/post",
+        text,
+        accounts,
+        "2026-02-30",  # no such day: asked again at once, not at the end
+        "/as sam",  # a chat command is not an answer
+        "2020-01-01",
+        *confirmations,
+        "-",  # a publishing date in the past is refused: "-" empties it
+        "/inbox",
+    )
+    assert status == 0, out
+    assert "That is not a date: give one as YYYY-MM-DD" in out
+    assert "You are filling in a form: answer it, or /cancel to abandon it first." in out
+    assert "You are now Sam" not in out
+    refused = _after(out, "Not sent:")
+    assert "(blank keeps: 2020-01-01; - clears it)" in refused
+    assert "Draft sent." in refused
+    assert len(await _rows(database_url, POSTS)) == 1
+
+
+async def test_a_receipt_is_shown_once_and_not_kept(chat: Chat) -> None:
+    status, out, _ = await chat(
+        "/as terry",
+        "report",
+        "1",
+        "4",  # a colleague's misuse, the one kind that may be anonymous
+        "Facebook",
+        "",
+        "",
+        "",
+        "A colleague posted photos of a school trip on their own page.",
+        "",
+        "",
+        "1",  # anonymously
+        "/as sam",
+        "/as terry",
+        "/inbox",
+    )
+    assert status == 0, out
+    assert out.count("Your receipt code") == 1, out
+
+
+async def test_a_machine_with_slack_set_up_is_refused(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-real")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    status, out, err = await chat("/post")
+    assert status == 2 and out == ""
+    (line,) = errors(err)
+    assert "socialdesk chat is for trying socialdesk without a workspace" in line
+    assert "DATABASE_URL=sqlite:///trial.db socialdesk chat" in line
+
+
+async def test_ctrl_c_at_a_prompt_leaves_at_once(database_url: str, school: Path) -> None:
+    env = clean_env(
+        DATABASE_URL=database_url,
+        SOCIALDESK_CONFIG=str(school),
+        SOCIALDESK_POLICY=str(POLICY_FILE),
+        PYTHONPATH=str(ROOT),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "chat",
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"/post\n")
+    await process.stdin.drain()
+    # Wait until the form asks its first question, then press Ctrl-C.
+    seen = b""
+    while b"(/cancel abandons the form)" not in seen:
+        seen += await asyncio.wait_for(process.stdout.read(4096), timeout=30)
+    await asyncio.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=10)
+    assert process.returncode == 130
+    assert b"Interrupted." in seen + out
+    assert b"Traceback" not in err, err.decode()
+    assert await _rows(database_url, POSTS) == []

@@ -3,14 +3,15 @@ protocol as any edge reads a submitted form.
 
 Each input is asked with its label, hint and (numbered) choices. A choice is given by its
 number, its label or its value; several, separated by commas. A blank answer skips an optional
-input, or keeps what it already holds. A line ending in a backslash goes on to the next line
-(for inputs that take several lines). `/cancel` abandons the form.
+input, or keeps what it already holds; `-` empties an optional one. A line ending in a backslash
+goes on to the next line (for inputs that take several lines). `/cancel` abandons the form.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import date, time
 
 from bot.core.posts import AttachmentRef
 from bot.core.ui import (
@@ -29,6 +30,12 @@ from bot.core.ui import (
 
 Answer = str | tuple[str, ...] | bool
 CANCEL = "/cancel"
+# Clears what an optional input holds (a blank answer keeps it).
+CLEAR = "-"
+# The chat's own commands: typed while a form is being filled, they are not its answers.
+OUTSIDE_A_FORM = frozenset(
+    {"/as", "/who", "/help", "/inbox", "/press", "/timers", "/run-timers", "/quit", "/exit"}
+)
 CONTINUES = "\\"
 NO_FILES = "This terminal takes no files"
 
@@ -117,6 +124,8 @@ class InputAsker:
                 self.say(f"  {number}. {choice.label}")
         while True:
             typed = await self._line(item)
+            if typed.strip() == CLEAR and not _required(item):
+                return () if isinstance(item, MultiChoice | PeoplePicker) else ""
             if not typed.strip():
                 if now is not None and now not in ("", ()):
                     return now
@@ -140,6 +149,11 @@ class InputAsker:
                 raise EndOfInput
             if line.strip() == CANCEL:
                 raise Cancelled
+            if line.strip().split(" ")[0].lower() in OUTSIDE_A_FORM:
+                self.say(
+                    f"  You are filling in a form: answer it, or {CANCEL} to abandon it first."
+                )
+                continue
             multiline = isinstance(item, TextInput) and item.multiline
             if multiline and line.endswith(CONTINUES):
                 lines.append(line.removesuffix(CONTINUES))
@@ -170,7 +184,8 @@ def _label(item: FormInput, now: Answer | None) -> str:
     shown = f"{item.label}{kind}{optional}"
     if now not in (None, "", (), False):
         held = ", ".join(now) if isinstance(now, tuple) else str(now)
-        shown += f"\n  (blank keeps: {held})"
+        clears = "" if _required(item) else f"; {CLEAR} clears it"
+        shown += f"\n  (blank keeps: {held}{clears})"
     elif isinstance(item, TextInput) and item.placeholder:
         shown += f"\n  (for example: {item.placeholder})"
     return shown
@@ -192,7 +207,30 @@ def _read(item: FormInput, typed: str) -> Answer | None:
         return tuple(dict.fromkeys(c for c in chosen if c is not None))
     if isinstance(item, TextInput):
         return typed
+    if isinstance(item, DateInput):
+        return _checked(typed.strip(), _is_date)
+    if isinstance(item, TimeInput):
+        return _checked(typed.strip(), _is_time)
     return typed.strip()
+
+
+def _checked(typed: str, check: Callable[[str], bool]) -> str | None:
+    return typed if check(typed) else None
+
+
+def _is_date(typed: str) -> bool:
+    # Asked as it is typed, so one wrong answer does not move every later answer up a field.
+    try:
+        return len(typed) == 10 and bool(date.fromisoformat(typed))
+    except ValueError:
+        return False
+
+
+def _is_time(typed: str) -> bool:
+    try:
+        return len(typed) == 5 and bool(time.fromisoformat(typed))
+    except ValueError:
+        return False
 
 
 def _choice(choices: Iterable[Choice], typed: str) -> str | None:
@@ -210,5 +248,9 @@ def _choice(choices: Iterable[Choice], typed: str) -> str | None:
 def _how_to_answer(item: FormInput) -> str:
     if isinstance(item, Confirmation):
         return "Answer y or n."
+    if isinstance(item, DateInput):
+        return "That is not a date: give one as YYYY-MM-DD, such as 2026-09-01."
+    if isinstance(item, TimeInput):
+        return "That is not a time: give one as HH:MM, such as 16:30."
     count = len(getattr(item, "choices", ()))
     return f"That is not one of the choices: type a number from 1 to {count}, or its name."

@@ -77,10 +77,13 @@ class Inboxes:
         return touched
 
     def reply(self, person: Person, message: Message) -> Shown:
-        """An answer to what the person did, shown to them at once."""
+        """An answer to what the person did, shown to them at once. Kept in their inbox only
+        if it has buttons to press later: a receipt code is shown once, as on a platform, and
+        never again to whoever takes `/as` at this terminal afterwards."""
         shown = Shown(message, seen=True)
         self._number(person.key, shown)
-        self._messages.setdefault(person.key, []).append(shown)
+        if shown.buttons:
+            self._messages.setdefault(person.key, []).append(shown)
         return shown
 
     def unseen(self, person: Person) -> list[Shown]:
