@@ -19,6 +19,7 @@ from bot.settings import (
     PackageSettings,
     Settings,
     SettingsError,
+    UsageError,
     describe_database,
     find_configuration,
 )
@@ -357,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings)
         _say_what_is_opened(settings, args.command)
         return COMMANDS[args.command](settings, args)
+    except UsageError as error:
+        print(f"socialdesk: {error}", file=sys.stderr)
+        return 2
     except SettingsError as error:
         print(f"socialdesk: configuration error: {error}", file=sys.stderr)
         return 2
@@ -509,8 +513,17 @@ def _teams_package(settings: PackageSettings, args: argparse.Namespace) -> int:
     else:
         app_id = checked_app_id(settings.app_id, "MICROSOFT_APP_ID")
     configured = TeamsApp()
+    # Said as every other command says it: which file the pages and version came from. Never
+    # the example school's by default: a package is built for the school's own tenant.
     if settings.config_named or settings.config_path.exists():
         configured = load_config(settings.config_path).teams_app
+        print(f"socialdesk: using configuration {settings.config_path.resolve()}", file=sys.stderr)
+    else:
+        print(
+            f"socialdesk: no configuration ({settings.config_path} not found): the pages and "
+            "version come from the flags, or stay the manifest's",
+            file=sys.stderr,
+        )
     flags = (
         ("website", args.website, https_address),
         ("privacy", args.privacy, https_address),
@@ -528,7 +541,7 @@ def _teams_package(settings: PackageSettings, args: argparse.Namespace) -> int:
     try:
         out.write_bytes(package)
     except OSError as error:
-        raise SettingsError(f"--out: cannot write {out}: {error.strerror}") from error
+        raise UsageError(f"--out: cannot write {out}: {error.strerror}") from error
     print(
         f"wrote {out} for app {app_id}, version {version}: upload it in the Teams admin centre "
         "(Manage apps); raise teams_app.version for the next upgrade's package"

@@ -19,7 +19,7 @@ from bot.core.people import Person, Role
 from bot.handlers.routes import ROUTES
 from bot.policy_source import PolicySource
 from bot.runtime import Runtime, handler_context, open_database
-from bot.settings import Settings, SettingsError, describe_database
+from bot.settings import Settings, SettingsError, UsageError, describe_database
 from bot.startup import policy_of
 from bot.terminal.chat import TerminalChat, find_person
 from bot.terminal.inbox import Inboxes
@@ -52,7 +52,7 @@ def _first_person(school: SchoolConfig, start_as: str | None) -> Person:
     if start_as is not None:
         found = find_person(directory, start_as)
         if isinstance(found, str):
-            raise SettingsError(f"--as: {found}")
+            raise UsageError(f"--as: {found}")
         return found
     first = directory.holders(Role.NETWORK_MANAGER) or directory.people
     if not first:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -83,7 +83,7 @@ def backup_sqlite(settings: Settings, out: Path) -> int:
     if sqlite_file_missing(settings.database_url) or not url.database:
         raise SettingsError(NO_DATABASE_YET)
     if out.exists() and out.stat().st_size > 0:
-        raise SettingsError(f"{out} already exists: name a new file")
+        raise UsageError(f"{out} already exists: name a new file")
     # VACUUM INTO fills an empty file as it finds it, so the copy is private from the start.
     os.close(open_private(out))
     # Not read-only: a read-only connection leaves -wal and -shm files behind, owned by whoever
@@ -108,6 +108,6 @@ def open_private(path: Path | str) -> int:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError as error:
-        raise SettingsError(f"{path}: cannot write there ({error.strerror})") from error
+        raise UsageError(f"{path}: cannot write there ({error.strerror})") from error
     os.fchmod(descriptor, 0o600)
     return descriptor

@@ -230,7 +230,14 @@ def quoted(text: str) -> str:
     """`text` as one double-quoted YAML scalar: a colon, a quote or a control character in a
     name (Slack and Teams allow them) cannot change what the block means."""
     dumped: str = yaml.safe_dump(text, default_style='"', allow_unicode=True, width=2**31)
-    return dumped.strip()
+    # YAML counts the bidirectional controls as printable; shown raw they would reorder the
+    # pasted block on screen (U+202E), so they are written as escapes, which mean the same.
+    return "".join(f"\\u{ord(c):04X}" if c in _BIDI_CONTROLS else c for c in dumped.strip())
+
+
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 def shown(text: str | None) -> str:

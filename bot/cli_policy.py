@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli_database import existing_database
 from bot.core.questions import CONFIDENT
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, UsageError
 
 if TYPE_CHECKING:
     from bot.core.questions import PolicyIndex
@@ -113,7 +113,7 @@ def ask(settings: Settings, question: str, as_json: bool) -> int:
     from bot.handlers.questions import QUESTION_MAX
 
     if question != "-" and not question.strip():
-        raise SettingsError("the question is empty: give one, or - to read one a line from stdin")
+        raise UsageError("the question is empty: give one, or - to read one a line from stdin")
     index = _policy_index(settings)
     if index is None:
         raise SettingsError(

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bot.cli_database import existing_database
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, UsageError
 
 
 async def print_audit(settings: Settings, since_text: str | None, as_json: bool) -> int:
@@ -154,7 +154,7 @@ def school_day(text: str | None, flag: str) -> date | None:
             raise ValueError
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise SettingsError(f"{flag} must be a date in the form YYYY-MM-DD, not {text!r}") from None
+        raise UsageError(f"{flag} must be a date in the form YYYY-MM-DD, not {text!r}") from None
 
 
 def _spreadsheet_safe(value: str) -> str:
@@ -173,7 +173,7 @@ async def export_csv(
     since_day = school_day(since_text, "--from")
     until_day = school_day(until_text, "--to")
     if since_day and until_day and since_day > until_day:
-        raise SettingsError(
+        raise UsageError(
             f"--from {since_day.isoformat()} is after --to {until_day.isoformat()}: "
             "no report could be in between"
         )

@@ -57,8 +57,8 @@ class SchoolConfig:
 def load_config(path: Path) -> SchoolConfig:
     if not path.exists():
         raise SettingsError(
-            f"SOCIALDESK_CONFIG: the configuration file {str(path)!r} does not exist "
-            "(copy socialdesk.example.yaml to start one)"
+            f"the configuration file {path.resolve()} does not exist: copy "
+            "socialdesk.example.yaml there to start one, or set SOCIALDESK_CONFIG to yours"
         )
     try:
         text = path.read_bytes().decode("utf-8")

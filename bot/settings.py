@@ -44,6 +44,11 @@ class SettingsError(Exception):
     """A setting is missing or invalid; the message names it and says what to do."""
 
 
+class UsageError(SettingsError):
+    """An argument given on the command line is wrong (a date, a file to write, a name): said
+    as such, not as a configuration error, with the same exit status."""
+
+
 @dataclass(frozen=True)
 class SlackSettings:
     bot_token: str

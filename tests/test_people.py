@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.cli_people import unknown_identities
+from bot.cli_people import quoted, unknown_identities
 from bot.config import load_config, parse_config
 from bot.core.people import Identity, Platform, Role
 from bot.settings import SlackSettings
@@ -301,3 +301,10 @@ def test_people_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["people", "--help"])
     shown = capsys.readouterr().out
     assert "users:read.email" in shown and "--json" in shown
+
+
+def test_a_name_that_would_reorder_the_block_on_screen_is_escaped() -> None:
+    name = 'Eve \u202eevil: "x"'
+    written = quoted(name)
+    assert "\u202e" not in written and "\\u202E" in written
+    assert yaml.safe_load(written) == name

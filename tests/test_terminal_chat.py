@@ -263,7 +263,7 @@ async def test_a_name_nobody_has_stops_it_with_one_line(chat: Chat, database_url
     status, out, err = await chat("/post", args=("--as", "Nobody Here"))
     assert status == 2 and out == ""
     assert errors(err) == [
-        "socialdesk: configuration error: --as: Nobody called 'Nobody Here' is configured. The "
+        "socialdesk: --as: Nobody called 'Nobody Here' is configured. The "
         "people are: Sam Network, Nia Deputy, Chris Head, Alex Head, Dana Safe, Teams Only, "
         "Terry Teacher."
     ]
@@ -392,3 +392,15 @@ async def test_ctrl_c_at_a_prompt_leaves_at_once(database_url: str, school: Path
     assert b"Interrupted." in seen + out
     assert b"Traceback" not in err, err.decode()
     assert await _rows(database_url, POSTS) == []
+
+
+async def test_a_name_is_found_whatever_its_accents(
+    chat: Chat, school: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    welsh = school.with_name("welsh.yaml")
+    text = (FIXTURES / "school.yaml").read_text(encoding="utf-8") + TEACHER
+    await asyncio.to_thread(welsh.write_text, text + "  - {name: Siân Jones, slack: U0SIAN}\n")
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(welsh))
+    status, out, _ = await chat("/as sian")
+    assert status == 0, out
+    assert "You are now Siân Jones (staff)." in out

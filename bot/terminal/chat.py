@@ -12,6 +12,7 @@ nothing reaches Slack or Teams. The database is the configured one: what is done
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TextIO
@@ -451,21 +452,27 @@ def describe(person: Person) -> str:
 def find_person(directory: Directory, name: str) -> Person | str:
     """The configured person named (case-insensitive; a unique start of the name will do), or
     the line to say when none or several are."""
-    wanted = name.strip().casefold()
+    wanted = _folded(name)
     people = directory.people
     listed = ", ".join(p.name or p.key for p in people)
     if not wanted:
         return f"Say who: /as NAME, one of {listed}."
-    exact = [p for p in people if wanted in ((p.name or "").casefold(), p.key.casefold())]
+    exact = [p for p in people if wanted in (_folded(p.name or ""), _folded(p.key))]
     if len(exact) == 1:
         return exact[0]
-    starting = [p for p in people if (p.name or p.key).casefold().startswith(wanted)]
+    starting = [p for p in people if _folded(p.name or p.key).startswith(wanted)]
     if len(starting) == 1:
         return starting[0]
     if starting:
         several = ", ".join(p.name or p.key for p in starting)
         return f"{name!r} could be {several}: say more of the name."
     return f"Nobody called {name!r} is configured. The people are: {listed}."
+
+
+def _folded(name: str) -> str:
+    """A name as typed on any keyboard: case and accents aside (`/as sian` is Siân)."""
+    decomposed = unicodedata.normalize("NFKD", name.strip().casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 CHAT: dict[str, Callable[[TerminalChat, str], Awaitable[None]]] = {
