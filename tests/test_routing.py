@@ -22,7 +22,6 @@ from bot.core.posts import (
     CHECKLIST,
     TEXT,
     Account,
-    AttachmentRef,
     link_input_name,
     validate_live_links,
 )
@@ -35,6 +34,7 @@ from bot.handlers.routes import ROUTES, WORKFLOWS, Routes
 from bot.handlers.workflow import Clicked, Said, Submitted, Workflow
 from bot.store.db import make_engine, migrate
 from bot.store.repos import SqlUnitOfWork
+from bot.terminal.forms import TerminalFormValues
 
 
 def _person(key: str, *roles: Role) -> Person:
@@ -60,53 +60,12 @@ CTX = HandlerContext(
 )
 
 
-class Values:
-    """A submitted form as a dict, read through the FormValues protocol as any edge reads one."""
-
-    def __init__(self, fields: dict[str, Any], context: str = "", form_key: str | None = None):
-        self._fields = fields
-        self._context = context
-        self._form_key = form_key
-
-    @property
-    def form_key(self) -> str | None:
-        return self._form_key
-
-    @property
-    def context(self) -> str:
-        return self._context
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._fields)
-
-    def text(self, name: str) -> str:
-        value = self._fields.get(name)
-        return value if isinstance(value, str) else ""
-
-    def choice(self, name: str) -> str:
-        return self.text(name)
-
-    def searched(self, name: str) -> str:
-        return self.text(name)
-
-    def choices(self, name: str) -> tuple[str, ...]:
-        value = self._fields.get(name)
-        return tuple(value) if isinstance(value, tuple) else ()
-
-    def confirmed(self, name: str) -> bool:
-        return self._fields.get(name) is True
-
-    def date(self, name: str) -> str | None:
-        return self.text(name) or None
-
-    def time(self, name: str) -> str | None:
-        return self.text(name) or None
-
-    def people(self, name: str) -> tuple[str, ...]:
-        return self.choices(name)
-
-    def files(self, name: str) -> tuple[AttachmentRef, ...]:
-        return ()
+def values_of(
+    fields: dict[str, Any], context: str = "", form_key: str | None = None
+) -> TerminalFormValues:
+    """A submitted form as a dict, read through the FormValues protocol as any edge reads one:
+    the terminal chat's own reader, which is exactly that."""
+    return TerminalFormValues(fields, context, form_key or "")
 
 
 class Tables:
@@ -135,7 +94,7 @@ class Tables:
 
     async def form(self, actor: Person, form: Form, fields: dict[str, Any]) -> Outcome:
         route = ROUTES.forms[form.form_id]
-        values = Values(fields, form.context, form_key=f"test:{len(self.shown)}")
+        values = values_of(fields, form.context, form_key=f"test:{len(self.shown)}")
         target = route.reads(values.context)
         assert target is not None, f"{form.form_id} does not read its own context"
         sent = Submitted(actor, target, values, Platform.SLACK)
@@ -364,11 +323,11 @@ def test_what_may_be_anonymous_comes_from_the_tables() -> None:
     assert not ROUTES.may_be_anonymous(command="post")
     assert ROUTES.may_be_anonymous(click="report.open")
     assert not ROUTES.may_be_anonymous(click="post.approve")
-    ticked = Values({ANONYMOUSLY: (ANONYMOUSLY,)})
+    ticked = values_of({ANONYMOUSLY: (ANONYMOUSLY,)})
     assert ROUTES.may_be_anonymous(form="report.form", values=ticked)
-    assert not ROUTES.may_be_anonymous(form="report.form", values=Values({}))
-    assert ROUTES.may_be_anonymous(form="report.reply_form", values=Values({}, "receipt:ABCD"))
-    assert not ROUTES.may_be_anonymous(form="report.reply_form", values=Values({}, "12"))
+    assert not ROUTES.may_be_anonymous(form="report.form", values=values_of({}))
+    assert ROUTES.may_be_anonymous(form="report.reply_form", values=values_of({}, "receipt:ABCD"))
+    assert not ROUTES.may_be_anonymous(form="report.reply_form", values=values_of({}, "12"))
 
 
 def test_a_reports_forms_are_taken_only_from_a_window_of_their_own() -> None:
@@ -377,11 +336,11 @@ def test_a_reports_forms_are_taken_only_from_a_window_of_their_own() -> None:
     assert ROUTES.clicks["report.follow_up"].in_window
     assert not ROUTES.clicks["post.approve"].in_window
     report = ROUTES.forms["report.form"]
-    assert report.only_in_window(report.reads(""), Values({}))
+    assert report.only_in_window(report.reads(""), values_of({}))
     reply = ROUTES.forms["report.reply_form"]
-    assert reply.only_in_window(reply.reads("receipt:ABCD"), Values({}))
-    assert not reply.only_in_window(reply.reads("12"), Values({}))
-    assert not ROUTES.forms["post.draft"].only_in_window("", Values({}))
+    assert reply.only_in_window(reply.reads("receipt:ABCD"), values_of({}))
+    assert not reply.only_in_window(reply.reads("12"), values_of({}))
+    assert not ROUTES.forms["post.draft"].only_in_window("", values_of({}))
 
 
 @pytest.mark.parametrize(

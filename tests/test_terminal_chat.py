@@ -9,6 +9,7 @@ import io
 import os
 import signal
 import sys
+from asyncio.subprocess import Process
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -269,26 +270,30 @@ async def test_a_name_nobody_has_stops_it_with_one_line(chat: Chat, database_url
     ]
 
 
-async def test_the_chat_through_a_real_pipe(database_url: str, school: Path) -> None:
+async def _chat_process(database_url: str, school: Path, *args: str) -> Process:
+    """`socialdesk chat ARGS` as its own process, its standard streams piped."""
     env = clean_env(
         DATABASE_URL=database_url,
         SOCIALDESK_CONFIG=str(school),
         SOCIALDESK_POLICY=str(POLICY_FILE),
         PYTHONPATH=str(ROOT),
     )
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
         "chat",
-        "--as",
-        "terry",
+        *args,
         cwd=ROOT,
         env=env,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def test_the_chat_through_a_real_pipe(database_url: str, school: Path) -> None:
+    process = await _chat_process(database_url, school, "--as", "terry")
     typed = "\n".join(["/post", *DRAFT, "/as nia", ""])
     out, err = await asyncio.wait_for(process.communicate(typed.encode()), timeout=60)
     assert process.returncode == 0, err.decode()
@@ -361,23 +366,7 @@ async def test_a_machine_with_slack_set_up_is_refused(
 
 
 async def test_ctrl_c_at_a_prompt_leaves_at_once(database_url: str, school: Path) -> None:
-    env = clean_env(
-        DATABASE_URL=database_url,
-        SOCIALDESK_CONFIG=str(school),
-        SOCIALDESK_POLICY=str(POLICY_FILE),
-        PYTHONPATH=str(ROOT),
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "chat",
-        cwd=ROOT,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await _chat_process(database_url, school)
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(b"/post\n")
     await process.stdin.drain()
