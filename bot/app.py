@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import startup
 from bot.config import SchoolConfig
@@ -149,6 +150,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 "and is for the Bot Framework Emulator, runs only without Slack credentials or "
                 "with SOCIALDESK_TEAMS_LOCAL=1.)"
             )
+        await _record_served(settings, engine, clock)
         _warn_about_unreachable_roles(school, frozenset(Platform(p) for p in runtime.renderers))
         _warn_about_report_routes(school)
         await _send_held_reports(runtime)
@@ -316,6 +318,24 @@ async def _start_teams(
                 if person.identity_on(Platform.SLACK) and settings.slack is not None
                 else "their messages wait until they do",
             )
+
+
+async def _record_served(settings: Settings, engine: AsyncEngine, clock: Clock) -> None:
+    """The database now holds the school's own records: `socialdesk chat`, whose messages
+    reach nobody in Slack or Teams, refuses to add to it (bot/cli_chat.py)."""
+    from bot.store import deployment
+
+    served = [
+        platform.value
+        for platform, on in (
+            (Platform.SLACK, settings.slack is not None),
+            (Platform.TEAMS, settings.teams.app_id is not None),
+        )
+        if on
+    ]
+    if served:
+        async with engine.begin() as db:
+            await deployment.record_served(db, served, clock.now())
 
 
 def _warn_about_report_routes(school: SchoolConfig) -> None:

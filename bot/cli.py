@@ -40,8 +40,11 @@ SLACK_API_URL, MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD, MICROSOFT_APP_TENANT_ID
 MICROSOFT_APP_TYPE, MICROSOFT_OPENID_METADATA_URL, MICROSOFT_LOGIN_URL, SOCIALDESK_TEAMS_LOCAL,
 TEAMS_FILE_HOSTS, SOCIALDESK_RETRY_BASE_SECONDS, SOCIALDESK_DELIVERY_LEASE_SECONDS,
 SOCIALDESK_DB_REQUEST_SECONDS, SOCIALDESK_DB_CONNECT_SECONDS, SOCIALDESK_DB_STATEMENT_SECONDS,
-SOCIALDESK_DB_LOCK_SECONDS, SOCIALDESK_DB_POOL_SECONDS); people, roles and accounts from the
-YAML file SOCIALDESK_CONFIG names (default socialdesk.yaml). See README.md.
+SOCIALDESK_DB_LOCK_SECONDS, SOCIALDESK_DB_POOL_SECONDS; SLACK_API_URL and the two MICROSOFT_*_URL
+settings are for tests, which point them at local fakes); people, roles and accounts from the
+YAML file SOCIALDESK_CONFIG names, else socialdesk.yaml in the current folder, else (with no
+Slack or Teams credentials, a trial) the example school's socialdesk.example.yaml. Every command
+says on standard error which configuration and database it opened. See README.md.
 """
 
 
@@ -270,7 +273,10 @@ def _parser() -> argparse.ArgumentParser:
         dest="until",
         help="reports made on or before this date (YYYY-MM-DD; not before --from)",
     )
-    export.add_argument("--out", help="write to this file (default: standard output)")
+    export.add_argument(
+        "--out",
+        help="write to this file, readable by its owner only (default, or -: standard output)",
+    )
     report = commands.add_parser(
         "report",
         help="print a report's chronology as text",
@@ -465,16 +471,21 @@ async def _check_what_serve_checks(settings: Settings, school: SchoolConfig) -> 
         print(f"database: reachable, schema {schema} (serve migrates it to {head_revision()})")
     else:
         print(f"database: reachable, schema {schema}, up to date")
-    # An address this machine does not have fails as serve would. A port something listens
-    # on now does not: the bot being checked is usually the one running there, and serve
-    # listens once that one has stopped.
-    if not startup.port_is_free(settings.host, settings.port):
-        notes.append(
-            f"PORT {settings.port} on HOST {settings.host} is in use now (the running "
-            "socialdesk?): serve listens there once it is free"
-        )
     notes += startup.role_warnings(school)
     async with aiohttp.ClientSession() as http:
+        # An address this machine does not have fails as serve would, and so does a port
+        # something else holds. One socialdesk holds is only noted: it is usually the bot
+        # being checked, and serve listens there once that one has stopped.
+        if not startup.port_is_free(settings.host, settings.port):
+            if not await startup.held_by_socialdesk(http, settings.host, settings.port):
+                raise SettingsError(
+                    f"PORT {settings.port} on HOST {settings.host}: cannot listen: something "
+                    "other than socialdesk is listening there"
+                )
+            notes.append(
+                f"PORT {settings.port} on HOST {settings.host} is in use now by a running "
+                "socialdesk: serve listens there once it has stopped"
+            )
         if settings.slack is not None:
             notes += await startup.check_slack(settings.slack, http)
         if settings.teams.app_id is not None:
@@ -542,9 +553,13 @@ def _teams_package(settings: PackageSettings, args: argparse.Namespace) -> int:
         out.write_bytes(package)
     except OSError as error:
         raise UsageError(f"--out: cannot write {out}: {error.strerror}") from error
+    chosen = replace(configured, **given).version
+    # Teams updates an installed app only when the version goes up: one left at the
+    # manifest's own would never reach staff after the first upload.
+    whence = "" if chosen else " (the manifest's own: set teams_app.version or --version)"
     print(
-        f"wrote {out} for app {app_id}, version {version}: upload it in the Teams admin centre "
-        "(Manage apps); raise teams_app.version for the next upgrade's package"
+        f"wrote {out} for app {app_id}, version {version}{whence}: upload it in the Teams "
+        "admin centre (Manage apps); raise teams_app.version for the next upgrade's package"
     )
     return 0
 

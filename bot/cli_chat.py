@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.config import SchoolConfig, load_config
 from bot.core.clock import SystemClock
@@ -24,8 +24,23 @@ from bot.startup import policy_of
 from bot.terminal.chat import TerminalChat, find_person
 from bot.terminal.inbox import Inboxes
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
 
 def chat(settings: Settings, start_as: str | None, stdin: TextIO, stdout: TextIO) -> int:
+    try:
+        return _chat_until_done(settings, start_as, stdin, stdout)
+    except KeyboardInterrupt:
+        # Ctrl-C, however early: whatever was committed stays; a form part filled was never
+        # sent.
+        stdout.write("\nInterrupted.\n")
+        return 130
+
+
+def _chat_until_done(
+    settings: Settings, start_as: str | None, stdin: TextIO, stdout: TextIO
+) -> int:
     if settings.slack is not None or settings.teams.app_id is not None:
         # With Slack or Teams set up, DATABASE_URL holds the school's own records: a report
         # made here would be recorded as sent to the DSL, who in Slack or Teams would never
@@ -39,12 +54,7 @@ def chat(settings: Settings, start_as: str | None, stdin: TextIO, stdout: TextIO
     school = load_config(settings.config_path)
     person = _first_person(school, start_as)
     policy = policy_of(settings, school)
-    try:
-        return asyncio.run(_chat(settings, school, person, policy, stdin, stdout))
-    except KeyboardInterrupt:
-        # Ctrl-C: whatever was committed stays; a form part filled was never sent.
-        stdout.write("\nInterrupted.\n")
-        return 130
+    return asyncio.run(_chat(settings, school, person, policy, stdin, stdout))
 
 
 def _first_person(school: SchoolConfig, start_as: str | None) -> Person:
@@ -74,6 +84,11 @@ async def _chat(
         # drops what they typed. Interrupted at once instead, wherever it is.
         signal.signal(signal.SIGINT, signal.default_int_handler)
     engine, _ = await open_database(settings)
+    try:
+        await _not_the_schools_records(engine, school)
+    except SettingsError:
+        await engine.dispose()
+        raise
     inboxes = Inboxes()
     runtime = Runtime(
         settings=settings,
@@ -96,3 +111,25 @@ async def _chat(
     finally:
         await runtime.settle(5.0)
         await engine.dispose()
+
+
+async def _not_the_schools_records(engine: AsyncEngine, school: SchoolConfig) -> None:
+    """Refuses a database a bot has served Slack or Teams from with real credentials: the
+    settings of this shell may leave them out (an operator's shell with only DATABASE_URL),
+    but the database itself says whose records it holds."""
+    from bot.store import deployment
+
+    async with engine.connect() as db:
+        served = await deployment.served(db)
+    if served:
+        zone = school.timezone
+        since = ", ".join(
+            f"{platform} since {when.astimezone(zone):%d %b %Y}"
+            for platform, when in sorted(served.items())
+        )
+        raise SettingsError(
+            f"DATABASE_URL holds the school's own records (served to {since}): socialdesk chat, "
+            "whose messages reach nobody, would add reports recorded as sent to people who "
+            "never heard of them. Give it a database of its own, as in "
+            "DATABASE_URL=sqlite:///trial.db socialdesk chat"
+        )

@@ -177,6 +177,9 @@ async def export_csv(
             f"--from {since_day.isoformat()} is after --to {until_day.isoformat()}: "
             "no report could be in between"
         )
+    # `-` is standard output, as `ask -` reads standard input: never a file named "-" holding
+    # safeguarding records wherever the command ran.
+    out = None if out == "-" else out
     school = load_config(settings.config_path)
     ctx = _report_context(school)
     since = ctx.school_time.start_of(since_day) if since_day else None

@@ -208,6 +208,7 @@ def parse_config(raw: Any, path: Path) -> SchoolConfig:
 
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _HOURS = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
 
 
@@ -251,8 +252,10 @@ def _working_days(days: Any, label: str) -> frozenset[int]:
         raise SettingsError(f"{label}.working_days must list days, such as [mon, tue, wed]")
     chosen: set[int] = set()
     for day in days:
-        name = str(day).strip().lower()[:3]
-        if name not in _WEEKDAYS:
+        typed = str(day).strip().lower()
+        name = typed[:3]
+        # mon or monday, not any word that starts as a day does (monkey).
+        if name not in _WEEKDAYS or typed not in (name, _DAY_NAMES[_WEEKDAYS.index(name)]):
             raise SettingsError(f"{label}.working_days: {day!r} is not a day of the week")
         chosen.add(_WEEKDAYS.index(name))
     return frozenset(chosen)

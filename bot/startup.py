@@ -204,3 +204,18 @@ async def check_teams(teams: TeamsSettings, http: aiohttp.ClientSession) -> list
     except (ConnectorError, TimeoutError) as error:
         return [f"Entra ID could not be asked about MICROSOFT_APP_PASSWORD just now ({error})"]
     return ["Entra ID accepted MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD"]
+
+
+async def held_by_socialdesk(http: aiohttp.ClientSession, host: str, port: int) -> bool:
+    """Whether what listens on the port answers /healthz as socialdesk does."""
+    import aiohttp
+
+    local = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104
+    if ":" in local:
+        local = f"[{local}]"
+    try:
+        async with asyncio.timeout(2.0), http.get(f"http://{local}:{port}/healthz") as answer:
+            body = await answer.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
+    return isinstance(body, dict) and {"status", "slack", "teams"} <= body.keys()

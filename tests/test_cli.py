@@ -162,6 +162,11 @@ def test_export_refuses_from_after_to_and_takes_a_single_day(
     assert main(["migrate"]) == 0
     assert main(["export", "reports", "--from", "2026-09-01", "--to", "2026-09-01"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("reference,")
+    # "-" is standard output, never a file named "-" wherever the command ran.
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "friend-requests", "--out", "-"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("reference,")
+    assert not (tmp_path / "-").exists()
 
 
 async def test_audit_and_outbox_commands(

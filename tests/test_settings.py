@@ -392,3 +392,10 @@ def test_a_file_nested_beyond_reason_is_refused(tmp_path: Path) -> None:
     config.write_text("school: {name: " + "[" * 20000 + "]" * 20000 + "}\n")
     with pytest.raises(SettingsError, match="nested too deeply"):
         load_config(config)
+
+
+@pytest.mark.parametrize("day", ["monkey", "Saturnalia", "thumb"])
+def test_a_working_day_must_be_a_day(day: str) -> None:
+    raw = _config(reports={"working_days": ["mon", "Tuesday", day]})
+    with pytest.raises(SettingsError, match=f"working_days: '{day}' is not a day of the week"):
+        parse_config(raw, Path("socialdesk.yaml"))

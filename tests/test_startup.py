@@ -164,10 +164,27 @@ async def test_a_port_in_use_is_said_before_anything_starts(tmp_path: Path) -> N
         )
         # Refused before the database was migrated.
         assert not (tmp_path / "socialdesk.db").exists()
-        # check-config says it without failing: the bot being checked is often the one there.
+        # check-config fails too: what holds the port is not socialdesk.
         checked = await cli(env, "check-config")
-        assert checked.returncode == 0
-        assert "is in use now (the running socialdesk?)" in checked.stdout
+        assert checked.returncode == 2
+        assert "something other than socialdesk is listening there" in _one_line_no_traceback(
+            checked.stderr
+        )
+
+
+async def test_a_port_the_running_socialdesk_holds_is_only_noted(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    running = await start_serve(tmp_path, env)
+    try:
+        status, _ = await first_health(int(env["PORT"]))
+        assert status == 200
+        # The bot being checked is usually the one there: serve listens once it has stopped.
+        checked = await cli(env, "check-config")
+        assert checked.returncode == 0, checked.stderr
+        assert "is in use now by a running socialdesk" in checked.stdout
+    finally:
+        running.terminate()
+        await asyncio.wait_for(running.wait(), timeout=20)
 
 
 async def test_tokens_slack_refuses_fail_check_config(

@@ -20,6 +20,7 @@ from bot.cli import main
 from bot.settings import describe_database, normalise_database_url
 from bot.store.db import make_engine
 from bot.store.models import OUTBOX, POSTS, REPORTS
+from tests.conftest import BotFactory
 from tests.harness import FIXTURES, POLICY_FILE
 from tests.processes import ROOT, clean_env, errors
 
@@ -393,3 +394,33 @@ async def test_a_name_is_found_whatever_its_accents(
     status, out, _ = await chat("/as sian")
     assert status == 0, out
     assert "You are now Siân Jones (staff)." in out
+
+
+async def test_a_database_served_to_slack_is_refused_whatever_the_shell_holds(
+    chat: Chat, start_bot: BotFactory, database_url: str
+) -> None:
+    # An operator's shell with only DATABASE_URL set: the database itself says whose it is.
+    await start_bot()
+    status, out, err = await chat("/post")
+    assert status == 2 and out == ""
+    line = errors(err)[-1]
+    assert "DATABASE_URL holds the school's own records (served to slack since" in line
+    assert await _rows(database_url, POSTS) == []
+
+
+async def test_anyone_is_found_by_an_identity_and_namesakes_by_their_key(
+    chat: Chat, school: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twins = school.with_name("twins.yaml")
+    text = (FIXTURES / "school.yaml").read_text(encoding="utf-8") + TEACHER
+    await asyncio.to_thread(
+        twins.write_text,
+        text + "  - {name: Hal Head, slack: U0HAL1}\n  - {name: Hal Head, slack: U0HAL2}\n",
+    )
+    monkeypatch.setenv("SOCIALDESK_CONFIG", str(twins))
+    status, out, _ = await chat("/as hal head", "/as slack:U0HAL2", "/as slack:U0UNLISTED")
+    assert status == 0, out
+    assert "could be Hal Head (slack:U0HAL1), Hal Head (slack:U0HAL2)" in out
+    assert "You are now Hal Head (staff)." in out
+    # Someone the configuration does not list is staff, as on a platform.
+    assert "You are now slack:U0UNLISTED (staff)." in out

@@ -353,6 +353,16 @@ class SeenRequest(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class ServedPlatform(Base):
+    """A platform this database has been served to with real credentials (Slack, registered
+    Teams), since when: its records are then the school's own, which `socialdesk chat`, whose
+    messages reach nobody, must not add to."""
+
+    __tablename__ = "served_platforms"
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    since: Mapped[datetime]
+
+
 def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -371,6 +381,7 @@ AUDIT = table_of(AuditEvent)
 OUTBOX = table_of(OutboxItem)
 CARDS = table_of(Card)
 TEAMS_CONVERSATIONS = table_of(TeamsConversation)
+SERVED_PLATFORMS = table_of(ServedPlatform)
 TEAMS_UPLOADS = table_of(TeamsUpload)
 POLICY_QUESTIONS = table_of(PolicyQuestion)
 REPORTS = table_of(Report)

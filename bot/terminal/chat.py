@@ -19,7 +19,7 @@ from typing import TextIO
 
 from bot.core import plaintext
 from bot.core.outcome import Outcome, Schedule
-from bot.core.people import Directory, Person, Platform
+from bot.core.people import Directory, Identity, Person, Platform
 from bot.core.ports import UnitOfWork
 from bot.core.typed import printable
 from bot.core.ui import Button, FileInput, Form, Message
@@ -460,13 +460,21 @@ def find_person(directory: Directory, name: str) -> Person | str:
     exact = [p for p in people if wanted in (_folded(p.name or ""), _folded(p.key))]
     if len(exact) == 1:
         return exact[0]
-    starting = [p for p in people if _folded(p.name or p.key).startswith(wanted)]
+    starting = exact or [p for p in people if _folded(p.name or p.key).startswith(wanted)]
     if len(starting) == 1:
         return starting[0]
     if starting:
-        several = ", ".join(p.name or p.key for p in starting)
-        return f"{name!r} could be {several}: say more of the name."
-    return f"Nobody called {name!r} is configured. The people are: {listed}."
+        several = ", ".join(f"{p.name or p.key} ({p.key})" for p in starting)
+        return f"{name!r} could be {several}: say more of the name, or the key in brackets."
+    platform, _, external_id = name.strip().partition(":")
+    if platform.lower() in {p.value for p in Platform} and external_id:
+        # Anyone the configuration does not list is staff: they are found by an identity,
+        # as a platform finds them (`/as slack:U0TERRY`).
+        return directory.resolve(Identity(Platform(platform.lower()), external_id))
+    return (
+        f"Nobody called {name!r} is configured. The people are: {listed}; anyone else is "
+        "staff, found by an identity, as in /as slack:U0TERRY."
+    )
 
 
 def _folded(name: str) -> str:
