@@ -238,7 +238,8 @@ async def test_unknown_people_commands_and_buttons_get_one_clear_line(chat: Chat
     assert "No button [7] in your messages" in out and "No button [x]" in out
     assert "  Terry Teacher (staff)" in out and "Sam Network (network manager)  <- you" in out
     status, out, _ = await chat("/as t", "/help")
-    assert "'t' could be Teams Only, Terry Teacher: say more of the name." in out
+    assert "'t' could be Teams Only (" in out
+    assert "Terry Teacher (slack:U0TERRY): say more of the name, or the key in brackets." in out
     assert "/run-timers [all]" in out and "This terminal takes no files" in out
     # The bot's own help, as a chat words it.
     assert "post - draft a post" in out
@@ -267,7 +268,7 @@ async def test_a_name_nobody_has_stops_it_with_one_line(chat: Chat, database_url
     assert errors(err) == [
         "socialdesk: --as: Nobody called 'Nobody Here' is configured. The "
         "people are: Sam Network, Nia Deputy, Chris Head, Alex Head, Dana Safe, Teams Only, "
-        "Terry Teacher."
+        "Terry Teacher; anyone else is staff, found by an identity, as in /as slack:U0TERRY."
     ]
 
 
