@@ -13,6 +13,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING, TextIO
 
+from bot.cli_database import sqlite_file_missing
 from bot.config import SchoolConfig, load_config
 from bot.core.clock import SystemClock
 from bot.core.people import Person, Role
@@ -25,7 +26,7 @@ from bot.terminal.chat import TerminalChat, find_person
 from bot.terminal.inbox import Inboxes
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    pass
 
 
 def chat(settings: Settings, start_as: str | None, stdin: TextIO, stdout: TextIO) -> int:
@@ -83,12 +84,9 @@ async def _chat(
         # reading a line never notices: the person would go on typing into a chat that then
         # drops what they typed. Interrupted at once instead, wherever it is.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Before anything is migrated: a school's database is refused as it is found.
+    await _not_the_schools_records(settings, school)
     engine, _ = await open_database(settings)
-    try:
-        await _not_the_schools_records(engine, school)
-    except SettingsError:
-        await engine.dispose()
-        raise
     inboxes = Inboxes()
     runtime = Runtime(
         settings=settings,
@@ -113,14 +111,29 @@ async def _chat(
         await engine.dispose()
 
 
-async def _not_the_schools_records(engine: AsyncEngine, school: SchoolConfig) -> None:
+async def _not_the_schools_records(settings: Settings, school: SchoolConfig) -> None:
     """Refuses a database a bot has served Slack or Teams from with real credentials: the
     settings of this shell may leave them out (an operator's shell with only DATABASE_URL),
     but the database itself says whose records it holds."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.startup import database_error, unhurried_engine
     from bot.store import deployment
 
-    async with engine.connect() as db:
-        served = await deployment.served(db)
+    if sqlite_file_missing(settings.database_url):
+        return  # a new trial database
+    engine = unhurried_engine(settings, change_nothing=True)
+    try:
+        async with engine.connect() as db:
+            schema = await db.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
+            served = await deployment.served(db) if schema is not None else {}
+    except (OSError, SQLAlchemyError, TimeoutError, TypeError) as error:
+        raise database_error(settings, error) from error
+    finally:
+        await engine.dispose()
     if served:
         zone = school.timezone
         since = ", ".join(

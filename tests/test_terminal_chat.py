@@ -14,14 +14,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.cli import main
 from bot.settings import describe_database, normalise_database_url
 from bot.store.db import make_engine
-from bot.store.models import OUTBOX, POSTS, REPORTS
+from bot.store.models import CARDS, OUTBOX, POSTS, REPORTS, SERVED_PLATFORMS
 from tests.conftest import BotFactory
-from tests.harness import FIXTURES, POLICY_FILE
+from tests.fakes.slack import FakeSlack
+from tests.harness import FIXTURES, POLICY_FILE, draft_payload, eventually
 from tests.processes import ROOT, clean_env, errors
 
 # The fixture school, with a teacher the configuration names but gives no role (and no Teams
@@ -425,3 +426,26 @@ async def test_anyone_is_found_by_an_identity_and_namesakes_by_their_key(
     assert "You are now Hal Head (staff)." in out
     # Someone the configuration does not list is staff, as on a platform.
     assert "You are now slack:U0UNLISTED (staff)." in out
+
+
+async def test_a_database_an_earlier_version_served_is_refused_by_what_it_holds(
+    chat: Chat, start_bot: BotFactory, fake_slack: FakeSlack, database_url: str
+) -> None:
+    bot = await start_bot()
+    await bot.submit(draft_payload("U0TERRY"))
+    await fake_slack.wait_for(lambda: bool(fake_slack.messages_to("U0NETMGR")))
+    await eventually(lambda: _has_rows(database_url, CARDS), what="the card to be recorded")
+    # As a version from before served_platforms left it: a card delivered in Slack says it.
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as db:
+            await db.execute(delete(SERVED_PLATFORMS))
+    finally:
+        await engine.dispose()
+    status, out, err = await chat("/post")
+    assert status == 2 and out == ""
+    assert "DATABASE_URL holds the school's own records (served to slack since" in errors(err)[-1]
+
+
+async def _has_rows(database_url: str, table: object) -> bool:
+    return bool(await _rows(database_url, table))

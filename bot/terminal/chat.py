@@ -33,7 +33,7 @@ from bot.handlers.workflow import (
     Said,
     Submitted,
 )
-from bot.runtime import Runtime
+from bot.runtime import DatabaseUnavailable, Runtime
 from bot.terminal.forms import (
     NO_FILES,
     Answer,
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 # file fetches are keyed by platform) for no difference a handler makes.
 PLATFORM = Platform.TEAMS
 
+# What leaves the chat, beside the end of its input.
+LEAVING = frozenset({"/quit", "/exit"})
 UNKNOWN_BUTTON = "That button is no longer in use. Nothing was changed."
 FORM_NEEDS_FILES = (
     "This form needs files, which the terminal cannot take: use Slack or Teams for it. "
@@ -93,7 +95,7 @@ class TerminalChat:
         self._person = person
         self._stdin = stdin
         self._stdout = stdout
-        self._asker = InputAsker(self._read, self.say)
+        self._asker = InputAsker(self._read, self.say, outside=frozenset(CHAT) | LEAVING)
 
     @property
     def _ctx(self) -> HandlerContext:
@@ -127,7 +129,7 @@ class TerminalChat:
         try:
             while True:
                 line = await self._read(f"{self._person.name or self._person.key}> ")
-                if line is None or line.strip() in ("/quit", "/exit"):
+                if line is None or line.strip() in LEAVING:
                     break
                 if line.strip():
                     await self._answer(line.strip())
@@ -381,6 +383,10 @@ class TerminalChat:
     async def _perform(self, work: Callable[[UnitOfWork], Awaitable[Outcome]]) -> Outcome | None:
         try:
             return await self._runtime.perform(work)
+        except DatabaseUnavailable as error:
+            # Said to the person as on any platform ("could not be saved"); no traceback.
+            log.warning("terminal: the database did not answer: %s", error)
+            return None
         except Exception:
             log.exception("terminal: the work could not be done")
             return None

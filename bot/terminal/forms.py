@@ -32,10 +32,6 @@ Answer = str | tuple[str, ...] | bool
 CANCEL = "/cancel"
 # Clears what an optional input holds (a blank answer keeps it).
 CLEAR = "-"
-# The chat's own commands: typed while a form is being filled, they are not its answers.
-OUTSIDE_A_FORM = frozenset(
-    {"/as", "/who", "/help", "/inbox", "/press", "/timers", "/run-timers", "/quit", "/exit"}
-)
 CONTINUES = "\\"
 NO_FILES = "This terminal takes no files"
 
@@ -109,6 +105,8 @@ class InputAsker:
 
     read: Read
     say: Say
+    # The chat's own commands: typed while a form is being filled, they are not its answers.
+    outside: frozenset[str] = frozenset()
 
     async def ask(self, item: FormInput, now: Answer | None) -> Answer:
         """The answer for `item`; `now`: what it holds already (its initial value, or what was
@@ -149,7 +147,7 @@ class InputAsker:
                 raise EndOfInput
             if line.strip() == CANCEL:
                 raise Cancelled
-            if line.strip().split(" ")[0].lower() in OUTSIDE_A_FORM:
+            if line.strip().split(" ")[0].lower() in self.outside:
                 self.say(
                     f"  You are filling in a form: answer it, or {CANCEL} to abandon it first."
                 )
