@@ -546,17 +546,16 @@ def _teams_package(settings: PackageSettings, args: argparse.Namespace) -> int:
     default_folder = Path(__file__).resolve().parents[1] / "manifests" / "teams"
     folder = Path(args.source) if args.source else default_folder
     package, version = build_package(
-        folder, app_id, replace(configured, **given), args.allow_example
+        folder, app_id, chosen := replace(configured, **given), args.allow_example
     )
     out = Path(args.out)
     try:
         out.write_bytes(package)
     except OSError as error:
         raise UsageError(f"--out: cannot write {out}: {error.strerror}") from error
-    chosen = replace(configured, **given).version
     # Teams updates an installed app only when the version goes up: one left at the
     # manifest's own would never reach staff after the first upload.
-    whence = "" if chosen else " (the manifest's own: set teams_app.version or --version)"
+    whence = "" if chosen.version else " (the manifest's own: set teams_app.version or --version)"
     print(
         f"wrote {out} for app {app_id}, version {version}{whence}: upload it in the Teams "
         "admin centre (Manage apps); raise teams_app.version for the next upgrade's package"

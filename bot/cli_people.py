@@ -10,7 +10,6 @@ exact (the same email, or Slack's name is exactly Teams' name); the operator che
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -62,16 +61,11 @@ class Candidate:
 
 
 def configurable(identity: Identity) -> Identity | None:
-    """The id as the configuration reads it (bot/config.py), or None where it would refuse it:
-    a Teams id that is no Entra object id is the Bot Framework Emulator's, kept in local mode."""
-    from bot.config import SLACK_USER_ID
+    """The id as the configuration reads it, or None where it would refuse it: a Teams id that
+    is no Entra object id is the Bot Framework Emulator's, kept in local mode."""
+    from bot.config import identity_of
 
-    if identity.platform == Platform.SLACK:
-        return identity if SLACK_USER_ID.match(identity.external_id) else None
-    try:
-        return Identity(Platform.TEAMS, str(uuid.UUID(identity.external_id)))
-    except ValueError:
-        return None
+    return identity_of(identity.platform, identity.external_id)
 
 
 async def show_people(settings: Settings, as_json: bool) -> int:

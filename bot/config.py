@@ -9,7 +9,7 @@ import difflib
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,17 @@ from bot.core.reports import Deadlines, WorkingCalendar, parse_working_duration
 from bot.settings import SettingsError
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def identity_of(platform: Platform, external_id: str) -> Identity | None:
+    """An id as the configuration reads it (a Slack member id; an Entra object id, written
+    the one way a GUID is), or None where the configuration would refuse it."""
+    if platform is Platform.SLACK:
+        return Identity(platform, external_id) if SLACK_USER_ID.match(external_id) else None
+    try:
+        return Identity(platform, str(uuid.UUID(external_id)))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,7 @@ _KNOWN_KEYS: Mapping[str, Any] = {
         "bank_holidays": None,
         "acknowledge_within": {"dsl": None, "other": None},
     },
-    "teams_app": {"website": None, "privacy": None, "terms": None, "version": None},
+    "teams_app": dict.fromkeys(f.name for f in fields(TeamsApp)),
 }
 
 
@@ -359,18 +370,16 @@ def _directory(raw: Any, where: str) -> Directory:
         identities: list[Identity] = []
         slack = _text(entry.get("slack"))
         if slack is not None:
-            if not SLACK_USER_ID.match(slack):
+            slack_id = identity_of(Platform.SLACK, slack)
+            if slack_id is None:
                 raise SettingsError(f"{label}: slack {slack!r} is not a Slack user id (U...)")
-            identities.append(Identity(Platform.SLACK, slack))
+            identities.append(slack_id)
         teams = _text(entry.get("teams"))
         if teams is not None:
-            try:
-                teams = str(uuid.UUID(teams))
-            except ValueError:
-                raise SettingsError(
-                    f"{label}: teams {teams!r} is not an AAD object id (a GUID)"
-                ) from None
-            identities.append(Identity(Platform.TEAMS, teams))
+            teams_id = identity_of(Platform.TEAMS, teams)
+            if teams_id is None:
+                raise SettingsError(f"{label}: teams {teams!r} is not an AAD object id (a GUID)")
+            identities.append(teams_id)
         if not identities:
             raise SettingsError(f"{label} needs a slack or teams id")
         key = _text(entry.get("id")) or str(identities[0])
@@ -415,7 +424,7 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-TEAMS_APP_KEYS = ("website", "privacy", "terms", "version")
+TEAMS_APP_KEYS = tuple(f.name for f in fields(TeamsApp))
 # The Teams manifest schema's `semver`: three whole numbers, no leading zeros, no pre-release.
 TEAMS_APP_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
 URL_MAX = 2048  # the manifest schema's limit for its addresses
