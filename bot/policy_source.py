@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 
 from bot.core.policy import PolicyError, parse_policy
-from bot.core.questions import Knowledge, PolicyIndex, is_the_example
+from bot.core.policy_knowledge import DIGEST_CHARS
+from bot.core.policy_map import Basis
+from bot.core.questions import Knowledge, PolicyIndex
 from bot.knowledge import load_knowledge
 from bot.settings import SettingsError
 
@@ -33,20 +36,7 @@ class PolicySource:
             raise PolicyError(f"cannot read the policy {self.path}: {error.strerror}") from error
         index = PolicyIndex(parse_policy(data, self.path.name), self.knowledge)
         self._index, self._seen = index, (status.st_mtime_ns, status.st_size)
-        for review in index.reviews:
-            log.warning(
-                "policy: the section %r %s since its answers were checked; they are held back "
-                "for review (socialdesk policy lists them)",
-                review.title,
-                "has changed" if review.current else "is no longer in the document",
-            )
-        for title, count in index.orphan_phrasings.items():
-            log.warning(
-                "policy: %d staff phrasings name the section %r, which the document no longer "
-                "has; they are not used until reviewed",
-                count,
-                title,
-            )
+        log.info("policy: %s", placement_summary(index))
         return index
 
     def current(self) -> PolicyIndex | None:
@@ -66,6 +56,23 @@ class PolicySource:
                 self._seen = (status.st_mtime_ns, status.st_size)
                 log.error("policy: the new version cannot be read, keeping the last: %r", error)
         return self._index
+
+
+def placement_summary(index: PolicyIndex) -> str:
+    """One line on where the knowledge was found in this document, for the operator."""
+    counts = Counter(p.basis for p in index.placements.values())
+    waiting = counts[Basis.CONTENT] + counts[Basis.CHANGED]
+    parts = [f"{counts[Basis.WORD_FOR_WORD]} of {len(index.placements)} topics found word for word"]
+    if counts[Basis.DECIDED]:
+        parts.append(f"{counts[Basis.DECIDED]} placed by the school's review")
+    if waiting:
+        parts.append(
+            f"{waiting} found by content, answered in the document's own words until reviewed "
+            "(socialdesk policy review)"
+        )
+    if counts[Basis.NOT_COVERED]:
+        parts.append(f"{counts[Basis.NOT_COVERED]} not covered by this document")
+    return "; ".join(parts)
 
 
 ENV_SETTING = "SOCIALDESK_POLICY"
@@ -99,7 +106,7 @@ def open_policy(path: Path | None, setting: str = ENV_SETTING) -> PolicySource:
             len(index.document.sections),
             index.document.digest[:8],
         )
-        if is_the_example(source.knowledge, index.document):
+        if index.document.digest[:DIGEST_CHARS] in source.knowledge.example_policy:
             log.warning(
                 "policy: %s is the EXAMPLE policy of a fictional school (examples/policy), not "
                 "your school's: staff get its answers until policy: in socialdesk.yaml (or "

@@ -40,6 +40,12 @@ class Passage:
     def quoted(self) -> str:
         return f"{self.lead}\n{self.text}" if self.lead else self.text
 
+    @property
+    def digest(self) -> str:
+        """The passage's wording, whatever its case, spacing or list marker: a short answer
+        written against this passage may be served wherever these words appear."""
+        return passage_digest(self.text)
+
 
 @dataclass(frozen=True, slots=True)
 class Section:
@@ -92,6 +98,14 @@ class PolicyDocument:
 def title_key(title: str) -> str:
     """Titles compare without case, spacing, a section number or a final colon."""
     return " ".join(_SECTION_NUMBER.sub("", title.strip()).replace(":", " ").casefold().split())
+
+
+PASSAGE_DIGEST_CHARS = 12
+
+
+def passage_digest(text: str) -> str:
+    unmarked = _LIST_ITEM.sub("", _LIST_ITEM.sub("", text, count=1), count=1)  # "- a) ..."
+    return _digest(unmarked.casefold())[:PASSAGE_DIGEST_CHARS]
 
 
 def _digest(text: str) -> str:

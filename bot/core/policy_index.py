@@ -2,12 +2,14 @@
 
 Staff do not use the policy's words ("a Year 8 added me on Snapchat"), so the ranking does not
 rely on them alone. What the bot knows beyond the document (bot/knowledge) maps staff words to
-shared concepts ("Year 8", "tutee", "kid" are all a pupil) and gives each section topics: cues,
-example questions, a short answer and a next step; it also holds staff-style questions labelled
-with their sections. A section's score adds three things: BM25 over its best topic's cues,
-examples and the section's own text (with a bonus when every term of a cue is present); votes
-from the labelled questions most like this one; and a naive Bayes model of all of them.
-Nothing leaves the process.
+shared concepts ("Year 8", "tutee" and "kid" are all a pupil) and holds topics (cues, example
+questions) and staff-style questions labelled with the areas they are about. None of it names a
+heading: each topic is placed in the loaded document by policy_map, and a question's score for
+a section adds what the question says about the topics placed there (BM25 over their cues and
+examples, with a bonus when every term of a cue is present; votes from the labelled questions
+most like this one; a naive Bayes model of all of them) to BM25 of the question over the
+section's own words, which is all a section no topic is placed in has. Nothing leaves the
+process.
 """
 
 from __future__ import annotations
@@ -17,26 +19,27 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bot.core.policy import Passage, PolicyDocument, Section, title_key
-from bot.core.policy_knowledge import Knowledge, Topic, fitted, needing_review
+from bot.core.policy import Passage, PolicyDocument, Section
+from bot.core.policy_knowledge import Knowledge, Topic
+from bot.core.policy_map import Placement, SectionTexts, best_passages, place_topics
 from bot.core.policy_words import Analyzer
 
-# Field weights: a cue is what the knowledge says points here; an example question is a
-# phrasing; the section's own text is the policy's words, which staff rarely use.
+# A cue is what the knowledge says points to a topic; an example question is a phrasing.
 CUE_WEIGHT = 1.5
 ASK_WEIGHT = 1.0
-TEXT_WEIGHT = 0.35
 # Every term of a cue present in the question: the cue's idea is there, not only its words.
 CUE_MATCH_BONUS = 1.0
 K1 = 2.0
 B = 0.5
-# The staff phrasings (bot/knowledge/phrasings.tsv) vote too: the sections of the few most like
+# The question over a section's own words: the policy's words, which staff rarely use.
+TEXT_WEIGHT = 0.6
+# The staff phrasings (bot/knowledge/phrasings.tsv) vote too: the areas of the few most like
 # the question, weighted by how alike they are.
 NEIGHBOURS = 5
 PHRASING_WEIGHT = 5.0
 UNSEEN_IDF = 0.5
 # And a naive Bayes model of the same phrasings (with the topics' cues and examples) adds its
-# probability for each section: it learns which words go with which section across all of them.
+# probability for each area: it learns which words go with which area across all of them.
 BAYES_WEIGHT = 15.0
 BAYES_SMOOTHING = 0.3
 TOPIC_EXAMPLE_WEIGHT = 1.0
@@ -96,6 +99,7 @@ class SectionScore:
     section: Section
     score: float
     topic: Topic | None
+    placement: Placement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,77 +113,56 @@ class Ranking:
 
 
 @dataclass
-class _TopicIndex:
-    topic: Topic | None
-    section: Section
+class _TopicEntry:
+    topic: Topic
     weights: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     cues: list[frozenset[str]] = field(default_factory=list)
     length: float = 0.0
 
 
-class PolicyIndex:
-    """The loaded document and the knowledge that fits it, ready to rank questions."""
+class KnowledgeModel:
+    """What the knowledge says about a question, whatever the document: each topic's score and
+    each area's votes. Built once per knowledge and shared by every version of the document."""
 
-    def __init__(self, document: PolicyDocument, knowledge: Knowledge) -> None:
-        knowledge = fitted(knowledge, document)
-        self.document = document
+    def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.analyzer = Analyzer(knowledge.concepts)
-        self.reviews = needing_review(knowledge, document)
-        held = {title_key(r.title) for r in self.reviews}
-        self._entries: list[_TopicIndex] = []
-        known_sections = {title_key(k.title): k for k in knowledge.sections}
-        for section in document.answerable:
-            text_terms = Counter(self.analyzer.terms(section.short_title + " " + section.text))
-            known = known_sections.get(title_key(section.title))
-            topics: Sequence[Topic | None] = known.topics if known and known.topics else (None,)
-            for topic in topics:
-                # Held-back topics still point to their section; only their answer waits.
-                entry = _TopicIndex(None if title_key(section.title) in held else topic, section)
-                for term, count in text_terms.items():
-                    entry.weights[term] += TEXT_WEIGHT * count
-                if topic is not None:
-                    for cue in topic.cues:
-                        terms = self.analyzer.cue_terms(cue)
-                        for term in terms:
-                            entry.weights[term] += CUE_WEIGHT
-                        if len(set(terms)) > 1:
-                            entry.cues.append(frozenset(terms))
-                    for ask in topic.asks:
-                        for term in self.analyzer.terms(ask):
-                            entry.weights[term] += ASK_WEIGHT
-                entry.length = sum(entry.weights.values())
-                self._entries.append(entry)
-        count = len(self._entries)
-        self._average = sum(e.length for e in self._entries) / max(count, 1)
+        self.entries: list[_TopicEntry] = []
+        for topic in knowledge.topics:
+            entry = _TopicEntry(topic)
+            for cue in topic.cues:
+                terms = self.analyzer.cue_terms(cue)
+                for term in terms:
+                    entry.weights[term] += CUE_WEIGHT
+                if len(set(terms)) > 1:
+                    entry.cues.append(frozenset(terms))
+            for ask in topic.asks:
+                for term in self.analyzer.terms(ask):
+                    entry.weights[term] += ASK_WEIGHT
+            entry.length = sum(entry.weights.values())
+            self.entries.append(entry)
+        count = len(self.entries)
+        self._average = sum(e.length for e in self.entries) / max(count, 1)
         frequency: Counter[str] = Counter()
-        for entry in self._entries:
+        for entry in self.entries:
             frequency.update(entry.weights.keys())
         self._idf = {
             term: math.log(1 + (count - seen + 0.5) / (seen + 0.5))
             for term, seen in frequency.items()
         }
-        self._policy_words = {
+        self.policy_words = {
             term
             for phrase in knowledge.policy_words
             for term in self.analyzer.terms(phrase)
             if not term.startswith("@")
         }
-        answerable = {title_key(s.title) for s in document.answerable}
-        # Phrasings for a section the document no longer has wait for review, unused.
-        orphans: Counter[str] = Counter(
-            title
-            for p in knowledge.phrasings
-            for title in p.titles
-            if title_key(title) not in answerable
-        )
-        self.orphan_phrasings: dict[str, int] = dict(orphans)
+        areas = {a.key for a in knowledge.areas}
         self._phrasings = [
             (frozenset(self.analyzer.terms(p.question)), keys)
             for p in knowledge.phrasings
-            if (keys := tuple(k for k in map(title_key, p.titles) if k in answerable))
+            if (keys := tuple(k for k in p.areas if k in areas))
         ]
-        self._bayes = _NaiveBayes(self._phrasings, self._topic_examples(answerable))
+        self._bayes = _NaiveBayes(self._phrasings, self._topic_examples())
         # Which phrasings use each term, and each phrasing's total weight, so a question is
         # compared only with the phrasings it shares a term with.
         self._postings: dict[str, list[int]] = defaultdict(list)
@@ -192,27 +175,18 @@ class PolicyIndex:
     def _weight(self, term: str) -> float:
         return self._idf.get(term) or UNSEEN_IDF
 
-    def _topic_examples(self, answerable: set[str]) -> list[tuple[frozenset[str], str]]:
-        """Each topic's cues and example questions, as examples of its section."""
-        examples: list[tuple[frozenset[str], str]] = []
-        for known in self.knowledge.sections:
-            key = title_key(known.title)
-            if key not in answerable:
-                continue
-            for topic in known.topics:
-                for cue in topic.cues:
-                    examples.append((frozenset(self.analyzer.cue_terms(cue)), key))
-                for ask in topic.asks:
-                    examples.append((frozenset(self.analyzer.terms(ask)), key))
-        return examples
+    def idf(self, term: str) -> float:
+        return self._idf.get(term, 0.0)
 
-    def about_policy(self, terms: Iterable[str]) -> bool:
-        """Whether a question touches the policy's subject at all: a concept other than the
-        everyday ones (a pupil, a colleague), or a word such as 'online' or 'policy'."""
-        generic = self.knowledge.generic_concepts
-        return any(
-            (t.startswith("@") and t[1:] not in generic) or t in self._policy_words for t in terms
-        )
+    def _topic_examples(self) -> list[tuple[frozenset[str], str]]:
+        """Each topic's cues and example questions, as examples of its area."""
+        examples: list[tuple[frozenset[str], str]] = []
+        for topic in self.knowledge.topics:
+            for cue in topic.cues:
+                examples.append((frozenset(self.analyzer.cue_terms(cue)), topic.area))
+            for ask in topic.asks:
+                examples.append((frozenset(self.analyzer.terms(ask)), topic.area))
+        return examples
 
     def _neighbours(self, present: set[str]) -> dict[str, float]:
         """Votes from the staff phrasings most like the question: similarity weighted by the
@@ -234,15 +208,16 @@ class PolicyIndex:
                 votes[key] += similarity / len(keys)
         return votes
 
-    def idf(self, term: str) -> float:
-        return self._idf.get(term, 0.0)
-
-    def rank(self, question: str) -> Ranking:
-        terms = self.analyzer.terms(question)
-        present = set(terms)
-        best: dict[str, SectionScore] = {}
-        for entry in self._entries:
-            score = 0.0
+    def topic_scores(self, present: set[str]) -> dict[str, float]:
+        """Each topic's score for the question: its own BM25 and cues, and its area's votes."""
+        votes: dict[str, float] = defaultdict(float)
+        for key, vote in self._neighbours(present).items():
+            votes[key] += PHRASING_WEIGHT * vote
+        for key, chance in self._bayes.chances(present).items():
+            votes[key] += BAYES_WEIGHT * chance
+        scores: dict[str, float] = {}
+        for entry in self.entries:
+            score = votes.get(entry.topic.area, 0.0)
             norm = K1 * (1 - B + B * entry.length / self._average)
             for term in present:
                 weight = entry.weights.get(term)
@@ -251,20 +226,82 @@ class PolicyIndex:
             for cue in entry.cues:
                 if cue <= present:
                     score += CUE_MATCH_BONUS * sum(self._idf.get(t, 0.0) for t in cue)
-            key = title_key(entry.section.title)
-            if key not in best or score > best[key].score:
-                best[key] = SectionScore(entry.section, score, entry.topic)
-        votes: dict[str, float] = defaultdict(float)
-        for key, vote in self._neighbours(present).items():
-            votes[key] += PHRASING_WEIGHT * vote
-        for key, chance in self._bayes.chances(present).items():
-            votes[key] += BAYES_WEIGHT * chance
-        for key, vote in votes.items():
-            if key in best:
-                found = best[key]
-                best[key] = SectionScore(found.section, found.score + vote, found.topic)
-        ordered = sorted(best.values(), key=lambda s: -s.score)
-        return Ranking(tuple(terms), tuple(ordered))
+            scores[entry.topic.key] = score
+        return scores
+
+
+_MODELS: dict[int, KnowledgeModel] = {}
+
+
+def model_of(knowledge: Knowledge) -> KnowledgeModel:
+    """One model per knowledge (the packaged knowledge is read once per process)."""
+    model = _MODELS.get(id(knowledge))
+    if model is None or model.knowledge is not knowledge:
+        model = _MODELS[id(knowledge)] = KnowledgeModel(knowledge)
+    return model
+
+
+class PolicyIndex:
+    """The loaded document and the knowledge placed in it, ready to rank questions."""
+
+    def __init__(
+        self,
+        document: PolicyDocument,
+        knowledge: Knowledge,
+        placements: dict[str, Placement] | None = None,
+    ) -> None:
+        self.document = document
+        self.knowledge = knowledge
+        self.model = model_of(knowledge)
+        self.analyzer = self.model.analyzer
+        self.texts = SectionTexts(document, self.analyzer)
+        self.placements = (
+            placements
+            if placements is not None
+            else place_topics(document, knowledge, self.analyzer, self.texts)
+        )
+        # For each section, the topics placed in it and how strongly.
+        self._placed: dict[int, list[tuple[Placement, float]]] = defaultdict(list)
+        for placement in self.placements.values():
+            for section, weight in placement.sections:
+                self._placed[id(section)].append((placement, weight))
+
+    def with_placements(self, placements: dict[str, Placement]) -> PolicyIndex:
+        """The same document and knowledge with the topics placed otherwise (a review)."""
+        return PolicyIndex(self.document, self.knowledge, placements)
+
+    def about_policy(self, terms: Iterable[str]) -> bool:
+        """Whether a question touches the policy's subject at all: a concept other than the
+        everyday ones (a pupil, a colleague), or a word such as 'online' or 'policy'."""
+        generic = self.knowledge.generic_concepts
+        return any(
+            (t.startswith("@") and t[1:] not in generic) or t in self.model.policy_words
+            for t in terms
+        )
+
+    def idf(self, term: str) -> float:
+        return self.model.idf(term) or self.texts.idf.get(term, 0.0)
+
+    def rank(self, question: str) -> Ranking:
+        terms = self.analyzer.terms(question)
+        present = set(terms)
+        topic_scores = self.model.topic_scores(present)
+        lexical = self.texts.scores(dict.fromkeys(present, TEXT_WEIGHT))
+        ranked: list[SectionScore] = []
+        for section, text_score in zip(self.texts.sections, lexical, strict=True):
+            best: tuple[float, Placement | None] = (0.0, None)
+            for placed, weight in self._placed.get(id(section), ()):
+                score = weight * topic_scores.get(placed.topic.key, 0.0)
+                if best[1] is None or score > best[0]:
+                    best = (score, placed)
+            chosen = best[1]
+            ranked.append(
+                SectionScore(
+                    section, text_score + best[0], chosen.topic if chosen else None, chosen
+                )
+            )
+        ranked.sort(key=lambda s: -s.score)
+        return Ranking(tuple(terms), tuple(ranked))
 
     def passages(
         self, section: Section, question_terms: Sequence[str], topic: Topic | None, limit: int = 2
@@ -275,16 +312,5 @@ class PolicyIndex:
             for cue in topic.cues:
                 for term in self.analyzer.cue_terms(cue):
                     wanted[term] += 1.0
-        scored: list[tuple[float, int, Passage]] = []
-        for index, passage in enumerate(section.passages):
-            terms = set(self.analyzer.terms(passage.text))
-            score = sum(self.idf(t) * w for t, w in wanted.items() if t in terms)
-            scored.append((score, index, passage))
-        scored.sort(key=lambda s: (-s[0], s[1]))
-        if not scored:
-            return ()
-        top = scored[0][0]
-        chosen = [p for s, _, p in scored[:limit] if s >= 0.8 * top and s > 0] or [scored[0][2]]
-        # Shown in the document's order, so a list reads as the school wrote it.
-        order = {id(p): i for i, p in enumerate(section.passages)}
-        return tuple(sorted(chosen, key=lambda p: order[id(p)]))
+        idf = {t: self.idf(t) for t in wanted}
+        return best_passages(section, wanted, self.analyzer, idf, limit)

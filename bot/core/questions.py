@@ -12,17 +12,10 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.core.people import UNSIGNED, Signature
-from bot.core.policy import Passage, PolicyDocument, Section, title_key
+from bot.core.policy import Passage, PolicyDocument, Section
 from bot.core.policy_index import PolicyIndex, SectionScore
-from bot.core.policy_knowledge import (
-    DIGEST_CHARS,
-    Knowledge,
-    NextKind,
-    SmallTalk,
-    Topic,
-    is_the_example,
-    needing_review,
-)
+from bot.core.policy_knowledge import DIGEST_CHARS, Knowledge, NextKind, SmallTalk, Topic
+from bot.core.policy_map import Basis, Placement, best_sentences
 from bot.core.policy_words import tokens
 
 __all__ = [
@@ -46,8 +39,6 @@ __all__ = [
     "QuestionRecord",
     "Quoted",
     "answer_question",
-    "is_the_example",
-    "needing_review",
     "similar_learned",
     "smalltalk_in",
 ]
@@ -154,7 +145,9 @@ class Answer:
     ranked: tuple[SectionScore, ...]  # best first, at most NEAREST
     quoted: tuple[Quoted, ...]
     topic: Topic | None = None
-    held_for_review: bool = False  # the best section's short answer waits for review
+    # The topic's short answer was written for other wording of the section: it waits for the
+    # school's review, and the document's own words are shown instead.
+    held_for_review: bool = False
 
 
 def answer_question(index: PolicyIndex, question: str) -> Answer:
@@ -168,25 +161,57 @@ def answer_question(index: PolicyIndex, question: str) -> Answer:
     lead = (best.score - runner_up) / best.score
     confident = any(best.score >= score and lead >= share for score, share in CONFIDENT)
     if confident:
-        passages = index.passages(best.section, ranking.question_terms, best.topic)
-        held = best.topic is None and any(
-            title_key(r.title) == title_key(best.section.title) for r in index.reviews
-        )
-        text = best.topic.answer if best.topic else HELD if held else FROM_SECTION
+        short = _short_answer(best.placement, best.section)
+        if short is not None:
+            text, passages = short
+            return Answer(
+                AnswerKind.ANSWERED,
+                text,
+                True,
+                ranked,
+                (Quoted(best.section, passages),),
+                best.topic,
+            )
+        # No short answer holds here: the document's own words are the answer.
+        passages = _sentences(index, best.section, ranking.question_terms, best.topic)
+        held = best.placement is not None and best.placement.basis is Basis.CHANGED
         return Answer(
             AnswerKind.ANSWERED,
-            text,
+            HELD if held else FROM_SECTION,
             True,
             ranked,
             (Quoted(best.section, passages),),
-            best.topic,
+            None,
             held,
         )
     quoted = tuple(
-        Quoted(s.section, index.passages(s.section, ranking.question_terms, s.topic, limit=1))
+        Quoted(s.section, _sentences(index, s.section, ranking.question_terms, s.topic, limit=1))
         for s in ranked
     )
     return Answer(AnswerKind.UNSURE, UNSURE, False, ranked, quoted)
+
+
+def _short_answer(
+    placement: Placement | None, section: Section
+) -> tuple[str, tuple[Passage, ...]] | None:
+    """The topic's short answer and the passages it rests on, where they hold in `section`."""
+    if placement is None or placement.answer is None or placement.section is not section:
+        return None
+    return placement.answer, placement.passages
+
+
+def _sentences(
+    index: PolicyIndex,
+    section: Section,
+    terms: Sequence[str],
+    topic: Topic | None,
+    limit: int = 2,
+) -> tuple[Passage, ...]:
+    wanted = set(terms)
+    return tuple(
+        best_sentences(p, wanted, index.analyzer)
+        for p in index.passages(section, terms, topic, limit)
+    )
 
 
 OFF_TOPIC = (
@@ -198,11 +223,11 @@ UNSURE = (
     "I am not sure the policy settles that, so I will not guess. These are the nearest "
     "passages; the IT Network Manager can give you a proper answer."
 )
-FROM_SECTION = "This is what the policy says about it."
 HELD = (
     "The policy's wording here has changed since my short answer was checked, so here is what "
     "it says now."
 )
+FROM_SECTION = "This is what the policy says about it."
 
 
 def similar_learned(

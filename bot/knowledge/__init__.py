@@ -9,12 +9,11 @@ from typing import Any
 import yaml
 
 from bot.core.policy_knowledge import (
-    Heading,
+    Area,
     Knowledge,
     NextKind,
     NextStep,
     Phrasing,
-    SectionKnowledge,
     SmallTalk,
     Topic,
 )
@@ -50,36 +49,41 @@ def load_knowledge(text: str | None = None, phrasings: str | None = None) -> Kno
         )
         for kind, entry in (raw.get("smalltalk") or {}).items()
     )
-    sections = []
-    for section in _list(raw.get("sections"), "sections"):
-        title = str(section["title"])
-        topics = tuple(_topic(title, t) for t in _list(section.get("topics"), title))
-        also = tuple(
-            Heading(str(h["title"]), str(h["reviewed"])) for h in _list(section.get("also"), title)
-        )
-        sections.append(SectionKnowledge(title, str(section["reviewed"]), topics, also))
-    keys = [t.key for s in sections for t in s.topics]
+    areas = []
+    for area in _list(raw.get("areas"), "areas"):
+        key = str(area["area"])
+        topics = tuple(_topic(key, t) for t in _list(area.get("topics"), key))
+        areas.append(Area(key, " ".join(str(area.get("describe") or "").split()), topics))
+    keys = [t.key for a in areas for t in a.topics]
     if len(keys) != len(set(keys)):
         raise KnowledgeError("topic keys must be unique")
+    known = {a.key for a in areas}
+    read = read_phrasings(phrasings)
+    for phrasing in read:
+        unknown = [a for a in phrasing.areas if a not in known]
+        if unknown:
+            raise KnowledgeError(f"{PHRASINGS_FILE}: {phrasing.question!r} names no area {unknown}")
     return Knowledge(
         concepts,
         smalltalk,
-        tuple(sections),
-        read_phrasings(phrasings),
+        tuple(areas),
+        read,
         generic_concepts=frozenset(str(c) for c in _list(raw.get("generic_concepts"), "generic")),
         policy_words=tuple(str(w) for w in _list(raw.get("policy_words"), "policy_words")),
+        example_policy=frozenset(str(d) for d in _list(raw.get("example_policy"), "example")),
     )
 
 
 def read_phrasings(text: str) -> tuple[Phrasing, ...]:
-    """`question<TAB>title|another title` lines; # starts a comment."""
+    """`question<TAB>area|another area` lines (for the bench: section titles); # starts a
+    comment."""
     found = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         question, tab, titles = line.partition("\t")
         if not tab or not question.strip() or not titles.strip():
-            raise KnowledgeError(f"{PHRASINGS_FILE} line {number}: expected question<TAB>titles")
+            raise KnowledgeError(f"{PHRASINGS_FILE} line {number}: expected question<TAB>areas")
         found.append(Phrasing(question.strip(), tuple(t.strip() for t in titles.split("|"))))
     return tuple(found)
 
@@ -92,13 +96,13 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def _topic(section: str, raw: dict[str, Any]) -> Topic:
+def _topic(area: str, raw: dict[str, Any]) -> Topic:
     step = raw.get("next")
     if step and step.get("report") and step["report"] not in {k.value for k in ReportKind}:
         raise KnowledgeError(f"{raw['key']}: next.report {step['report']!r} is not a report kind")
     return Topic(
         key=str(raw["key"]),
-        section=section,
+        area=area,
         answer=" ".join(str(raw["answer"]).split()),
         cues=tuple(str(c) for c in _list(raw.get("cues"), raw["key"])),
         asks=tuple(str(a) for a in _list(raw.get("asks"), raw["key"])),
@@ -109,4 +113,7 @@ def _topic(section: str, raw: dict[str, Any]) -> Topic:
         )
         if step
         else None,
+        rests_on=tuple(
+            frozenset(str(group).split()) for group in _list(raw.get("rests_on"), raw["key"])
+        ),
     )
