@@ -1,2 +1,0 @@
-def renamed(t): raise RuntimeError("x")
-def relabel(t, r): return t
