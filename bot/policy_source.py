@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 from bot.core.policy import PolicyError, parse_policy
-from bot.core.policy_knowledge import DIGEST_CHARS
 from bot.core.policy_map import Basis
 from bot.core.questions import Knowledge, PolicyIndex
 from bot.knowledge import load_knowledge
@@ -106,7 +105,7 @@ def open_policy(path: Path | None, setting: str = ENV_SETTING) -> PolicySource:
             len(index.document.sections),
             index.document.digest[:8],
         )
-        if index.document.digest[:DIGEST_CHARS] in source.knowledge.example_policy:
+        if source.knowledge.is_the_example(index.document.digest):
             log.warning(
                 "policy: %s is the EXAMPLE policy of a fictional school (examples/policy), not "
                 "your school's: staff get its answers until policy: in socialdesk.yaml (or "

@@ -22,7 +22,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.config import load_config
 from bot.core.policy import parse_policy
-from bot.core.questions import PolicyIndex, answer_question, is_the_example, needing_review
+from bot.core.policy_map import Basis
+from bot.core.questions import PolicyIndex, answer_question
 from bot.knowledge import load_knowledge
 from bot.policy_source import open_policy
 from tests.fakes.slack import FakeSlack
@@ -82,13 +83,13 @@ def test_the_word_version_is_built_from_the_markdown_and_reads_the_same() -> Non
 def test_what_the_bot_knows_fits_the_example_as_checked(policy: Path) -> None:
     knowledge = load_knowledge()
     document = parse_policy(policy.read_bytes(), policy.name)
-    assert needing_review(knowledge, document) == ()
     index = PolicyIndex(document, knowledge)
-    assert index.reviews == () and index.orphan_phrasings == {}
-    # Every section but the list of whom to ask has its short answers.
-    known = {k.title for k in index.knowledge.sections}
-    assert {s.short_title for s in document.answerable} - known == {"Who to ask"}
-    assert is_the_example(knowledge, document)
+    # Every topic's short answer rests on passages the example holds word for word, and every
+    # section but the list of whom to ask has some.
+    assert {p.basis for p in index.placements.values()} == {Basis.WORD_FOR_WORD}
+    placed = {s.short_title for p in index.placements.values() for s, _ in p.sections}
+    assert {s.short_title for s in document.answerable} - placed == {"Who to ask"}
+    assert knowledge.is_the_example(document.digest)
     # The example's short answers are served, not held back.
     found = answer_question(index, "a Year 8 added me on Snapchat, what do I do?")
     assert found.confident and not found.held_for_review and found.topic is not None
@@ -98,10 +99,10 @@ def test_what_the_bot_knows_fits_the_example_as_checked(policy: Path) -> None:
 def test_a_changed_example_or_another_policy_is_not_called_the_example(tmp_path: Path) -> None:
     knowledge = load_knowledge()
     text = EXAMPLE_POLICY.read_text("utf-8").replace("Oakgreen School welcomes", "We welcome")
-    assert not is_the_example(knowledge, parse_policy(text.encode(), "policy.md"))
+    assert not knowledge.is_the_example(parse_policy(text.encode(), "policy.md").digest)
     if SHARED_POLICY_FILE.exists():
         first = parse_policy(SHARED_POLICY_FILE.read_bytes(), SHARED_POLICY_FILE.name)
-        assert not is_the_example(knowledge, first)
+        assert not knowledge.is_the_example(first.digest)
 
 
 def test_start_up_says_once_that_the_example_is_not_the_schools_policy(

@@ -105,7 +105,7 @@ def test_each_section_answers_questions_in_staff_words(
     [
         ("a Year 8 added me on Snapchat, what do I do?", NextKind.REPORT),
         ("can I put the school in my LinkedIn bio?", NextKind.CO_HEADS),
-        ("The BBC want to film our choir, can I say yes?", NextKind.CO_HEADS),
+        ("can I speak to a reporter about our school", NextKind.CO_HEADS),
         ("can I use the school logo on my tutoring flyer?", NextKind.CO_HEADS),
         ("Who checks posts before they go on the school Facebook?", NextKind.DRAFT),
     ],

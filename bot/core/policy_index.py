@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from bot.core.policy import Passage, PolicyDocument, Section
 from bot.core.policy_knowledge import Knowledge, Topic
-from bot.core.policy_map import Placement, SectionTexts, best_passages, place_topics
+from bot.core.policy_map import Basis, Placement, SectionTexts, best_passages, place_topics
 from bot.core.policy_words import Analyzer
 
 # A cue is what the knowledge says points to a topic; an example question is a phrasing.
@@ -32,7 +32,10 @@ CUE_MATCH_BONUS = 1.0
 K1 = 2.0
 B = 0.5
 # The question over a section's own words: the policy's words, which staff rarely use.
-TEXT_WEIGHT = 0.6
+TEXT_WEIGHT = 3.0
+# A topic placed by content may be placed wrongly, and a document the knowledge was not written
+# for has sections it knows nothing of: there the section's own words count for more.
+CONTENT_PLACED_TRUST = 0.3
 # The staff phrasings (bot/knowledge/phrasings.tsv) vote too: the areas of the few most like
 # the question, weighted by how alike they are.
 NEIGHBOURS = 5
@@ -150,6 +153,14 @@ class KnowledgeModel:
             term: math.log(1 + (count - seen + 0.5) / (seen + 0.5))
             for term, seen in frequency.items()
         }
+        # The words of the everyday concepts (a pupil, a parent): every school document has them.
+        self.everyday_words = {
+            term
+            for concept in knowledge.generic_concepts
+            for phrase in knowledge.concepts.get(concept, ())
+            for term in self.analyzer.terms(phrase)
+            if not term.startswith("@")
+        }
         self.policy_words = {
             term
             for phrase in knowledge.policy_words
@@ -241,6 +252,12 @@ def model_of(knowledge: Knowledge) -> KnowledgeModel:
     return model
 
 
+TRUSTED = (Basis.WORD_FOR_WORD, Basis.DECIDED)
+# How many of a question's words one section must use, none of them everyday ones, for the
+# question to be about the document even with no word the knowledge knows.
+DOCUMENT_WORDS = 2
+
+
 class PolicyIndex:
     """The loaded document and the knowledge placed in it, ready to rank questions."""
 
@@ -261,10 +278,11 @@ class PolicyIndex:
             else place_topics(document, knowledge, self.analyzer, self.texts)
         )
         # For each section, the topics placed in it and how strongly.
-        self._placed: dict[int, list[tuple[Placement, float]]] = defaultdict(list)
+        self._placed: dict[int, list[tuple[Placement, float, float]]] = defaultdict(list)
         for placement in self.placements.values():
+            trust = 1.0 if placement.basis in TRUSTED else CONTENT_PLACED_TRUST
             for section, weight in placement.sections:
-                self._placed[id(section)].append((placement, weight))
+                self._placed[id(section)].append((placement, weight, trust))
 
     def with_placements(self, placements: dict[str, Placement]) -> PolicyIndex:
         """The same document and knowledge with the topics placed otherwise (a review)."""
@@ -272,12 +290,17 @@ class PolicyIndex:
 
     def about_policy(self, terms: Iterable[str]) -> bool:
         """Whether a question touches the policy's subject at all: a concept other than the
-        everyday ones (a pupil, a colleague), or a word such as 'online' or 'policy'."""
+        everyday ones (a pupil, a colleague), a word such as 'online' or 'policy', or words the
+        document itself uses that say what a section is about (its Class Dojo, its Marketing
+        Lead), not words any school document has."""
         generic = self.knowledge.generic_concepts
-        return any(
+        asked = set(terms)
+        if any(
             (t.startswith("@") and t[1:] not in generic) or t in self.model.policy_words
-            for t in terms
-        )
+            for t in asked
+        ):
+            return True
+        return self.texts.shares_words(asked - self.model.everyday_words, DOCUMENT_WORDS)
 
     def idf(self, term: str) -> float:
         return self.model.idf(term) or self.texts.idf.get(term, 0.0)
@@ -289,15 +312,18 @@ class PolicyIndex:
         lexical = self.texts.scores(dict.fromkeys(present, TEXT_WEIGHT))
         ranked: list[SectionScore] = []
         for section, text_score in zip(self.texts.sections, lexical, strict=True):
-            best: tuple[float, Placement | None] = (0.0, None)
-            for placed, weight in self._placed.get(id(section), ()):
+            # The topic the question is about is the best placed here, however it was placed
+            # (a reworded passage must not hand its question to a neighbour's short answer);
+            # how far its placement is trusted weighs only against other sections.
+            best: tuple[float, float, Placement | None] = (0.0, 0.0, None)
+            for placed, weight, trust in self._placed.get(id(section), ()):
                 score = weight * topic_scores.get(placed.topic.key, 0.0)
-                if best[1] is None or score > best[0]:
-                    best = (score, placed)
-            chosen = best[1]
+                if best[2] is None or score > best[0]:
+                    best = (score, score * trust, placed)
+            chosen = best[2]
             ranked.append(
                 SectionScore(
-                    section, text_score + best[0], chosen.topic if chosen else None, chosen
+                    section, text_score + best[1], chosen.topic if chosen else None, chosen
                 )
             )
         ranked.sort(key=lambda s: -s.score)

@@ -90,5 +90,9 @@ class Knowledge:
     def area(self, key: str) -> Area | None:
         return next((a for a in self.areas if a.key == key), None)
 
+    def is_the_example(self, document_digest: str) -> bool:
+        """Whether a document (by its digest) is the example school's as shipped."""
+        return document_digest[:DIGEST_CHARS] in self.example_policy
+
 
 DIGEST_CHARS = 12

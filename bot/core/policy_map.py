@@ -72,6 +72,10 @@ PLACE_MIN = 4.0
 KNOWN_VERSION_SHARE = 0.3
 
 
+# A word in more than about half a document's sections says nothing about which one.
+COMMON_IDF = math.log(2)
+
+
 class SectionTexts:
     """BM25 over the sections of one document, for both questions and topics."""
 
@@ -93,6 +97,14 @@ class SectionTexts:
             seen.update(weights.keys())
         count = len(self.sections)
         self.idf = {t: math.log(1 + (count - n + 0.5) / (n + 0.5)) for t, n in seen.items()}
+
+    def shares_words(self, words: set[str], at_least: int) -> bool:
+        """Whether one section uses `at_least` of `words`, none of them a word most sections
+        use (school, staff)."""
+        rare = {w for w in words if not w.startswith("@") and self.idf.get(w, 0.0) > COMMON_IDF}
+        return len(rare) >= at_least and any(
+            len(rare & weights.keys()) >= at_least for weights in self._weights
+        )
 
     def scores(self, query: Mapping[str, float]) -> list[float]:
         found: list[float] = []
