@@ -13,7 +13,7 @@ import pytest
 from bot.cli import main
 from bot.core.policy import PolicyDocument, PolicyError, parse_policy
 from bot.core.policy_map import Basis
-from bot.core.questions import HELD, UNSURE, AnswerKind, PolicyIndex, answer_question
+from bot.core.questions import HELD, UNSURE, PolicyIndex, answer_question
 from bot.knowledge import load_knowledge
 from bot.policy_source import PolicySource
 from tests.documents import word_document
