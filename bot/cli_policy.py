@@ -142,6 +142,8 @@ def ask(settings: Settings, question: str, as_json: bool) -> int:
 
 
 async def show_policy(settings: Settings) -> int:
+    from bot.core.policy_review import proposals
+    from bot.policy_source import placement_summary
     from bot.store.question_repo import SqlQuestions
 
     index = _policy_index(settings)
@@ -154,14 +156,13 @@ async def show_policy(settings: Settings) -> int:
         count = len(section.passages)
         kind = f"{count} passage{'' if count == 1 else 's'}" if count else "heading only"
         print(f"  {section.digest[:12]}  {section.short_title} ({kind})")
-    for review in index.reviews:
-        now = f"now {review.current}" if review.current else "no longer in the document"
-        print(
-            f"held back for review: answers for {review.title!r} were checked against "
-            f"{review.reviewed}, {now}"
-        )
-    for title, count in index.orphan_phrasings.items():
-        print(f"held back for review: {count} staff phrasings name {title!r}, not in the document")
+    print(placement_summary(index))
+    for proposal in proposals(index):
+        if proposal.needs_review and proposal.section is not None:
+            print(
+                f"waits for review: {proposal.topic_key}, answered from "
+                f"{proposal.section.short_title!r} in its own words: {proposal.why}"
+            )
     if settings.database_url:
         try:
             async with existing_database(settings) as engine, engine.connect() as db:
