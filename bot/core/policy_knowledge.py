@@ -36,7 +36,7 @@ class NextStep:
 class Topic:
     key: str
     area: str
-    answer: str
+    answer: str  # empty where the bot has no short answer: the document's words are the answer
     cues: tuple[str, ...]
     asks: tuple[str, ...]
     next: NextStep | None = None

@@ -61,12 +61,13 @@ DESCRIBE_WEIGHT = 0.6
 ANSWER_WEIGHT = 1.0
 CUE_WEIGHT = 0.8
 ASK_WEIGHT = 0.4
+EVERYDAY_WEIGHT = 0.3
 # Other sections that hold a topic nearly as well as the best (a split section) share it.
 SHARED_PLACE = 0.75
 MAX_PLACES = 2
 # Below this, nothing in the document is like the topic: it is not placed. Calibrated on the
 # example school's policy with its word-for-word placements hidden (bench/policy_accuracy.py).
-PLACE_MIN = 4.0
+PLACE_MIN = 8.0
 # A document in which this share of the topics are found word for word is a version of one the
 # knowledge was checked against: its other topics' passages have changed, not gone missing.
 KNOWN_VERSION_SHARE = 0.3
@@ -118,13 +119,16 @@ class SectionTexts:
         return found
 
 
-def topic_profile(topic: Topic, describe: str, analyzer: Analyzer) -> dict[str, float]:
-    """What a topic's section says, as weighted terms."""
+def topic_profile(
+    topic: Topic, describe: str, analyzer: Analyzer, everyday: frozenset[str] = frozenset()
+) -> dict[str, float]:
+    """What a topic's section says, as weighted terms. Everyday ideas (a pupil, a parent) are
+    in every section of a staff policy, so they count for little."""
     profile: dict[str, float] = defaultdict(float)
 
     def add(terms: Iterable[str], weight: float) -> None:
         for term in set(terms):
-            profile[term] += weight
+            profile[term] += weight * (EVERYDAY_WEIGHT if term in everyday else 1.0)
 
     add(analyzer.terms(describe), DESCRIBE_WEIGHT)
     add(analyzer.terms(topic.answer), ANSWER_WEIGHT)
@@ -170,6 +174,16 @@ def place_topics(
         for passage in section.passages:
             where.setdefault(passage.digest, (section, passage))
     describe = {area.key: area.describe for area in knowledge.areas}
+    everyday = frozenset(
+        {"@" + c for c in knowledge.generic_concepts}
+        | {
+            term
+            for concept in knowledge.generic_concepts
+            for phrase in knowledge.concepts.get(concept, ())
+            for term in analyzer.terms(phrase)
+            if not term.startswith("@")
+        }
+    )
 
     found: dict[str, Placement] = {}
     unanchored: list[Topic] = []
@@ -181,7 +195,7 @@ def place_topics(
         found[topic.key] = _word_for_word(topic, [where[d] for d in group])
     known_version = bool(found) and len(found) >= KNOWN_VERSION_SHARE * len(knowledge.topics)
     for topic in unanchored:
-        profile = topic_profile(topic, describe.get(topic.area, ""), analyzer)
+        profile = topic_profile(topic, describe.get(topic.area, ""), analyzer, everyday)
         scores = texts.scores(profile)
         best = max(scores, default=0.0)
         if best < PLACE_MIN:
@@ -210,7 +224,7 @@ def _word_for_word(topic: Topic, held: Sequence[tuple[Section, Passage]]) -> Pla
     first = places[0][0]
     order = {id(p): i for i, p in enumerate(first.passages)}
     passages = tuple(sorted((p for s, p in held if s is first), key=lambda p: order[id(p)]))
-    return Placement(topic, Basis.WORD_FOR_WORD, places, passages, topic.answer)
+    return Placement(topic, Basis.WORD_FOR_WORD, places, passages, topic.answer or None)
 
 
 # A sentence ends at . ! or ? followed by a space and a capital (or a quote or bracket).

@@ -147,7 +147,7 @@ def reviewed(index: PolicyIndex, decisions: Sequence[Decision]) -> PolicyIndex:
         order = {id(p): i for i, p in enumerate(section.passages)}
         passages = tuple(sorted((p for s, p in chosen if s is section), key=lambda p: order[id(p)]))
         answer = {
-            DecisionKind.ACCEPT: before.topic.answer,
+            DecisionKind.ACCEPT: before.topic.answer or None,
             DecisionKind.REWRITE: decision.answer,
             DecisionKind.REASSIGN: None,
         }[decision.kind]

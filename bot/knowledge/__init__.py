@@ -103,7 +103,7 @@ def _topic(area: str, raw: dict[str, Any]) -> Topic:
     return Topic(
         key=str(raw["key"]),
         area=area,
-        answer=" ".join(str(raw["answer"]).split()),
+        answer=" ".join(str(raw.get("answer") or "").split()),
         cues=tuple(str(c) for c in _list(raw.get("cues"), raw["key"])),
         asks=tuple(str(a) for a in _list(raw.get("asks"), raw["key"])),
         next=NextStep(
