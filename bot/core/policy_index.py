@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 
 from bot.core.policy import Passage, PolicyDocument, Section
 from bot.core.policy_knowledge import Knowledge, Topic
-from bot.core.policy_map import Basis, Placement, SectionTexts, best_passages, place_topics
+from bot.core.policy_map import (
+    Basis,
+    Placement,
+    SectionTexts,
+    best_passages,
+    place_topics,
+    topic_profiles,
+)
 from bot.core.policy_words import Analyzer
 
 # A cue is what the knowledge says points to a topic; an example question is a phrasing.
@@ -36,6 +43,11 @@ TEXT_WEIGHT = 3.0
 # A topic placed by content may be placed wrongly, and a document the knowledge was not written
 # for has sections it knows nothing of: there the section's own words count for more.
 CONTENT_PLACED_TRUST = 0.3
+# The question is also read in a policy's words: the profiles of the topics the knowledge says it
+# is most likely about (what their sections say) join its own words, weighted by how likely.
+# This needs no placement, so it helps most where topics were placed by content.
+EXPANDED_TOPICS = 1
+EXPANSION_WEIGHT = 0.1
 # The staff phrasings (bot/knowledge/phrasings.tsv) vote too: the areas of the few most like
 # the question, weighted by how alike they are.
 NEIGHBOURS = 5
@@ -161,6 +173,7 @@ class KnowledgeModel:
             for term in self.analyzer.terms(phrase)
             if not term.startswith("@")
         }
+        self.profiles = topic_profiles(knowledge, self.analyzer)
         self.policy_words = {
             term
             for phrase in knowledge.policy_words
@@ -271,6 +284,7 @@ class PolicyIndex:
         self.knowledge = knowledge
         self.model = model_of(knowledge)
         self.analyzer = self.model.analyzer
+        self._profiles = self.model.profiles
         self.texts = SectionTexts(document, self.analyzer)
         self.placements = (
             placements
@@ -309,7 +323,15 @@ class PolicyIndex:
         terms = self.analyzer.terms(question)
         present = set(terms)
         topic_scores = self.model.topic_scores(present)
-        lexical = self.texts.scores(dict.fromkeys(present, TEXT_WEIGHT))
+        query: dict[str, float] = dict.fromkeys(present, TEXT_WEIGHT)
+        likely = sorted(topic_scores.items(), key=lambda t: -t[1])[:EXPANDED_TOPICS]
+        total = sum(score for _, score in likely)
+        if total > 0 and EXPANSION_WEIGHT:
+            for key, score in likely:
+                share = EXPANSION_WEIGHT * score / total
+                for term, weight in self._profiles[key].items():
+                    query[term] = query.get(term, 0.0) + share * weight
+        lexical = self.texts.scores(query)
         ranked: list[SectionScore] = []
         for section, text_score in zip(self.texts.sections, lexical, strict=True):
             # The topic the question is about is the best placed here, however it was placed

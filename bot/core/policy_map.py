@@ -62,6 +62,9 @@ ANSWER_WEIGHT = 1.0
 CUE_WEIGHT = 0.8
 ASK_WEIGHT = 0.4
 EVERYDAY_WEIGHT = 0.3
+PHRASED_TERMS = 25
+PHRASED_SHARE = 0.05
+PHRASED_WEIGHT = 2.0
 # Other sections that hold a topic nearly as well as the best (a split section) share it.
 SHARED_PLACE = 0.75
 MAX_PLACES = 2
@@ -139,6 +142,43 @@ def topic_profile(
     return dict(profile)
 
 
+def topic_profiles(knowledge: Knowledge, analyzer: Analyzer) -> dict[str, dict[str, float]]:
+    """Every topic's profile (see topic_profile), by key."""
+    describe = {area.key: area.describe for area in knowledge.areas}
+    everyday = frozenset(
+        {"@" + c for c in knowledge.generic_concepts}
+        | {
+            term
+            for concept in knowledge.generic_concepts
+            for phrase in knowledge.concepts.get(concept, ())
+            for term in analyzer.terms(phrase)
+            if not term.startswith("@")
+        }
+    )
+    profiles = {
+        t.key: topic_profile(t, describe.get(t.area, ""), analyzer, everyday)
+        for t in knowledge.topics
+    }
+    # The staff phrasings of each area say, in many voices, what its sections are about: their
+    # most used words join each of its topics' profiles, lightly.
+    said: dict[str, Counter[str]] = defaultdict(Counter)
+    for phrasing in knowledge.phrasings:
+        for area in phrasing.areas:
+            said[area].update(set(analyzer.terms(phrasing.question)))
+    for topic in knowledge.topics:
+        heard = said.get(topic.area)
+        if not heard:
+            continue
+        count = sum(1 for p in knowledge.phrasings if topic.area in p.areas)
+        for term, times in heard.most_common(PHRASED_TERMS):
+            share = times / count
+            if share >= PHRASED_SHARE:
+                weight = PHRASED_WEIGHT * share * (EVERYDAY_WEIGHT if term in everyday else 1.0)
+                profile = profiles[topic.key]
+                profile[term] = profile.get(term, 0.0) + weight
+    return profiles
+
+
 def best_passages(
     section: Section,
     wanted: Mapping[str, float],
@@ -173,17 +213,7 @@ def place_topics(
     for section in texts.sections:
         for passage in section.passages:
             where.setdefault(passage.digest, (section, passage))
-    describe = {area.key: area.describe for area in knowledge.areas}
-    everyday = frozenset(
-        {"@" + c for c in knowledge.generic_concepts}
-        | {
-            term
-            for concept in knowledge.generic_concepts
-            for phrase in knowledge.concepts.get(concept, ())
-            for term in analyzer.terms(phrase)
-            if not term.startswith("@")
-        }
-    )
+    profiles = topic_profiles(knowledge, analyzer)
 
     found: dict[str, Placement] = {}
     unanchored: list[Topic] = []
@@ -195,7 +225,7 @@ def place_topics(
         found[topic.key] = _word_for_word(topic, [where[d] for d in group])
     known_version = bool(found) and len(found) >= KNOWN_VERSION_SHARE * len(knowledge.topics)
     for topic in unanchored:
-        profile = topic_profile(topic, describe.get(topic.area, ""), analyzer, everyday)
+        profile = profiles[topic.key]
         scores = texts.scores(profile)
         best = max(scores, default=0.0)
         if best < PLACE_MIN:

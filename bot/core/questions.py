@@ -120,8 +120,8 @@ class LearnedAnswer:
 # word or by the school's review (CONFIDENT), or placed by content alone (CONFIDENT_BY_CONTENT,
 # measured with every topic's passages hidden). Below them the bot says it is not sure and
 # shows the nearest passages: a wrong answer given as the answer is worse than none.
-CONFIDENT = ((25.0, 0.6), (50.0, 0.5))
-CONFIDENT_BY_CONTENT = ((20.0, 0.6), (40.0, 0.5))
+CONFIDENT = ((50.0, 0.6), (70.0, 0.35))
+CONFIDENT_BY_CONTENT = ((25.0, 0.6), (60.0, 0.3))
 NEAREST = 3
 
 
