@@ -59,9 +59,10 @@ class PolicySource:
 
 def placement_summary(index: PolicyIndex) -> str:
     """One line on where the knowledge was found in this document, for the operator."""
-    counts = Counter(p.basis for p in index.placements.values())
+    answered = [p for p in index.placements.values() if p.topic.answer]
+    counts = Counter(p.basis for p in answered)
     waiting = counts[Basis.CONTENT] + counts[Basis.CHANGED]
-    parts = [f"{counts[Basis.WORD_FOR_WORD]} of {len(index.placements)} topics found word for word"]
+    parts = [f"{counts[Basis.WORD_FOR_WORD]} of {len(answered)} short answers found word for word"]
     if counts[Basis.DECIDED]:
         parts.append(f"{counts[Basis.DECIDED]} placed by the school's review")
     if waiting:
@@ -71,6 +72,9 @@ def placement_summary(index: PolicyIndex) -> str:
         )
     if counts[Basis.NOT_COVERED]:
         parts.append(f"{counts[Basis.NOT_COVERED]} not covered by this document")
+    others = [p for p in index.placements.values() if not p.topic.answer]
+    found = sum(p.basis is not Basis.NOT_COVERED for p in others)
+    parts.append(f"{found} of {len(others)} topics with no short answer found by content")
     return "; ".join(parts)
 
 

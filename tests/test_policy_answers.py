@@ -16,7 +16,7 @@ from tests.harness import EXAMPLE_POLICY, EXAMPLE_POLICY_DOCX, SHARED_POLICY_FIL
 
 SPREAD = [
     ("Will we get warned before the rules change?", "Introduction"),
-    ("Could I actually lose my job over a tweet?", "Introduction"),
+    ("Is this policy actually part of my contract?", "Introduction"),
     ("What is this policy even for?", "Purpose of This Policy"),
     ("Do the rules apply to the peripatetic music teachers?", "Who is Covered by This Policy?"),
     ("Does it count if I post from home in the holidays?", "Scope and Purpose of This Policy"),

@@ -76,7 +76,13 @@ class Proposal:
 
     @property
     def needs_review(self) -> bool:
-        return self.decision is None and self.placement.basis in (Basis.CONTENT, Basis.CHANGED)
+        """A short answer the bot cannot vouch for here: written for other wording. A topic
+        with no short answer is answered in the document's words whatever is decided."""
+        return (
+            self.decision is None
+            and bool(self.placement.topic.answer)
+            and self.placement.basis in (Basis.CONTENT, Basis.CHANGED)
+        )
 
     @property
     def why(self) -> str:
