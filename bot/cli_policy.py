@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.cli_database import existing_database
-from bot.core.questions import CONFIDENT
+from bot.core.questions import CONFIDENT, CONFIDENT_BY_CONTENT, trusted_placement
 from bot.settings import Settings, SettingsError, UsageError
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ class _Asked:
     next_step: str | None = None
     also: str | None = None
     lead: float | None = None  # how far the best section leads the next, as a share of its score
+    thresholds: tuple[tuple[float, float], ...] = CONFIDENT
 
     def as_json(self) -> str:
         return json.dumps(
@@ -61,7 +62,7 @@ class _Asked:
         ahead = f", {self.lead:.0%} ahead of the next" if self.lead is not None else ""
         lines.append(
             f"confident: {'yes' if self.confident else 'no'} (the best section's match score is "
-            f"{best:g}{ahead}; {_CONFIDENT_WHEN})"
+            f"{best:g}{ahead}; {_confident_when(self.thresholds)})"
         )
         if self.next_step:
             lines.append(f"next step (in chat): {self.next_step}")
@@ -73,9 +74,12 @@ class _Asked:
 
 
 # Read from the thresholds themselves, so what the console says stays what the bot does.
-_CONFIDENT_WHEN = "confident needs " + " or ".join(
-    f"{score:g} with a {share:.0%} lead" for score, share in CONFIDENT
-)
+def _confident_when(thresholds: tuple[tuple[float, float], ...]) -> str:
+    return "confident needs " + " or ".join(
+        f"{score:g} with a {share:.0%} lead" for score, share in thresholds
+    )
+
+
 _SEND_ON = "this question can be sent on to the IT Network Manager (Ask the IT Network Manager)"
 
 
@@ -97,6 +101,8 @@ def _answered(index: PolicyIndex, text: str) -> _Asked:
     best = found.ranked[0].score
     runner_up = found.ranked[1].score if len(found.ranked) > 1 else 0.0
     asked = _Asked(found.text, found.confident, sections, lead=(best - runner_up) / best)
+    if not trusted_placement(found.ranked[0]):
+        asked.thresholds = CONFIDENT_BY_CONTENT
     step = found.topic.next if found.topic and found.confident else None
     if step is not None:
         # The chat answer names the command as each platform has it.

@@ -60,7 +60,7 @@ async def test_start_a_draft_sends_the_form_and_keeps_the_answer(
 ) -> None:
     teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
     await teacher.install()
-    await teacher.say("How do I get something on the school Instagram?")
+    await teacher.say("Can I use my own phone to take trip photos for the school page?")
     sent, card = teacher.last_card()
     answer = await teacher.click(card, "Start a draft", reply_to=sent)
     assert answer["type"] == "application/vnd.microsoft.activity.message"

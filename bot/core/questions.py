@@ -40,6 +40,7 @@ __all__ = [
     "QuestionRecord",
     "Quoted",
     "answer_question",
+    "trusted_placement",
     "similar_learned",
     "smalltalk_in",
 ]
@@ -120,7 +121,7 @@ class LearnedAnswer:
 # word or by the school's review (CONFIDENT), or placed by content alone (CONFIDENT_BY_CONTENT,
 # measured with every topic's passages hidden). Below them the bot says it is not sure and
 # shows the nearest passages: a wrong answer given as the answer is worse than none.
-CONFIDENT = ((50.0, 0.6), (70.0, 0.35))
+CONFIDENT = ((50.0, 0.7), (60.0, 0.45), (70.0, 0.35))
 CONFIDENT_BY_CONTENT = ((25.0, 0.6), (60.0, 0.3))
 NEAREST = 3
 
@@ -163,8 +164,7 @@ def answer_question(index: PolicyIndex, question: str) -> Answer:
         return Answer(AnswerKind.OFF_TOPIC, OFF_TOPIC, False, (), ())
     runner_up = ranking.sections[1].score if len(ranking.sections) > 1 else 0.0
     lead = (best.score - runner_up) / best.score
-    trusted = best.placement is not None and best.placement.basis in TRUSTED
-    thresholds = CONFIDENT if trusted else CONFIDENT_BY_CONTENT
+    thresholds = CONFIDENT if trusted_placement(best) else CONFIDENT_BY_CONTENT
     confident = any(best.score >= score and lead >= share for score, share in thresholds)
     if confident:
         short = _short_answer(best.placement, best.section)
@@ -195,6 +195,12 @@ def answer_question(index: PolicyIndex, question: str) -> Answer:
         for s in ranked
     )
     return Answer(AnswerKind.UNSURE, UNSURE, False, ranked, quoted)
+
+
+def trusted_placement(best: SectionScore) -> bool:
+    """Whether the best section's topic is placed by its passages or by the school's review,
+    not by content alone: content placements must clear CONFIDENT_BY_CONTENT."""
+    return best.placement is not None and best.placement.basis in TRUSTED
 
 
 def _short_answer(
