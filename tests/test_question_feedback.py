@@ -238,12 +238,18 @@ async def test_the_report_card_is_the_network_managers_and_an_answer_kept_from_i
 async def test_a_long_report_fits_one_slack_message(bot: RunningBot, fake_slack: FakeSlack) -> None:
     for number in range(1, 27):
         await ask(bot, f"what's for lunch on day {number}?")
+    # What staff typed, at its longest and escaped at its longest (& is five characters).
+    marks = await ask(bot, "&" * (questions.QUESTION_MAX - 1))
+    down = buttons_of(marks)[questions.UNHELPFUL]
+    await click(bot, fake_slack, TEACHER, questions.UNHELPFUL, down, "t")
+    await reason(bot, TEACHER, down, "<&>" * (questions.REASON_MAX // 3))
     card = await ask(bot, "questions", SAM)
     shown = _report_card(card)  # under 50 blocks, and Block Kit valid (the harness checks)
-    assert "Called off-topic (26)" in shown
-    assert f"and {26 - question_report.ITEMS_PER_LIST} more \u2014 run socialdesk questions" in (
-        shown
-    )
+    assert "Called off-topic (27)" in shown and "Thumbs down (1)" in shown
+    more = 27 - question_report.ITEMS_PER_LIST
+    assert f"and {more} more \u2014 run socialdesk questions" in shown
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in card["blocks"])
+    assert "&amp;&amp;" in shown and "&lt;&amp;&gt;" in shown  # escaped, never markup
 
 
 def _cli_env(database_url: str, policy: Path = POLICY_FILE) -> dict[str, str]:

@@ -127,3 +127,19 @@ async def test_the_report_card_in_teams_and_an_answer_kept_from_it(
     # Served to the next much the same question.
     await teacher.say("what is for lunch today")
     assert answer in texts_of(teacher.last_card()[1])
+
+
+async def test_a_long_report_is_one_valid_card_in_teams(
+    bot: RunningBot, fake_teams: FakeTeams
+) -> None:
+    sam = TeamsUser(bot, fake_teams, SAM, "Sam Network")
+    teacher = TeamsUser(bot, fake_teams, TEACHER, "Robin Teacher")
+    await sam.install()
+    await teacher.install()
+    for number in range(1, 9):
+        await teacher.say(f"what's for lunch on day {number}?")
+    await sam.say("policy questions")
+    _, report = sam.last_card()  # sent through the fake Bot Connector, which checks the schema
+    assert "Called off-topic (8)" in texts_of(report)
+    assert "and 3 more \u2014 run socialdesk questions" in texts_of(report)
+    assert len([t for t in titles(report) if t.startswith("Keep an answer")]) == 5
