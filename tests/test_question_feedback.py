@@ -270,13 +270,15 @@ async def test_socialdesk_questions_per_version_and_an_answer_kept_from_the_comm
     bot = await start_bot(policy=policy)
     fake_slack.members[TEACHER] = (TEACHER_NAME, "robin")
     first = await ask(bot, PHONE)
-    await click(
-        bot, fake_slack, TEACHER, questions.HELPFUL, buttons_of(first)[questions.HELPFUL], "1"
-    )
+    up = buttons_of(first)[questions.HELPFUL]
+    await click(bot, fake_slack, TEACHER, questions.HELPFUL, up, "1")
     sent_on = buttons_of(await ask(bot, "Can I livestream the summer fair on my own TikTok?"))
     await click(bot, fake_slack, TEACHER, questions.ESCALATE, sent_on[questions.ESCALATE], "e")
-    # A new version of the policy: later questions are answered from it.
+    # A new version of the policy: later questions are answered from it. A vote on an earlier
+    # answer still counts, but that answer cannot be shown again as it was: a note says thanks.
     policy.write_text(policy.read_text("utf-8") + "\n\nA closing line.\n", "utf-8")
+    late = await click(bot, fake_slack, TEACHER, questions.HELPFUL, up, "late")
+    assert late["replace_original"] is False and THANKS in said(late)
     lunch = await ask(bot, LUNCH)
     down = buttons_of(lunch)[questions.UNHELPFUL]
     await click(bot, fake_slack, TEACHER, questions.UNHELPFUL, down, "2")
