@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import cli_database, cli_delivery, cli_people, cli_policy, cli_records
+from bot import cli_database, cli_delivery, cli_people, cli_policy, cli_questions, cli_records
 from bot.settings import (
     PackageSettings,
     Settings,
@@ -291,6 +291,52 @@ def _parser() -> argparse.ArgumentParser:
         "(nobody configured could receive it). No content.",
     )
     reports_list.add_argument("--held", action="store_true", help="only the held ones")
+    questions = commands.add_parser(
+        "questions",
+        help="the question report: what staff asked the bot and where its answers fell short",
+        description="The question report for the IT Network Manager, per version of the policy "
+        "(its digest, shown short, with the first and last days a question was answered from "
+        "it): the most asked topics (a question the bot knows no topic for counts under the "
+        'section that matched it best), the questions answered "not sure", those called '
+        "off-topic, the answers given a thumbs down with the reason given, and the questions "
+        "sent on to the IT Network Manager with whether they were answered. Each question is "
+        "listed with its number and the day it was asked; nothing says who asked, which "
+        "socialdesk never keeps (nor does it show who answered). The IT Network Manager sees "
+        "the same report as a card by typing /policy questions in Slack (policy questions in "
+        "Teams). `questions keep` keeps an answer for a listed question.",
+    )
+    questions.add_argument(
+        "--since", help="only questions asked on or after this date (YYYY-MM-DD)"
+    )
+    questions.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object: since, time_zone and versions (each with policy_version, "
+        "first_asked, last_asked, questions, helpful, unhelpful, most_asked, unsure, "
+        "off_topic, thumbs_down and sent_on)",
+    )
+    questions_commands = questions.add_subparsers(dest="questions_command", metavar="keep")
+    keep = questions_commands.add_parser(
+        "keep",
+        help="keep an answer for a listed question, as the IT Network Manager",
+        description="Keep an answer for a question `socialdesk questions` lists (by its "
+        "number), as the IT Network Manager's Keep an answer button does: socialdesk then shows "
+        "it beside the policy's own answer to anyone who asks much the same question, while "
+        "the policy reads as it does now (any change to the policy holds it back; from the "
+        "card in chat it can be tied to the sections it rests on instead). Nobody is told now, "
+        "since who asked was never kept. A question sent on to the IT Network Manager is "
+        "answered from its card instead, so that whoever asked hears the answer. The audit "
+        "log records the IT Network Manager named by --as as having kept it.",
+    )
+    keep.add_argument("question_id", metavar="QUESTION_ID", help="the question's number, e.g. 12")
+    keep.add_argument("--answer", required=True, metavar="TEXT", help="the answer to keep")
+    keep.add_argument(
+        "--as",
+        dest="keep_as",
+        metavar="NAME",
+        help="the configured IT Network Manager it is kept in the name of (default: the first "
+        "one configured)",
+    )
     chat = commands.add_parser(
         "chat",
         help="chat with the bot in the terminal, as any configured person",
@@ -346,6 +392,11 @@ COMMANDS: dict[str, Command] = {
         cli_records.print_report(settings, args.reference)
     ),
     "reports": lambda settings, args: asyncio.run(cli_records.list_reports(settings, args.held)),
+    "questions": lambda settings, args: asyncio.run(
+        cli_questions.keep_answer(settings, args.question_id, args.answer, args.keep_as)
+        if args.questions_command == "keep"
+        else cli_questions.print_questions(settings, args.since, args.json)
+    ),
     "backup": lambda settings, args: cli_database.backup_sqlite(settings, Path(args.out)),
     "chat": lambda settings, args: _chat(settings, args.start_as),
 }

@@ -178,9 +178,11 @@ async def show_policy(settings: Settings) -> int:
             return 0
         for entry in learned:
             if not entry.still_fits(document):
-                # By reference only: the question is the asker's, not the console's.
+                # By reference (or, for one kept from the question report and never sent on,
+                # its number) only: the question is the asker's, not the console's.
+                which = entry.reference or f"question #{entry.question_id}"
                 print(
                     f"held back for review: the IT Network Manager's kept answer to "
-                    f"{entry.reference}; the policy it was given for has changed"
+                    f"{which}; the policy it was given for has changed"
                 )
     return 0

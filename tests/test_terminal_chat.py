@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from bot.cli import main
 from bot.settings import describe_database, normalise_database_url
 from bot.store.db import make_engine
-from bot.store.models import CARDS, OUTBOX, POSTS, REPORTS, SERVED_PLATFORMS
+from bot.store.models import CARDS, OUTBOX, POLICY_QUESTIONS, POSTS, REPORTS, SERVED_PLATFORMS
 from tests.conftest import BotFactory
 from tests.fakes.slack import FakeSlack
 from tests.harness import FIXTURES, POLICY_FILE, draft_payload, eventually
@@ -209,6 +209,50 @@ async def test_a_policy_question_is_answered(chat: Chat) -> None:
     status, out, _ = await chat("/policy can I post photos of pupils on my own page?")
     assert status == 0, out
     assert "(From the policy," in out and "Ask the IT Network Manager" in out
+
+
+async def test_feedback_on_an_answer_and_an_answer_kept_from_the_question_report(
+    chat: Chat, database_url: str
+) -> None:
+    why = "It did not say what to do with photos already taken."
+    kept = "Move them to a school device, then delete them from your phone."
+    status, out, _ = await chat(
+        "/as terry",
+        "can I use my own phone for the trip photos?",  # [1] to [4]: the thumbs are 3 and 4
+        "3",  # thumbs up: the answer again, its buttons now 5 to 8
+        "8",  # thumbs down: again, 9 to 12, and the form for a reason
+        "x" * 501,  # too long: refused, asked again
+        why,
+        "policy questions",  # not Terry's to see
+        "/as sam",
+        "policy questions",
+        "1",  # Keep an answer, for the thumbs down
+        kept,
+        "",  # the sections it rests on: none ticked
+        "/as terry",
+        "is it ok to use my own phone for the trip photos",
+    )
+    assert status == 0, out
+    terry = _after(out, "You are now Terry Teacher (staff).")
+    assert "[3] \U0001f44d Helpful  [4] \U0001f44e Not helpful" in terry
+    voted = _after(terry, "--- changed ---")
+    assert "[7] \U0001f44d Helpful (your vote)" in voted and "Thanks \u2014 noted." in voted
+    down = _after(voted, "--- changed ---")
+    assert "[12] \U0001f44e Not helpful (your vote)" in down
+    assert "500 characters or fewer" in _after(down, "Not sent:")
+    assert "Feedback sent." in down
+    assert "Only the IT Network Manager can see the question report" in out
+    sam = _after(out, "You are now Sam Network (network manager).")
+    assert "Thumbs down (1):" in sam and why in sam and "[1] Keep an answer for #1" in sam
+    assert "Terry" not in sam.split("Answer kept.")[0]
+    assert "Answer kept." in sam
+    again = _after(sam, "You are now Terry Teacher (staff).")
+    assert "has answered a question like yours (Sam Network)" in again and kept in again
+
+    first, second = await _rows(database_url, POLICY_QUESTIONS)
+    assert first["vote"] == "unhelpful" and first["vote_reason"] == why
+    assert first["learned"] and first["answer"] == kept and first["asker_key"] is None
+    assert second["learned_from"] == first["id"]
 
 
 async def test_a_button_the_handler_refuses_changes_nothing(chat: Chat, database_url: str) -> None:

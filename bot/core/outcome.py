@@ -75,6 +75,10 @@ class Outcome:
     # It concerns an anonymous report: the messages and timers it queues take ids outside
     # the shared sequence, so none sits next to a row of whoever made it.
     detached: bool = False
+    # The message clicked (or the one its form sits in), as it now reads, shown in its place
+    # to the clicker alone: for a message no card_key tracks, such as an answer only its asker
+    # was shown. Ignored where the click's route keeps the card as it is (beside_card).
+    replaces_clicked: Message | None = None
 
     @property
     def refused(self) -> bool:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from bot.core.people import UNSIGNED, Signature
 from bot.core.posts import Draft, LiveLink, PostRecord
-from bot.core.questions import LearnedAnswer, LearnedSection, NewQuestion, QuestionRecord
+from bot.core.questions import LearnedAnswer, LearnedSection, NewQuestion, QuestionRecord, Vote
 from bot.core.refs import RefKind
 from bot.core.reports import NewReport, ReportEvent, ReportKind, ReportRecord, ReportState
 from bot.core.states import PostState
@@ -177,6 +177,14 @@ class QuestionRepository(Protocol):
         the answer joins the bot's answers, tied to these sections."""
 
     async def learned(self) -> Sequence[LearnedAnswer]: ...
+
+    async def vote(self, question_id: int, vote: Vote, reason: str | None) -> bool:
+        """The asker's vote on the answer, replacing any earlier one (one vote per answer);
+        False if there is no such question. Nothing says who voted."""
+
+    async def listed(self, since: datetime | None = None) -> Sequence[QuestionRecord]:
+        """Every question asked from `since` on, oldest first, for the question report:
+        without who asked or who answered (`asker_key` and `answered_by` are None)."""
 
 
 class ReportRepository(Protocol):

@@ -39,6 +39,7 @@ __all__ = [
     "PolicyLookup",
     "QuestionRecord",
     "Quoted",
+    "Vote",
     "answer_question",
     "trusted_placement",
     "similar_learned",
@@ -52,6 +53,13 @@ class AnswerKind(StrEnum):
     OFF_TOPIC = "off_topic"
     NO_POLICY = "no_policy"
     LEARNED = "learned"  # an answer the IT Network Manager gave before
+
+
+class Vote(StrEnum):
+    """What the asker said of the answer they were shown (the thumbs under it)."""
+
+    HELPFUL = "helpful"
+    UNHELPFUL = "unhelpful"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,14 @@ class QuestionRecord:
     escalation_digest: str | None = None
     asker_signed: Signature = UNSIGNED
     answered_signed: Signature = UNSIGNED
+    topic: str | None = None
+    # The kept answer shown with it, if any.
+    learned_from: int | None = None
+    # Its answer joined the bot's answers (`learned`).
+    kept: bool = False
+    # The asker's vote on the answer, and their reason for a thumbs down; never who voted.
+    vote: Vote | None = None
+    vote_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from bot.core.outcome import Outcome
-from bot.core.people import Platform
+from bot.core.people import Person, Platform, Role
 from bot.core.ui import Block, BulletList, Buttons, Message, Paragraph
 from bot.handlers import HandlerContext
 from bot.handlers.workflow import CommandRoute, Said, Workflow
 
 
-def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Message:
-    """Every workflow's commands, as their tables describe them."""
+def help_message(
+    ctx: HandlerContext, platform: Platform = Platform.SLACK, reader: Person | None = None
+) -> Message:
+    """Every workflow's commands, as their tables describe them; for the IT Network Manager
+    (`reader`), what only they can ask for too."""
     # Imported here: the tables being listed include this workflow's own.
     from bot.handlers.routes import ROUTES
 
@@ -25,6 +28,14 @@ def help_message(ctx: HandlerContext, platform: Platform = Platform.SLACK) -> Me
         # In a chat something can start here, with no message of its own left in the chat
         # (a report, in a dialog); Slack's commands open their windows at once.
         blocks += (Buttons(shortcuts),)
+    if reader is not None and reader.holds(Role.NETWORK_MANAGER):
+        word = "/policy questions" if platform is Platform.SLACK else "policy questions"
+        blocks += (
+            Paragraph.of(
+                f"As the IT Network Manager: {word} shows what staff asked, the answers they "
+                "found unhelpful and why, and lets you keep an answer for next time."
+            ),
+        )
     return Message(summary="What socialdesk does", blocks=blocks)
 
 
@@ -55,7 +66,7 @@ def welcome_message(ctx: HandlerContext, platform: Platform) -> Message:
 
 
 def _help(ctx: HandlerContext, said: Said) -> Outcome:
-    return Outcome(reply=help_message(ctx, said.platform))
+    return Outcome(reply=help_message(ctx, said.platform, said.actor))
 
 
 WORKFLOW = Workflow(

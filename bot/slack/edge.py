@@ -419,6 +419,14 @@ class SlackListeners:
             )
             return
         await ack()
+        if outcome.replaces_clicked is not None and not route.beside_card:
+            # The clicker's own message shown again (an answer with their vote on it): only
+            # its response_url reaches an ephemeral message, which chat.update cannot.
+            self.replies.later(
+                self.replies.replace(
+                    body.get("response_url"), blockkit.render_message(outcome.replaces_clicked)
+                )
+            )
         if outcome.form is not None:
             trigger_id = body.get("trigger_id")
             if isinstance(trigger_id, str):
@@ -528,13 +536,21 @@ class InteractionReplies:
         task.add_done_callback(self._tasks.discard)
 
     async def ephemeral(self, response_url: object, rendered: Mapping[str, Any]) -> None:
+        await self._respond(
+            response_url, {"response_type": "ephemeral", "replace_original": False, **rendered}
+        )
+
+    async def replace(self, response_url: object, rendered: Mapping[str, Any]) -> None:
+        """The message clicked, replaced for the clicker (ephemeral as it was)."""
+        await self._respond(response_url, {"replace_original": True, **rendered})
+
+    async def _respond(self, response_url: object, body: Mapping[str, Any]) -> None:
         if not isinstance(response_url, str):
             return
         # The address came in a signed request; still, nothing but Slack gets our answers.
         if (urlsplit(response_url).hostname or "") not in self._trusted_hosts:
             log.warning("slack: not answering to an address outside Slack")
             return
-        body = {"response_type": "ephemeral", "replace_original": False, **rendered}
         async with self._http.post(
             response_url, json=body, timeout=aiohttp.ClientTimeout(total=10)
         ) as answer:

@@ -294,6 +294,11 @@ class PolicyQuestion(Base):
     answer_policy_hash: Mapped[str | None] = mapped_column(String(64))
     learned: Mapped[bool] = mapped_column(default=False, server_default=false(), index=True)
     learned_sections: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The asker's thumbs up or down on the answer ("helpful" / "unhelpful"), and the reason
+    # they gave for a thumbs down: one vote per answer, changed in place, and nothing about
+    # who voted or when beyond the day the question was asked.
+    vote: Mapped[str | None] = mapped_column(String(16))
+    vote_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Report(Base):

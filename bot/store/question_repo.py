@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +16,7 @@ from bot.core.questions import (
     LearnedSection,
     NewQuestion,
     QuestionRecord,
+    Vote,
 )
 from bot.core.refs import RefKind, format_reference
 from bot.store.models import POLICY_QUESTIONS
@@ -76,7 +78,7 @@ class SqlQuestions:
             question=row.question,
             kind=AnswerKind(row.kind),
             policy_hash=row.policy_hash,
-            sections=tuple((str(s["title"]), float(s["score"])) for s in row.sections),
+            sections=_sections(row),
             asked_at=row.asked_at,
             escalated_at=row.escalated_at,
             answered_by=row.answered_by,
@@ -85,6 +87,11 @@ class SqlQuestions:
             escalation_digest=row.escalation_digest,
             asker_signed=signature_in(row, "asker"),
             answered_signed=signature_in(row, "answered_by"),
+            topic=row.topic,
+            learned_from=row.learned_from,
+            kept=bool(row.learned),
+            vote=_vote(row.vote),
+            vote_reason=row.vote_reason,
         )
 
     async def mark_escalated(
@@ -159,3 +166,65 @@ class SqlQuestions:
             )
             for row in rows
         ]
+
+    async def vote(self, question_id: int, vote: Vote, reason: str | None) -> bool:
+        changed = await self._db.execute(
+            update(POLICY_QUESTIONS)
+            .where(POLICY_QUESTIONS.c.id == question_id)
+            .values(vote=vote.value, vote_reason=reason)
+        )
+        return changed.rowcount == 1
+
+    async def listed(self, since: datetime | None = None) -> Sequence[QuestionRecord]:
+        # Only the columns the report shows: never who asked, nor their digest or signature.
+        columns = POLICY_QUESTIONS.c
+        query = select(
+            columns.id,
+            columns.reference,
+            columns.question,
+            columns.kind,
+            columns.policy_hash,
+            columns.sections,
+            columns.topic,
+            columns.learned_from,
+            columns.asked_at,
+            columns.escalated_at,
+            columns.answered_at,
+            columns.learned,
+            columns.vote,
+            columns.vote_reason,
+        ).order_by(columns.asked_at, columns.id)
+        if since is not None:
+            query = query.where(columns.asked_at >= since)
+        return [
+            QuestionRecord(
+                id=row.id,
+                reference=row.reference,
+                asker_key=None,
+                question=row.question,
+                kind=AnswerKind(row.kind),
+                policy_hash=row.policy_hash,
+                sections=_sections(row),
+                asked_at=row.asked_at,
+                escalated_at=row.escalated_at,
+                answered_by=None,
+                answer=None,
+                answered_at=row.answered_at,
+                topic=row.topic,
+                learned_from=row.learned_from,
+                kept=bool(row.learned),
+                vote=_vote(row.vote),
+                vote_reason=row.vote_reason,
+            )
+            for row in await self._db.execute(query)
+        ]
+
+
+def _sections(row: Any) -> tuple[tuple[str, float], ...]:
+    return tuple((str(s["title"]), float(s["score"])) for s in row.sections)
+
+
+def _vote(value: str | None) -> Vote | None:
+    # A value this version does not know (written by a later one) reads as no vote.
+    known = {v.value for v in Vote}
+    return Vote(value) if value is not None and value in known else None

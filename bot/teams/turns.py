@@ -432,6 +432,10 @@ class SocialdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     def _shown_after(self, outcome: Outcome, clicked: str | None) -> Json:
         """`clicked`: the key of the card the click came from, if it is one the bot tracks
         (an approver's card, shared by every approver)."""
+        if outcome.replaces_clicked is not None and clicked is None:
+            # A card of the clicker's own, which no card_key tracks (an answer with their vote
+            # on it, a form in a message of its own): shown again as it now reads.
+            return adaptive.invoke_card(self._renderer.card(outcome.replaces_clicked))
         changed = bool(outcome.notifications or outcome.card_updates)
         for update in outcome.card_updates:
             if update.card_key == clicked:

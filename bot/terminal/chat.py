@@ -257,7 +257,7 @@ class TerminalChat:
         if found is None:
             self.say(f"No button [{number_text}] in your messages: /inbox shows them.")
             return
-        _, button = found
+        pressed, button = found
         route = ROUTES.clicks.get(button.action)
         target = route.reads(button.value) if route is not None else None
         if route is None or target is None:
@@ -275,7 +275,8 @@ class TerminalChat:
             # Permissions are the handler's to check, at the click, as on every platform.
             self.say(_reasons(outcome) or "That could not be done.")
             return
-        await self._show_outcome(outcome)
+        # A route that keeps the card as it is (beside_card) never has it shown again.
+        await self._show_outcome(outcome, None if route.beside_card else pressed)
 
     async def _confirmed(self, button: Button) -> bool:
         if button.confirm is None:
@@ -287,14 +288,21 @@ class TerminalChat:
             raise EndOfInput
         return answer.strip().lower() in ("y", "yes")
 
-    async def _show_outcome(self, outcome: Outcome) -> None:
+    async def _show_outcome(self, outcome: Outcome, clicked: Shown | None = None) -> None:
+        """`clicked`: the message whose button was pressed, which the outcome (or that of the
+        form it opens) may show again as it now reads."""
+        self._redraw(outcome, clicked)
         if outcome.reply is not None:
             self._show(self._inboxes.reply(self._person, outcome.reply))
         self._after(outcome)
         if outcome.form is not None:
-            await self._fill(outcome.form)
+            await self._fill(outcome.form, clicked)
 
-    async def _fill(self, form: Form | None) -> None:
+    def _redraw(self, outcome: Outcome, clicked: Shown | None) -> None:
+        if outcome.replaces_clicked is not None and clicked is not None:
+            self._inboxes.redraw(self._person, clicked, outcome.replaces_clicked)
+
+    async def _fill(self, form: Form | None, clicked: Shown | None = None) -> None:
         """Asks for each input, sends the form through its route, and asks again for the
         inputs a refusal names; a form that follows (the next step) is filled in turn."""
         answers: dict[str, Answer] = {}
@@ -320,6 +328,7 @@ class TerminalChat:
                 form, ask_only = self._refused(route, form, sent, outcome)
                 continue
             self.say(f"{route.done}.")
+            self._redraw(outcome, clicked)
             if outcome.reply is not None:
                 self._show(self._inboxes.reply(self._person, outcome.reply))
             self._after(outcome)

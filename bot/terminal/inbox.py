@@ -86,6 +86,11 @@ class Inboxes:
             self._messages.setdefault(person.key, []).append(shown)
         return shown
 
+    def redraw(self, person: Person, shown: Shown, message: Message) -> None:
+        """A message of the person's own that no card key tracks (an answer, now with their
+        vote), changed in place as the click's outcome says it now reads."""
+        self._change(person.key, shown, message, shown.revision)
+
     def unseen(self, person: Person) -> list[Shown]:
         """What arrived or changed for the person since they last looked, now seen."""
         fresh = [s for s in self._messages.get(person.key, []) if not s.seen]
