@@ -1,2 +1,6 @@
-def renamed(t): raise RuntimeError("x")
-def relabel(t, r): return t
+def renamed(t):
+    raise RuntimeError("x")
+
+
+def relabel(t, r):
+    return t
