@@ -235,25 +235,81 @@ def _parser() -> argparse.ArgumentParser:
         "ask",
         help="answer a policy question as the bot would, from the policy document",
         description="Answer a question from the school's policy document (SOCIALDESK_POLICY, "
-        "or policy: in the YAML) as the bot would, without storing it and without the IT Network "
-        "Manager's kept answers (those are the running bot's). It prints the answer, the "
-        "passages the chat answer quotes, whether it is confident, the next step the chat "
+        "or policy: in "
+        "the YAML) as the bot would, without storing it and without the IT Network Manager's kept"
+        " answers (those are the running bot's), but with the school's review decisions "
+        "(socialdesk policy review) from the database, where there is one. It prints the answer, "
+        "the passages the chat answer quotes, whether it is confident, the next step the chat "
         "answer offers, and the nearest sections with their match scores (higher is a closer "
-        "match; not a percentage). Given - instead of a question, read one question per line "
-        "from standard input (blank lines are skipped). With --json, print one JSON object per "
+        "match; not a percentage). Given - instead of a question, read one question per line from"
+        " standard input (blank lines are skipped). With --json, print one JSON object per "
         "question: answer (string), confident (bool), next_step (string or null) and sections "
         '(list of {"title": ..., "score": ..., "quoted": [passage, ...]}, best first).',
     )
     ask.add_argument("question", help="the question, or - to read one per line from stdin")
     ask.add_argument("--json", action="store_true", help="print JSON, one object per question")
-    commands.add_parser(
+    policy = commands.add_parser(
         "policy",
-        help="show the loaded policy's sections and the answers held back for review",
-        description="Read the policy document as the bot would: its version, the sections "
-        "found from its headings, the sections whose short answers are held back because "
-        "their wording changed since they were checked, and (from the database DATABASE_URL "
-        "names, if there is one) the IT Network Manager's kept answers held back for the same "
-        "reason.",
+        help="show the loaded policy, where each topic was found, and what needs review",
+        description="Read the policy document as the bot would: its version and its sections, "
+        "numbered; how many of the topics the bot knows were found word for word (their short "
+        "answers are served), placed by the school's review, found by content (the document's "
+        "own words are served until they are reviewed) or not covered; the topics needing "
+        "review; and (from the database DATABASE_URL names, if there is one) the IT Network "
+        "Manager's kept answers held back because the policy changed. `socialdesk policy "
+        "review` reviews the topics.",
+    )
+    policy_commands = policy.add_subparsers(dest="policy_command", metavar="review")
+    review = policy_commands.add_parser(
+        "review",
+        help="review where the bot answers each topic from",
+        description="The school's review of where the bot answers each topic from in this "
+        "version of the policy, kept in the database (DATABASE_URL, already migrated) with the "
+        "policy version: a decision holds in later versions while the passages it rests on "
+        "read word for word. On a terminal, without flags, it walks through the topics needing "
+        "review (then offers the rest), showing the proposed section, why, the passages and "
+        "the short answer, and asks [a]ccept / [r]eassign (to a section chosen by number) / "
+        "[w]rite (the short answer, one line) / [n]ot covered / [s]kip / [q]uit; each "
+        "decision is saved at once. Not on a terminal, or with --list, it lists every topic "
+        "with its status (word for word, needs review, decided, not covered), section and "
+        "why. One decision can be given as flags instead. Decisions are recorded as made by "
+        "the configured IT Network Manager (--as NAME when several are configured). A bad "
+        "topic, section or answer is said in one line, exit status 2, and nothing is saved.",
+    )
+    review.add_argument("--list", action="store_true", help="list every topic; ask nothing")
+    review.add_argument(
+        "--json",
+        action="store_true",
+        help='list as one JSON object: {"version": ..., "topics": [{"topic", "status", '
+        '"section", "section_number", "why", "passages", "short_answer"}, ...]}',
+    )
+    review.add_argument(
+        "--accept", metavar="TOPIC", help="the proposed section, and its short answer, hold"
+    )
+    review.add_argument(
+        "--reassign",
+        metavar="TOPIC",
+        help="answer the topic from another section (--section), in that section's own words",
+    )
+    review.add_argument(
+        "--section", metavar="TITLE_OR_NUMBER", help="for --reassign: the section's title or number"
+    )
+    review.add_argument(
+        "--rewrite",
+        metavar="TOPIC",
+        help="serve the school's own short answer (--answer) from the proposed section",
+    )
+    review.add_argument("--answer", metavar="TEXT", help="for --rewrite: the short answer")
+    review.add_argument(
+        "--not-covered",
+        metavar="TOPIC",
+        help="this version of the policy does not cover the topic: no answer for it",
+    )
+    review.add_argument(
+        "--as",
+        dest="reviewer",
+        metavar="NAME",
+        help="the IT Network Manager making the decisions (needed when several are configured)",
     )
     export = commands.add_parser(
         "export",
@@ -384,7 +440,7 @@ COMMANDS: dict[str, Command] = {
     "teams": lambda settings, args: asyncio.run(cli_delivery.show_teams_reach(settings)),
     "people": lambda settings, args: asyncio.run(cli_people.show_people(settings, args.json)),
     "ask": lambda settings, args: cli_policy.ask(settings, args.question, args.json),
-    "policy": lambda settings, args: asyncio.run(cli_policy.show_policy(settings)),
+    "policy": lambda settings, args: _policy(settings, args),
     "export": lambda settings, args: asyncio.run(
         cli_records.export_csv(settings, args.what, args.since, args.until, args.out)
     ),
@@ -424,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Commands that open only one of the two (every other opens the configuration and the database).
-CONFIGURATION_ONLY = frozenset({"ask", "teams-package"})
+CONFIGURATION_ONLY = frozenset({"teams-package"})
 DATABASE_ONLY = frozenset({"migrate", "backup"})
 
 
@@ -477,6 +533,23 @@ def _serve(settings: Settings, port: int | None) -> int:
     finally:
         listening.close()  # run_app leaves a socket it was given open when start-up fails
     return 0
+
+
+def _policy(settings: Settings, args: argparse.Namespace) -> int:
+    if args.policy_command != "review":
+        return asyncio.run(cli_policy.show_policy(settings))
+    request = cli_policy.ReviewRequest(
+        list_only=args.list,
+        as_json=args.json,
+        accept=args.accept,
+        reassign=args.reassign,
+        section=args.section,
+        rewrite=args.rewrite,
+        answer=args.answer,
+        not_covered=args.not_covered,
+        reviewer=args.reviewer,
+    )
+    return asyncio.run(cli_policy.review_policy(settings, request, sys.stdin, sys.stdout))
 
 
 def _chat(settings: Settings, start_as: str | None) -> int:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from bot.core.people import UNSIGNED, Signature
+from bot.core.policy_review import Decision
 from bot.core.posts import Draft, LiveLink, PostRecord
 from bot.core.questions import LearnedAnswer, LearnedSection, NewQuestion, QuestionRecord, Vote
 from bot.core.refs import RefKind
@@ -236,6 +237,18 @@ class ReportRepository(Protocol):
     ) -> Sequence[ReportRecord]: ...
 
 
+class ReviewRepository(Protocol):
+    """The school's review decisions, appended and never changed (the latest that holds for a
+    topic wins, bot.core.policy_review.holding)."""
+
+    async def add(self, decision: Decision) -> int: ...
+
+    async def all(self) -> list[Decision]: ...
+
+    async def stamp(self) -> tuple[int, int]:
+        """How many decisions there are, and the latest one's id (0 for none)."""
+
+
 class UnitOfWork(Protocol):
     @property
     def references(self) -> References: ...
@@ -254,3 +267,6 @@ class UnitOfWork(Protocol):
 
     @property
     def reports(self) -> ReportRepository: ...
+
+    @property
+    def reviews(self) -> ReviewRepository: ...

@@ -41,9 +41,9 @@ __all__ = [
     "Quoted",
     "Vote",
     "answer_question",
-    "trusted_placement",
     "similar_learned",
     "smalltalk_in",
+    "trusted_placement",
 ]
 
 

@@ -55,7 +55,7 @@ from bot.core.ui import (
     Quote,
     TextInput,
 )
-from bot.handlers import HandlerContext, posts, report_cards
+from bot.handlers import HandlerContext, policy_review, posts, report_cards
 from bot.handlers import help as help_handler
 from bot.handlers.question_report import KEEP, report_card
 from bot.handlers.workflow import (
@@ -180,7 +180,7 @@ async def ask(
     # sends it on, and the day is all that is kept of when.
     day = _day_of(ctx, ctx.clock.now())
     secret = secrets.token_urlsafe(24)
-    index = ctx.policy.current() if ctx.policy else None
+    index = await policy_review.reviewed_index(ctx, uow)
     if index is None:
         record = await uow.questions.create(
             NewQuestion(
@@ -921,6 +921,9 @@ def _refuse(text: str) -> Outcome:
 def _question_asked(ctx: HandlerContext, uow: UnitOfWork, said: Said) -> Awaitable[Outcome]:
     if said.text.strip().lower() == REPORT_WORD:
         return show_report(ctx, uow, said.actor)
+    if policy_review.asks_for_review(said.text):
+        # `/policy review` alone: the IT Network Manager's review of where answers come from.
+        return policy_review.review_command(ctx, uow, said)
     return ask(ctx, uow, said.actor, said.text, said.platform)
 
 

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from bot.core.people import Platform
 from bot.core.ui import Message
-from bot.handlers import HandlerContext, TimerHandler, help, posts, questions, reports
+from bot.handlers import (
+    HandlerContext,
+    TimerHandler,
+    help,
+    policy_review,
+    posts,
+    questions,
+    reports,
+)
 from bot.handlers.workflow import ClickRoute, CommandRoute, FormRoute, FormValues, Workflow
 
 # In the order their commands are listed (the Slack and Teams manifests list them so).
@@ -20,6 +28,7 @@ WORKFLOWS: tuple[Workflow, ...] = (
     posts.WORKFLOW,
     reports.WORKFLOW,
     questions.WORKFLOW,
+    policy_review.WORKFLOW,
     help.WORKFLOW,
 )
 

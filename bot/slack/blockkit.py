@@ -48,6 +48,7 @@ MESSAGE_BLOCKS_MAX = 50
 MODAL_BLOCKS_MAX = 100
 MODAL_TITLE_MAX = 24
 CHECKBOX_OPTIONS_MAX = 10
+RADIO_OPTIONS_MAX = 10
 CONFIRM_TITLE_MAX = 100
 CONFIRM_TEXT_MAX = 300
 CONFIRM_BUTTON_MAX = 30
@@ -274,8 +275,10 @@ def _multi_choice_element(item: MultiChoice) -> Json:
 
 
 def _single_choice_element(item: SingleChoice) -> Json:
+    # Radio buttons hold ten; a longer list (a policy's sections) is a menu.
     radios = _options(item.choices)
-    element: Json = {"type": "radio_buttons", "action_id": item.name, "options": radios}
+    kind = "radio_buttons" if len(radios) <= RADIO_OPTIONS_MAX else "static_select"
+    element: Json = {"type": kind, "action_id": item.name, "options": radios}
     for radio in radios:
         if radio["value"] == item.initial:
             element["initial_option"] = radio

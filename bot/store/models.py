@@ -301,6 +301,26 @@ class PolicyQuestion(Base):
     vote_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class PolicyReview(Base):
+    """One decision of the school's review of where the bot answers a topic from, for the
+    version of the policy it was made on (bot.core.policy_review). Never changed or deleted: the
+    latest that still holds for a topic wins, and the earlier ones are its history."""
+
+    __tablename__ = "policy_reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The document's digest when it was decided.
+    policy_version: Mapped[str] = mapped_column(String(64))
+    topic_key: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    # The digests of the passages it rests on: it holds wherever they read word for word.
+    passages: Mapped[list[str]] = mapped_column(JSON)
+    answer: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_by_name: Mapped[str | None] = mapped_column(String(200))
+    decided_by_identity: Mapped[str | None] = mapped_column(String(500))
+    decided_at: Mapped[datetime]
+
+
 class Report(Base):
     """A concern reported by a member of staff. `reporter_key` is None for an anonymous report,
     which is found again only by the digest of its receipt code; nothing else names its maker."""
@@ -389,6 +409,7 @@ TEAMS_CONVERSATIONS = table_of(TeamsConversation)
 SERVED_PLATFORMS = table_of(ServedPlatform)
 TEAMS_UPLOADS = table_of(TeamsUpload)
 POLICY_QUESTIONS = table_of(PolicyQuestion)
+POLICY_REVIEWS = table_of(PolicyReview)
 REPORTS = table_of(Report)
 REPORT_EVENTS = table_of(ReportEventRow)
 SEEN_REQUESTS = table_of(SeenRequest)

@@ -1,6 +1,7 @@
 """Repositories: the store's side of the protocols in bot.core.ports, gathered in one unit of
 work, and the two logs every workflow writes (each object's state history, and the audit log).
-Each workflow's own repository lives beside this: post_repo, report_repo, question_repo."""
+Each workflow's own repository lives beside this: post_repo, report_repo, question_repo,
+review_repo."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.store.numbering import DetachedIds, SqlReferences
 from bot.store.post_repo import SqlPosts
 from bot.store.question_repo import SqlQuestions
 from bot.store.report_repo import SqlReports
+from bot.store.review_repo import SqlReviews
 from bot.store.signing import Signer, signature_in, signed_values, unsigned
 
 
@@ -123,3 +125,4 @@ class SqlUnitOfWork:
         self.posts = SqlPosts(db, sign)
         self.history = SqlHistory(db, sign)
         self.audit = SqlAuditLog(db)
+        self.reviews = SqlReviews(db, sign)

@@ -325,6 +325,9 @@ def _multi_choice_input(item: MultiChoice, input_id: str, value: Any) -> Json:
     return element
 
 
+EXPANDED_CHOICES_MAX = 10
+
+
 def _single_choice_input(item: SingleChoice | PeoplePicker, input_id: str, value: Any) -> Json:
     """One choice, or (where the platform has no people picker of its own) people to name
     from the configured ones."""
@@ -334,7 +337,8 @@ def _single_choice_input(item: SingleChoice | PeoplePicker, input_id: str, value
         "id": input_id,
         "label": item.label,
         "isMultiSelect": not single,
-        "style": "expanded" if single else "compact",
+        # Radio buttons for a few choices; a longer list (a policy's sections) is a menu.
+        "style": "expanded" if single and len(item.choices) <= EXPANDED_CHOICES_MAX else "compact",
         "choices": [{"title": c.label, "value": c.value} for c in item.choices],
     }
     preset = item.initial if isinstance(item, SingleChoice) else None

@@ -3,7 +3,7 @@ the question itself: one vote per answer, and nothing about who voted.
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-05
+Create Date: 2026-12-03
 """
 
 from collections.abc import Sequence
