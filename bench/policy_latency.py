@@ -39,7 +39,9 @@ from bench.policy_accuracy import read_set
 from tests.fakes.slack import FakeSlack
 from tests.harness import POLICY_FILE, command_body
 
-QUESTIONS = [q for q, _ in read_set(ROOT / "bench" / "questions" / "held-out.tsv")]
+QUESTIONS = [
+    q for q, _ in read_set((ROOT / "bench" / "questions" / "held-out.tsv").read_text("utf-8"))
+]
 
 
 def policy_command(n: int) -> str:

@@ -138,7 +138,7 @@ class LearnedAnswer:
 # measured with every topic's passages hidden). Below them the bot says it is not sure and
 # shows the nearest passages: a wrong answer given as the answer is worse than none.
 CONFIDENT = ((50.0, 0.7), (60.0, 0.45), (70.0, 0.35))
-CONFIDENT_BY_CONTENT = ((25.0, 0.6), (60.0, 0.3))
+CONFIDENT_BY_CONTENT = ((25.0, 0.6), (60.0, 0.5))
 NEAREST = 3
 
 
