@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -238,6 +239,8 @@ STATUS_WORD_FOR_WORD = "word for word"
 STATUS_NEEDS_REVIEW = "needs review"
 STATUS_DECIDED = "decided"
 STATUS_NOT_COVERED = "not covered"
+# A topic with no short answer, found by content: its section's own words are the answer.
+STATUS_OWN_WORDS = "own words"
 
 
 @dataclass(frozen=True)
@@ -293,7 +296,9 @@ def status_of(proposal: Proposal) -> str:
         return STATUS_NEEDS_REVIEW
     if proposal.placement.basis is Basis.WORD_FOR_WORD:
         return STATUS_WORD_FOR_WORD
-    return STATUS_NOT_COVERED
+    if proposal.placement.basis is Basis.NOT_COVERED:
+        return STATUS_NOT_COVERED
+    return STATUS_OWN_WORDS
 
 
 def _number_of(index: PolicyIndex, section: Section | None) -> int | None:
@@ -360,10 +365,22 @@ def _section_named(index: PolicyIndex, named: str) -> Section:
     from bot.core.policy import title_key
 
     sections = index.document.sections
+    position = named.strip().startswith("[")
     wanted = named.strip().removeprefix("[").removesuffix("]")
     if wanted.isdecimal():
+        numbered = [
+            s for s in sections if re.match(rf"^\(?0*{int(wanted)}(?:[.)]|\s)", s.short_title)
+        ]
         if 1 <= int(wanted) <= len(sections):
-            return sections[int(wanted) - 1]
+            at = sections[int(wanted) - 1]
+            if not position and numbered and numbered[0] is not at:
+                # Word documents number their own headings: "8" may mean either.
+                raise UsageError(
+                    f"--section {wanted} could be section [{wanted}] ({at.short_title!r}) or the "
+                    f"heading numbered {wanted} ({numbered[0].short_title!r}): give the title, "
+                    f"or [{wanted}] for the position socialdesk policy shows"
+                )
+            return at
         raise UsageError(
             f"--section: there is no section {wanted}; the policy has {len(sections)} "
             "(socialdesk policy numbers them)"
@@ -390,6 +407,12 @@ async def review_policy(
     if index is None:
         raise SettingsError(NO_POLICY)
     listing = request.list_only or request.as_json or (scripted is None and not stdin.isatty())
+    if listing and not (request.list_only or request.as_json) and scripted is None:
+        print(
+            "socialdesk: standard input is not a terminal, so here is the list; decide with "
+            "--accept, --reassign, --rewrite or --not-covered",
+            file=sys.stderr,
+        )
     reviewer = None if listing else _reviewer(settings, request.reviewer)
     async with existing_database(settings) as engine:
         async with engine.connect() as db:
@@ -594,7 +617,9 @@ def _details(
         if not picked:
             return BACK
         try:
-            return _section_named(index, picked), None
+            # The walk lists sections by position, so a number here is one.
+            typed = f"[{picked.strip()}]" if picked.strip().isdecimal() else picked
+            return _section_named(index, typed), None
         except UsageError as error:
             say(str(error).removeprefix("--section: "))
             return BACK

@@ -70,7 +70,7 @@ SHARED_PLACE = 0.75
 MAX_PLACES = 2
 # Below this, nothing in the document is like the topic: it is not placed. Calibrated on the
 # example school's policy with its word-for-word placements hidden (bench/policy_accuracy.py).
-PLACE_MIN = 8.0
+PLACE_MIN = 10.0
 # A document in which this share of the topics are found word for word is a version of one the
 # knowledge was checked against: its other topics' passages have changed, not gone missing.
 KNOWN_VERSION_SHARE = 0.3
@@ -110,6 +110,9 @@ class SectionTexts:
             len(rare & weights.keys()) >= at_least for weights in self._weights
         )
 
+    def uses_any(self, section: int, terms: frozenset[str]) -> bool:
+        return section >= 0 and not terms.isdisjoint(self._weights[section].keys())
+
     def scores(self, query: Mapping[str, float]) -> list[float]:
         found: list[float] = []
         for weights, norm in zip(self._weights, self._norms, strict=True):
@@ -145,16 +148,7 @@ def topic_profile(
 def topic_profiles(knowledge: Knowledge, analyzer: Analyzer) -> dict[str, dict[str, float]]:
     """Every topic's profile (see topic_profile), by key."""
     describe = {area.key: area.describe for area in knowledge.areas}
-    everyday = frozenset(
-        {"@" + c for c in knowledge.generic_concepts}
-        | {
-            term
-            for concept in knowledge.generic_concepts
-            for phrase in knowledge.concepts.get(concept, ())
-            for term in analyzer.terms(phrase)
-            if not term.startswith("@")
-        }
-    )
+    everyday = _everyday(knowledge, analyzer)
     profiles = {
         t.key: topic_profile(t, describe.get(t.area, ""), analyzer, everyday)
         for t in knowledge.topics
@@ -177,6 +171,31 @@ def topic_profiles(knowledge: Knowledge, analyzer: Analyzer) -> dict[str, dict[s
                 profile = profiles[topic.key]
                 profile[term] = profile.get(term, 0.0) + weight
     return profiles
+
+
+def key_terms(knowledge: Knowledge, analyzer: Analyzer) -> dict[str, frozenset[str]]:
+    """Each topic's own words: those of its cues, but for everyday ones. A section that uses
+    none of them does not cover the topic, however much else it shares with it."""
+    everyday = _everyday(knowledge, analyzer)
+    return {
+        t.key: frozenset(
+            term for cue in t.cues for term in analyzer.cue_terms(cue) if term not in everyday
+        )
+        for t in knowledge.topics
+    }
+
+
+def _everyday(knowledge: Knowledge, analyzer: Analyzer) -> frozenset[str]:
+    return frozenset(
+        {"@" + c for c in knowledge.generic_concepts}
+        | {
+            term
+            for concept in knowledge.generic_concepts
+            for phrase in knowledge.concepts.get(concept, ())
+            for term in analyzer.terms(phrase)
+            if not term.startswith("@")
+        }
+    )
 
 
 def best_passages(
@@ -214,6 +233,7 @@ def place_topics(
         for passage in section.passages:
             where.setdefault(passage.digest, (section, passage))
     profiles = topic_profiles(knowledge, analyzer)
+    keys = key_terms(knowledge, analyzer)
 
     found: dict[str, Placement] = {}
     unanchored: list[Topic] = []
@@ -228,7 +248,8 @@ def place_topics(
         profile = profiles[topic.key]
         scores = texts.scores(profile)
         best = max(scores, default=0.0)
-        if best < PLACE_MIN:
+        chosen = scores.index(best) if scores else -1
+        if best < PLACE_MIN or not texts.uses_any(chosen, keys[topic.key]):
             found[topic.key] = Placement(topic, Basis.NOT_COVERED, (), (), None, best)
             continue
         ranked = sorted(zip(texts.sections, scores, strict=True), key=lambda s: -s[1])

@@ -12,8 +12,9 @@ package; until a topic is reviewed its answer is the document's own passage.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -69,10 +70,14 @@ class Proposal:
 
     @property
     def short_answer(self) -> str:
-        """The answer as it would be served once accepted (the school's, where rewritten)."""
+        """The answer as it would be served once accepted (the school's, where rewritten), with
+        the next step that comes with the topic's own."""
         if self.decision is not None and self.decision.answer:
             return self.decision.answer
-        return self.placement.topic.answer
+        topic = self.placement.topic
+        if topic.answer and topic.next is not None:
+            return f"{topic.answer} Next step: {topic.next.text}"
+        return topic.answer
 
     @property
     def needs_review(self) -> bool:
@@ -116,16 +121,17 @@ DECIDED = {
 
 
 def holding(document: PolicyDocument, decisions: Iterable[Decision]) -> dict[str, Decision]:
-    """The latest decision per topic that holds for `document`: its passages are all there
-    word for word (a NOT_COVERED decision holds for the version it was made for)."""
+    """The latest decision per topic that holds for `document`: the passages it was made against
+    are all there word for word (a NOT_COVERED decision with no section proposed holds for the
+    version it was made for)."""
     present = {p.digest for s in document.answerable for p in s.passages}
     version = document.digest
     found: dict[str, Decision] = {}
     for decision in sorted(decisions, key=lambda d: d.decided_at):
-        if decision.kind is DecisionKind.NOT_COVERED:
-            holds = decision.policy_version == version
+        if decision.passages:
+            holds = decision.passages <= present
         else:
-            holds = bool(decision.passages) and decision.passages <= present
+            holds = decision.policy_version == version
         if holds:
             found[decision.topic_key] = decision
     return found
@@ -148,10 +154,16 @@ def reviewed(index: PolicyIndex, decisions: Sequence[Decision]) -> PolicyIndex:
         if decision.kind is DecisionKind.NOT_COVERED:
             placements[key] = Placement(before.topic, Basis.NOT_COVERED, (), (), None)
             continue
-        chosen = [where[d] for d in decision.passages]
-        section = chosen[0][0]
-        order = {id(p): i for i, p in enumerate(section.passages)}
-        passages = tuple(sorted((p for s, p in chosen if s is section), key=lambda p: order[id(p)]))
+        held_in = Counter(id(where[d][0]) for d in decision.passages)
+        section = next(
+            where[d][0]
+            for d in decision.passages
+            if id(where[d][0]) == held_in.most_common(1)[0][0]
+        )
+        wanted = {t: 1.0 for t in index.analyzer.terms(decision.answer or before.topic.answer)}
+        for cue in before.topic.cues:
+            wanted.update(dict.fromkeys(index.analyzer.cue_terms(cue), 1.0))
+        passages = index.passages(section, tuple(wanted), before.topic)
         answer = {
             DecisionKind.ACCEPT: before.topic.answer or None,
             DecisionKind.REWRITE: decision.answer,
@@ -195,8 +207,11 @@ def decide(
     if placement is None:
         raise ReviewError(f"there is no topic {topic_key!r}")
     if kind is DecisionKind.NOT_COVERED:
+        # "Not this section": it holds while the section the bot proposed reads the same.
+        proposed = placement.section
+        digests = frozenset(p.digest for p in proposed.passages) if proposed else frozenset()
         return Decision(
-            topic_key, kind, frozenset(), None, index.document.digest, decided_by, decided_at
+            topic_key, kind, digests, None, index.document.digest, decided_by, decided_at
         )
     if kind is DecisionKind.REWRITE:
         answer = " ".join((answer or "").split())
@@ -208,14 +223,12 @@ def decide(
         answer = None
     if section is not None and section not in index.document.answerable:
         raise ReviewError("choose a section of the policy that has text")
-    if section is None or section is placement.section:
-        if placement.section is None:
-            raise ReviewError("this document has no section for it yet: choose one")
-        passages = placement.passages
-    else:
-        profile = {t: 1.0 for t in index.analyzer.terms(placement.topic.answer)}
-        passages = index.passages(section, tuple(profile), placement.topic)
-    if not passages:
+    chosen = section or placement.section
+    if chosen is None:
+        raise ReviewError("this document has no section for it yet: choose one")
+    if not chosen.passages:
         raise ReviewError("that section has no passage to answer from")
-    digests = frozenset(p.digest for p in passages)
+    # Tied to the whole section: the school read all of it, and a change anywhere in it may
+    # change what the answer should say.
+    digests = frozenset(p.digest for p in chosen.passages)
     return Decision(topic_key, kind, digests, answer, index.document.digest, decided_by, decided_at)

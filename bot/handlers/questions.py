@@ -713,8 +713,9 @@ async def _answer_again(
 ) -> Message | None:
     """The answer as its asker was shown it, with their vote now: answered again from the same
     version of the policy (the same words give the same answer), with the kept answer shown
-    beside it then. None once the policy has changed."""
-    index = ctx.policy.current() if ctx.policy else None
+    beside it then, with the school's review applied as it is for every answer. None once the
+    policy has changed."""
+    index = await policy_review.reviewed_index(ctx, uow)
     if index is None or record.policy_hash != index.document.digest:
         return None
     found = answer_question(index, record.question)

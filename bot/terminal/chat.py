@@ -95,7 +95,10 @@ class TerminalChat:
         self._person = person
         self._stdin = stdin
         self._stdout = stdout
-        self._asker = InputAsker(self._read, self.say, outside=frozenset(CHAT) | LEAVING)
+        # A command typed into a form is a slip, not an answer ("/policy questions" kept as a
+        # thumbs-down reason): the chat's own, and every workflow's as typed with its slash.
+        commands = frozenset("/" + word for word in ROUTES.typed)
+        self._asker = InputAsker(self._read, self.say, outside=frozenset(CHAT) | LEAVING | commands)
 
     @property
     def _ctx(self) -> HandlerContext:
