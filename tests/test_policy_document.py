@@ -234,8 +234,17 @@ def test_a_changed_section_holds_its_answers_back_for_review(
         RECRUITMENT[school], RECRUITMENT[school].replace("Recruitment", "Hiring")
     )
     document = parse_policy(changed.encode(), name)
-    # Only the reworded passage's topic waits; a renamed heading changes nothing.
-    assert waiting(document) == {"pupil-friend-request"} | unvouched
+    # The topics whose short answers rest on the reworded passage's section wait; a renamed
+    # heading changes nothing.
+    personal = {
+        "pupil-friend-request",
+        "parent-friends",
+        "personal-use-at-work",
+        "work-email-signup",
+        "mention-employment",
+        "school-content-personal",
+    }
+    assert waiting(document) == personal | unvouched
     # The section is still found and quoted, but its short answer is not served.
     # Its question gets the document's new words, never a neighbour's short answer.
     found = answer_question(PolicyIndex(document, knowledge), "a Year 8 added me on Snapchat")

@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.core.policy import Passage, PolicyDocument, Section
@@ -242,7 +242,9 @@ def place_topics(
         if group is None:
             unanchored.append(topic)
             continue
-        found[topic.key] = _word_for_word(topic, [where[d] for d in group])
+        found[topic.key] = _word_for_word(
+            topic, [where[d] for d in group], profiles[topic.key], analyzer, texts.idf
+        )
     known_version = bool(found) and len(found) >= KNOWN_VERSION_SHARE * len(knowledge.topics)
     for topic in unanchored:
         profile = profiles[topic.key]
@@ -262,8 +264,15 @@ def place_topics(
     return found
 
 
-def _word_for_word(topic: Topic, held: Sequence[tuple[Section, Passage]]) -> Placement:
-    """Placed where its passages are: the section holding most of them first."""
+def _word_for_word(
+    topic: Topic,
+    held: Sequence[tuple[Section, Passage]],
+    profile: Mapping[str, float],
+    analyzer: Analyzer,
+    idf: Mapping[str, float],
+) -> Placement:
+    """Placed where its passages are: the section holding most of them first, quoting those of
+    them that say most of what the topic is about."""
     counts: Counter[int] = Counter()
     sections: dict[int, Section] = {}
     for section, _ in held:
@@ -274,7 +283,8 @@ def _word_for_word(topic: Topic, held: Sequence[tuple[Section, Passage]]) -> Pla
     )
     first = places[0][0]
     order = {id(p): i for i, p in enumerate(first.passages)}
-    passages = tuple(sorted((p for s, p in held if s is first), key=lambda p: order[id(p)]))
+    own = tuple(sorted((p for s, p in held if s is first), key=lambda p: order[id(p)]))
+    passages = best_passages(replace(first, passages=own), profile, analyzer, idf)
     return Placement(topic, Basis.WORD_FOR_WORD, places, passages, topic.answer or None)
 
 

@@ -263,10 +263,13 @@ def similar_learned(
 ) -> LearnedAnswer | None:
     """An earlier answer from the IT Network Manager to much the same question, while the
     policy it was given for still reads the same."""
-    asked = set(index.analyzer.terms(question))
+    generic = index.knowledge.generic_concepts
+    # Everyday ideas ("what for" is a question of purpose) say too little to tell two
+    # questions apart or together: they count for neither.
+    everyday = {"@" + c for c in generic}
+    asked = set(index.analyzer.terms(question)) - everyday
     if not asked:
         return None
-    generic = index.knowledge.generic_concepts
 
     def ideas(terms: set[str]) -> set[str]:
         return {t for t in terms if t.startswith("@") and t[1:] not in generic}
@@ -275,7 +278,7 @@ def similar_learned(
     for entry in learned:
         if not entry.still_fits(index.document):
             continue
-        theirs = set(index.analyzer.terms(entry.question))
+        theirs = set(index.analyzer.terms(entry.question)) - everyday
         if ideas(theirs) != ideas(asked):
             continue  # "my own TikTok" is not "the school's TikTok"
         union = asked | theirs
