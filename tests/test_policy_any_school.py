@@ -203,3 +203,30 @@ def test_no_confident_wrong_answer_on_any_schools_questions() -> None:
         score = measure(PolicyIndex(document, knowledge), rows, [])
         assert score.confident, name
         assert score.confident_right >= 0.98 * score.confident, (name, score.line())
+
+
+def test_one_sentence_kept_from_another_policy_brings_none_of_its_short_answers() -> None:
+    """A school that kept one sentence of the example's (an outsider's try) gets its own words:
+    a short answer rests on every passage of the section it was checked against."""
+    knowledge = load_knowledge()
+    example = EXAMPLE_POLICY_DOCUMENT()
+    kept = next(s for s in example.answerable if len(s.passages) > 1).passages[0].text
+    document = _document(
+        "# Staff code\n\n## 8. Our rules\n\nThis policy forms part of every employee's contract "
+        f"of employment.\n\n{kept}\n"
+    )
+    index = PolicyIndex(document, knowledge)
+    assert not any(p.basis is Basis.WORD_FOR_WORD for p in index.placements.values())
+
+
+def test_a_rewritten_answer_drops_the_next_step_written_for_the_topics_own() -> None:
+    index = PolicyIndex(EXAMPLE_POLICY_DOCUMENT(), load_knowledge())
+    question = "a Year 8 added me on Snapchat, what do I do?"
+    before = answer_question(index, question)
+    assert before.topic is not None and before.topic.next is not None
+    rewrite = decide(
+        index, before.topic.key, DecisionKind.REWRITE, "sam", NOW, answer="Tell the DSL today."
+    )
+    after = answer_question(reviewed(index, [rewrite]), question)
+    assert after.text == "Tell the DSL today." and after.topic is not None
+    assert after.topic.next is None

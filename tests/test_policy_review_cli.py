@@ -219,3 +219,19 @@ def test_the_walk_on_a_terminal_saves_each_decision_at_once(run: Run, tmp_path: 
     assert _count(tmp_path) == 4
     listed = json.loads(run("policy", "review", "--json")[1])
     assert sum(t["status"] == "decided" for t in listed["topics"]) == 4
+
+
+def test_a_section_number_that_could_mean_two_sections_is_refused() -> None:
+    """Word documents number their own headings: with a heading inserted as "7a", the eighth
+    section is not the one numbered 8, and "--section 8" must not guess."""
+    from bot.cli_policy import _section_named
+    from bot.settings import UsageError
+
+    text = "# Code\n\n" + "".join(f"## {n}. Part {n}\n\nText of part {n}.\n\n" for n in range(1, 8))
+    text += "## 7a. Contacts\n\nThe office.\n\n## 8. Breaches\n\nBreaking it is misconduct.\n"
+    index = PolicyIndex(parse_policy(text.encode(), "code.md"), load_knowledge())
+    with pytest.raises(UsageError, match=r"could be section \[8\] \('7a. Contacts'\)"):
+        _section_named(index, "8")
+    assert _section_named(index, "[8]").short_title == "7a. Contacts"
+    assert _section_named(index, "8. Breaches").short_title == "8. Breaches"
+    assert _section_named(index, "3").short_title == "3. Part 3"

@@ -169,9 +169,10 @@ def reviewed(index: PolicyIndex, decisions: Sequence[Decision]) -> PolicyIndex:
             DecisionKind.REWRITE: decision.answer,
             DecisionKind.REASSIGN: None,
         }[decision.kind]
-        placements[key] = Placement(
-            before.topic, Basis.DECIDED, ((section, 1.0),), passages, answer
-        )
+        # The topic's next step was written with its own short answer: a school that rewrote
+        # the answer has said in it what staff should do.
+        topic = replace(before.topic, next=None) if decision.answer else before.topic
+        placements[key] = Placement(topic, Basis.DECIDED, ((section, 1.0),), passages, answer)
     return index.with_placements(placements)
 
 
