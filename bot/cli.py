@@ -292,7 +292,12 @@ def _parser() -> argparse.ArgumentParser:
         help="answer the topic from another section (--section), in that section's own words",
     )
     review.add_argument(
-        "--section", metavar="TITLE_OR_NUMBER", help="for --reassign: the section's title or number"
+        "--section",
+        metavar="TITLE_OR_NUMBER",
+        help=(
+            "for --reassign: the section's title, or [N] for the Nth section as socialdesk "
+            "policy numbers them (a bare N that could also be a heading numbered N is refused)"
+        ),
     )
     review.add_argument(
         "--rewrite",

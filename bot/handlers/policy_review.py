@@ -450,22 +450,20 @@ def _proposal(review: _Review, topic_key: str) -> Proposal | None:
     )
 
 
-async def _open_section_form(
-    ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked, review: _Review
-) -> Outcome:
-    proposal = _proposal(review, clicked.target.topic_key)
-    if proposal is None:
-        return Outcome(reply=Message.saying(f"There is no topic {clicked.target.topic_key!r}."))
-    return Outcome(form=section_form(review, proposal))
+def _opening(
+    build: Callable[[_Review, Proposal], Form],
+) -> Callable[[HandlerContext, UnitOfWork, Clicked, _Review], Awaitable[Outcome]]:
+    """A click that opens a form about the clicked topic."""
 
+    async def open_form(
+        ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked, review: _Review
+    ) -> Outcome:
+        proposal = _proposal(review, clicked.target.topic_key)
+        if proposal is None:
+            return Outcome(reply=Message.saying(f"There is no topic {clicked.target.topic_key!r}."))
+        return Outcome(form=build(review, proposal))
 
-async def _open_rewrite_form(
-    ctx: HandlerContext, uow: UnitOfWork, clicked: Clicked, review: _Review
-) -> Outcome:
-    proposal = _proposal(review, clicked.target.topic_key)
-    if proposal is None:
-        return Outcome(reply=Message.saying(f"There is no topic {clicked.target.topic_key!r}."))
-    return Outcome(form=rewrite_form(review, proposal))
+    return open_form
 
 
 async def _in_form(
@@ -529,8 +527,8 @@ WORKFLOW = Workflow(
     ),
     clicks=(
         ClickRoute(ACCEPT, _on_card(_accept), card_topic),
-        ClickRoute(OTHER_SECTION, _on_card(_open_section_form), card_topic),
-        ClickRoute(REWRITE, _on_card(_open_rewrite_form), card_topic),
+        ClickRoute(OTHER_SECTION, _on_card(_opening(section_form)), card_topic),
+        ClickRoute(REWRITE, _on_card(_opening(rewrite_form)), card_topic),
         ClickRoute(NOT_COVERED, _on_card(_not_covered), card_topic),
         ClickRoute(SKIP, _on_card(_skip), card_topic),
     ),

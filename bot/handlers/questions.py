@@ -99,6 +99,17 @@ KEEP_FORM = "policy.keep_form"
 NOT_KEPT = "That question is not in socialdesk's records."
 
 
+def _answer_refused(text: str, verb: str) -> Outcome | None:
+    """An answer the IT Network Manager cannot send or keep, said on its field."""
+    if not text:
+        return Outcome(errors=FormErrors({ANSWER_TEXT: f"Write the answer to {verb}."}))
+    if len(text) > ANSWER_MAX:
+        return Outcome(
+            errors=FormErrors({ANSWER_TEXT: f"Keep the answer under {ANSWER_MAX} characters."})
+        )
+    return None
+
+
 def question_id(value: str) -> int | None:
     """A question's id as a button or form carries it (any secret after it aside); None for
     anything else."""
@@ -579,12 +590,8 @@ async def submit_answer(
         # Shown in the form, which stays open: nothing was sent.
         return _in_form(refusal or _refuse(GONE))
     text = printable(answer).strip()
-    if not text:
-        return Outcome(errors=FormErrors({ANSWER_TEXT: "Write the answer to send."}))
-    if len(text) > ANSWER_MAX:
-        return Outcome(
-            errors=FormErrors({ANSWER_TEXT: f"Keep the answer under {ANSWER_MAX} characters."})
-        )
+    if (refused := _answer_refused(text, "send")) is not None:
+        return refused
     index = ctx.policy.current() if ctx.policy else None
     if keep and index is None:
         return Outcome(
@@ -860,12 +867,8 @@ async def keep_answer(
             )
         )
     text = printable(answer).strip()
-    if not text:
-        return Outcome(errors=FormErrors({ANSWER_TEXT: "Write the answer to keep."}))
-    if len(text) > ANSWER_MAX:
-        return Outcome(
-            errors=FormErrors({ANSWER_TEXT: f"Keep the answer under {ANSWER_MAX} characters."})
-        )
+    if (refused := _answer_refused(text, "keep")) is not None:
+        return refused
     index = ctx.policy.current() if ctx.policy else None
     if index is None:
         return Outcome(
