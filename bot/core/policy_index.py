@@ -15,7 +15,7 @@ process.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -254,14 +254,22 @@ class KnowledgeModel:
         return scores
 
 
-_MODELS: dict[int, KnowledgeModel] = {}
+# The models of the last few knowledges read. A process serving a school reads the packaged
+# knowledge once; one that reads it again and again (a test suite) must not keep every model it
+# ever built: their millions of small objects would make each garbage collection pass long
+# enough to hold up a request.
+_MODELS: OrderedDict[int, KnowledgeModel] = OrderedDict()
+MODELS_KEPT = 2
 
 
 def model_of(knowledge: Knowledge) -> KnowledgeModel:
-    """One model per knowledge (the packaged knowledge is read once per process)."""
+    """One model per knowledge, built once while it is in use."""
     model = _MODELS.get(id(knowledge))
     if model is None or model.knowledge is not knowledge:
         model = _MODELS[id(knowledge)] = KnowledgeModel(knowledge)
+        while len(_MODELS) > MODELS_KEPT:
+            _MODELS.popitem(last=False)
+    _MODELS.move_to_end(id(knowledge))
     return model
 
 
