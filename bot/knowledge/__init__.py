@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from typing import Any
 
@@ -29,6 +30,20 @@ class KnowledgeError(Exception):
 
 def load_knowledge(text: str | None = None, phrasings: str | None = None) -> Knowledge:
     """The packaged knowledge, or `text` (and `phrasings`) in the same formats."""
+    if text is None and phrasings is None:
+        return _packaged()
+    return _read(text, phrasings)
+
+
+@functools.cache
+def _packaged() -> Knowledge:
+    """Read once per process: the package's files do not change while it runs, and every
+    policy read (each new version, each bot a test starts) would otherwise parse them and build
+    the ranking's model of them again."""
+    return _read(None, None)
+
+
+def _read(text: str | None, phrasings: str | None) -> Knowledge:
     package = resources.files(__package__)
     if text is None:
         text = package.joinpath(KNOWLEDGE_FILE).read_text("utf-8")
